@@ -1,0 +1,79 @@
+# Shared by scripts/start.sh and scripts/test.sh: make this Debian machine ready to run Argus Plugins.
+# Idempotent: installs only what is missing, starts only what is not running.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+APT_PACKAGES=(redis-server docker.io debootstrap postgresql python3-venv)
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_apt_packages() {
+    local missing=()
+    for package in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "Installing Debian packages: ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+ensure_venv() {
+    local stamp="$VENV/.requirements.sha256"
+    local wanted
+    wanted="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "Creating the virtualenv in .venv"
+        python3 -m venv "$VENV"
+    fi
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+        log "Installing Python requirements"
+        "$VENV/bin/pip" install -q -r "$ROOT/requirements.txt"
+        "$VENV/bin/pip" install -q --no-deps -e "$ROOT"
+        echo "$wanted" > "$stamp"
+    fi
+}
+
+ensure_redis() {
+    if ! redis-cli -u "${REDIS_URL:-redis://127.0.0.1:6379/0}" ping >/dev/null 2>&1; then
+        log "Starting Redis"
+        as_root redis-server --daemonize yes --save '' --appendonly no >/dev/null
+        for _ in $(seq 50); do redis-cli ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+        log "Redis did not start"; return 1
+    fi
+}
+
+ensure_docker() {
+    if ! docker info >/dev/null 2>&1; then
+        log "Starting the Docker engine"
+        # No systemd here: run dockerd in the background. runc is the runtime that works on this host.
+        as_root sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+        for _ in $(seq 120); do docker info >/dev/null 2>&1 && return 0; sleep 0.5; done
+        log "The Docker engine did not start; see /var/log/dockerd.log"; return 1
+    fi
+}
+
+ensure_postgres() {
+    # Only the test suite needs PostgreSQL (the ledger's concurrency test); the platform runs on SQLite.
+    local version
+    version="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1)"
+    [ -n "$version" ] || { log "PostgreSQL is not installed"; return 1; }
+    if ! pg_lsclusters -h 2>/dev/null | grep -q online; then
+        log "Starting PostgreSQL $version"
+        pg_lsclusters -h | grep -q . || as_root pg_createcluster "$version" main >/dev/null
+        as_root pg_ctlcluster "$version" main start
+    fi
+    as_root su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='argus'\"" | grep -q 1 ||
+        as_root su postgres -c "psql -qc \"CREATE ROLE argus LOGIN SUPERUSER PASSWORD 'argus'\""
+}
+
+ensure_platform_ready() {
+    ensure_apt_packages
+    ensure_venv
+    ensure_redis
+    ensure_docker
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Run the whole test suite against real Redis, Docker and PostgreSQL (installed and started if needed).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ensure_platform_ready
+ensure_postgres
+cd "$ROOT"
+export ARGUS_TEST_POSTGRES_URL="${ARGUS_TEST_POSTGRES_URL:-postgres://argus:argus@127.0.0.1:5432/postgres}"
+log "ruff"
+"$VENV/bin/ruff" check .
+log "pytest"
+# pytest exits 5 when no test ran; that is a failure here, never a silent pass.
+exec "$VENV/bin/pytest" -p no:cacheprovider "$@"

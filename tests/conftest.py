@@ -1,0 +1,111 @@
+"""Fixtures shared by the whole suite: users, tenants, tokens and a GraphQL client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from argus_plugins.tenancy import services as tenancy_services
+from argus_plugins.tenancy.models import Membership, Role, Tenant, User
+
+
+@dataclass
+class GraphQLResponse:
+    status_code: int
+    body: dict[str, Any]
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert "errors" not in self.body, self.body
+        return self.body["data"]
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.body.get("errors", [])
+
+    def payload(self, field: str) -> dict[str, Any]:
+        """The payload of mutation ``field``; asserts the request itself had no top-level error."""
+        return self.data[field]
+
+
+class GraphQLClient:
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
+        self.client = Client()
+
+    def headers(self) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.token}"} if self.token else {}
+
+    def execute(
+        self, query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None
+    ) -> GraphQLResponse:
+        body: dict[str, Any] = {"query": query, "variables": variables or {}}
+        if operation_name:
+            body["operationName"] = operation_name
+        response = self.client.post(
+            "/graphql/", data=json.dumps(body), content_type="application/json", **self.headers()
+        )
+        return GraphQLResponse(response.status_code, json.loads(response.content))
+
+
+def make_user(username: str, *, staff: bool = False) -> User:
+    user = User.objects.create(username=username, is_staff=staff)
+    return user
+
+
+def token_for(user: User) -> str:
+    _, raw = tenancy_services.create_api_token(actor=user, name="test")
+    return raw
+
+
+@pytest.fixture
+def user_factory(db: None) -> Callable[..., User]:
+    return make_user
+
+
+@pytest.fixture
+def gql_for(db: None) -> Callable[[User | None], GraphQLClient]:
+    def build(user: User | None) -> GraphQLClient:
+        return GraphQLClient(token_for(user) if user is not None else None)
+
+    return build
+
+
+@dataclass
+class TenantWorld:
+    """Two tenants with one member of each role in A, an admin in B, and a staff operator."""
+
+    tenant_a: Tenant
+    tenant_b: Tenant
+    admin_a: User
+    analyst_a: User
+    viewer_a: User
+    admin_b: User
+    staff: User
+    outsider: User
+
+
+@pytest.fixture
+def world(db: None) -> TenantWorld:
+    admin_a = make_user("alice-admin")
+    tenant_a = tenancy_services.create_tenant(actor=admin_a, name="Agency A")
+    analyst_a, viewer_a = make_user("andy-analyst"), make_user("vera-viewer")
+    Membership.objects.create(user=analyst_a, tenant=tenant_a, role=Role.ANALYST)
+    Membership.objects.create(user=viewer_a, tenant=tenant_a, role=Role.VIEWER)
+    admin_b = make_user("bob-admin")
+    tenant_b = tenancy_services.create_tenant(actor=admin_b, name="Agency B")
+    return TenantWorld(
+        tenant_a=tenant_a,
+        tenant_b=tenant_b,
+        admin_a=admin_a,
+        analyst_a=analyst_a,
+        viewer_a=viewer_a,
+        admin_b=admin_b,
+        staff=make_user("sam-staff", staff=True),
+        outsider=make_user("olga-outsider"),
+    )
