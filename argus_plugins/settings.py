@@ -128,6 +128,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(env.str("ARGUS_MEDIA_ROOT", default=str(DATA_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -195,3 +196,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Plugins: registry and sandbox limits -------------------------------------------------------------
+ARGUS_MAX_BUNDLE_BYTES = env.int("ARGUS_MAX_BUNDLE_BYTES", default=20 * 1024 * 1024)
+ARGUS_MAX_BUNDLE_UNCOMPRESSED_BYTES = env.int(
+    "ARGUS_MAX_BUNDLE_UNCOMPRESSED_BYTES", default=100 * 1024 * 1024
+)
+ARGUS_MAX_BUNDLE_MEMBERS = env.int("ARGUS_MAX_BUNDLE_MEMBERS", default=2000)
+#: Publisher keys: RSA of at least this many bits (4096; a FIPS deployment may allow 3072).
+ARGUS_SIGNING_KEY_MIN_BITS = env.int("ARGUS_SIGNING_KEY_MIN_BITS", default=4096)
+#: Hard ceilings on what any manifest may ask for, whatever the grants.
+ARGUS_RESOURCE_MAXIMA = {"memory_mb": 2048, "cpus": 2.0, "timeout_seconds": 900, "pids": 512}
+#: What a tenant's executions get at most without the compute:extended capability.
+ARGUS_TENANT_DEFAULT_LIMITS = {"memory_mb": 256, "cpus": 1.0, "timeout_seconds": 60, "pids": 64}
+#: Runtime name (as in manifests) -> the locally built image that runs it (build_runtime_images).
+ARGUS_RUNTIME_IMAGES = {"python3.11": {"image": "argus-runtime-python3.11:1"}}

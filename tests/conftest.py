@@ -41,6 +41,22 @@ class GraphQLClient:
     def headers(self) -> dict[str, str]:
         return {"HTTP_AUTHORIZATION": f"Bearer {self.token}"} if self.token else {}
 
+    def execute_multipart(
+        self, query: str, variables: dict[str, Any], files: dict[str, bytes]
+    ) -> GraphQLResponse:
+        """GraphQL multipart request spec: each file replaces ``variables.<name>``."""
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        variables = {**variables, **{name: None for name in files}}
+        data: dict[str, Any] = {
+            "operations": json.dumps({"query": query, "variables": variables}),
+            "map": json.dumps({str(i): [f"variables.{name}"] for i, name in enumerate(files)}),
+        }
+        for index, (name, content) in enumerate(files.items()):
+            data[str(index)] = SimpleUploadedFile(f"{name}.tar.gz", content, "application/gzip")
+        response = self.client.post("/graphql/", data=data, **self.headers())
+        return GraphQLResponse(response.status_code, json.loads(response.content))
+
     def execute(
         self, query: str, variables: dict[str, Any] | None = None, operation_name: str | None = None
     ) -> GraphQLResponse:
@@ -61,6 +77,12 @@ def make_user(username: str, *, staff: bool = False) -> User:
 def token_for(user: User) -> str:
     _, raw = tenancy_services.create_api_token(actor=user, name="test")
     return raw
+
+
+@pytest.fixture(autouse=True)
+def isolated_media(settings, tmp_path):
+    """Every test stores bundles and evidence in its own directory."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
 @pytest.fixture
@@ -109,3 +131,22 @@ def world(db: None) -> TenantWorld:
         staff=make_user("sam-staff", staff=True),
         outsider=make_user("olga-outsider"),
     )
+
+
+@pytest.fixture
+def publisher_kit(world: TenantWorld):
+    """A publisher owned by a dedicated developer account, with a registered RSA-4096 key."""
+    from tests.support.publishing import make_publisher_kit
+
+    return make_publisher_kit(make_user("dana-developer"))
+
+
+@pytest.fixture
+def published_version(world: TenantWorld, publisher_kit):
+    """A plugin with one approved, published version (trivial echo plugin)."""
+    from registry import services as registry_services
+
+    plugin = registry_services.create_plugin(
+        actor=publisher_kit.owner, publisher_id=publisher_kit.publisher.pk, slug="echo", name="Echo"
+    )
+    return publisher_kit.publish(plugin, "1.0.0", reviewer=world.staff)

@@ -100,3 +100,21 @@ class ApiToken(models.Model):
 
     def is_active(self) -> bool:
         return self.revoked_at is None and not self.is_expired()
+
+
+class TenantPolicy(models.Model):
+    """Per-tenant limits set by the tenant's admins or operators; absent fields fall back to settings."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, primary_key=True, related_name="policy")
+    #: Grants may not outlive this; a grant created without expiry gets exactly this lifetime.
+    max_grant_lifetime = models.DurationField(null=True, blank=True)
+    #: Maximum executions of this tenant running at once (None: settings.ARGUS_TENANT_MAX_CONCURRENCY).
+    max_concurrent_executions = models.PositiveIntegerField(null=True, blank=True)
+    #: Resource defaults without compute:extended, e.g. {"memory_mb": 256}; missing keys use settings.
+    default_limits = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "tenant policies"
+
+    def __str__(self) -> str:
+        return f"Policy of {self.tenant}"

@@ -51,12 +51,16 @@ def require_tenant_role(
     return membership
 
 
-def require_tenant_object_role(user: Any, tenant: Tenant | uuid.UUID, role: Role, what: str) -> Membership:
-    """Role check for an object already loaded by id: a foreign object is reported as not found."""
+def require_tenant_object_role(
+    user: Any, tenant: Tenant | uuid.UUID, role: Role, what: str, field: str = "id"
+) -> Membership:
+    """Role check for an object already loaded by id (named by input ``field``): an object of a tenant the
+    caller does not belong to is reported as not found; a too-weak role as PERMISSION_DENIED."""
     tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
     try:
-        return require_tenant_role(user, tenant_id, role)
+        return require_tenant_role(user, tenant_id, role, field=field)
     except DomainError as error:
         if error.code == CommonErrorCode.NOT_FOUND:
-            raise not_found(what) from None
+            raise not_found(what, field) from None
+        error.field = None  # the role, not an input field, is at fault
         raise

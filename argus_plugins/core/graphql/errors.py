@@ -14,6 +14,12 @@ from ..errors import CommonErrorCode, DomainError
 # Each app that defines error codes lists its enum here ("module:Class").
 ERROR_CODE_ENUMS = [
     "argus_plugins.tenancy.error_codes:TenancyErrorCode",
+    "registry.error_codes:RegistryErrorCode",
+    "registry.signing:KeyRejectionCode",
+    "registry.signing:SignatureErrorCode",
+    "registry.bundles:BundleErrorCode",
+    "registry.manifest:ManifestErrorCode",
+    "installations.error_codes:InstallationErrorCode",
     *getattr(settings, "ARGUS_EXTRA_ERROR_CODE_ENUMS", []),
 ]
 

@@ -1,0 +1,222 @@
+"""Reviewers' desk: a review queue of versions IN_REVIEW, oldest first, with approve/reject that call the
+same service functions as the GraphQL API. Versions, keys and history are read-only here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from argus_plugins.core.errors import DomainError, DomainErrors
+
+from . import bundles, services
+from .models import (
+    LifecycleEvent,
+    Plugin,
+    PluginVersion,
+    PluginVersionReview,
+    Publisher,
+    PublisherMembership,
+    SigningKey,
+    VersionStatus,
+)
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class PublisherMembershipInline(admin.TabularInline):
+    model = PublisherMembership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Publisher)
+class PublisherAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "verified", "created_at")
+    list_filter = ("verified",)
+    list_editable = ("verified",)
+    search_fields = ("name", "slug")
+    readonly_fields = ("id", "created_at")
+    inlines = (PublisherMembershipInline,)
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("fingerprint", "publisher", "key_bits", "created_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("fingerprint", "publisher__slug")
+
+
+@admin.register(Plugin)
+class PluginAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "publisher", "status", "created_at")
+    list_filter = ("status",)
+    search_fields = ("slug", "name", "publisher__slug")
+    readonly_fields = ("id", "publisher", "slug", "status", "created_at", "created_by")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class LifecycleEventInline(admin.TabularInline):
+    model = LifecycleEvent
+    fk_name = "version"
+    fields = ("at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+REVIEW_FIELDS = (
+    "plugin",
+    "version",
+    "status",
+    "publisher",
+    "created_by",
+    "submitted_at",
+    "integrity",
+    "signing_key",
+    "requested_capabilities",
+    "requested_resources",
+    "runtime",
+    "platform_range",
+    "changelog",
+    "manifest_pretty",
+    "bundle_files",
+    "review_notes",
+    "reviewer",
+    "reviewed_at",
+)
+
+
+class VersionDetailsMixin:
+    """Everything a reviewer must see before trusting code, computed from the stored bytes."""
+
+    @admin.display(description="Publisher")
+    def publisher(self, version: PluginVersion) -> str:
+        publisher = version.plugin.publisher
+        return f"{publisher.name} ({'verified' if publisher.verified else 'NOT verified'})"
+
+    @admin.display(description="Signature and hash")
+    def integrity(self, version: PluginVersion) -> str:
+        try:
+            services.verify_stored_version(version)
+        except DomainError as error:
+            return format_html('<strong style="color:#ba2121">FAILED: {}</strong>', error.message)
+        return format_html(
+            '<strong style="color:#107010">Verified</strong>: SHA-256 {} matches the stored bundle; RSA-PSS '
+            "signature valid for key {}…",
+            version.code_sha256,
+            version.signing_key.fingerprint[:16],
+        )
+
+    @admin.display(description="Requested capabilities")
+    def requested_capabilities(self, version: PluginVersion) -> str:
+        return ", ".join(version.capabilities) or "none"
+
+    @admin.display(description="Requested resources")
+    def requested_resources(self, version: PluginVersion) -> str:
+        return ", ".join(f"{key}={value}" for key, value in version.manifest["resources"].items())
+
+    @admin.display(description="Platform range")
+    def platform_range(self, version: PluginVersion) -> str:
+        return f"{version.min_platform_version or '*'} … {version.max_platform_version or '*'}"
+
+    @admin.display(description="Manifest")
+    def manifest_pretty(self, version: PluginVersion) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(version.manifest, indent=2, sort_keys=True))
+
+    @admin.display(description="Bundle files")
+    def bundle_files(self, version: PluginVersion) -> str:
+        try:
+            info = bundles.inspect_bundle(services.read_stored_bundle(version))
+        except (OSError, bundles.BundleRejected) as error:
+            return f"Cannot list the bundle: {error}"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            ((f.path, f.size, f.sha256[:16]) for f in info.files),
+        )
+        return format_html("<table><tr><th>path</th><th>bytes</th><th>sha256</th></tr>{}</table>", rows)
+
+
+@admin.register(PluginVersion)
+class PluginVersionAdmin(VersionDetailsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("plugin", "version", "status", "created_at", "published_at")
+    list_filter = ("status",)
+    search_fields = ("plugin__slug", "version", "code_sha256")
+    fields = REVIEW_FIELDS
+    readonly_fields = REVIEW_FIELDS
+    inlines = (LifecycleEventInline,)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+
+@admin.register(PluginVersionReview)
+class ReviewQueueAdmin(VersionDetailsMixin, admin.ModelAdmin):
+    """The review queue: versions IN_REVIEW, oldest submission first."""
+
+    list_display = ("plugin", "version", "publisher", "submitted_at", "requested_capabilities")
+    fields = REVIEW_FIELDS
+    readonly_fields = REVIEW_FIELDS
+    inlines = (LifecycleEventInline,)
+    change_form_template = "admin/registry/pluginversionreview/change_form.html"
+
+    def get_queryset(self, request: HttpRequest):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status=VersionStatus.IN_REVIEW)
+            .select_related("plugin__publisher", "signing_key")
+            .order_by("submitted_at", "id")
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        if request.method == "POST" and ("_approve" in request.POST or "_reject" in request.POST):
+            return self._decide(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _decide(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        notes = request.POST.get("decision_notes", "")
+        approve = "_approve" in request.POST
+        service = services.approve_version if approve else services.reject_version
+        try:
+            version = service(actor=request.user, version_id=object_id, notes=notes)
+        except (DomainError, DomainErrors) as error:
+            self.message_user(
+                request, f"Not {'approved' if approve else 'rejected'}: {error}", messages.ERROR
+            )
+            return HttpResponseRedirect(request.path)
+        self.message_user(request, f"{version} is now {version.status}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:registry_pluginversionreview_changelist"))
