@@ -13,15 +13,21 @@ from argus_cli.errors import CliError
 
 # The one place the mutation text lives; adjust here if the server's shape changes.
 CREATE_PLUGIN_VERSION_MUTATION = """
-mutation CreatePluginVersion($input: CreatePluginVersionInput!) {
-  createPluginVersion(input: $input) {
+mutation CreatePluginVersion(
+  $pluginId: ID!, $version: String!, $changelog: String, $bundle: Upload!, $signature: String!,
+  $signingKeyId: ID!
+) {
+  createPluginVersion(
+    pluginId: $pluginId, version: $version, changelog: $changelog, bundle: $bundle, signature: $signature,
+    signingKeyId: $signingKeyId
+  ) {
     pluginVersion { id status }
     errors { code field message }
   }
 }
 """.strip()
 MUTATION_FIELD = "createPluginVersion"
-BUNDLE_VARIABLE_PATH = "variables.input.bundle"
+BUNDLE_VARIABLE_PATH = "variables.bundle"
 BUNDLE_CONTENT_TYPE = "application/gzip"
 
 
@@ -38,14 +44,12 @@ def build_operations(
         "operationName": "CreatePluginVersion",
         "query": CREATE_PLUGIN_VERSION_MUTATION,
         "variables": {
-            "input": {
-                "pluginId": plugin_id,
-                "version": version,
-                "changelog": changelog,
-                "bundle": None,  # replaced by the file part named in "map"
-                "signature": signature,
-                "signingKeyId": signing_key_id,
-            }
+            "pluginId": plugin_id,
+            "version": version,
+            "changelog": changelog,
+            "bundle": None,  # replaced by the file part named in "map"
+            "signature": signature,
+            "signingKeyId": signing_key_id,
         },
     }
 

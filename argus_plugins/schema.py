@@ -4,17 +4,24 @@ import graphene
 
 from argus_plugins.tenancy.graphql.mutations import TenancyMutations
 from argus_plugins.tenancy.graphql.queries import TenancyQueries
+from execution.graphql.mutations import ExecutionMutations
+from execution.graphql.queries import ExecutionQueries
 from installations.graphql.mutations import InstallationMutations
 from installations.graphql.queries import InstallationQueries
+from ledger.graphql.queries import LedgerQueries
 from registry.graphql.mutations import RegistryMutations
 from registry.graphql.queries import RegistryQueries
 
 
-class Query(TenancyQueries, RegistryQueries, InstallationQueries, graphene.ObjectType):
+class Query(
+    TenancyQueries, RegistryQueries, InstallationQueries, ExecutionQueries, LedgerQueries, graphene.ObjectType
+):
     pass
 
 
-class Mutation(TenancyMutations, RegistryMutations, InstallationMutations, graphene.ObjectType):
+class Mutation(
+    TenancyMutations, RegistryMutations, InstallationMutations, ExecutionMutations, graphene.ObjectType
+):
     pass
 
 

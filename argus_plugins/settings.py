@@ -7,6 +7,7 @@ platform with no configuration; production (``ARGUS_ENV=production``) refuses to
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -107,10 +108,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    DATABASES["default"].setdefault("TEST", {})
-    if env.str("ARGUS_TEST_DB_FILE", default=""):
-        # Integration tests share the test database with real worker processes, so it must be a file.
-        DATABASES["default"]["TEST"]["NAME"] = env.str("ARGUS_TEST_DB_FILE")
+    # Integration tests share the test database with real Celery worker processes, so it is a file, in
+    # RAM-backed /dev/shm where there is one (pytest-xdist appends a suffix per test process).
+    _shm = Path("/dev/shm")  # noqa: S108 - a directory for the throwaway test database only
+    _test_db_dir = _shm if _shm.is_dir() else DATA_DIR
+    _checkout_id = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
+        "ARGUS_TEST_DB_FILE", default=str(_test_db_dir / f"argus-test-{_checkout_id}.sqlite3")
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenancy.User"
 
@@ -210,4 +215,35 @@ ARGUS_RESOURCE_MAXIMA = {"memory_mb": 2048, "cpus": 2.0, "timeout_seconds": 900,
 #: What a tenant's executions get at most without the compute:extended capability.
 ARGUS_TENANT_DEFAULT_LIMITS = {"memory_mb": 256, "cpus": 1.0, "timeout_seconds": 60, "pids": 64}
 #: Runtime name (as in manifests) -> the locally built image that runs it (build_runtime_images).
-ARGUS_RUNTIME_IMAGES = {"python3.11": {"image": "argus-runtime-python3.11:1"}}
+ARGUS_RUNTIME_IMAGES = {
+    "python3.11": {
+        "image": "argus-runtime-python3.11:1",
+        "suite": "bookworm",
+        "packages": ["python3"],
+        "interpreter": ["python3"],
+    },
+}
+
+# --- Execution engine ---------------------------------------------------------------------------------
+ARGUS_MAX_EVIDENCE_BYTES = env.int("ARGUS_MAX_EVIDENCE_BYTES", default=512 * 1024 * 1024)
+ARGUS_MAX_INPUT_BYTES = env.int("ARGUS_MAX_INPUT_BYTES", default=1024 * 1024)
+ARGUS_STDOUT_MAX_BYTES = env.int("ARGUS_STDOUT_MAX_BYTES", default=1024 * 1024)
+ARGUS_STDERR_MAX_BYTES = env.int("ARGUS_STDERR_MAX_BYTES", default=1024 * 1024)
+ARGUS_OUTPUT_MAX_BYTES = env.int("ARGUS_OUTPUT_MAX_BYTES", default=4 * 1024 * 1024)
+#: Executions of one tenant running at once (a TenantPolicy may override it).
+ARGUS_TENANT_MAX_CONCURRENCY = env.int("ARGUS_TENANT_MAX_CONCURRENCY", default=4)
+ARGUS_CAPACITY_RETRY_SECONDS = 1
+ARGUS_DOCKER_MAX_RETRIES = env.int("ARGUS_DOCKER_MAX_RETRIES", default=5)
+#: Warm, single-use containers kept ready per worker process and container shape (0 disables the pool).
+ARGUS_SANDBOX_POOL_SIZE = env.int("ARGUS_SANDBOX_POOL_SIZE", default=1)
+#: A stronger OCI runtime (e.g. gVisor's "runsc") where installed; empty uses the engine's default.
+ARGUS_SANDBOX_OCI_RUNTIME = env.str("ARGUS_SANDBOX_OCI_RUNTIME", default="")
+#: Host directory for per-run scratch space bind-mounted read-only into sandboxes.
+ARGUS_SANDBOX_WORK_DIR = env.str("ARGUS_SANDBOX_WORK_DIR", default=str(DATA_DIR / "work"))
+ARGUS_CANCEL_POLL_SECONDS = 0.25
+ARGUS_HEARTBEAT_SECONDS = 5
+ARGUS_HEARTBEAT_TIMEOUT_SECONDS = env.int("ARGUS_HEARTBEAT_TIMEOUT_SECONDS", default=60)
+ARGUS_QUEUED_STALE_SECONDS = env.int("ARGUS_QUEUED_STALE_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-executions": {"task": "execution.sweep", "schedule": 30.0},
+}

@@ -14,6 +14,7 @@ from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import Role, TenantPolicy, User
 from argus_plugins.tenancy.permissions import require_tenant_object_role, require_tenant_role, tenant_ids_of
+from ledger import records as ledger_records
 from registry.models import PluginVersion, VersionStatus
 from registry.services import visible_plugins
 from registry.versioning import parse_version
@@ -264,7 +265,7 @@ def grant_capability(
             f"'{name}' is already granted; revoke it first to change it.",
             "capability",
         )
-    return CapabilityGrant.objects.create(
+    grant = CapabilityGrant.objects.create(
         installation=installation,
         capability=catalog_entry,
         granted_by=actor,
@@ -272,6 +273,8 @@ def grant_capability(
         expires_at=expires_at,
         metadata=metadata or {},
     )
+    ledger_records.record_grant_created(grant)  # same transaction: granted iff recorded
+    return grant
 
 
 @transaction.atomic
@@ -291,4 +294,12 @@ def revoke_capability_grant(*, actor: User, grant_id: Any, reason: Any) -> Capab
     if updated != 1:
         raise DomainError(InstallationErrorCode.GRANT_REVOKED, "This grant is already revoked.", "id")
     grant.refresh_from_db()
+    ledger_records.record_grant_revoked(grant)  # same transaction: revoked iff recorded
+    from execution.services import cancel_runs_needing
+
+    cancel_runs_needing(
+        grant.installation_id,
+        grant.capability.name,
+        f"Cancelled: the '{grant.capability.name}' grant was revoked by {actor.username} ({reason}).",
+    )
     return grant

@@ -224,6 +224,7 @@ class _TarReader:
         self.headers_seen = 0
 
     def members(self) -> Iterator[_Member]:
+        pending_pax = False
         pending_path: str | None = None
         pending_size: int | None = None
         pending_longname: str | None = None
@@ -231,7 +232,7 @@ class _TarReader:
             self._skip_current()
             block = self._src.read_exact(_BLOCK)
             if block == bytes(_BLOCK):
-                if pending_path is not None or pending_size is not None or pending_longname is not None:
+                if pending_pax or pending_longname is not None:
                     raise _reject(BundleErrorCode.CORRUPT_ARCHIVE, "Extended header without a member.")
                 self._check_end_of_archive()
                 return
@@ -246,21 +247,24 @@ class _TarReader:
                 if typeflag == b"g":
                     _check_global_header(_parse_pax(payload))
                 elif typeflag == b"x":
-                    if pending_path is not None or pending_size is not None:
+                    if pending_pax:
                         raise _reject(BundleErrorCode.CORRUPT_ARCHIVE, "Two PAX headers for one member.")
+                    pending_pax = True
                     pending_path, pending_size = _pax_overrides(_parse_pax(payload))
                 else:
                     if pending_longname is not None:
                         raise _reject(
                             BundleErrorCode.CORRUPT_ARCHIVE, "Two long-name headers for one member."
                         )
-                    pending_longname = _decode_name(payload.split(b"\x00", 1)[0])
+                    pending_longname = _field_str(payload)
                 continue
 
-            name = pending_path if pending_path is not None else pending_longname or header["name"]
+            # The ustar name field is only decoded when nothing overrides it: writers truncate it (possibly
+            # mid-character) when the real name lives in a PAX or GNU long-name header.
+            name = pending_path if pending_path is not None else pending_longname or _header_name(header)
             if pending_size is not None:
                 size = pending_size
-            pending_path = pending_size = pending_longname = None
+            pending_pax, pending_path, pending_size, pending_longname = False, None, None, None
 
             if typeflag in _TYPE_REJECTIONS:
                 code, what = _TYPE_REJECTIONS[typeflag]
@@ -314,15 +318,20 @@ def _parse_header(block: bytes, *, first: bool) -> dict[str, Any]:
     signed = sum(struct.unpack("148b", block[:148])) + 8 * 0x20 + sum(struct.unpack("356b", block[156:]))
     if stored not in (unsigned, signed):
         raise _reject(bad, "Tar header checksum mismatch.")
-    name = _field_str(block[0:100])
-    # Only POSIX ustar has a prefix field; GNU stores timestamps at the same offset.
-    prefix = _field_str(block[345:500]) if posix else ""
     return {
-        "name": f"{prefix}/{name}" if prefix else name,
+        "name_field": block[0:100],
+        # Only POSIX ustar has a prefix field; GNU stores timestamps at the same offset.
+        "prefix_field": block[345:500] if posix else b"",
         "mode": _octal(block[100:108], bad) & 0o7777,
         "size": _octal(block[124:136], bad),
         "typeflag": block[156:157],
     }
+
+
+def _header_name(header: dict[str, Any]) -> str:
+    name = _field_str(header["name_field"])
+    prefix = _field_str(header["prefix_field"])
+    return f"{prefix}/{name}" if prefix else name
 
 
 def _field_str(field: bytes) -> str:
@@ -691,7 +700,7 @@ def pack_directory(
     """
     root = Path(src_dir)
     if not root.is_dir():
-        raise _reject(BundleErrorCode.NOT_TAR, f"{root} is not a directory.")
+        raise NotADirectoryError(f"{root} is not a directory")
     entries: list[tuple[str, Path | None]] = []  # (archive name, file path or None for a directory)
     total = 0
 

@@ -24,6 +24,7 @@ from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import User
 from argus_plugins.tenancy.permissions import require_authenticated, require_staff
 from installations.catalog import known_capability_names
+from ledger import records as ledger_records
 
 from . import bundles, signing
 from . import manifest as manifest_rules
@@ -396,7 +397,7 @@ def approve_version(*, actor: User, version_id: Any, notes: Any = "") -> PluginV
         )
     verify_stored_version(version)
     now = clock.now()
-    return transition_version(
+    version = transition_version(
         version,
         VersionStatus.PUBLISHED,
         actor=actor,
@@ -407,6 +408,8 @@ def approve_version(*, actor: User, version_id: Any, notes: Any = "") -> PluginV
         published_at=now,
         signature_verified_at=now,
     )
+    ledger_records.record_version_approved(version)  # same transaction: approved iff recorded
+    return version
 
 
 @transaction.atomic

@@ -5,4 +5,6 @@ ensure_platform_ready
 cd "$ROOT"
 "$VENV/bin/python" manage.py migrate --no-input -v 0
 "$VENV/bin/python" manage.py collectstatic --no-input -v 0
+log "Building the sandbox runtime images (offline; skipped when up to date)"
+"$VENV/bin/python" manage.py build_runtime_images
 exec "$VENV/bin/python" manage.py run_platform "$@"

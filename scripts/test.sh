@@ -5,8 +5,10 @@ ensure_platform_ready
 ensure_postgres
 cd "$ROOT"
 export ARGUS_TEST_POSTGRES_URL="${ARGUS_TEST_POSTGRES_URL:-postgres://argus:argus@127.0.0.1:5432/postgres}"
+log "Building the sandbox runtime images (offline; skipped when up to date)"
+"$VENV/bin/python" manage.py build_runtime_images
 log "ruff"
 "$VENV/bin/ruff" check .
 log "pytest"
 # pytest exits 5 when no test ran; that is a failure here, never a silent pass.
-exec "$VENV/bin/pytest" -p no:cacheprovider "$@"
+exec "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" "$@"

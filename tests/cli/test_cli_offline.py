@@ -371,7 +371,7 @@ def test_publish_sends_a_graphql_multipart_request(server, signed_bundle):
     assert [p.get_param("name", header="content-disposition") for p in parts] == ["operations", "map", "0"]
     operations = json.loads(parts[0].get_content())
     assert operations["query"] == CREATE_PLUGIN_VERSION_MUTATION
-    assert operations["variables"]["input"] == {
+    assert operations["variables"] == {
         "pluginId": "plugin-42",
         "version": "1.0.0",
         "changelog": "First release",
@@ -379,7 +379,7 @@ def test_publish_sends_a_graphql_multipart_request(server, signed_bundle):
         "signature": Path(f"{signed_bundle}.sig").read_text().strip(),
         "signingKeyId": "key-7",
     }
-    assert json.loads(parts[1].get_content()) == {"0": ["variables.input.bundle"]}
+    assert json.loads(parts[1].get_content()) == {"0": ["variables.bundle"]}
     assert parts[2].get_filename() == signed_bundle.name
     assert parts[2].get_content_type() == "application/gzip"
     assert parts[2].get_payload(decode=True) == signed_bundle.read_bytes()

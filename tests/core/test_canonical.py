@@ -22,7 +22,7 @@ from argus_plugins.canonical import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-TESTDATA = Path(os.environ.get("ARGUS_TESTDATA_DIR", REPO.parent / "shared" / "testdata"))
+TESTDATA = Path(os.environ.get("ARGUS_TESTDATA_DIR", REPO / "tests" / "data"))
 JCS = TESTDATA / "jcs"
 JCS_NAMES = ["arrays", "french", "structures", "unicode", "values", "weird"]
 

@@ -344,6 +344,22 @@ def test_pax_path_and_size_override_the_header():
     assert next(f for f in info.files if f.path == "src/x.py").sha256 == hashlib.sha256(b"abc").hexdigest()
 
 
+def test_overridden_ustar_name_is_not_decoded():
+    # A writer may truncate the ustar name mid-character when the real name is in the PAX header.
+    real = "src/x" + "\u00e9" * 60
+    truncated = real.encode()[:100]
+    with pytest.raises(UnicodeDecodeError):
+        truncated.decode()
+    data = raw_bundle(raw_member(b"pax", pax(path=real), typeflag=b"x") + raw_member(truncated, b"ok"))
+    assert real in inspect_bundle(data).file_names
+
+
+def test_two_pax_headers_are_refused_even_without_path():
+    first = raw_member(b"pax", pax(mtime="1"), typeflag=b"x")
+    second = raw_member(b"pax", pax(path="src/a.py"), typeflag=b"x")
+    rejected(raw_bundle(first + second + raw_member(b"a.py", b"x")), E.CORRUPT_ARCHIVE)
+
+
 # ------------------------------------------------------------------------------ size and count
 
 

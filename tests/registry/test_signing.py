@@ -40,7 +40,7 @@ from registry.signing import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-TESTDATA = Path(os.environ.get("ARGUS_TESTDATA_DIR", REPO.parent / "shared" / "testdata"))
+TESTDATA = Path(os.environ.get("ARGUS_TESTDATA_DIR", REPO / "tests" / "data"))
 WYCHEPROOF = TESTDATA / "wycheproof"
 HASHES = {
     "SHA-1": hashes.SHA1,

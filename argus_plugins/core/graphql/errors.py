@@ -20,6 +20,7 @@ ERROR_CODE_ENUMS = [
     "registry.bundles:BundleErrorCode",
     "registry.manifest:ManifestErrorCode",
     "installations.error_codes:InstallationErrorCode",
+    "execution.error_codes:ExecutionErrorCode",
     *getattr(settings, "ARGUS_EXTRA_ERROR_CODE_ENUMS", []),
 ]
 

@@ -1,0 +1,1066 @@
+"""End-to-end execution benchmark: the whole platform versus a bare docker-SDK run of the same work.
+
+    .venv/bin/python bench/execution_bench.py [--runs N] [--workers 1,2,4] [--batch B] [--quick]
+
+Self-contained: it makes a throwaway SQLite database, media, data and sandbox work directory under a
+temporary directory, migrates it, starts gunicorn (2 sync workers, as ``run_platform`` does) and Celery
+workers (ONE ``celery worker`` process per measurement with prefork concurrency N, i.e. N pool child
+processes, each with its own warm-container pool) on a queue of its own, creates a staff user and API
+token, a publisher with an RSA-4096 key, a trivial plugin (reads stdin, writes a tiny output.json)
+published, approved and installed in a tenant (no capabilities), then measures in one run:
+
+1. Latency: ``runPlugin`` over HTTP GraphQL, then polling ``execution(id) { status terminal ledgerEntry
+   { sequence } }`` until terminal with its ledger entry committed, as a client sees it; divided by the
+   median of a bare ``client.containers.run(detach=True)`` + wait + logs + remove of the same image with
+   the same limits and an equivalent ``python3 -c`` (read stdin, write output.json). Interleaved, and
+   every measurement starts with the engine quiet (no removal or pool refill in flight).
+2. Throughput: a batch of executions submitted over the API to a worker with concurrency N, per minute,
+   divided by the same number of bare runs per minute from a pool of N threads, for each N.
+3. Where the platform's latency goes: the execution rows' timestamps and the sandbox's per-phase timings.
+
+Everything it started is stopped and removed at the end (also on Ctrl-C or an error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PYTHON = sys.executable
+IMAGE_RUNTIME = "python3.11"
+BENCH_LABEL = "org.argus.bench"
+LIMITS = {"memory_mb": 256, "cpus": 1.0, "timeout_seconds": 60, "pids": 64}
+TMP_MB = 64  # SandboxLimits.tmp_mb: the sandbox's /tmp tmpfs
+
+PLUGIN_MAIN = """\
+import json, sys
+data = json.load(sys.stdin)
+print("hello from the plugin")
+with open("/argus/output/output.json", "w") as out:
+    json.dump({"echo": data}, out)
+"""
+# The same work for the bare run: no stdin is attached by containers.run(detach=True), so it reads an
+# empty stdin and falls back to the same input; the output goes to the container's /tmp tmpfs and is
+# printed, so reading the logs collects it.
+BARE_CODE = (
+    "import json, sys\n"
+    "data = json.loads(sys.stdin.read() or '{\"n\": 1}')\n"
+    "print('hello from the plugin')\n"
+    "with open('/tmp/output.json', 'w') as out:\n"
+    "    json.dump({'echo': data}, out)\n"
+    "print(open('/tmp/output.json').read())\n"
+)
+BARE_EXPECTED = b'{"echo": {"n": 1}}'
+
+RUN_MUTATION = """
+mutation($i: ID!) {
+  runPlugin(installationId: $i, input: "{\\"n\\": 1}") { execution { id } errors { code message } }
+}"""
+POLL_QUERY = "query($id: ID!) { execution(id: $id) { status terminal ledgerEntry { sequence } } }"
+
+SANDBOX_PHASES = (
+    "acquire",
+    "create",
+    "attach",
+    "start",
+    "prepare",
+    "send",
+    "ack",
+    "wait",
+    "launcher_plugin_run",
+    "launcher_kill",
+    "launcher_collect",
+    "remove",
+    "total",
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------- statistics
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def p90(values: list[float]) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:8.1f}"
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (read from /proc)."""
+    parents: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_bytes()
+            ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+            parents[ppid].append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+CELERY_RECEIVED = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): INFO/MainProcess\] "
+    r"Task execution\.run\[([^\]]+)\] received"
+)
+CELERY_SUCCEEDED = re.compile(r"Task execution\.run\[([^\]]+)\] succeeded in ([0-9.e-]+)s")
+
+
+def celery_events(log_text: str) -> tuple[list[tuple[float, str]], dict[str, float]]:
+    """(epoch seconds the worker's main process received each task, task id) in order, and each
+    task's body duration as Celery measured it (its "succeeded in" line)."""
+    received: list[tuple[float, str]] = []
+    succeeded: dict[str, float] = {}
+    for line in log_text.splitlines():
+        match = CELERY_RECEIVED.match(line)
+        if match:
+            stamp = time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S")) + int(match[2]) / 1000
+            received.append((stamp, match[3]))
+            continue
+        match = CELERY_SUCCEEDED.search(line)
+        if match:
+            succeeded[match[1]] = float(match[2])
+    return received, succeeded
+
+
+class Proc:
+    """A subprocess in its own session, stopped as a whole process group."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        with open(log_path, "ab") as out:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.known_pids: set[int] = {self.process.pid}
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def remember_children(self) -> None:
+        if self.alive():
+            self.known_pids |= descendants(self.process.pid)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.alive():
+            self.remember_children()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        # Pool children of a killed group may linger briefly; make sure none survives.
+        for pid in self.known_pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, 0)
+                os.kill(pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ----------------------------------------------------------------------------------------- CPU meter
+
+HZ = os.sysconf("SC_CLK_TCK")
+CPU_PARTS = (
+    "containers (docker cgroup)",
+    "dockerd + containerd",
+    "Celery worker (all processes)",
+    "gunicorn",
+    "bench client",
+    "rest (shims, runc, kernel, other load)",
+    "total busy",
+)
+
+
+def _pid_cpu(pid: int) -> float:
+    """utime + stime of one live process, in seconds (0 when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
+
+
+def _pids_named(*names: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() in names:
+                    found.append(int(entry.name))
+    return found
+
+
+def _docker_cgroup_cpu() -> float | None:
+    """CPU seconds used by all containers so far (cgroupfs driver, cgroup v1 or v2), if readable."""
+    with contextlib.suppress(OSError, ValueError):
+        return int(Path("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage").read_text()) / 1e9
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        stat = Path("/sys/fs/cgroup/docker/cpu.stat").read_text().split("\n")
+        return int(next(line for line in stat if line.startswith("usage_usec")).split()[1]) / 1e6
+    return None
+
+
+class CpuMeter:
+    """Where the machine's CPU goes during a batch, from /proc (an explanation, not a precise account)."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        self.engine_pids = _pids_named("dockerd", "containerd")
+
+    def snapshot(self) -> dict[str, float]:
+        with open("/proc/stat") as handle:
+            values = [int(v) for v in handle.readline().split()[1:]]
+        web = [p for p in self.bench.procs if p.name == "gunicorn" and p.alive()]
+        for proc in web:
+            proc.remember_children()
+        worker = self.bench.worker
+        if worker is not None:
+            worker.remember_children()
+        own = os.times()
+        return {
+            "total busy": (sum(values) - values[3] - values[4]) / HZ,
+            "containers (docker cgroup)": _docker_cgroup_cpu() or 0.0,
+            "dockerd + containerd": sum(_pid_cpu(pid) for pid in self.engine_pids),
+            "Celery worker (all processes)": sum(
+                _pid_cpu(pid) for pid in (worker.known_pids if worker else ())
+            ),
+            "gunicorn": sum(_pid_cpu(pid) for proc in web for pid in proc.known_pids),
+            "bench client": own.user + own.system,
+        }
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        spent = {key: after[key] - before[key] for key in before}
+        known = sum(value for key, value in spent.items() if key != "total busy")
+        spent["rest (shims, runc, kernel, other load)"] = spent["total busy"] - known
+        return spent
+
+
+# ------------------------------------------------------------------------------------------------ api
+
+
+class Api:
+    def __init__(self, base_url: str, token: str) -> None:
+        self.url = f"{base_url}/graphql/"
+        self.token = token
+
+    def query(self, query: str, **variables: Any) -> dict[str, Any]:
+        request = urllib.request.Request(  # noqa: S310 - the bench's own local server
+            self.url,
+            data=json.dumps({"query": query, "variables": variables}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            answer = json.loads(response.read())
+        if answer.get("errors"):
+            raise RuntimeError(f"GraphQL error: {answer['errors']}")
+        return answer["data"]
+
+    def run_plugin(self, installation_id: str) -> str:
+        payload = self.query(RUN_MUTATION, i=installation_id)["runPlugin"]
+        if payload["errors"]:
+            raise RuntimeError(f"runPlugin refused: {payload['errors']}")
+        return payload["execution"]["id"]
+
+
+# --------------------------------------------------------------------------------------------- bench
+
+
+@dataclass
+class ClientRun:
+    execution_id: str
+    t0_wall: float
+    total: float
+    enqueue: float
+    polls: int
+    seen_wall: float
+
+
+@dataclass
+class Throughput:
+    platform_seconds: list[float] = field(default_factory=list)
+    bare_seconds: list[float] = field(default_factory=list)
+    platform_runs: int = 0
+    bare_runs: int = 0
+    paths: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    statuses: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    platform_cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    bare_cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def platform_rate(self) -> float:
+        return self.platform_runs / sum(self.platform_seconds) * 60
+
+    def bare_rate(self) -> float:
+        return self.bare_runs / sum(self.bare_seconds) * 60
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.token = uuid.uuid4().hex[:10]
+        self.tmp = Path(tempfile.mkdtemp(prefix="argus-exec-bench-"))
+        self.queue = f"bench-{self.token}"
+        self.procs: list[Proc] = []
+        self.worker: Proc | None = None
+        self.worker_concurrency = 0
+        self.client: Any = None
+        self.local = threading.local()
+        self.env: dict[str, str] = {}
+        self.load_at_start = os.getloadavg()[0]
+
+    # -- environment and services ------------------------------------------------------------------------
+
+    def configure(self) -> None:
+        sandbox = self.tmp / "sandbox"
+        sandbox.mkdir(mode=0o700)
+        (self.tmp / "media").mkdir()
+        (self.tmp / "data").mkdir()
+        (self.tmp / "logs").mkdir()
+        self.env = {
+            "DATABASE_URL": f"sqlite:///{self.tmp / 'bench.sqlite3'}",
+            "ARGUS_MEDIA_ROOT": str(self.tmp / "media"),
+            "ARGUS_DATA_DIR": str(self.tmp / "data"),
+            "ARGUS_SANDBOX_WORK_DIR": str(sandbox),
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
+            "ARGUS_TENANT_MAX_CONCURRENCY": "64",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_SETTINGS_MODULE": "argus_plugins.settings",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+        if self.args.pool_size is not None:
+            self.env["ARGUS_SANDBOX_POOL_SIZE"] = str(self.args.pool_size)
+        os.environ.update(self.env)
+        self.env = dict(os.environ)
+
+        self.run_checked([PYTHON, "manage.py", "migrate", "--no-input", "-v", "0"], "migrate")
+        import django
+
+        django.setup()
+        from django.conf import settings
+
+        from execution.sandbox import connect
+
+        self.settings = settings
+        self.image = settings.ARGUS_RUNTIME_IMAGES[IMAGE_RUNTIME]["image"]
+        self.pool_size = settings.ARGUS_SANDBOX_POOL_SIZE
+        self.client = connect(settings.DOCKER_BASE_URL, timeout=120)
+        try:
+            self.client.images.get(self.image)
+        except Exception:  # noqa: BLE001 - any lookup failure: (re)build it
+            log(f"runtime image {self.image} missing: building it (manage.py build_runtime_images)")
+            self.run_checked([PYTHON, "manage.py", "build_runtime_images"], "build_runtime_images")
+
+    def run_checked(self, command: list[str], name: str) -> None:
+        result = subprocess.run(
+            command, cwd=ROOT, env={**os.environ, **self.env}, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+    def create_objects(self) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from argus_plugins.tenancy import services as tenancy_services
+        from argus_plugins.tenancy.models import TenantPolicy, User
+        from installations import services as installation_services
+        from registry import bundles, signing
+        from registry import services as registry_services
+
+        user = User.objects.create(username=f"bench-{self.token}", is_staff=True)
+        user.set_unusable_password()
+        user.save()
+        _, self.api_token = tenancy_services.create_api_token(actor=user, name="execution bench")
+        tenant = tenancy_services.create_tenant(actor=user, name="Bench Agency")
+        TenantPolicy.objects.update_or_create(tenant=tenant, defaults={"max_concurrent_executions": 64})
+        publisher = registry_services.create_publisher(actor=user, name="Bench Publisher", slug="bench-pub")
+        key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+        public_pem = (
+            key.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        signing_key = registry_services.register_signing_key(
+            actor=user, publisher_id=publisher.pk, public_key_pem=public_pem
+        )
+        slug = "bench-echo"
+        plugin = registry_services.create_plugin(
+            actor=user, publisher_id=publisher.pk, slug=slug, name="Bench echo"
+        )
+        manifest = {
+            "name": slug,
+            "version": "1.0.0",
+            "runtime": IMAGE_RUNTIME,
+            "entrypoint": "main.py",
+            "capabilities": [],
+            "resources": LIMITS,
+            "min_platform_version": "1.0.0",
+            "max_platform_version": "1.99.0",
+        }
+        source = self.tmp / "plugin-src"
+        source.mkdir()
+        (source / "manifest.json").write_text(json.dumps(manifest))
+        (source / "main.py").write_text(PLUGIN_MAIN)
+        bundle = bundles.pack_directory(source)
+        signature = signing.sign_statement(key, signing.statement_for_bundle(slug, "1.0.0", bundle, manifest))
+        version = registry_services.create_plugin_version(
+            actor=user,
+            plugin_id=plugin.pk,
+            version="1.0.0",
+            changelog="",
+            bundle_bytes=bundle,
+            signature=signature,
+            signing_key_id=signing_key.pk,
+        )
+        registry_services.submit_for_review(actor=user, version_id=version.pk)
+        self.version = registry_services.approve_version(actor=user, version_id=version.pk, notes="bench")
+        self.installation = installation_services.install_plugin(
+            actor=user, tenant_id=tenant.pk, plugin_id=plugin.pk
+        )
+        self.installation_id = str(self.installation.pk)
+
+    # -- subprocesses ------------------------------------------------------------------------------------
+
+    def start_web(self) -> None:
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        command = [
+            PYTHON, "-m", "gunicorn", "argus_plugins.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(self.args.web_workers),
+        ]  # fmt: skip
+        web = Proc("gunicorn", command, self.env, self.tmp / "logs" / "gunicorn.log")
+        self.procs.append(web)
+        deadline = time.monotonic() + 60
+        while True:
+            if not web.alive():
+                raise RuntimeError(f"gunicorn exited:\n{web.log_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=5) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn not healthy after 60 s:\n{web.log_text()}")
+            time.sleep(0.2)
+        self.api = Api(self.base_url, self.api_token)
+
+    def start_worker(self, concurrency: int) -> None:
+        if self.worker is not None and self.worker_concurrency == concurrency:
+            return
+        self.stop_worker()
+        name = f"{self.queue}-c{concurrency}"
+        command = [
+            PYTHON, "-m", "celery", "-A", "argus_plugins", "worker", "-P", "prefork",
+            "-Q", self.queue, "-c", str(concurrency), "-n", f"{name}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "INFO",
+        ]  # fmt: skip
+        worker = Proc(f"worker c={concurrency}", command, self.env, self.tmp / "logs" / f"{name}.log")
+        self.procs.append(worker)
+        deadline = time.monotonic() + 60
+        while " ready." not in worker.log_text():
+            if not worker.alive():
+                raise RuntimeError(f"Celery worker exited:\n{worker.log_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Celery worker not ready after 60 s:\n{worker.log_text()}")
+            time.sleep(0.1)
+        worker.remember_children()
+        self.worker, self.worker_concurrency = worker, concurrency
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.remove_worker_containers(self.worker)
+            self.worker = None
+
+    def owners(self, proc: Proc) -> tuple[str, ...]:
+        host = socket.gethostname()
+        return tuple(f"{host}:{pid}:" for pid in proc.known_pids)
+
+    def worker_containers(self) -> list[dict[str, Any]]:
+        from execution.sandbox.container import LABEL_MANAGED, LABEL_OWNER
+
+        if self.worker is None:
+            return []
+        self.worker.remember_children()
+        owners = self.owners(self.worker)
+        infos = self.client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"})
+        return [i for i in infos if (i.get("Labels") or {}).get(LABEL_OWNER, "").startswith(owners)]
+
+    def remove_worker_containers(self, proc: Proc) -> None:
+        from execution.sandbox.container import LABEL_MANAGED, LABEL_OWNER, remove_container
+
+        owners = self.owners(proc)
+        with contextlib.suppress(Exception):
+            for info in self.client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"}):
+                if (info.get("Labels") or {}).get(LABEL_OWNER, "").startswith(owners):
+                    remove_container(self.client, info["Id"])
+
+    def quiet(self, warm: int, timeout: float = 20.0) -> None:
+        """Wait until the worker's pools hold ``warm`` started containers and nothing else of ours
+        exists (no used container waiting for the reaper, no refill in flight), then let the new
+        launchers finish booting. Every measurement starts from this state."""
+        from execution.models import Execution
+
+        used = set(
+            Execution.objects.filter(installation_id=self.installation_id)
+            .exclude(container_id="")
+            .values_list("container_id", flat=True)
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            infos = self.worker_containers()
+            # A used container may still show as running for a moment after its result was recorded.
+            if (
+                len(infos) == warm
+                and all(i.get("State") == "running" for i in infos)
+                and not any(i["Id"] in used for i in infos)
+            ):
+                break
+            time.sleep(0.02)
+        else:
+            log(f"  (warning: worker not quiet after {timeout:.0f} s; measuring anyway)")
+        time.sleep(self.args.settle)
+
+    def warm_count(self) -> int:
+        """Warm containers to expect: pool size times the worker's children that have run a job."""
+        if self.pool_size <= 0 or self.worker is None:
+            return 0
+        from execution.models import Execution
+
+        self.worker.remember_children()
+        pids = {str(pid) for pid in self.worker.known_pids}
+        used = {
+            h.rsplit(":", 1)[-1]
+            for h in Execution.objects.filter(installation_id=self.installation_id)
+            .values_list("worker_hostname", flat=True)
+            .distinct()
+            if h
+        }
+        return self.pool_size * len(pids & used)
+
+    # -- one run of each kind ------------------------------------------------------------------------------
+
+    def thread_client(self) -> Any:
+        client = getattr(self.local, "client", None)
+        if client is None:
+            from execution.sandbox import connect
+
+            client = self.local.client = connect(self.settings.DOCKER_BASE_URL, timeout=120)
+        return client
+
+    def bare_run(self, client: Any = None) -> float:
+        client = client or self.client
+        mib = 1 << 20
+        started = time.perf_counter()
+        container = client.containers.run(
+            self.image,
+            ["python3", "-c", BARE_CODE],
+            detach=True,
+            network_mode="none",
+            mem_limit=LIMITS["memory_mb"] * mib,
+            memswap_limit=LIMITS["memory_mb"] * mib,
+            nano_cpus=int(LIMITS["cpus"] * 1e9),
+            pids_limit=LIMITS["pids"],
+            read_only=True,
+            tmpfs={"/tmp": f"rw,noexec,nosuid,nodev,size={TMP_MB}m"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            user="10001:10001",
+            labels={BENCH_LABEL: self.token},
+        )
+        status = container.wait()
+        logs = container.logs(stdout=True, stderr=True)
+        container.remove(force=True)
+        elapsed = time.perf_counter() - started
+        if status.get("StatusCode") != 0 or BARE_EXPECTED not in logs:
+            raise RuntimeError(f"bare run failed: {status} {logs[-500:]!r}")
+        return elapsed
+
+    def platform_run(self) -> ClientRun:
+        poll = self.args.poll_interval
+        t0_wall = time.time()
+        t0 = time.perf_counter()
+        execution_id = self.api.run_plugin(self.installation_id)
+        t1 = time.perf_counter()
+        polls = 0
+        while True:
+            answer = self.api.query(POLL_QUERY, id=execution_id)["execution"]
+            polls += 1
+            if answer["terminal"] and answer["ledgerEntry"] is not None:
+                break
+            if time.perf_counter() - t0 > 120:
+                raise RuntimeError(f"execution {execution_id} still {answer['status']} after 120 s")
+            time.sleep(poll)
+        t2 = time.perf_counter()
+        if answer["status"] != "SUCCEEDED":
+            raise RuntimeError(
+                f"execution {execution_id} ended {answer['status']}: {self.reason(execution_id)}"
+            )
+        return ClientRun(execution_id, t0_wall, t2 - t0, t1 - t0, polls, t0_wall + (t2 - t0))
+
+    def reason(self, execution_id: str) -> str:
+        from execution.models import Execution
+
+        row = Execution.objects.filter(pk=execution_id).values("error_reason", "stderr").first()
+        return json.dumps(row, default=str)[:1000]
+
+    def wait_all(self, ids: list[str], timeout: float = 600.0) -> None:
+        from execution.models import TERMINAL_STATUSES, Execution
+
+        deadline = time.monotonic() + timeout
+        while True:
+            done = Execution.objects.filter(
+                pk__in=ids, status__in=TERMINAL_STATUSES, ledger_entry__isnull=False
+            ).count()
+            if done == len(ids):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {done}/{len(ids)} executions finished after {timeout:.0f} s")
+            # Light polling: the bench shares the CPUs with what it measures (<= 50 ms of error per batch).
+            time.sleep(0.05)
+
+    # -- measurements ----------------------------------------------------------------------------------------
+
+    def warm_up(self, concurrency: int) -> None:
+        """Let every pool child import, connect, create its pool and pay a cold run; fill the pools."""
+        for _ in range(2):
+            ids = [self.api.run_plugin(self.installation_id) for _ in range(max(2, concurrency))]
+            self.wait_all(ids)
+        self.quiet(self.warm_count())
+
+    def latency(self) -> tuple[list[ClientRun], list[float]]:
+        self.start_worker(1)
+        assert self.worker is not None
+        self.latency_log = self.worker.log_path
+        self.warm_up(1)
+        self.bare_run()
+        self.bare_run()
+        for _ in range(self.args.warmup):
+            self.quiet(self.warm_count())
+            self.platform_run()
+        platform: list[ClientRun] = []
+        bare: list[float] = []
+        warm = self.warm_count()
+        for index in range(self.args.runs):
+            order: list[Callable[[], None]] = [
+                lambda: platform.append(self.platform_run()),
+                lambda: bare.append(self.bare_run()),
+            ]
+            if index % 2:
+                order.reverse()
+            for step in order:
+                self.quiet(warm)
+                step()
+            log(
+                f"  latency {index + 1}/{self.args.runs}: platform {platform[-1].total * 1000:.0f} ms, "
+                f"bare {bare[-1] * 1000:.0f} ms"
+            )
+        return platform, bare
+
+    def platform_batch(self, batch: int) -> tuple[float, list[str]]:
+        started = time.perf_counter()
+        ids = [self.api.run_plugin(self.installation_id) for _ in range(batch)]
+        self.wait_all(ids)
+        return time.perf_counter() - started, ids
+
+    def bare_batch(self, batch: int, threads: int) -> float:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda _: self.thread_client(), range(threads * 4)))  # connect outside the clock
+            started = time.perf_counter()
+            list(pool.map(lambda _: self.bare_run(self.thread_client()), range(batch)))
+            return time.perf_counter() - started
+
+    def throughput(self, concurrency: int) -> Throughput:
+        from execution.models import Execution
+
+        self.start_worker(concurrency)
+        self.warm_up(concurrency)
+        warm = self.warm_count()
+        self.bare_batch(concurrency, concurrency)
+        result = Throughput()
+        meter = CpuMeter(self)
+        for round_index in range(self.args.rounds):
+            steps = ["platform", "bare"] if round_index % 2 == 0 else ["bare", "platform"]
+            for step in steps:
+                self.quiet(warm)
+                before = meter.snapshot()
+                if step == "platform":
+                    seconds, ids = self.platform_batch(self.args.batch)
+                    spent = meter.delta(before, meter.snapshot())
+                    result.platform_seconds.append(seconds)
+                    result.platform_runs += len(ids)
+                    for status, timings in Execution.objects.filter(pk__in=ids).values_list(
+                        "status", "timings"
+                    ):
+                        result.statuses[status] += 1
+                        result.paths["cold" if "create" in (timings or {}) else "pool"] += 1
+                    for key, value in spent.items():
+                        result.platform_cpu[key] += value
+                else:
+                    result.bare_seconds.append(self.bare_batch(self.args.batch, concurrency))
+                    spent = meter.delta(before, meter.snapshot())
+                    result.bare_runs += self.args.batch
+                    for key, value in spent.items():
+                        result.bare_cpu[key] += value
+            log(
+                f"  throughput N={concurrency} round {round_index + 1}/{self.args.rounds}: "
+                f"platform {result.platform_seconds[-1]:.2f} s, bare {result.bare_seconds[-1]:.2f} s "
+                f"for {self.args.batch} runs"
+            )
+        return result
+
+    # -- offline probes (help to read the breakdown) ---------------------------------------------------
+
+    def probes(self, execution_id: str) -> dict[str, float]:
+        from django.db import transaction
+
+        from execution.models import Execution
+        from execution.recording import LEDGER_ENTRY_TYPE, ledger_record
+        from installations.authorization import authorize
+        from ledger.services import append_entry
+        from registry.bundles import extract_bundle
+        from registry.services import verify_stored_version
+
+        class Rollback(Exception):
+            pass
+
+        results: dict[str, list[float]] = defaultdict(list)
+        for _ in range(15):
+            t = time.perf_counter()
+            self.api.query(POLL_QUERY, id=execution_id)
+            results["GraphQL poll round trip (HTTP)"].append(time.perf_counter() - t)
+        execution = Execution.objects.select_related(
+            "installation__tenant", "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
+        ).get(pk=execution_id)
+        for _ in range(10):
+            t = time.perf_counter()
+            authorize(execution.installation, execution.plugin_version, needs=())
+            t1 = time.perf_counter()
+            bundle = verify_stored_version(execution.plugin_version)
+            t2 = time.perf_counter()
+            with tempfile.TemporaryDirectory(dir=self.tmp) as scratch:
+                extract_bundle(bundle, Path(scratch))
+            t3 = time.perf_counter()
+            results["pre-claim: authorize()"].append(t1 - t)
+            results["pre-claim: verify_stored_version()"].append(t2 - t1)
+            results["pre-claim: extract_bundle()"].append(t3 - t2)
+            t = time.perf_counter()
+            with contextlib.suppress(Rollback), transaction.atomic():
+                append_entry(LEDGER_ENTRY_TYPE, ledger_record(execution), tenant_id=execution.tenant_id)
+                results["record: ledger append (rolled back)"].append(time.perf_counter() - t)
+                raise Rollback
+        for _ in range(10):
+            t = time.perf_counter()
+            self.client.ping()
+            results["docker ping"].append(time.perf_counter() - t)
+        return {name: median(values) for name, values in results.items()}
+
+    # -- cleanup -----------------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        for proc in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                proc.stop()
+        if self.client is not None:
+            for proc in self.procs:
+                self.remove_worker_containers(proc)
+            with contextlib.suppress(Exception):
+                for info in self.client.api.containers(
+                    all=True, filters={"label": f"{BENCH_LABEL}={self.token}"}
+                ):
+                    self.client.api.remove_container(info["Id"], force=True)
+            with contextlib.suppress(Exception):
+                self.client.close()
+        with contextlib.suppress(Exception):
+            import redis
+
+            connection = redis.Redis.from_url(
+                self.env.get("CELERY_BROKER_URL") or self.env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+            )
+            connection.delete(self.queue, f"_kombu.binding.{self.queue}")
+            for priority in ("\x06\x163", "\x06\x166", "\x06\x169"):  # kombu's priority sub-queues
+                connection.delete(f"{self.queue}{priority}")
+            connection.close()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------- report
+
+
+def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
+    from execution.models import Execution
+
+    rows = {
+        str(row["id"]): row
+        for row in Execution.objects.filter(pk__in=[r.execution_id for r in runs]).values(
+            "id", "queued_at", "started_at", "finished_at", "timings"
+        )
+    }
+    timeline: dict[str, list[float]] = defaultdict(list)
+    sandbox: dict[str, list[float]] = defaultdict(list)
+    paths: dict[str, int] = defaultdict(int)
+    received, succeeded = celery_events(bench.latency_log.read_text(errors="replace"))
+    for run in runs:
+        row = rows[run.execution_id]
+        queued, started, finished = (row[k].timestamp() for k in ("queued_at", "started_at", "finished_at"))
+        timings = row["timings"] or {}
+        paths["cold" if "create" in timings else "pool"] += 1
+        timeline["request -> queued_at (HTTP, auth, authorise, INSERT)"].append(queued - run.t0_wall)
+        timeline["queued_at -> started_at (publish, Celery, pre-claim checks, claim)"].append(
+            started - queued
+        )
+        # The Celery log has millisecond timestamps; runs are sequential, so the task received between
+        # queued_at and started_at (give or take the log's rounding) is this run's.
+        task = next(((at, tid) for at, tid in received if queued - 0.002 <= at <= started + 0.002), None)
+        if task is not None:
+            timeline["  of which commit + publish + Redis -> Celery main process"].append(task[0] - queued)
+            timeline["  of which -> pool child, load, docker ping, checks, claim"].append(started - task[0])
+            if task[1] in succeeded:
+                timeline["  (Celery task body as timed by Celery: 'succeeded in')"].append(succeeded[task[1]])
+        timeline["started_at -> finished_at (sandbox + worker bookkeeping)"].append(finished - started)
+        timeline["  of which sandbox run_job total"].append(timings.get("total", 0.0))
+        timeline["  of which worker bookkeeping (claim commit, watcher, outcome)"].append(
+            finished - started - timings.get("total", 0.0)
+        )
+        timeline["finished_at -> client saw it (ledger append, commit, polling)"].append(
+            run.seen_wall - finished
+        )
+        timeline["client total"].append(run.total)
+        timeline["(overlapping) runPlugin HTTP round trip"].append(run.enqueue)
+        for key in SANDBOX_PHASES:
+            if key in timings:
+                sandbox[key].append(timings[key])
+    print("\n3. Where the platform's latency goes (latency runs; ms)")
+    print(f"   {'phase':<70} {'median':>8} {'mean':>8}")
+    for name, values in timeline.items():
+        print(f"   {name:<70} {ms(median(values))} {ms(mean(values))}")
+    polls = [float(run.polls) for run in runs]
+    print(f"   {'(count) polls per run':<70} {median(polls):8.1f} {mean(polls):8.1f}")
+    print("   (the means of the four top-level phases add up to the mean client total)")
+    print(f"\n   sandbox phases (Execution.timings; {dict(paths)} path):")
+    for key, values in sandbox.items():
+        print(f"   {'  ' + key:<70} {ms(median(values))} {ms(mean(values))}")
+    print(f"\n   client poll interval {bench.args.poll_interval * 1000:.0f} ms")
+
+
+def report(
+    bench: Bench,
+    platform: list[ClientRun],
+    bare: list[float],
+    tput: dict[int, Throughput],
+    probes: dict[str, float],
+    elapsed: float,
+) -> None:
+    args = bench.args
+    totals = [r.total for r in platform]
+    ratio = median(totals) / median(bare)
+    print("\n" + "=" * 100)
+    print(
+        f"Argus execution benchmark: trivial plugin, limits {LIMITS['memory_mb']} MiB / {LIMITS['cpus']} CPU"
+        f" / {LIMITS['pids']} pids, image {bench.image}, {os.cpu_count()} CPUs, "
+        f"sandbox pool size {bench.pool_size}"
+    )
+    print("=" * 100)
+    print(f"\n1. Latency ({args.runs} interleaved pairs; worker: prefork concurrency 1)")
+    print(f"   {'':<44} {'median':>8} {'p90':>8} {'min':>8}   (ms)")
+    print(
+        f"   {'platform (runPlugin -> terminal + ledger)':<44} {ms(median(totals))} {ms(p90(totals))}"
+        f" {ms(min(totals))}"
+    )
+    print(
+        f"   {'bare SDK run + wait + logs + remove':<44} {ms(median(bare))} {ms(p90(bare))} {ms(min(bare))}"
+    )
+    verdict = "OK" if ratio <= 1.15 else "ABOVE TARGET"
+    print(f"   ratio platform / bare (medians): {ratio:.3f}   target <= 1.15: {verdict}")
+
+    print(
+        "\n2. Throughput (executions per minute; platform: one `celery worker -P prefork -c N`,"
+        " i.e. N pool processes;\n   bare: N threads; batch submitted over the API)"
+    )
+    print(
+        f"   {'N':>3} {'platform/min':>13} {'bare/min':>10} {'ratio':>7}  {'verdict':<13} "
+        f"{'runs':>5}  sandbox paths / statuses"
+    )
+    for n, result in tput.items():
+        r = result.platform_rate() / result.bare_rate()
+        print(
+            f"   {n:>3} {result.platform_rate():13.1f} {result.bare_rate():10.1f} {r:7.3f}  "
+            f"{'OK' if r >= 0.85 else 'BELOW TARGET':<13} {result.platform_runs:>5}  "
+            f"{dict(result.paths)} {dict(result.statuses)}"
+        )
+    print("   target ratio >= 0.85")
+    platform_runs = sum(result.platform_runs for result in tput.values())
+    bare_runs = sum(result.bare_runs for result in tput.values())
+    print(
+        "\n   CPU per run during the throughput batches, all N together (ms of CPU per execution / bare run):"
+    )
+    print(f"     {'':<44} {'platform':>9} {'bare':>9} {'extra':>9}")
+    for part in CPU_PARTS:
+        on_platform = sum(result.platform_cpu[part] for result in tput.values()) / platform_runs
+        on_bare = sum(result.bare_cpu[part] for result in tput.values()) / bare_runs
+        print(f"     {part:<44} {ms(on_platform)} {ms(on_bare)} {ms(on_platform - on_bare)} ")
+    print(
+        "     (once the CPUs are saturated, runs per minute ~ CPUs / CPU per run: extra CPU per execution"
+        "\n      is what the throughput ratio pays for; containers = plugin [+ launcher] interpreters)"
+    )
+
+    breakdown(bench, platform)
+    print("\n   offline probes in the bench process (median ms), to read the phases above:")
+    for name, value in probes.items():
+        print(f"     {name:<50} {ms(value)}")
+
+    print(
+        "\nCaveat: one machine, shared with whatever else runs on it (other builds, tests, containers);"
+        "\ndockerd/containerd/runc, gunicorn, Celery and the bench client all compete for the same"
+        f" {os.cpu_count()} CPUs."
+        "\nRuns are interleaved so noise hits both sides, but expect several percent of run-to-run spread;"
+        "\ncompare ratios from the same run, and re-run before drawing conclusions from small differences."
+        f"\nLoad average (1 min) at start {bench.load_at_start:.1f}, at end {os.getloadavg()[0]:.1f}"
+        f" ({os.cpu_count()} CPUs); total bench time {elapsed:.0f} s."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=None, help="latency pairs (default 20; --quick 8)")
+    parser.add_argument("--workers", default="1,2,4", help="worker concurrencies N for throughput")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="executions per throughput batch (24; quick 10)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="throughput batches per side and N (2; quick 1)"
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="extra platform runs before latency")
+    parser.add_argument("--poll-interval", type=float, default=0.02, help="client poll interval (s)")
+    parser.add_argument("--settle", type=float, default=0.15, help="pause once the engine is quiet (s)")
+    parser.add_argument("--pool-size", type=int, default=None, help="ARGUS_SANDBOX_POOL_SIZE for workers")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--quick", action="store_true", help="fewer runs (about a minute and a half)")
+    args = parser.parse_args()
+    args.workers = [int(n) for n in args.workers.split(",") if n.strip()]
+    if args.runs is None:
+        args.runs = 8 if args.quick else 20
+    if args.batch is None:
+        args.batch = 10 if args.quick else 24
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
+    if args.quick:
+        args.warmup = min(args.warmup, 1)
+    if args.runs < 1 or args.batch < 1 or args.rounds < 1 or not args.workers or min(args.workers) < 1:
+        parser.error("--runs, --batch, --rounds and every --workers value must be at least 1")
+    return args
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main() -> int:
+    args = parse_args()
+    began = time.monotonic()
+    bench = Bench(args)
+    with interrupt_on_sigterm():
+        try:
+            log(f"setup in {bench.tmp} (queue {bench.queue}) ...")
+            bench.configure()
+            bench.create_objects()
+            bench.start_web()
+            log("latency ...")
+            platform, bare = bench.latency()
+            probes = bench.probes(platform[-1].execution_id)
+            tput: dict[int, Throughput] = {}
+            for n in args.workers:
+                log(f"throughput N={n} ...")
+                tput[n] = bench.throughput(n)
+            bench.stop_worker()
+            report(bench, platform, bare, tput, probes, time.monotonic() - began)
+        except KeyboardInterrupt:
+            log("interrupted: cleaning up")
+            return 130
+        finally:
+            bench.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

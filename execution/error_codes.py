@@ -1,0 +1,8 @@
+import enum
+
+
+class ExecutionErrorCode(enum.StrEnum):
+    NOT_AUTHORIZED = "NOT_AUTHORIZED"
+    INPUT_INVALID = "INPUT_INVALID"
+    EVIDENCE_TOO_LARGE = "EVIDENCE_TOO_LARGE"
+    NOT_CANCELLABLE = "NOT_CANCELLABLE"

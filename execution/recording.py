@@ -1,0 +1,71 @@
+"""Recording a run's terminal status together with its ledger entry, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+
+from ledger.services import append_entry
+
+from .lifecycle import transition
+from .models import Execution, ExecutionStatus
+
+LEDGER_ENTRY_TYPE = "execution.completed"
+
+
+def _rfc3339(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def ledger_record(execution: Execution) -> dict[str, Any]:
+    """Who ran which exact code, with which capabilities, on which evidence, with which result."""
+    version = execution.plugin_version
+    return {
+        "execution_id": str(execution.pk),
+        "tenant_id": str(execution.tenant_id),
+        "plugin": version.plugin.slug,
+        "version": version.version,
+        "code_sha256": version.code_sha256,
+        "manifest_sha256": version.manifest_sha256,
+        "signing_key_fingerprint": version.signing_key.fingerprint,
+        "trigger": execution.trigger,
+        "triggered_by": execution.triggered_by.username if execution.triggered_by_id else None,
+        "capabilities": sorted(execution.capabilities),
+        "evidence": [
+            {"id": str(link.evidence_id), "sha256": link.sha256}
+            for link in execution.evidence_links.order_by("evidence_id")
+        ],
+        "input_sha256": execution.input_sha256,
+        "output_sha256": execution.output_sha256 or None,
+        "stdout_sha256": execution.stdout_sha256 or None,
+        "stderr_sha256": execution.stderr_sha256 or None,
+        "status": execution.status,
+        "exit_code": execution.exit_code,
+        "error_reason": execution.error_reason or None,
+        "applied_limits": {
+            k: str(v) if isinstance(v, float) else v for k, v in execution.applied_limits.items()
+        },
+        "queued_at": _rfc3339(execution.queued_at),
+        "started_at": _rfc3339(execution.started_at),
+        "finished_at": _rfc3339(execution.finished_at),
+    }
+
+
+@transaction.atomic
+def finish(
+    execution: Execution, status: ExecutionStatus, *, expected: str | None = None, **fields: Any
+) -> bool:
+    """Move the run to a terminal ``status`` and append its ledger entry: both commit, or neither.
+
+    Returns False (and writes nothing) when the run had already left ``expected``.
+    """
+    if not transition(execution, status, expected=expected, **fields):
+        return False
+    execution = Execution.objects.select_related(
+        "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
+    ).get(pk=execution.pk)
+    entry = append_entry(LEDGER_ENTRY_TYPE, ledger_record(execution), tenant_id=execution.tenant_id)
+    Execution.objects.filter(pk=execution.pk).update(ledger_entry=entry)
+    return True

@@ -1,0 +1,60 @@
+"""Per-process sandbox resources of a worker: one Docker client and (optionally) a warm container pool.
+
+Created lazily in each worker process (pools hold threads and sockets, which do not survive fork)
+and closed when the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import docker
+from django.conf import settings
+
+from .sandbox import ContainerPool, connect
+
+_lock = threading.Lock()
+_state: dict[str, object] = {}
+
+
+def work_dir() -> Path:
+    path = Path(settings.ARGUS_SANDBOX_WORK_DIR)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def docker_client() -> docker.DockerClient:
+    with _lock:
+        if _state.get("pid") != os.getpid():
+            _state.clear()
+            _state["pid"] = os.getpid()
+        if "client" not in _state:
+            _state["client"] = connect(settings.DOCKER_BASE_URL, timeout=settings.DOCKER_TIMEOUT_SECONDS)
+        return _state["client"]  # type: ignore[return-value]
+
+
+def container_pool() -> ContainerPool | None:
+    if settings.ARGUS_SANDBOX_POOL_SIZE <= 0:
+        return None
+    client = docker_client()
+    with _lock:
+        if "pool" not in _state:
+            _state["pool"] = ContainerPool(client, work_dir=work_dir(), size=settings.ARGUS_SANDBOX_POOL_SIZE)
+        return _state["pool"]  # type: ignore[return-value]
+
+
+def close() -> None:
+    with _lock:
+        pool = _state.pop("pool", None)
+        client = _state.pop("client", None)
+    if pool is not None:
+        pool.close()  # type: ignore[attr-defined]
+    if client is not None:
+        client.close()  # type: ignore[attr-defined]
+
+
+def hostname() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"

@@ -1,0 +1,281 @@
+"""Creating, starting, killing and sweeping hardened sandbox containers (docker SDK, low-level API).
+
+Every container gets the same hardening whether it is pre-started for the pool or created for one
+job (the cold path); see ``host_config``. Each is labelled so that orphans can be found again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import Ulimit
+
+from . import launcher as _launcher
+from .errors import DockerUnavailable, RuntimeImageMissing
+from .spec import SANDBOX_GID, SANDBOX_UID, ContainerSettings, MiB
+from .workspace import Slot
+
+LABEL_MANAGED = "org.argus.managed"
+LABEL_OWNER = "org.argus.owner"
+LABEL_EXECUTION = "org.argus.execution"
+LABEL_SLOT = "org.argus.slot"
+LAUNCHER_PATH = "/opt/argus/launcher.py"
+CONTAINER_TMP = "/tmp"  # noqa: S108 - the container's own private tmpfs, not the host's /tmp
+LAUNCHER_COMMAND = ["python3", "-I", "-S", LAUNCHER_PATH]
+# A pre-started container whose job never comes exits by itself after this long, so a worker that
+# died without cleaning up does not leave launchers waiting forever (they are swept later).
+DEFAULT_IDLE_TIMEOUT_SECONDS = 3600
+
+
+def _proc_start_ticks(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    # Field 22 (starttime), counted after the ")" that closes the command name.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def owner_id(pid: int | None = None) -> str:
+    """Identifies this worker process: host, pid and start time (so a reused pid is not "alive")."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_proc_start_ticks(pid) or 0}"
+
+
+def local_owner_is_alive(owner: str) -> bool:
+    """Default liveness test: owners on other hosts are presumed alive (we cannot tell)."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, ticks = rest.partition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    current = _proc_start_ticks(pid)
+    return current is not None and current == ticks
+
+
+@contextlib.contextmanager
+def docker_errors(action: str) -> Iterator[None]:
+    """Turns "cannot talk to the engine" into DockerUnavailable; other API errors pass through."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise RuntimeImageMissing(
+            f"runtime image missing while trying to {action}: {exc.explanation or exc}; "
+            "build it with `manage.py build_runtime_images`"
+        ) from exc
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError) as exc:
+        raise DockerUnavailable(f"Docker engine unreachable while trying to {action}: {exc}") from exc
+    except docker.errors.APIError:
+        raise
+    except docker.errors.DockerException as exc:
+        raise DockerUnavailable(f"Docker engine unusable while trying to {action}: {exc}") from exc
+
+
+def connect(base_url: str | None = None, timeout: int = 30) -> docker.DockerClient:
+    """A client that has answered a ping, or DockerUnavailable with a readable reason."""
+    with docker_errors("connect"):
+        client = (
+            docker.DockerClient(base_url=base_url, timeout=timeout)
+            if base_url
+            else docker.from_env(timeout=timeout)
+        )
+        client.ping()
+    return client
+
+
+def host_config(api: docker.APIClient, settings: ContainerSettings, slot: Slot) -> dict[str, Any]:
+    tmpfs_opts = "rw,noexec,nosuid,nodev"
+    owned = f"uid={SANDBOX_UID},gid={SANDBOX_GID},mode=0700"
+    largest_tmpfs = max(settings.tmp_mb, settings.output_tmpfs_mb, settings.artifacts_tmpfs_mb)
+    return api.create_host_config(
+        binds=slot.binds(),
+        network_mode="none",
+        mem_limit=settings.memory_mb * MiB,
+        memswap_limit=settings.memory_mb * MiB,  # equal: no swap on top of the limit
+        nano_cpus=int(settings.cpus * 1e9),
+        pids_limit=settings.pids,
+        read_only=True,
+        tmpfs={
+            CONTAINER_TMP: f"{tmpfs_opts},size={settings.tmp_mb}m,mode=1777",
+            # Few inodes: bounds what the launcher may have to walk after the run.
+            "/argus/output": f"{tmpfs_opts},size={settings.output_tmpfs_mb}m,nr_inodes=64,{owned}",
+            "/argus/artifacts": f"{tmpfs_opts},size={settings.artifacts_tmpfs_mb}m,nr_inodes=4096,{owned}",
+        },
+        shm_size=settings.shm_mb * MiB,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        privileged=False,
+        ipc_mode="private",
+        init=False,  # the launcher must be PID 1 (see launcher.py)
+        ulimits=[
+            Ulimit(name="nofile", soft=settings.nofile, hard=settings.nofile),
+            Ulimit(name="fsize", soft=largest_tmpfs * MiB, hard=largest_tmpfs * MiB),
+            Ulimit(name="core", soft=0, hard=0),
+        ],
+        # No log driver: the launcher's stdout carries plugin output and evidence-derived data,
+        # which must not be persisted in the engine's log files. Attach works without logs.
+        log_config={"type": "none", "config": {}},
+        runtime=settings.runtime,
+    )
+
+
+@dataclass
+class StartedContainer:
+    """A running container whose launcher waits for its job on the attached stdin."""
+
+    id: str
+    sock: Any  # the attach socket (socket.SocketIO from the SDK)
+    slot: Slot
+    settings: ContainerSettings
+    started_at: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def raw_socket(self) -> socket.socket:
+        return self.sock._sock
+
+    def is_healthy(self) -> bool:
+        """An idle launcher never writes; readable means it exited (EOF) or misbehaved."""
+        poller = select.poll()
+        try:
+            poller.register(self.raw_socket, select.POLLIN | select.POLLHUP | select.POLLERR)
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False
+
+
+def start_container(
+    client: docker.DockerClient,
+    settings: ContainerSettings,
+    slot: Slot,
+    *,
+    owner: str,
+    execution_id: str = "",
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT_SECONDS,
+) -> StartedContainer:
+    """Create, attach and start one sandbox container; removes it again if any step fails."""
+    api = client.api
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with docker_errors("create a sandbox container"):
+        created = api.create_container(
+            settings.image,
+            command=LAUNCHER_COMMAND,
+            hostname="sandbox",
+            user=f"{SANDBOX_UID}:{SANDBOX_GID}",
+            working_dir=_launcher.PLUGIN_DIR,
+            environment={"ARGUS_IDLE_TIMEOUT": str(idle_timeout)},
+            stdin_open=True,  # with detach=False this also sets StdinOnce: EOF when we detach
+            detach=False,
+            labels={
+                LABEL_MANAGED: "1",
+                LABEL_OWNER: owner,
+                LABEL_EXECUTION: execution_id,
+                LABEL_SLOT: slot.root.name,
+            },
+            host_config=host_config(api, settings, slot),
+        )
+    container_id = created["Id"]
+    sock = None
+    try:
+        t1 = time.perf_counter()
+        with docker_errors("attach to a sandbox container"):
+            # Attach before start so not one byte of the launcher's output can be missed. Without a
+            # TTY the engine copies stdin verbatim (no detach-key escapes), so binary headers are safe.
+            sock = api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        t2 = time.perf_counter()
+        with docker_errors("start a sandbox container"):
+            api.start(container_id)
+        t3 = time.perf_counter()
+    except BaseException:
+        close_attach(sock)
+        with contextlib.suppress(Exception):  # keep the original error; a sweep catches leftovers
+            remove_container(client, container_id)
+        raise
+    timings.update(create=t1 - t0, attach=t2 - t1, start=t3 - t2)
+    return StartedContainer(container_id, sock, slot, settings, time.monotonic(), timings)
+
+
+def close_attach(sock: Any) -> None:
+    if sock is None:
+        return
+    for closer in (
+        getattr(sock, "close", None),
+        getattr(getattr(sock, "_sock", None), "close", None),
+        getattr(getattr(sock, "_response", None), "close", None),
+    ):
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                closer()
+
+
+def remove_container(client: docker.DockerClient, container_id: str) -> None:
+    """Force-remove (SIGKILL + delete); a container that is already gone is fine."""
+    try:
+        client.api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        # 409: a removal is already in progress (e.g. the reaper got there first).
+        if exc.status_code != 409:
+            raise
+
+
+def discard(client: docker.DockerClient, container: StartedContainer) -> None:
+    """Remove the container and its slot. Used on every path, so it never raises on "gone"."""
+    close_attach(container.sock)
+    try:
+        remove_container(client, container.id)
+    finally:
+        container.slot.destroy()
+
+
+def oom_killed(client: docker.DockerClient, container_id: str) -> bool:
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        state = client.api.inspect_container(container_id).get("State", {})
+        return bool(state.get("OOMKilled"))
+    return False
+
+
+def sweep_orphans(
+    client: docker.DockerClient,
+    live_owner_predicate: Callable[[str], bool] = local_owner_is_alive,
+    *,
+    work_dirs: Iterable[Path] = (),
+) -> list[str]:
+    """Remove managed containers whose owner process is gone; returns the removed ids.
+
+    With ``work_dirs`` (the pool's and the cold path's), their slot directories go too.
+    """
+    removed = []
+    with docker_errors("list sandbox containers"):
+        containers = client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"})
+    for info in containers:
+        labels = info.get("Labels") or {}
+        owner = labels.get(LABEL_OWNER, "")
+        if owner and live_owner_predicate(owner):
+            continue
+        with docker_errors("remove an orphaned sandbox container"):
+            remove_container(client, info["Id"])
+        removed.append(info["Id"])
+        slot_name = labels.get(LABEL_SLOT, "")
+        if slot_name.startswith("slot-") and "/" not in slot_name:
+            for work_dir in work_dirs:
+                Slot(Path(work_dir) / slot_name).destroy()
+    return removed

@@ -1,0 +1,583 @@
+"""In-container launcher: PID 1 of every sandbox container (installed at /opt/argus/launcher.py).
+
+This file is copied verbatim into the runtime image and runs under the image's Python (Debian's
+3.11), so it uses the standard library only and must not import anything from the host package.
+The host imports it just for the protocol constants below.
+
+Life of a container:
+
+1. The worker creates and starts the container with this script as its command, stdin attached.
+   We make ourselves non-dumpable (the plugin runs as the same uid: without this it could ptrace
+   us or open /proc/1/fd/1 and forge the result frame) and block reading a job header on stdin.
+2. The job header (JOB_MAGIC, u32 length, JSON) says what to run and the caps. We answer
+   ACK_MAGIC at once (the worker starts its own backstop deadline there), then run the plugin
+   as a child with /argus/input.json as its stdin, its stdout and stderr on two separate pipes
+   that we drain concurrently, keeping only the first N bytes of each and counting the rest.
+3. When the plugin exits (or its time is up) we SIGKILL every process we can signal (kill(-1)
+   from PID 1 hits everything else in the container, double-forked daemons included) and reap
+   them. Only then we collect /argus/output/output.json and the artifacts: with nothing left
+   alive there is no race between our checks and our reads.
+4. We write one result frame on stdout (RESULT_MAGIC, u32 length, JSON header, raw blobs,
+   RESULT_END) and exit. The worker removes the container.
+
+Being PID 1 of the container's PID namespace also protects us: the kernel drops signals sent to
+a namespace's init from inside it unless init installed a handler, so the plugin cannot kill or
+stop us; we keep every disposition at SIG_DFL for that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import time
+
+PROTOCOL_VERSION = 1
+JOB_MAGIC = b"ARGUSJ01"
+# Written as soon as a job is accepted, before the plugin starts: the worker's own deadline for
+# the plugin counts from here, so a slow container boot is not charged to the plugin.
+ACK_MAGIC = b"ARGUSACK"
+RESULT_MAGIC = b"ARGUSR01"
+RESULT_END = b"ARGUSEND"
+LENGTH = struct.Struct(">I")
+MAX_JOB_HEADER = 1 << 20
+MAX_RESULT_HEADER = 1 << 20
+
+INPUT_PATH = "/argus/input.json"
+OUTPUT_PATH = "/argus/output/output.json"
+ARTIFACTS_DIR = "/argus/artifacts"
+PLUGIN_DIR = "/argus/plugin"
+
+# After the plugin's main process exits, how long its leftover children may keep the pipes open
+# before we stop waiting for EOF and kill them.
+DRAIN_GRACE_SECONDS = 0.2
+REAP_INTERVAL_SECONDS = 0.25
+ARTIFACT_MAX_DEPTH = 16
+ARTIFACT_MAX_ERRORS = 100
+CHUNK = 1 << 16
+PR_SET_DUMPABLE = 4
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _prctl_set_dumpable(value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+
+
+def _harden_self() -> None:
+    _prctl_set_dumpable(0)
+    # Python installs a SIGINT handler; as PID 1 a handled signal is deliverable from inside the
+    # namespace. SIG_DFL makes the kernel drop it.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks = []
+    remaining = size
+    while remaining:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_job(fd: int = 0, idle_timeout: float | None = None) -> dict | None:
+    """Block until the worker sends a job; None when stdin closes first (worker went away) or
+    nothing came within ``idle_timeout`` seconds."""
+    if idle_timeout is not None:
+        readable, _, _ = select.select([fd], [], [], idle_timeout)
+        if not readable:
+            return None
+    head = _read_exact(fd, len(JOB_MAGIC) + LENGTH.size)
+    if head is None:
+        return None
+    if head[: len(JOB_MAGIC)] != JOB_MAGIC:
+        raise ValueError("bad job magic")
+    (size,) = LENGTH.unpack(head[len(JOB_MAGIC) :])
+    if size > MAX_JOB_HEADER:
+        raise ValueError("job header too large")
+    body = _read_exact(fd, size)
+    if body is None:
+        return None
+    job = json.loads(body)
+    if not isinstance(job, dict) or job.get("v") != PROTOCOL_VERSION:
+        raise ValueError("unsupported job header")
+    return job
+
+
+class _Capture:
+    """Keeps the first ``cap`` bytes of a stream and counts all of them."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.data = bytearray()
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.cap - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
+
+
+def _oom_kill_count() -> int | None:
+    # cgroup v1 (docker mounts the container's own memory cgroup here) then cgroup v2.
+    for path, key in (
+        ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
+        ("/sys/fs/cgroup/memory.events", "oom_kill"),
+    ):
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    name, _, value = line.partition(" ")
+                    if name == key:
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _child_setup() -> None:
+    # Runs in the forked child before exec.
+    # Lowest CPU priority: nice only weighs tasks of the same (container) cgroup against each
+    # other, so the plugin loses nothing against other containers, but however many processes it
+    # spawns the launcher still gets the CPU at once to enforce the timeout and collect results.
+    # Unprivileged processes cannot lower their nice value again.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
+    # The child inherited our non-dumpable flag, which makes its /proc files root-owned; undo it
+    # so it may raise its own oom_score_adj, making the plugin (not the launcher) the OOM killer's
+    # first choice.
+    try:
+        _prctl_set_dumpable(1)
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("1000")
+    except OSError:
+        pass
+
+
+def _reap_children(main_pid: int) -> int | None:
+    """Reap every exited child (orphans are re-parented to us); the main one's status if it was."""
+    main_status = None
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return main_status
+        if pid == 0:
+            return main_status
+        if pid == main_pid:
+            main_status = status
+
+
+def _kill_everything(main_pid: int, deadline_seconds: float = 5.0) -> int | None:
+    """SIGKILL every other process in the container and reap them all (we are their init).
+
+    Returns the wait status of ``main_pid`` if it was reaped here.
+    """
+    main_status = None
+    end = time.monotonic() + deadline_seconds
+    while True:
+        with contextlib.suppress(ProcessLookupError):  # nothing left to signal
+            os.kill(-1, signal.SIGKILL)
+        try:
+            while True:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:
+                    break
+                if pid == main_pid:
+                    main_status = status
+        except ChildProcessError:
+            return main_status
+        if time.monotonic() > end:
+            return main_status
+        time.sleep(0.002)
+
+
+def _run_plugin(job: dict) -> dict:
+    stdout = _Capture(int(job["stdout_max"]))
+    stderr = _Capture(int(job["stderr_max"]))
+    timeout = float(job["timeout"])
+    env = {str(k): str(v) for k, v in job.get("env", {}).items()}
+    oom_before = _oom_kill_count()
+
+    started = time.monotonic()
+    deadline = started + timeout
+    try:
+        with open(INPUT_PATH, "rb") as stdin_file:
+            proc = subprocess.Popen(
+                [str(a) for a in job["argv"]],
+                cwd=str(job.get("cwd", PLUGIN_DIR)),
+                env=env,
+                stdin=stdin_file,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                close_fds=True,
+                start_new_session=True,
+                preexec_fn=_child_setup,  # safe: the launcher is single-threaded
+            )
+    except OSError as exc:
+        return {
+            "spawn_error": f"{exc.strerror or exc}: {exc.filename or job['argv'][0]}",
+            "exit_code": None,
+            "signal": None,
+            "timed_out": False,
+            "oom_killed": False,
+            "stdout": stdout,
+            "stderr": stderr,
+            "run_seconds": 0.0,
+            "kill_seconds": 0.0,
+        }
+    assert proc.stdout is not None and proc.stderr is not None
+    streams = {proc.stdout.fileno(): stdout, proc.stderr.fileno(): stderr}
+    for fd in streams:
+        os.set_blocking(fd, False)
+    poller = select.poll()
+    for fd in streams:
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    pidfd = -1
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+        poller.register(pidfd, select.POLLIN)
+    except (AttributeError, OSError):
+        pidfd = -1  # older kernels / gVisor: fall back to a short poll tick
+
+    timed_out = False
+    status: int | None = None
+    drain_until: float | None = None
+    while streams or status is None:
+        now = time.monotonic()
+        if now >= deadline:
+            timed_out = status is None
+            break
+        if drain_until is not None and now >= drain_until:
+            break
+        wait = deadline - now
+        if drain_until is not None:
+            wait = min(wait, drain_until - now)
+        if status is None:
+            # Wake up now and then to reap orphans (their zombies count against the pids limit).
+            wait = min(wait, REAP_INTERVAL_SECONDS if pidfd >= 0 else 0.01)
+        for fd, _event in poller.poll(max(wait, 0) * 1000):
+            if fd == pidfd:
+                continue
+            _drain(fd, streams, poller)
+        if status is None:
+            status = _reap_children(proc.pid)
+            if status is not None:
+                drain_until = time.monotonic() + DRAIN_GRACE_SECONDS
+                if pidfd >= 0:
+                    poller.unregister(pidfd)
+                    os.close(pidfd)
+                    pidfd = -1
+    run_seconds = time.monotonic() - started
+
+    kill_started = time.monotonic()
+    reaped = _kill_everything(proc.pid)
+    if status is None:
+        status = reaped
+    # Every writer is dead now: whatever is still in the pipes is the rest of the output.
+    for fd in list(streams):
+        _drain(fd, streams, poller, until_eof=True)
+    if pidfd >= 0:
+        os.close(pidfd)
+    kill_seconds = time.monotonic() - kill_started
+
+    oom_after = _oom_kill_count()
+    exit_code, term_signal = _decode_status(status)
+    oom_killed = oom_before is not None and oom_after is not None and oom_after > oom_before
+    return {
+        "exit_code": exit_code,
+        "signal": term_signal,
+        "timed_out": timed_out,
+        "oom_killed": oom_killed,
+        "stdout": stdout,
+        "stderr": stderr,
+        "run_seconds": run_seconds,
+        "kill_seconds": kill_seconds,
+    }
+
+
+def _decode_status(status: int | None) -> tuple[int | None, int | None]:
+    if status is None:  # not reaped within the kill deadline: it can only be dying from SIGKILL
+        return None, int(signal.SIGKILL)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status), None
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    return None, None
+
+
+def _drain(fd: int, streams: dict, poller: select.poll, until_eof: bool = False) -> None:
+    capture = streams.get(fd)
+    if capture is None:
+        return
+    while True:
+        try:
+            chunk = os.read(fd, CHUNK)
+        except BlockingIOError:
+            if until_eof:
+                # No writer can exist any more, but be defensive: never spin forever.
+                chunk = b""
+            else:
+                return
+        if not chunk:
+            poller.unregister(fd)
+            os.close(fd)
+            del streams[fd]
+            return
+        capture.feed(chunk)
+
+
+def _open_regular(name: str, dir_fd: int | None, expected: os.stat_result | None = None) -> tuple[int, int]:
+    """Open a regular file without following symlinks; returns (fd, size)."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (
+        expected is not None and (st.st_ino, st.st_dev) != (expected.st_ino, expected.st_dev)
+    ):
+        os.close(fd)
+        raise OSError("not a regular file")
+    return fd, st.st_size
+
+
+def collect_output(max_bytes: int) -> tuple[dict, bytes | None]:
+    info: dict = {"present": False, "size": 0, "truncated": False, "error": None}
+    try:
+        st = os.lstat(OUTPUT_PATH)
+    except FileNotFoundError:
+        return info, None
+    except OSError as exc:
+        info["error"] = f"output.json could not be inspected: {exc.strerror}"
+        return info, None
+    info["present"] = True
+    info["size"] = st.st_size
+    if stat.S_ISLNK(st.st_mode):
+        info["error"] = "output.json is a symlink; refused"
+        return info, None
+    if not stat.S_ISREG(st.st_mode):
+        info["error"] = "output.json is not a regular file; refused"
+        return info, None
+    if st.st_size > max_bytes:
+        info["truncated"] = True
+        info["error"] = f"output.json is {st.st_size} bytes, over the {max_bytes}-byte limit; refused"
+        return info, None
+    try:
+        fd, _size = _open_regular(OUTPUT_PATH, None, st)
+    except OSError as exc:
+        info["error"] = f"output.json could not be opened: {exc.strerror or exc}"
+        return info, None
+    try:
+        data = _read_up_to(fd, max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        info["truncated"] = True
+        info["error"] = f"output.json is over the {max_bytes}-byte limit; refused"
+        return info, None
+    return info, data
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    chunks = []
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(fd, min(CHUNK, remaining))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def collect_artifacts(max_count: int, max_bytes: int) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """Regular files under /argus/artifacts as (name, open fd, size); symlinks etc. are refused."""
+    found: list[tuple[str, int, int]] = []
+    errors: list[str] = []
+    budget = [max_bytes]
+    try:
+        root = os.open(ARTIFACTS_DIR, _DIR_FLAGS)
+    except OSError:
+        return found, errors
+    try:
+        _walk_artifacts(root, "", 0, max_count, budget, found, errors)
+    finally:
+        os.close(root)
+    if len(errors) > ARTIFACT_MAX_ERRORS:
+        errors = [*errors[:ARTIFACT_MAX_ERRORS], f"... and {len(errors) - ARTIFACT_MAX_ERRORS} more"]
+    return found, errors
+
+
+def _walk_artifacts(
+    dir_fd: int,
+    prefix: str,
+    depth: int,
+    max_count: int,
+    budget: list[int],
+    found: list[tuple[str, int, int]],
+    errors: list[str],
+) -> None:
+    try:
+        names = sorted(os.listdir(dir_fd))
+    except OSError as exc:
+        errors.append(f"{prefix or '.'}: cannot list directory: {exc.strerror}")
+        return
+    for name in names:
+        rel = prefix + name
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            errors.append(f"{rel.encode('utf-8', 'backslashreplace').decode()}: name is not UTF-8; refused")
+            continue
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError as exc:
+            errors.append(f"{rel}: cannot stat: {exc.strerror}")
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            errors.append(f"{rel}: is a symlink; refused")
+        elif stat.S_ISDIR(st.st_mode):
+            if depth >= ARTIFACT_MAX_DEPTH:
+                errors.append(f"{rel}: nested deeper than {ARTIFACT_MAX_DEPTH} directories; refused")
+                continue
+            try:
+                sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+            except OSError as exc:
+                errors.append(f"{rel}: cannot open directory: {exc.strerror}")
+                continue
+            try:
+                _walk_artifacts(sub, rel + "/", depth + 1, max_count, budget, found, errors)
+            finally:
+                os.close(sub)
+        elif not stat.S_ISREG(st.st_mode):
+            errors.append(f"{rel}: is not a regular file; refused")
+        elif len(found) >= max_count:
+            errors.append(f"{rel}: over the limit of {max_count} artifacts; skipped")
+        elif st.st_size > budget[0]:
+            errors.append(f"{rel}: {st.st_size} bytes would exceed the artifact size budget; skipped")
+        else:
+            try:
+                fd, size = _open_regular(name, dir_fd, st)
+            except OSError as exc:
+                errors.append(f"{rel}: cannot open: {exc.strerror or exc}")
+                continue
+            budget[0] -= size
+            found.append((rel, fd, size))
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def write_frame(header: dict, blobs: list[bytes | bytearray | tuple[int, int]], out_fd: int = 1) -> None:
+    """Frame = magic, u32 header length, JSON header, blobs in header order, end marker.
+
+    A blob is bytes, or (fd, size) streamed from an open file so artifacts never sit in our
+    (memory-limited) address space all at once.
+    """
+    body = json.dumps(header, separators=(",", ":")).encode()
+    _write_all(out_fd, RESULT_MAGIC + LENGTH.pack(len(body)) + body)
+    for blob in blobs:
+        if isinstance(blob, tuple):
+            fd, size = blob
+            remaining = size
+            while remaining:
+                chunk = os.read(fd, min(CHUNK, remaining))
+                if not chunk:
+                    # The file shrank: impossible with every writer dead; poison the frame so the
+                    # worker reports a malformed result instead of mis-attributing bytes.
+                    raise OSError("artifact changed while being sent")
+                _write_all(out_fd, chunk)
+                remaining -= len(chunk)
+        else:
+            _write_all(out_fd, blob)
+    _write_all(out_fd, RESULT_END)
+
+
+def execute(job: dict) -> tuple[dict, list[bytes | bytearray | tuple[int, int]]]:
+    ran = _run_plugin(job)
+    if "spawn_error" in ran:
+        header = _header(ran, {"present": False, "size": 0, "truncated": False, "error": None}, [], [])
+        return header, [b"", b""]
+    collect_started = time.monotonic()
+    output_info, output = collect_output(int(job["output_max"]))
+    artifacts: list[tuple[str, int, int]] = []
+    artifact_errors: list[str] = []
+    if job.get("artifacts"):
+        artifacts, artifact_errors = collect_artifacts(
+            int(job["artifacts_max_count"]), int(job["artifacts_max_bytes"])
+        )
+    blobs: list[bytes | bytearray | tuple[int, int]] = [ran["stdout"].data, ran["stderr"].data]
+    blob_index = [
+        {"kind": "stdout", "size": len(ran["stdout"].data)},
+        {"kind": "stderr", "size": len(ran["stderr"].data)},
+    ]
+    if output is not None:
+        blobs.append(output)
+        blob_index.append({"kind": "output", "size": len(output)})
+    for name, fd, size in artifacts:
+        blobs.append((fd, size))
+        blob_index.append({"kind": "artifact", "name": name, "size": size})
+    header = _header(ran, output_info, artifact_errors, blob_index)
+    header["timings"]["collect"] = time.monotonic() - collect_started
+    return header, blobs
+
+
+def _header(ran: dict, output_info: dict, artifact_errors: list[str], blob_index: list[dict]) -> dict:
+    if not blob_index:
+        blob_index = [{"kind": "stdout", "size": 0}, {"kind": "stderr", "size": 0}]
+    return {
+        "v": PROTOCOL_VERSION,
+        "spawn_error": ran.get("spawn_error"),
+        "exit_code": ran["exit_code"],
+        "signal": ran["signal"],
+        "timed_out": ran["timed_out"],
+        "oom_killed": ran["oom_killed"],
+        "stdout_total": ran["stdout"].total,
+        "stderr_total": ran["stderr"].total,
+        "output": output_info,
+        "artifact_errors": artifact_errors,
+        "blobs": blob_index,
+        "timings": {"plugin_run": ran["run_seconds"], "kill": ran["kill_seconds"], "collect": 0.0},
+    }
+
+
+def main() -> int:
+    if os.getpid() != 1:
+        # Only a namespace's init is immune to signals from the plugin (see the module docstring).
+        sys.stderr.write("argus-launcher: must run as PID 1 (container started with an init?)\n")
+        return 2
+    _harden_self()
+    try:
+        idle = float(os.environ.get("ARGUS_IDLE_TIMEOUT", "0")) or None
+    except ValueError:
+        idle = None
+    try:
+        job = read_job(0, idle)
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(f"argus-launcher: bad job: {exc}\n")
+        return 2
+    if job is None:
+        return 0  # stdin closed or idle too long: the worker is gone, nothing to do
+    _write_all(1, ACK_MAGIC)
+    header, blobs = execute(job)
+    write_frame(header, blobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

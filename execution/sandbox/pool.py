@@ -1,0 +1,316 @@
+"""Pre-started, single-use sandbox containers, and a background remover.
+
+Starting a container is most of the cost of a cold run (the runtime's container setup), so the
+pool does it ahead of time: it keeps up to ``size`` containers per ContainerSettings started,
+each with its launcher blocked on stdin and its own empty slot directory mounted. ``take`` hands
+one out (a job then costs one write and one read on the attach socket) and a filler thread
+starts a replacement. A container runs exactly one job and is then removed by the Reaper thread,
+off the job's critical path.
+
+A pool belongs to one process: it holds attach sockets and threads, which do not survive fork.
+Create it in each worker process (e.g. on Celery's worker_process_init), not before forking.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import logging
+import os
+import threading
+import time
+import weakref
+from pathlib import Path
+
+import docker
+
+from .container import (
+    DEFAULT_IDLE_TIMEOUT_SECONDS,
+    StartedContainer,
+    discard,
+    owner_id,
+    start_container,
+)
+from .spec import ContainerSettings
+from .workspace import Slot, ensure_work_dir
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REFILL_DELAY_SECONDS = 0.25
+
+
+class Reaper:
+    """Removes finished containers (and their slots) in a background thread."""
+
+    def __init__(self, client: docker.DockerClient, name: str = "argus-sandbox-reaper") -> None:
+        self._client = client
+        self._queue: collections.deque[StartedContainer] = collections.deque()
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._closed = False
+        self.removed = 0
+        self.last_remove_seconds = 0.0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, container: StartedContainer) -> None:
+        with self._cond:
+            if self._closed:
+                # Too late for the thread: do it inline rather than leak the container.
+                self._remove(container)
+                return
+            self._queue.append(container)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every submitted container is removed; False on timeout."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            leftovers = list(self._queue)
+            self._queue.clear()
+            self._cond.notify_all()
+        for container in leftovers:
+            self._remove(container)
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                container = self._queue.popleft()
+                self._busy += 1
+            try:
+                self._remove(container)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _remove(self, container: StartedContainer) -> None:
+        started = time.perf_counter()
+        try:
+            discard(self._client, container)
+        except Exception:
+            logger.exception("could not remove sandbox container %s", container.id)
+        self.last_remove_seconds = time.perf_counter() - started
+        self.removed += 1
+
+
+class ContainerPool:
+    """Keeps up to ``size`` warm containers per ContainerSettings in this process."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        *,
+        work_dir: Path,
+        size: int = 2,
+        max_idle_seconds: float = 300.0,
+        idle_timeout: int = DEFAULT_IDLE_TIMEOUT_SECONDS,
+        refill_delay_seconds: float = DEFAULT_REFILL_DELAY_SECONDS,
+    ) -> None:
+        if size < 1:
+            raise ValueError("pool size must be at least 1")
+        self.client = client
+        self.work_dir = ensure_work_dir(Path(work_dir))
+        self.size = size
+        self.max_idle_seconds = max_idle_seconds
+        self.refill_delay_seconds = refill_delay_seconds
+        self.idle_timeout = max(idle_timeout, int(max_idle_seconds) + 60)
+        self.owner = owner_id()
+        self.reaper = Reaper(client)
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+        self._ready: dict[ContainerSettings, collections.deque[StartedContainer]] = {}
+        self._starting: collections.Counter[ContainerSettings] = collections.Counter()
+        self._last_used: dict[ContainerSettings, float] = {}
+        # When each key first fell short of ``size`` (cleared once it is full again).
+        self._short_since: dict[ContainerSettings, float] = {}
+        self._closed = False
+        self.last_error: BaseException | None = None
+        self._filler = threading.Thread(target=self._fill_loop, name="argus-sandbox-pool", daemon=True)
+        self._filler.start()
+        # Best effort for processes that forget close(): pre-started containers must not outlive us.
+        ref = weakref.ref(self)
+        atexit.register(lambda: (pool := ref()) is not None and pool.close())
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def prewarm(self, settings: ContainerSettings) -> None:
+        """Start keeping warm containers for ``settings`` (returns at once)."""
+        with self._cond:
+            self._touch(settings)
+
+    def take(self, settings: ContainerSettings) -> StartedContainer | None:
+        """A started container for ``settings``, or None (the caller then runs cold)."""
+        if os.getpid() != self._pid:
+            return None  # forked copy of the pool: its sockets belong to the parent
+        with self._cond:
+            if self._closed:
+                return None
+            self._touch(settings)
+            ready = self._ready.get(settings)
+            while ready:
+                container = ready.popleft()
+                self._short_since.setdefault(settings, time.monotonic())
+                self._cond.notify_all()  # the filler starts a replacement
+                if container.is_healthy():
+                    return container
+                self.reaper.submit(container)
+        return None
+
+    def dispose(self, container: StartedContainer) -> None:
+        """Queue a used (or unwanted) container for removal."""
+        self.reaper.submit(container)
+
+    def ready_count(self, settings: ContainerSettings) -> int:
+        with self._cond:
+            return len(self._ready.get(settings, ()))
+
+    def wait_ready(
+        self, settings: ContainerSettings, count: int | None = None, timeout: float = 60.0
+    ) -> bool:
+        """Block until ``count`` (default: size) containers are warm for ``settings``."""
+        want = self.size if count is None else count
+        end = time.monotonic() + timeout
+        with self._cond:
+            self._touch(settings)
+            while len(self._ready.get(settings, ())) < want:
+                remaining = end - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Remove every warm container and wait for pending removals. Idempotent."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            warm = [c for q in self._ready.values() for c in q]
+            self._ready.clear()
+            self._cond.notify_all()
+        self._filler.join(timeout=timeout)
+        with self._cond:
+            # A start that was in flight when we closed has been handed back by the filler.
+            warm += [c for q in self._ready.values() for c in q]
+            self._ready.clear()
+        for container in warm:
+            self.reaper.submit(container)
+        self.reaper.close(timeout)
+
+    def __enter__(self) -> ContainerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- filler thread --------------------------------------------------------------------------
+
+    def _touch(self, settings: ContainerSettings) -> None:
+        now = time.monotonic()
+        if settings not in self._ready:
+            self._ready[settings] = collections.deque()
+            self._short_since[settings] = now - self.refill_delay_seconds  # fill a new key at once
+        self._last_used[settings] = now
+        self._cond.notify_all()
+
+    def _next_to_start(self, now: float) -> tuple[ContainerSettings | None, float]:
+        """The key to refill first and when it may start.
+
+        A refill waits ``refill_delay_seconds`` after a key first fell short: starting a container
+        is CPU-heavy for the engine, and doing it while the job that just took a container runs
+        slows that job down. Under sustained load the key stays short, so refills then follow each
+        other without further delay.
+        """
+        best: ContainerSettings | None = None
+        best_at = 0.0
+        for settings, ready in self._ready.items():
+            if len(ready) + self._starting[settings] >= self.size:
+                self._short_since.pop(settings, None)
+                continue
+            at = self._short_since.setdefault(settings, now) + self.refill_delay_seconds
+            if best is None or at < best_at:
+                best, best_at = settings, at
+        return best, best_at
+
+    def _expire(self) -> None:
+        """Drop containers idle for too long, and settings nobody asked for lately."""
+        now = time.monotonic()
+        for settings in list(self._ready):
+            ready = self._ready[settings]
+            while ready and now - ready[0].started_at > self.max_idle_seconds:
+                self.reaper.submit(ready.popleft())
+            if now - self._last_used.get(settings, 0) > self.max_idle_seconds:
+                for container in ready:
+                    self.reaper.submit(container)
+                del self._ready[settings]
+                self._last_used.pop(settings, None)
+
+    def _fill_loop(self) -> None:
+        not_before = 0.0  # back-off after a failed start
+        while True:
+            with self._cond:
+                while True:
+                    if self._closed:
+                        return
+                    self._expire()
+                    now = time.monotonic()
+                    settings, start_at = self._next_to_start(now)
+                    if settings is None:
+                        self._cond.wait(min(self.max_idle_seconds, 30.0))
+                        continue
+                    start_at = max(start_at, not_before)
+                    if start_at <= now:
+                        break
+                    self._cond.wait(start_at - now)
+                self._starting[settings] += 1
+            container = None
+            try:
+                container = self._start(settings)
+                not_before = 0.0
+            except Exception as exc:  # noqa: BLE001 - keep the filler alive; callers fall back to cold
+                self.last_error = exc
+                logger.warning("could not pre-start a sandbox container for %s: %s", settings.image, exc)
+                not_before = time.monotonic() + 1.0
+            finally:
+                with self._cond:
+                    self._starting[settings] -= 1
+                    if container is not None:
+                        if self._closed or settings not in self._ready:
+                            self.reaper.submit(container)
+                        else:
+                            self._ready[settings].append(container)
+                    self._cond.notify_all()
+
+    def _start(self, settings: ContainerSettings) -> StartedContainer:
+        slot = Slot.create(self.work_dir)
+        try:
+            return start_container(
+                self.client, settings, slot, owner=self.owner, idle_timeout=self.idle_timeout
+            )
+        except BaseException:
+            slot.destroy()
+            raise
+
+
+def close_quietly(pool: ContainerPool | None) -> None:
+    if pool is not None:
+        with contextlib.suppress(Exception):
+            pool.close()

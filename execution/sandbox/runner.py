@@ -1,0 +1,231 @@
+"""run_job: one plugin execution in a single-use container, from the pool or started cold.
+
+Worker-side sequence (both paths share it after the container is running):
+
+    fill the slot (bundle, evidence, input.json) -> send the job header on stdin
+    -> read the attach stream (hard byte cap, deadline, cancel) -> parse the result frame
+    -> remove the container (always; in the background when a pool's reaper is available)
+
+The launcher enforces the plugin's timeout itself; the deadline here is the backstop for a
+launcher that cannot report (starved, killed, hostile stream), after which we kill the container.
+"""
+
+from __future__ import annotations
+
+import select
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+
+from .container import StartedContainer, discard, docker_errors, oom_killed, owner_id, start_container
+from .errors import DockerUnavailable
+from .pool import ContainerPool
+from .protocol import AttachDemuxer, FrameCaps, MalformedFrame, ResultFrameParser, encode_job
+from .spec import MiB, Outcome, SandboxJob, SandboxResult
+from .workspace import Slot
+
+# Extra time the launcher gets, beyond the plugin's timeout, to kill, collect and send.
+DEADLINE_GRACE_SECONDS = 3.0
+# How long a started container's launcher may take to acknowledge a job (it is only booting
+# Python; this is generous for an engine under heavy load).
+ACK_TIMEOUT_SECONDS = 60.0
+# How often a blocked read looks at the cancel event.
+CANCEL_POLL_SECONDS = 0.05
+RECV_CHUNK = MiB
+# Conservative transfer rate for the deadline's allowance to ship a full result frame.
+TRANSFER_BYTES_PER_SECOND = 50 * MiB
+
+
+def default_work_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "argus-sandbox"
+
+
+def run_job(
+    client: docker.DockerClient,
+    spec: SandboxJob,
+    *,
+    pool: ContainerPool | None = None,
+    cancel: threading.Event | None = None,
+    on_started: Callable[[str], None] | None = None,
+) -> SandboxResult:
+    """Run ``spec`` and return what happened; the container is gone (or queued for removal on the
+    pool's reaper) when this returns, whatever the path.
+
+    Raises InvalidJob for an unacceptable job, DockerUnavailable when the engine cannot be reached
+    (retry later) and RuntimeImageMissing when the image was never built.
+    """
+    spec.validate()
+    settings = spec.container_settings()
+    began = time.perf_counter()
+    timings: dict[str, float] = {}
+    if cancel is not None and cancel.is_set():
+        return SandboxResult(Outcome.CANCELLED, timings=timings, error="cancelled before start")
+    container = pool.take(settings) if pool is not None else None
+    path = "pool" if container is not None else "cold"
+    timings["acquire"] = time.perf_counter() - began
+    if container is None:
+        slot = Slot.create(Path(spec.work_dir) if spec.work_dir else default_work_dir())
+        try:
+            owner = pool.owner if pool is not None else owner_id()
+            container = start_container(client, settings, slot, owner=owner, execution_id=spec.execution_id)
+        except BaseException:
+            slot.destroy()
+            raise
+        timings.update(container.timings)
+    try:
+        result = _drive(client, container, spec, cancel, on_started, timings)
+    finally:
+        t = time.perf_counter()
+        if pool is not None:
+            pool.dispose(container)
+        else:
+            with docker_errors("remove a sandbox container"):
+                discard(client, container)
+        timings["remove"] = time.perf_counter() - t
+    result.path = path
+    timings["total"] = time.perf_counter() - began
+    return result
+
+
+def _drive(
+    client: docker.DockerClient,
+    container: StartedContainer,
+    spec: SandboxJob,
+    cancel: threading.Event | None,
+    on_started: Callable[[str], None] | None,
+    timings: dict[str, float],
+) -> SandboxResult:
+    def finish(outcome: Outcome, error: str | None = None) -> SandboxResult:
+        return SandboxResult(outcome, container_id=container.id, timings=timings, error=error)
+
+    t = time.perf_counter()
+    container.slot.fill(spec.bundle, spec.entrypoint, spec.input, spec.evidence)
+    header = encode_job(spec)
+    timings["prepare"] = time.perf_counter() - t
+
+    sock = container.raw_socket
+    t = time.perf_counter()
+    try:
+        sock.sendall(header)
+    except OSError as exc:
+        return _no_frame(client, container, timings, f"could not send the job to the launcher: {exc}")
+    timings["send"] = time.perf_counter() - t
+
+    caps = FrameCaps.for_job(spec)
+    parser = ResultFrameParser(caps)
+    demux = AttachDemuxer(parser)
+    # Until the launcher acknowledges the job only its boot is being waited for; from the ack on
+    # the plugin's timeout runs, plus time to kill, collect and ship a full frame.
+    deadline = time.monotonic() + ACK_TIMEOUT_SECONDS
+    allowance = DEADLINE_GRACE_SECONDS + caps.max_frame / TRANSFER_BYTES_PER_SECOND
+    # poll, not select: a busy worker process may well have file descriptors above 1024.
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+    t = time.perf_counter()
+    try:
+        while not parser.done:
+            remaining = deadline - time.monotonic()
+            if cancel is not None and cancel.is_set():
+                _kill_now(client, container, timings)
+                return finish(Outcome.CANCELLED, "cancelled while running")
+            if remaining <= 0:
+                _kill_now(client, container, timings)
+                if not parser.acked:
+                    return finish(Outcome.SANDBOX_ERROR, "the launcher did not acknowledge the job in time")
+                return finish(Outcome.TIMED_OUT, "the launcher did not report before the worker deadline")
+            wait = remaining if cancel is None else min(remaining, CANCEL_POLL_SECONDS)
+            if not poller.poll(wait * 1000):
+                continue
+            try:
+                chunk = sock.recv(RECV_CHUNK)
+            except OSError as exc:
+                return _no_frame(client, container, timings, f"attach stream failed: {exc}")
+            if not chunk:
+                return _no_frame(client, container, timings, _describe_missing(demux))
+            was_acked = parser.acked
+            demux.feed(chunk)
+            if parser.acked and not was_acked:
+                deadline = time.monotonic() + spec.limits.timeout_seconds + allowance
+                timings["ack"] = time.perf_counter() - t
+                if on_started is not None:
+                    on_started(container.id)
+    except MalformedFrame as exc:
+        return _no_frame(client, container, timings, f"malformed result from the sandbox: {exc}")
+    finally:
+        timings["wait"] = time.perf_counter() - t
+    assert parser.result is not None
+    return _from_frame(parser, container, timings)
+
+
+def _kill_now(client: docker.DockerClient, container: StartedContainer, timings: dict[str, float]) -> None:
+    """Synchronous kill+remove, so that a cancelled or overdue job is really gone on return."""
+    t = time.perf_counter()
+    with docker_errors("kill a sandbox container"):
+        discard(client, container)
+    timings["kill"] = time.perf_counter() - t
+
+
+def _describe_missing(demux: AttachDemuxer) -> str:
+    reason = "the launcher exited without sending a result"
+    if demux.stderr:
+        tail = bytes(demux.stderr[-2000:]).decode("utf-8", "replace")
+        reason += f"; launcher stderr: {tail}"
+    return reason
+
+
+def _no_frame(
+    client: docker.DockerClient, container: StartedContainer, timings: dict[str, float], reason: str
+) -> SandboxResult:
+    # The launcher itself may have been the OOM killer's victim; the engine knows.
+    try:
+        memory = oom_killed(client, container.id)
+    except DockerUnavailable:
+        memory = False
+    outcome = Outcome.MEMORY_EXCEEDED if memory else Outcome.SANDBOX_ERROR
+    return SandboxResult(outcome, container_id=container.id, timings=timings, error=reason)
+
+
+def _from_frame(
+    parser: ResultFrameParser, container: StartedContainer, timings: dict[str, float]
+) -> SandboxResult:
+    parsed = parser.result
+    assert parsed is not None
+    header = parsed.header
+    for key, value in header["timings"].items():
+        timings[f"launcher_{key}"] = float(value)
+    if header["spawn_error"]:
+        return SandboxResult(
+            Outcome.SANDBOX_ERROR,
+            container_id=container.id,
+            timings=timings,
+            error=f"the launcher could not start the plugin: {header['spawn_error']}",
+        )
+    if header["oom_killed"]:
+        outcome = Outcome.MEMORY_EXCEEDED
+    elif header["timed_out"]:
+        outcome = Outcome.TIMED_OUT
+    else:
+        outcome = Outcome.COMPLETED
+    output_info = header["output"]
+    return SandboxResult(
+        outcome,
+        exit_code=header["exit_code"],
+        signal=header["signal"],
+        stdout=parsed.stdout,
+        stderr=parsed.stderr,
+        stdout_total=header["stdout_total"],
+        stderr_total=header["stderr_total"],
+        stdout_truncated=header["stdout_total"] > len(parsed.stdout),
+        stderr_truncated=header["stderr_total"] > len(parsed.stderr),
+        output=parsed.output,
+        output_truncated=output_info["truncated"],
+        output_error=output_info["error"],
+        artifacts=parsed.artifacts,
+        artifact_errors=list(header["artifact_errors"]),
+        container_id=container.id,
+        timings=timings,
+    )

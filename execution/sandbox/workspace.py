@@ -1,0 +1,167 @@
+"""Per-container host directories ("slots") holding the bundle, the evidence and input.json.
+
+A slot is created before its container (pre-started pool containers mount it while it is still
+empty) and filled when a job arrives. Its three parts are bind-mounted read-only:
+
+    <slot>/plugin/      -> /argus/plugin
+    <slot>/evidence/    -> /argus/evidence
+    <slot>/input.json   -> /argus/input.json   (a file bind: written in place, never renamed over)
+
+The container can never write here, so nothing in a slot can be a trap for the worker; the only
+untrusted content we copy in is the bundle, and we refuse symlinks and special files in it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import InvalidJob
+from .spec import BundleFiles, safe_relative_path
+
+DIR_MODE = 0o755
+FILE_MODE = 0o644
+# The slots' parent. Nobody else on the host needs it: a container sees only its slot's bind
+# mounts, whose host-side parents are never traversed from inside.
+WORK_DIR_MODE = 0o700
+
+
+def ensure_work_dir(work_dir: Path) -> Path:
+    """Create the slots' parent; refuse one that another user could have planted (e.g. in /tmp)."""
+    work_dir = Path(work_dir)
+    work_dir.mkdir(mode=WORK_DIR_MODE, parents=True, exist_ok=True)
+    st = os.lstat(work_dir)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise InvalidJob(f"sandbox work dir {work_dir} must be a directory of this user, writable only by it")
+    return work_dir
+
+
+class Slot:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.plugin_dir = root / "plugin"
+        self.evidence_dir = root / "evidence"
+        self.input_path = root / "input.json"
+        self.resolv_path = root / "resolv.conf"
+
+    @classmethod
+    def create(cls, work_dir: Path) -> Slot:
+        ensure_work_dir(work_dir)
+        root = Path(work_dir) / f"slot-{uuid.uuid4().hex}"
+        root.mkdir(mode=DIR_MODE)
+        os.chmod(root, DIR_MODE)  # mkdir's mode is filtered by the umask
+        slot = cls(root)
+        for directory in (slot.plugin_dir, slot.evidence_dir):
+            directory.mkdir()
+            os.chmod(directory, DIR_MODE)
+        for file in (slot.input_path, slot.resolv_path):
+            file.touch()
+            os.chmod(file, FILE_MODE)
+        return slot
+
+    def binds(self) -> dict[str, dict[str, str]]:
+        return {
+            str(self.plugin_dir): {"bind": "/argus/plugin", "mode": "ro"},
+            str(self.evidence_dir): {"bind": "/argus/evidence", "mode": "ro"},
+            str(self.input_path): {"bind": "/argus/input.json", "mode": "ro"},
+            # An empty resolv.conf instead of the host's: the sandbox has no network anyway, and the
+            # host's resolver addresses are none of the plugin's business.
+            str(self.resolv_path): {"bind": "/etc/resolv.conf", "mode": "ro"},
+        }
+
+    def fill(
+        self,
+        bundle: Path | BundleFiles,
+        entrypoint: str,
+        input_bytes: bytes,
+        evidence: Mapping[str, str | Path],
+    ) -> None:
+        if isinstance(bundle, str | Path):
+            _copy_bundle_tree(Path(bundle), self.plugin_dir)
+        else:
+            _write_bundle_files(bundle, self.plugin_dir)
+        entry = self.plugin_dir / safe_relative_path(entrypoint, what="entrypoint")
+        try:
+            if not stat.S_ISREG(os.lstat(entry).st_mode):
+                raise InvalidJob(f"entrypoint {entrypoint!r} is not a regular file in the bundle")
+        except FileNotFoundError:
+            raise InvalidJob(f"entrypoint {entrypoint!r} is not in the bundle") from None
+        for evidence_id, source in evidence.items():
+            _place_file(Path(source), self.evidence_dir / evidence_id)
+        # In place: the container's bind mount pins this inode.
+        with open(self.input_path, "r+b") as fh:
+            fh.truncate(0)
+            fh.write(input_bytes)
+
+    def destroy(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _write_bundle_files(files: BundleFiles, dest: Path) -> None:
+    for rel, content in files:
+        path = dest / safe_relative_path(rel, what="bundle file")
+        _make_dirs(dest, path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.chmod(path, FILE_MODE)
+
+
+def _make_dirs(root: Path, directory: Path) -> None:
+    missing = []
+    while directory != root and not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for d in reversed(missing):
+        d.mkdir(mode=DIR_MODE)
+        os.chmod(d, DIR_MODE)
+
+
+def _copy_bundle_tree(source: Path, dest: Path) -> None:
+    if not source.is_dir():
+        raise InvalidJob(f"bundle directory {source} does not exist")
+    for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(source)
+        for name in dirnames:
+            src = here / name
+            if src.is_symlink():
+                raise InvalidJob(f"bundle contains a symlink: {rel_dir / name}")
+            target = dest / rel_dir / name
+            target.mkdir(mode=DIR_MODE)
+            os.chmod(target, DIR_MODE)
+        for name in filenames:
+            src = here / name
+            st = os.lstat(src)
+            if stat.S_ISLNK(st.st_mode):
+                raise InvalidJob(f"bundle contains a symlink: {rel_dir / name}")
+            if not stat.S_ISREG(st.st_mode):
+                raise InvalidJob(f"bundle contains a non-regular file: {rel_dir / name}")
+            _place_file(src, dest / rel_dir / name, st)
+
+
+def _place_file(source: Path, target: Path, st: os.stat_result | None = None) -> None:
+    """Hard-link when that is safe and possible (no copy of big evidence), copy otherwise.
+
+    A hard link shares the inode, so we only link files the sandbox user may already read and
+    that carry no special mode bits; the read-only bind mount stops any write through the link.
+    """
+    try:
+        st = st or os.stat(source)
+    except FileNotFoundError:
+        raise InvalidJob(f"file {source} does not exist") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidJob(f"{source} is not a regular file")
+    linkable = (st.st_mode & 0o004) and not (st.st_mode & 0o7000)
+    if linkable:
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass  # other filesystem, or protected_hardlinks: fall back to a copy
+    shutil.copyfile(source, target, follow_symlinks=True)
+    os.chmod(target, FILE_MODE)

@@ -1,0 +1,81 @@
+"""Celery tasks of the execution engine. Task bodies call plain functions in ``execution.worker``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from celery.signals import worker_process_shutdown
+from django.conf import settings
+
+from argus_plugins.core import clock
+
+from . import runtime, worker
+from .models import Execution, ExecutionStatus
+from .sandbox import DockerUnavailable, sweep_orphans
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="execution.run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    soft_time_limit=settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + 120,
+    time_limit=settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + 180,
+)
+def run_execution(self, execution_id: str) -> None:
+    try:
+        worker.run(execution_id)
+    except DockerUnavailable as error:
+        docker_retries = self.request.retries
+        if docker_retries >= settings.ARGUS_DOCKER_MAX_RETRIES:
+            execution = Execution.objects.filter(pk=execution_id).first()
+            if execution is not None:
+                worker.fail_undispatchable(
+                    execution, f"The Docker engine was unreachable after {docker_retries} retries: {error}"
+                )
+            return
+        raise self.retry(countdown=min(2**docker_retries, 60), exc=error) from error
+    except worker.TenantAtCapacity as error:
+        Execution.objects.filter(pk=execution_id).update(enqueued_at=clock.now())
+        raise self.retry(countdown=settings.ARGUS_CAPACITY_RETRY_SECONDS, exc=error) from error
+
+
+@shared_task(name="execution.sweep", acks_late=True, soft_time_limit=60, time_limit=90)
+def sweep_executions() -> dict[str, int]:
+    """Nothing stays RUNNING or QUEUED forever: finish runs whose worker died, re-enqueue lost messages."""
+    now = clock.now()
+    lost = 0
+    stale_heartbeat = now - dt.timedelta(seconds=settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS)
+    for execution in Execution.objects.filter(
+        status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_heartbeat
+    ):
+        lost += worker.fail_lost_run(execution, "The worker running this execution stopped responding.")
+    requeued = 0
+    stale_queue = now - dt.timedelta(seconds=settings.ARGUS_QUEUED_STALE_SECONDS)
+    for execution in Execution.objects.filter(status=ExecutionStatus.QUEUED, enqueued_at__lt=stale_queue):
+        Execution.objects.filter(pk=execution.pk).update(enqueued_at=now)
+        try:
+            run_execution.delay(str(execution.pk))
+            requeued += 1
+        except Exception:
+            logger.exception("Could not re-enqueue execution %s", execution.pk)
+    return {"lost": lost, "requeued": requeued, "orphans": _sweep_orphaned_containers()}
+
+
+def _sweep_orphaned_containers() -> int:
+    """Remove sandbox containers (and their scratch dirs) whose worker process died on this host."""
+    try:
+        return len(sweep_orphans(runtime.docker_client(), work_dirs=[runtime.work_dir()]))
+    except DockerUnavailable:
+        logger.warning("Docker is unreachable: orphaned sandbox containers will be swept later")
+        return 0
+
+
+@worker_process_shutdown.connect
+def _close_sandbox_runtime(**_kwargs: object) -> None:
+    runtime.close()

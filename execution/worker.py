@@ -1,0 +1,376 @@
+"""What a worker does with one execution, from the queued record to the recorded outcome.
+
+Order matters: re-authorise and re-verify BEFORE claiming and before any container exists; claim
+with a conditional update (a re-delivered or duplicated message cannot run a job twice); then run,
+watch for cancellation, and record the outcome with its ledger entry. Nothing stays RUNNING: every
+path ends in a terminal status, and the sweeper finishes runs whose worker died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, connection, transaction
+
+from argus_plugins.canonical import sha256_hex
+from argus_plugins.core import clock
+from argus_plugins.core.errors import DomainError
+from installations.authorization import authorize
+from registry.bundles import extract_bundle
+from registry.services import verify_stored_version
+
+from . import runtime
+from .models import Execution, ExecutionArtifact, ExecutionStatus
+from .recording import finish
+from .sandbox import DockerUnavailable, Outcome, SandboxJob, SandboxLimits, SandboxResult, run_job
+from .sandbox.container import docker_errors
+from .services import EVIDENCE_READ
+
+logger = logging.getLogger(__name__)
+
+ARTIFACTS_WRITE = "artifacts:write"
+OUTCOME_STATUS = {
+    Outcome.TIMED_OUT: ExecutionStatus.TIMED_OUT,
+    Outcome.MEMORY_EXCEEDED: ExecutionStatus.MEMORY_EXCEEDED,
+    Outcome.CANCELLED: ExecutionStatus.CANCELLED,
+}
+
+
+class TenantAtCapacity(Exception):
+    """The tenant already runs its maximum of executions; try again shortly (stays QUEUED)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    execution: Execution
+    capabilities: list[str]
+    bundle_dir: Path
+    evidence: dict[str, str]
+
+
+def _load(execution_id: str) -> Execution | None:
+    return (
+        Execution.objects.select_related(
+            "installation__tenant",
+            "installation__plugin",
+            "installation__pinned_version__signing_key",
+            "plugin_version__plugin",
+            "plugin_version__signing_key",
+        )
+        .filter(pk=execution_id)
+        .first()
+    )
+
+
+def _reject(execution: Execution, reason: str) -> None:
+    finish(execution, ExecutionStatus.REJECTED, expected=ExecutionStatus.QUEUED, error_reason=reason)
+
+
+def _check_evidence(execution: Execution) -> tuple[dict[str, str], str | None]:
+    """Map evidence ids to their files, re-hashing each one: stored bytes must be what was queued."""
+    paths: dict[str, str] = {}
+    for link in execution.evidence_links.select_related("evidence"):
+        evidence = link.evidence
+        try:
+            path = default_storage.path(evidence.content.name)
+            digest = sha256_hex(Path(path).read_bytes())
+        except (OSError, NotImplementedError) as error:
+            return {}, f"Evidence {evidence.pk} cannot be read: {error}"
+        if digest != link.sha256:
+            return {}, f"Evidence {evidence.pk} does not match its recorded SHA-256: refused."
+        paths[str(evidence.pk)] = path
+    return paths, None
+
+
+def _tenant_capacity(execution: Execution) -> int:
+    policy = getattr(execution.installation.tenant, "policy", None)
+    if policy is not None and policy.max_concurrent_executions:
+        return policy.max_concurrent_executions
+    return settings.ARGUS_TENANT_MAX_CONCURRENCY
+
+
+@transaction.atomic
+def _claim(execution: Execution, capabilities: list[str]) -> bool:
+    # Lock the tenant row: concurrent claims for one tenant are serialised, so the cap holds.
+    type(execution.installation.tenant).objects.select_for_update().filter(pk=execution.tenant_id).first()
+    running = Execution.objects.filter(tenant_id=execution.tenant_id, status=ExecutionStatus.RUNNING).count()
+    if running >= _tenant_capacity(execution):
+        raise TenantAtCapacity(str(execution.pk))
+    now = clock.now()
+    return (
+        Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.QUEUED).update(
+            status=ExecutionStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker_hostname=runtime.hostname(),
+            capabilities=capabilities,
+            attempts=execution.attempts + 1,
+        )
+        == 1
+    )
+
+
+def prepare(execution: Execution) -> Prepared | None:
+    """Second authorisation and integrity checks; REJECTED (and None) when anything fails."""
+    decision = authorize(
+        execution.installation,
+        execution.plugin_version,
+        needs={EVIDENCE_READ} if execution.evidence_links.exists() else (),
+    )
+    if not decision.allowed:
+        _reject(execution, f"Refused at run time: {decision.summary()}")
+        return None
+    try:
+        bundle = verify_stored_version(execution.plugin_version)
+    except DomainError as error:
+        _reject(execution, f"Plugin integrity check failed: {error.message}")
+        return None
+    evidence, problem = _check_evidence(execution)
+    if problem:
+        _reject(execution, problem)
+        return None
+    bundle_dir = Path(tempfile.mkdtemp(prefix=f"bundle-{execution.pk}-", dir=runtime.work_dir()))
+    (bundle_dir / "plugin").mkdir()
+    extract_bundle(bundle, bundle_dir / "plugin")
+    return Prepared(execution, decision.capabilities, bundle_dir / "plugin", evidence)
+
+
+def _sandbox_job(prepared: Prepared) -> SandboxJob:
+    execution = prepared.execution
+    version = execution.plugin_version
+    limits = execution.applied_limits
+    runtime_config = settings.ARGUS_RUNTIME_IMAGES[version.runtime]
+    return SandboxJob(
+        execution_id=str(execution.pk),
+        image=runtime_config["image"],
+        interpreter=tuple(runtime_config.get("interpreter", ("python3",))),
+        runtime=settings.ARGUS_SANDBOX_OCI_RUNTIME or None,
+        entrypoint=version.manifest["entrypoint"],
+        bundle=prepared.bundle_dir,
+        input=json.dumps(execution.input).encode(),
+        evidence=prepared.evidence,
+        plugin_name=version.plugin.slug,
+        plugin_version=version.version,
+        artifacts_enabled=ARTIFACTS_WRITE in prepared.capabilities,
+        work_dir=runtime.work_dir(),
+        limits=SandboxLimits(
+            memory_mb=int(limits["memory_mb"]),
+            cpus=float(limits["cpus"]),
+            pids=int(limits["pids"]),
+            timeout_seconds=float(limits["timeout_seconds"]),
+            stdout_max_bytes=settings.ARGUS_STDOUT_MAX_BYTES,
+            stderr_max_bytes=settings.ARGUS_STDERR_MAX_BYTES,
+            output_max_bytes=settings.ARGUS_OUTPUT_MAX_BYTES,
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _watch(execution_id: Any) -> Iterator[threading.Event]:
+    """A thread that keeps the heartbeat fresh and turns a cancel request into the cancel event."""
+    cancel, stop = threading.Event(), threading.Event()
+
+    def loop() -> None:
+        try:
+            beat_due = 0.0
+            while not stop.wait(settings.ARGUS_CANCEL_POLL_SECONDS):
+                row = (
+                    Execution.objects.filter(pk=execution_id).values("cancel_requested_at", "status").first()
+                )
+                if row is None or row["cancel_requested_at"] is not None:
+                    cancel.set()
+                beat_due += settings.ARGUS_CANCEL_POLL_SECONDS
+                if beat_due >= settings.ARGUS_HEARTBEAT_SECONDS:
+                    beat_due = 0.0
+                    Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
+                        heartbeat_at=clock.now()
+                    )
+        except Exception:
+            logger.exception("Execution watcher failed for %s", execution_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop, name=f"watch-{execution_id}", daemon=True)
+    thread.start()
+    try:
+        yield cancel
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _save_artifacts(execution: Execution, result: SandboxResult) -> None:
+    for artifact in result.artifacts:
+        record = ExecutionArtifact(
+            execution=execution, name=artifact.name[:255], size=len(artifact.data), sha256=artifact.sha256
+        )
+        record.content.save(
+            f"{execution.tenant_id}/{execution.pk}/{record.id}", ContentFile(artifact.data), save=False
+        )
+        record.save()
+
+
+def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[ExecutionStatus, dict[str, Any]]:
+    fields: dict[str, Any] = {
+        "exit_code": result.exit_code,
+        "stdout": _text(result.stdout),
+        "stderr": _text(result.stderr),
+        "stdout_truncated": result.stdout_truncated,
+        "stderr_truncated": result.stderr_truncated,
+        "stdout_sha256": sha256_hex(result.stdout),
+        "stderr_sha256": sha256_hex(result.stderr),
+        "container_id": result.container_id or "",
+        "timings": {key: round(value, 6) for key, value in result.timings.items()},
+    }
+    if result.outcome in OUTCOME_STATUS:
+        status = OUTCOME_STATUS[result.outcome]
+        fields["error_reason"] = {
+            Outcome.TIMED_OUT: f"Timed out after {execution.applied_limits['timeout_seconds']} s.",
+            Outcome.MEMORY_EXCEEDED: (
+                f"Exceeded its memory limit of {execution.applied_limits['memory_mb']} MiB."
+            ),
+            Outcome.CANCELLED: execution.cancel_reason or "Cancelled.",
+        }[result.outcome]
+        if result.outcome == Outcome.CANCELLED:
+            fields["error_reason"] = (
+                Execution.objects.filter(pk=execution.pk).values_list("cancel_reason", flat=True).first()
+                or "Cancelled."
+            )
+        return status, fields
+    if result.outcome == Outcome.SANDBOX_ERROR:
+        return ExecutionStatus.FAILED, {**fields, "error_reason": f"Sandbox error: {result.error}"}
+    if result.output is not None:
+        fields["output_sha256"] = sha256_hex(result.output)
+    problems = []
+    if result.exit_code != 0:
+        problems.append(f"The plugin exited with code {result.exit_code}.")
+    if result.output_error:
+        problems.append(f"Output refused: {result.output_error}.")
+    elif result.output_truncated:
+        problems.append(f"The output exceeded {settings.ARGUS_OUTPUT_MAX_BYTES} bytes.")
+    elif result.output is not None:
+        try:
+            fields["output"] = json.loads(result.output)
+        except ValueError as error:
+            problems.append(f"output.json is not valid JSON: {error}.")
+    if result.artifact_errors:
+        problems.extend(f"Artifact refused: {error}." for error in result.artifact_errors[:10])
+    if problems:
+        fields.pop("output", None)
+        return ExecutionStatus.FAILED, {**fields, "error_reason": " ".join(problems)}
+    return ExecutionStatus.SUCCEEDED, fields
+
+
+def run(execution_id: str) -> None:
+    """The body of the worker task: the one place that owns failure handling for a run.
+
+    DockerUnavailable and TenantAtCapacity propagate (the task retries; the run stays QUEUED); any
+    other unexpected error is logged with its traceback and recorded as FAILED, never left hanging.
+    """
+    close_old_connections()
+    execution = _load(execution_id)
+    if execution is None or execution.is_terminal:
+        return  # deleted, or a re-delivered message for a finished run: nothing to do
+    if execution.status == ExecutionStatus.RUNNING:
+        # This message was re-delivered because the worker that claimed it died mid-run.
+        fail_lost_run(execution, "The worker running this execution was lost (re-delivered); not re-run.")
+        return
+    with docker_errors("reach the Docker engine"):  # DockerUnavailable before anything is claimed
+        runtime.docker_client().ping()
+    try:
+        prepared = prepare(execution)
+    except Exception as error:
+        logger.exception("Preparing execution %s failed", execution_id)
+        fail_undispatchable(execution, f"Internal error while preparing the run ({type(error).__name__}).")
+        return
+    if prepared is None:
+        return
+    try:
+        if not _claim(execution, prepared.capabilities):
+            return  # cancelled or claimed by another worker meanwhile
+        execution.refresh_from_db()
+        _execute(execution, prepared)
+    finally:
+        shutil.rmtree(prepared.bundle_dir.parent, ignore_errors=True)
+
+
+def _execute(execution: Execution, prepared: Prepared) -> None:
+    try:
+        with _watch(execution.pk) as cancel:
+
+            def started(container_id: str) -> None:
+                Execution.objects.filter(pk=execution.pk).update(container_id=container_id)
+
+            result = run_job(
+                runtime.docker_client(),
+                _sandbox_job(prepared),
+                pool=runtime.container_pool(),
+                cancel=cancel,
+                on_started=started,
+            )
+    except DockerUnavailable as error:
+        finish(
+            execution,
+            ExecutionStatus.FAILED,
+            expected=ExecutionStatus.RUNNING,
+            error_reason=f"The Docker engine became unreachable during the run: {error}",
+        )
+        return
+    except Exception as error:
+        logger.exception("Execution %s failed in the sandbox", execution.pk)
+        finish(
+            execution,
+            ExecutionStatus.FAILED,
+            expected=ExecutionStatus.RUNNING,
+            error_reason=f"Internal error while running the plugin ({type(error).__name__}).",
+        )
+        return
+    execution.refresh_from_db()
+    status, fields = _outcome_fields(execution, result)
+    with transaction.atomic():
+        if (
+            finish(execution, status, expected=ExecutionStatus.RUNNING, **fields)
+            and status == ExecutionStatus.SUCCEEDED
+        ):
+            _save_artifacts(execution, result)
+
+
+def fail_lost_run(execution: Execution, reason: str) -> bool:
+    """Finish a RUNNING execution whose worker is gone: kill its container if it is still there."""
+    from .sandbox.container import LABEL_EXECUTION, remove_container
+
+    with contextlib.suppress(Exception):  # best effort: the engine may be down too
+        client = runtime.docker_client()
+        ids = {
+            info["Id"]
+            for info in client.api.containers(
+                all=True, filters={"label": f"{LABEL_EXECUTION}={execution.pk}"}
+            )
+        }
+        if execution.container_id:
+            ids.add(execution.container_id)  # pooled containers were labelled before the job was known
+        for container_id in ids:
+            remove_container(client, container_id)
+    status = ExecutionStatus.CANCELLED if execution.cancel_requested_at else ExecutionStatus.FAILED
+    reason = execution.cancel_reason if execution.cancel_requested_at else reason
+    return finish(execution, status, expected=ExecutionStatus.RUNNING, error_reason=reason)
+
+
+def fail_undispatchable(execution: Execution, reason: str) -> bool:
+    return finish(execution, ExecutionStatus.FAILED, expected=ExecutionStatus.QUEUED, error_reason=reason)

@@ -1,0 +1,97 @@
+"""The tamper-evident ledger: an append-only, SHA-256 hash-chained list of entries, plus its head row.
+
+Rows are only ever inserted, by ``ledger.services.append_entries``. The ORM refuses to update or delete
+them (``save()`` on an existing row, ``delete()``, ``QuerySet.update()/delete()`` all raise), so no code
+path of the application can rewrite history by accident; tampering at the SQL level is what
+``ledger.verification.verify_chain`` detects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, NoReturn
+
+from django.db import models
+
+from .hashing import GENESIS_HASH, TIMESTAMP_LENGTH
+
+
+class LedgerImmutableError(Exception):
+    """Raised on any attempt to change or remove a ledger entry through the ORM."""
+
+
+def _refuse(action: str) -> NoReturn:
+    raise LedgerImmutableError(f"Ledger entries are append-only: {action} is not allowed.")
+
+
+class LedgerEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> NoReturn:
+        _refuse("update")
+
+    def delete(self) -> NoReturn:
+        _refuse("delete")
+
+    # bulk_update() and update_or_create() go through update()/save() and are refused there.
+
+
+class LedgerEntry(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    #: 1, 2, 3, … without gaps; the position in the chain.
+    sequence = models.BigIntegerField(unique=True, editable=False)
+    entry_type = models.CharField(max_length=64, editable=False)
+    record = models.JSONField(editable=False)
+    #: The tenant the record concerns (copied from ``record["tenant_id"]``) for tenant-scoped queries.
+    #: PROTECT: a tenant that has ledger entries cannot be deleted through the ORM.
+    tenant = models.ForeignKey(
+        "tenancy.Tenant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    prev_hash = models.CharField(max_length=64, editable=False, db_index=True)
+    entry_hash = models.CharField(max_length=64, editable=False, db_index=True)
+    #: The exact RFC 3339 string that was hashed (see ledger.hashing.format_timestamp).
+    created_at = models.CharField(max_length=TIMESTAMP_LENGTH, editable=False)
+
+    objects = LedgerEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("sequence",)
+        verbose_name_plural = "ledger entries"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(sequence__gte=1), name="ledger_sequence_positive"),
+        ]
+        indexes = [models.Index(fields=("tenant", "entry_type", "sequence"), name="ledger_tenant_type_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.entry_type} {self.entry_hash[:16]}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            _refuse("save() of an existing entry")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse("delete")
+
+
+class LedgerHead(models.Model):
+    """The single row (id 1) holding the last sequence and hash.
+
+    Appends lock it (``SELECT … FOR UPDATE``), which serialises writers on PostgreSQL and makes an append
+    O(1); verification compares it with the last entry, so a truncated tail is detected.
+    """
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    sequence = models.BigIntegerField(default=0)
+    entry_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="ledger_head_singleton")]
+
+    def __str__(self) -> str:
+        return f"head #{self.sequence} {self.entry_hash[:16]}"

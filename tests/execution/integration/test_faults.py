@@ -1,0 +1,136 @@
+"""Faults around a run: a killed worker, a re-delivered message, an unreachable broker or engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import docker
+import pytest
+
+from argus_plugins.celery import app as celery_app
+from argus_plugins.core import clock
+from execution import worker
+from execution.models import Execution, ExecutionStatus
+from execution.tasks import sweep_executions
+from tests.execution.integration.conftest import wait_for, wait_terminal
+from tests.support.celery_worker import running_worker
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.docker,
+    pytest.mark.redis,
+    pytest.mark.worker,
+]
+
+
+def test_worker_killed_mid_run_still_ends_terminal(deploy, platform_worker, tmp_path, settings, shared_media):
+    from django.db import connection
+
+    installation = deploy("import time\nprint('working', flush=True)\ntime.sleep(120)")
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir(mode=0o700)
+    env = {
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "ARGUS_MEDIA_ROOT": str(shared_media),
+        "ARGUS_SANDBOX_WORK_DIR": str(sandbox),
+        "ARGUS_SANDBOX_POOL_SIZE": "0",
+    }
+    with running_worker(tmp_path, extra_env=env) as doomed:
+        celery_app.conf.task_default_queue = doomed.queue
+        try:
+            execution = deploy.run(installation)
+        finally:
+            celery_app.conf.task_default_queue = platform_worker.queue
+        wait_for(lambda: Execution.objects.get(pk=execution.pk).container_id != "", what="container started")
+        doomed.kill()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.RUNNING  # its worker is gone: nobody will finish it...
+    container_id = execution.container_id
+    settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS = 1
+    time.sleep(1.5)
+    swept = sweep_executions()  # ...but the sweeper does
+    assert (swept["lost"], swept["requeued"]) == (1, 0)
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert "stopped responding" in execution.error_reason
+    assert execution.ledger_entry is not None
+    assert not docker.from_env().api.containers(all=True, filters={"id": container_id})
+
+
+def test_redelivered_message_never_runs_twice(deploy):
+    installation = deploy("print('once')")
+    execution = wait_terminal(deploy.run(installation))
+    assert execution.status == ExecutionStatus.SUCCEEDED
+    before = (execution.finished_at, execution.ledger_entry_id)
+    worker.run(str(execution.pk))  # a duplicate delivery of a finished run
+    execution.refresh_from_db()
+    assert (execution.status, execution.finished_at, execution.ledger_entry_id) == ("SUCCEEDED", *before)
+
+
+def test_redelivery_of_a_run_whose_worker_died_fails_it(deploy, world):
+    installation = deploy("print('x')")
+    execution = wait_terminal(deploy.run(installation))
+    # Simulate the state a crash leaves: claimed (RUNNING) and never finished, message re-delivered.
+    orphan = Execution.objects.create(
+        tenant=execution.tenant,
+        installation=execution.installation,
+        plugin_version=execution.plugin_version,
+        input={},
+        input_sha256=execution.input_sha256,
+        status=ExecutionStatus.RUNNING,
+        started_at=clock.now(),
+    )
+    worker.run(str(orphan.pk))
+    orphan.refresh_from_db()
+    assert orphan.status == ExecutionStatus.FAILED and "re-delivered" in orphan.error_reason
+
+
+def test_message_lost_while_broker_was_down_is_requeued(deploy, settings):
+    installation = deploy("print('late but done')")
+    with broker_down():
+        execution = deploy.run(installation)  # on_commit publish fails: logged, the run stays QUEUED
+    time.sleep(0.5)
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.QUEUED
+    Execution.objects.filter(pk=execution.pk).update(enqueued_at=clock.now() - dt.timedelta(hours=1))
+    assert sweep_executions()["requeued"] == 1
+    assert wait_terminal(execution).status == ExecutionStatus.SUCCEEDED
+
+
+class broker_down:
+    """Fault injection: publishing a task fails as it does when Redis is unreachable."""
+
+    def __enter__(self) -> None:
+        from execution.tasks import run_execution
+
+        self.task = run_execution
+        self.original = run_execution.delay
+
+        def fail(*args, **kwargs):
+            raise ConnectionRefusedError("broker unreachable")
+
+        run_execution.delay = fail
+
+    def __exit__(self, *exc: object) -> None:
+        self.task.delay = self.original
+
+
+def test_docker_unreachable_fails_with_a_clear_reason_after_retries(deploy, settings):
+    from execution import runtime
+    from execution.tasks import run_execution
+
+    installation = deploy("print('never')")
+    settings.DOCKER_BASE_URL = "unix:///nonexistent/docker.sock"
+    settings.ARGUS_DOCKER_MAX_RETRIES = 0
+    runtime.close()
+    try:
+        with broker_down():  # keep the message away from the real worker, whose Docker is fine
+            execution = deploy.run(installation)
+        run_execution.apply(args=[str(execution.pk)])  # in this process, where Docker is unreachable
+    finally:
+        runtime.close()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert "Docker engine was unreachable" in execution.error_reason
+    assert execution.ledger_entry is not None

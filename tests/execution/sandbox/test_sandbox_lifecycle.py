@@ -1,0 +1,289 @@
+"""Sandbox life cycle against the real engine: pool vs cold path, isolation between runs, cancel,
+deadlines, evidence and bundles, bad jobs, orphans, an unreachable engine, the runtime image."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from execution.sandbox import (
+    ContainerPool,
+    DockerUnavailable,
+    InvalidJob,
+    Outcome,
+    RuntimeImageMissing,
+    SandboxLimits,
+    connect,
+    owner_id,
+    run_job,
+    sweep_orphans,
+)
+from execution.sandbox import runner as runner_module
+from execution.sandbox.container import LABEL_EXECUTION, LABEL_OWNER, discard, start_container
+from execution.sandbox.images import (
+    DEFAULT_RUNTIME_IMAGES,
+    LABEL_REVISION,
+    RuntimeRecipe,
+    ensure_runtime_images,
+)
+from execution.sandbox.workspace import Slot
+
+pytestmark = pytest.mark.docker
+
+HELLO = 'import json\nprint(json.dumps({"hello": "world"}))\n'
+
+
+def test_pool_path_and_cold_path_give_the_same_result(
+    make_job, docker_client: docker.DockerClient, sandbox_pool: ContainerPool, exists
+) -> None:
+    job = make_job(HELLO)
+    assert sandbox_pool.wait_ready(job.container_settings(), count=1, timeout=60)
+    warm = run_job(docker_client, job, pool=sandbox_pool)
+    cold = run_job(docker_client, make_job(HELLO))
+    assert (warm.path, cold.path) == ("pool", "cold")
+    for result in (warm, cold):
+        assert result.outcome == Outcome.COMPLETED and result.exit_code == 0, result
+        assert json.loads(result.stdout) == {"hello": "world"}
+    assert "start" not in warm.timings and "start" in cold.timings
+    assert not exists(docker_client, cold.container_id)  # without a pool removal is synchronous
+    assert sandbox_pool.reaper.flush(30)
+    assert not exists(docker_client, warm.container_id)
+
+
+def test_files_left_in_tmp_and_shm_are_not_seen_by_the_next_run_and_a_full_tmp_only_fails_its_run(
+    make_job, docker_client: docker.DockerClient, sandbox_pool: ContainerPool
+) -> None:
+    dirty = make_job(
+        "import os\n"
+        "open('/dev/shm/marker', 'w').write('x')\n"
+        "open('/tmp/marker', 'w').write('x')\n"
+        "with open('/tmp/fill', 'wb') as fh:\n"
+        "    while True:\n"
+        "        fh.write(b'0' * (1 << 20))\n",
+        limits=SandboxLimits(tmp_mb=8),
+    )
+    first = run_job(docker_client, dirty, pool=sandbox_pool)
+    assert first.outcome == Outcome.COMPLETED
+    assert first.exit_code == 1 and b"No space left on device" in first.stderr
+    second = run_job(
+        docker_client,
+        make_job(
+            "import os, json\n"
+            "open('/tmp/again', 'w').write('ok')\n"
+            "print(json.dumps({'tmp': sorted(os.listdir('/tmp')), 'shm': os.listdir('/dev/shm')}))\n",
+            limits=SandboxLimits(tmp_mb=8),
+        ),
+        pool=sandbox_pool,
+    )
+    assert second.outcome == Outcome.COMPLETED and second.exit_code == 0, second.stderr
+    assert json.loads(second.stdout) == {"tmp": ["again"], "shm": []}
+
+
+def test_cancel_while_running_kills_the_container_promptly(
+    make_job, docker_client: docker.DockerClient, sandbox_pool: ContainerPool, exists
+) -> None:
+    cancel = threading.Event()
+    started = threading.Event()
+    seen: list[str] = []
+
+    def on_started(container_id: str) -> None:
+        seen.append(container_id)
+        started.set()
+
+    box: dict = {}
+    job = make_job("import time\nwhile True:\n    time.sleep(0.1)\n", timeout=60)
+    thread = threading.Thread(
+        target=lambda: box.update(
+            result=run_job(docker_client, job, pool=sandbox_pool, cancel=cancel, on_started=on_started)
+        )
+    )
+    thread.start()
+    assert started.wait(30)
+    time.sleep(0.3)
+    cancelled_at = time.monotonic()
+    cancel.set()
+    thread.join(30)
+    result = box["result"]
+    assert result.outcome == Outcome.CANCELLED
+    assert time.monotonic() - cancelled_at < 3
+    assert seen == [result.container_id]
+    assert not exists(docker_client, result.container_id)  # killed synchronously
+
+
+def test_cancel_before_start_starts_nothing(make_job, docker_client: docker.DockerClient) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    result = run_job(docker_client, make_job(HELLO), cancel=cancel)
+    assert result.outcome == Outcome.CANCELLED and result.container_id is None
+
+
+def test_worker_deadline_kills_a_launcher_that_does_not_report(
+    make_job, docker_client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch, exists
+) -> None:
+    # Make the worker's backstop fire 1.5 s before the launcher's own timeout would.
+    monkeypatch.setattr(runner_module, "DEADLINE_GRACE_SECONDS", -1.5)
+    monkeypatch.setattr(runner_module, "TRANSFER_BYTES_PER_SECOND", 1 << 60)  # no transfer allowance
+    result = run_job(docker_client, make_job("while True:\n    pass\n", timeout=3))
+    assert result.outcome == Outcome.TIMED_OUT
+    assert "worker deadline" in result.error
+    assert 1.5 <= result.timings["wait"] - result.timings["ack"] < 2.5  # killed before the launcher's 3 s
+    assert not exists(docker_client, result.container_id)
+
+
+def test_launcher_that_cannot_start_the_plugin_is_a_sandbox_error(
+    make_job, docker_client: docker.DockerClient
+) -> None:
+    result = run_job(docker_client, make_job(HELLO, interpreter=("/nonexistent/python",)))
+    assert result.outcome == Outcome.SANDBOX_ERROR
+    assert "could not start the plugin" in result.error and "/nonexistent/python" in result.error
+
+
+def test_evidence_is_mounted_read_only_and_copied_when_not_world_readable(
+    make_job, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    public = tmp_path / "public.bin"
+    public.write_bytes(b"public evidence")
+    public.chmod(0o644)
+    private = tmp_path / "private.bin"
+    private.write_bytes(b"private evidence")
+    private.chmod(0o600)
+    code = (
+        "import json, os\n"
+        "d = '/argus/evidence'\n"
+        "print(json.dumps({n: open(os.path.join(d, n)).read() for n in sorted(os.listdir(d))}))\n"
+    )
+    result = run_job(docker_client, make_job(code, evidence={"ev-public": public, "ev-private": private}))
+    assert result.outcome == Outcome.COMPLETED, result.stderr
+    assert json.loads(result.stdout) == {"ev-private": "private evidence", "ev-public": "public evidence"}
+    assert private.stat().st_mode & 0o777 == 0o600  # untouched: the sandbox got a copy
+    empty = run_job(docker_client, make_job("import os\nprint(os.listdir('/argus/evidence'))"))
+    assert empty.stdout == b"[]\n"
+
+
+def test_bundle_directory_with_packages_and_a_nested_entrypoint(
+    make_job, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    (bundle / "pkg").mkdir(parents=True)
+    (bundle / "pkg" / "__init__.py").write_text("")
+    (bundle / "pkg" / "helper.py").write_text("VALUE = 'from helper'\n")
+    (bundle / "bin").mkdir()
+    (bundle / "bin" / "run.py").write_text(
+        "import os, sys\nsys.path.insert(0, '/argus/plugin')\nfrom pkg.helper import VALUE\n"
+        "print(VALUE, os.getcwd())\n"
+    )
+    result = run_job(docker_client, make_job("", bundle=bundle, entrypoint="bin/run.py"))
+    assert result.outcome == Outcome.COMPLETED, result.stderr
+    assert result.stdout == b"from helper /argus/plugin\n"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"entrypoint": "../escape.py"}, "unsafe entrypoint"),
+        ({"entrypoint": "/etc/passwd"}, "unsafe entrypoint"),
+        ({"entrypoint": "missing.py"}, "not in the bundle"),
+        ({"evidence": {"../x": "/etc/hostname"}}, "invalid evidence id"),
+        ({"bundle": [("../evil.py", b"")]}, "unsafe bundle file"),
+        ({"env": {"lower": "x"}}, "invalid environment variable"),
+    ],
+)
+def test_invalid_jobs_are_rejected_and_leave_nothing_behind(
+    make_job, docker_client: docker.DockerClient, fields: dict, message: str
+) -> None:
+    job = make_job(HELLO, **fields)
+    with pytest.raises(InvalidJob, match=message):
+        run_job(docker_client, job)
+    labelled = {"label": f"{LABEL_EXECUTION}={job.execution_id}"}
+    assert docker_client.api.containers(all=True, filters=labelled) == []
+
+
+def test_bundle_with_a_symlink_is_rejected(
+    make_job, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "main.py").write_text(HELLO)
+    (bundle / "passwd").symlink_to("/etc/passwd")
+    with pytest.raises(InvalidJob, match="symlink"):
+        run_job(docker_client, make_job("", bundle=bundle))
+
+
+def test_sweep_orphans_removes_containers_of_dead_owners_only(
+    make_job, docker_client: docker.DockerClient, sandbox_work_dir: Path, exists
+) -> None:
+    settings = make_job(HELLO).container_settings()
+    dead_owner = f"{socket.gethostname()}:999999999:1"
+    orphan = start_container(
+        docker_client, settings, Slot.create(sandbox_work_dir / "orphans"), owner=dead_owner
+    )
+    alive = start_container(
+        docker_client, settings, Slot.create(sandbox_work_dir / "orphans"), owner=owner_id()
+    )
+    try:
+        removed = sweep_orphans(docker_client)
+        assert orphan.id in removed and alive.id not in removed
+        assert not exists(docker_client, orphan.id) and exists(docker_client, alive.id)
+        labels = docker_client.api.inspect_container(alive.id)["Config"]["Labels"]
+        assert labels[LABEL_OWNER] == owner_id()
+    finally:
+        for container in (orphan, alive):
+            discard(docker_client, container)
+
+
+def test_unreachable_engine_raises_docker_unavailable(make_job, tmp_path: Path) -> None:
+    with pytest.raises(DockerUnavailable):
+        connect(f"unix://{tmp_path}/no-such-docker.sock", timeout=2)
+    offline = docker.DockerClient(
+        base_url=f"unix://{tmp_path}/no-such-docker.sock", version="1.41", timeout=2
+    )
+    with pytest.raises(DockerUnavailable):
+        run_job(offline, make_job(HELLO))
+
+
+def test_missing_image_raises_runtime_image_missing(make_job, docker_client: docker.DockerClient) -> None:
+    job = make_job(HELLO)
+    job.image = "argus-runtime-does-not-exist:0"
+    with pytest.raises(RuntimeImageMissing, match="build_runtime_images"):
+        run_job(docker_client, job)
+
+
+def test_runtime_image_is_labelled_and_not_rebuilt_when_up_to_date(
+    runtime_image: str, docker_client: docker.DockerClient
+) -> None:
+    config = DEFAULT_RUNTIME_IMAGES["python3.11"]
+    expected = RuntimeRecipe.from_config("python3.11", config).revision()
+    reports = ensure_runtime_images(docker_client, {"python3.11": config}, log=lambda _line: None)
+    assert [r.built for r in reports] == [False]
+    image = docker_client.api.inspect_image(runtime_image)
+    assert image["Config"]["Labels"][LABEL_REVISION] == expected
+    assert image["Config"]["User"] == "10001:10001"
+    assert image["Size"] < 200 * (1 << 20)
+
+
+def test_pool_replaces_dead_warm_containers_and_close_removes_the_rest(
+    make_job, docker_client: docker.DockerClient, sandbox_work_dir: Path, exists
+) -> None:
+    settings = make_job(HELLO).container_settings()
+    pool = ContainerPool(
+        docker_client, work_dir=sandbox_work_dir / "small-pool", size=1, refill_delay_seconds=0
+    )
+    try:
+        assert pool.wait_ready(settings, timeout=60)
+        (dead,) = list(pool._ready[settings])
+        docker_client.api.kill(dead.id)  # e.g. an engine restart killed it while it waited
+        result = run_job(docker_client, make_job(HELLO), pool=pool)
+        assert result.outcome == Outcome.COMPLETED and result.path == "cold"
+        assert pool.wait_ready(settings, timeout=60)
+        (warm,) = list(pool._ready[settings])
+        assert warm.id != dead.id and exists(docker_client, warm.id)
+    finally:
+        pool.close()
+    assert not exists(docker_client, warm.id) and not exists(docker_client, dead.id)
+    assert list((sandbox_work_dir / "small-pool").iterdir()) == []

@@ -1,0 +1,51 @@
+"""Helpers for the ledger tests: build chains through the real append path, tamper with raw SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection
+
+from argus_plugins.core import clock
+from ledger.services import append_entries
+
+T0 = dt.datetime(2026, 11, 25, 15, 31, 17, 123456, tzinfo=dt.UTC)
+
+
+def sample_record(index: int, tenant_id: Any = None) -> dict[str, Any]:
+    """Varied but deterministic records: nested objects, unicode, a float, big-but-safe ints, nulls."""
+    record: dict[str, Any] = {
+        "execution_id": f"00000000-0000-4000-8000-{index:012d}",
+        "status": "SUCCEEDED" if index % 3 else "FAILED",
+        "exit_code": index % 7,
+        "plugin": {"slug": "ioc-extractor", "version": f"1.{index % 5}.0", "code_sha256": f"{index:064x}"},
+        "limits": {"memory_mb": 256, "cpus": 0.5, "timeout_seconds": 60},
+        # Every tenth record sits at the edge of RFC 8785's integer range (and takes the reference path).
+        "bytes_out": 2**53 - 1 - index if index % 10 == 0 else index * 1000,
+        "note": ["Ünïcode ✓", "😂", "tab\there", None, True][index % 5],
+        "outputs": [{"name": f"out-{index}.json", "sha256": f"{index * 31:064x}"}],
+    }
+    if tenant_id is not None:
+        record["tenant_id"] = str(tenant_id)
+    return record
+
+
+def build_chain(count: int, tenant_id: Any = None, entry_type: str = "execution.completed") -> list:
+    """Append ``count`` entries through ``append_entries`` (one lock, one bulk insert per 1000)."""
+    entries = []
+    with clock.frozen(T0):
+        for start in range(0, count, 1000):
+            batch = [
+                (entry_type, sample_record(index, tenant_id), tenant_id)
+                for index in range(start, min(count, start + 1000))
+            ]
+            entries.extend(append_entries(batch))
+    return entries
+
+
+def sql(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
+    """Tamper below the ORM (which refuses updates and deletes), as an attacker with DB access would."""
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
