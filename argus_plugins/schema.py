@@ -2,6 +2,8 @@
 
 import graphene
 
+from argus_plugins.audit.graphql.queries import AuditQueries
+from argus_plugins.core.graphql.queries import CoreQueries
 from argus_plugins.tenancy.graphql.mutations import TenancyMutations
 from argus_plugins.tenancy.graphql.queries import TenancyQueries
 from execution.graphql.mutations import ExecutionMutations
@@ -14,7 +16,14 @@ from registry.graphql.queries import RegistryQueries
 
 
 class Query(
-    TenancyQueries, RegistryQueries, InstallationQueries, ExecutionQueries, LedgerQueries, graphene.ObjectType
+    CoreQueries,
+    AuditQueries,
+    TenancyQueries,
+    RegistryQueries,
+    InstallationQueries,
+    ExecutionQueries,
+    LedgerQueries,
+    graphene.ObjectType,
 ):
     pass
 

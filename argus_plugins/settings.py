@@ -25,6 +25,9 @@ PRODUCTION = ARGUS_ENV == "production"
 DATA_DIR = Path(env.str("ARGUS_DATA_DIR", default=str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
+#: Refuse to start unless cryptography's OpenSSL runs in FIPS mode (see README, "FIPS deployment").
+FIPS_MODE = env.bool("FIPS_MODE", default=False)
+
 #: The platform's own SemVer version; plugin manifests declare the range they support.
 PLATFORM_VERSION = "1.0.0"
 
@@ -46,6 +49,8 @@ else:
     SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key(DATA_DIR / "secret_key")
 
 DEBUG = env.bool("DEBUG", default=False) and not PRODUCTION
+#: Behind a reverse proxy that sets X-Forwarded-For, record the client address from it in the audit log.
+ARGUS_TRUST_X_FORWARDED_FOR = env.bool("ARGUS_TRUST_X_FORWARDED_FOR", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -58,8 +63,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "graphene_django",
     "django_celery_beat",
+    "waffle",
+    "djmoney",
     "argus_plugins.core",
     "argus_plugins.tenancy",
+    "argus_plugins.audit",
     "registry",
     "installations",
     "execution",
@@ -118,6 +126,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenancy.User"
+WAFFLE_FLAG_MODEL = "core.TenantFlag"
+WAFFLE_CREATE_MISSING_FLAGS = False
+WAFFLE_ENABLE_ADMIN_PAGES = False  # argus_plugins.core.admin registers the per-tenant flag admin
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

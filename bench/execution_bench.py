@@ -967,7 +967,7 @@ def report(
     for part in CPU_PARTS:
         on_platform = sum(result.platform_cpu[part] for result in tput.values()) / platform_runs
         on_bare = sum(result.bare_cpu[part] for result in tput.values()) / bare_runs
-        print(f"     {part:<44} {ms(on_platform)} {ms(on_bare)} {ms(on_platform - on_bare)} ")
+        print(f"     {part:<44} {ms(on_platform)} {ms(on_bare)} {ms(on_platform - on_bare)}")
     print(
         "     (once the CPUs are saturated, runs per minute ~ CPUs / CPU per run: extra CPU per execution"
         "\n      is what the throughput ratio pays for; containers = plugin [+ launcher] interpreters)"

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.db import transaction
 
+from ledger.hashing import format_optional_timestamp
 from ledger.services import append_entry
 
 from .lifecycle import transition
 from .models import Execution, ExecutionStatus
 
 LEDGER_ENTRY_TYPE = "execution.completed"
-
-
-def _rfc3339(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def ledger_record(execution: Execution) -> dict[str, Any]:
@@ -47,9 +43,9 @@ def ledger_record(execution: Execution) -> dict[str, Any]:
         "applied_limits": {
             k: str(v) if isinstance(v, float) else v for k, v in execution.applied_limits.items()
         },
-        "queued_at": _rfc3339(execution.queued_at),
-        "started_at": _rfc3339(execution.started_at),
-        "finished_at": _rfc3339(execution.finished_at),
+        "queued_at": format_optional_timestamp(execution.queued_at),
+        "started_at": format_optional_timestamp(execution.started_at),
+        "finished_at": format_optional_timestamp(execution.finished_at),
     }
 
 

@@ -8,12 +8,13 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
+from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core import clock
 
 from .models import Capability, CapabilityGrant, Installation, InstallationEvent
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Operators (staff) read everything here; changes go through the tenant-facing API only."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -10,10 +10,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from argus_plugins.audit.admin_mixins import AuditedAdminMixin
+
 from .models import LedgerEntry, LedgerHead
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

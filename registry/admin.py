@@ -7,10 +7,13 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from argus_plugins.audit import services as audit
+from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core.errors import DomainError, DomainErrors
 
 from . import bundles, services
@@ -44,7 +47,7 @@ class PublisherMembershipInline(admin.TabularInline):
 
 
 @admin.register(Publisher)
-class PublisherAdmin(admin.ModelAdmin):
+class PublisherAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "verified", "created_at")
     list_filter = ("verified",)
     list_editable = ("verified",)
@@ -54,14 +57,14 @@ class PublisherAdmin(admin.ModelAdmin):
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class SigningKeyAdmin(AuditedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("fingerprint", "publisher", "key_bits", "created_at", "revoked_at")
     list_filter = ("revoked_at",)
     search_fields = ("fingerprint", "publisher__slug")
 
 
 @admin.register(Plugin)
-class PluginAdmin(admin.ModelAdmin):
+class PluginAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("slug", "name", "publisher", "status", "created_at")
     list_filter = ("status",)
     search_fields = ("slug", "name", "publisher__slug")
@@ -157,7 +160,7 @@ class VersionDetailsMixin:
 
 
 @admin.register(PluginVersion)
-class PluginVersionAdmin(VersionDetailsMixin, ReadOnlyMixin, admin.ModelAdmin):
+class PluginVersionAdmin(AuditedAdminMixin, VersionDetailsMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("plugin", "version", "status", "created_at", "published_at")
     list_filter = ("status",)
     search_fields = ("plugin__slug", "version", "code_sha256")
@@ -170,7 +173,7 @@ class PluginVersionAdmin(VersionDetailsMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(PluginVersionReview)
-class ReviewQueueAdmin(VersionDetailsMixin, admin.ModelAdmin):
+class ReviewQueueAdmin(AuditedAdminMixin, VersionDetailsMixin, admin.ModelAdmin):
     """The review queue: versions IN_REVIEW, oldest submission first."""
 
     list_display = ("plugin", "version", "publisher", "submitted_at", "requested_capabilities")
@@ -212,7 +215,16 @@ class ReviewQueueAdmin(VersionDetailsMixin, admin.ModelAdmin):
         approve = "_approve" in request.POST
         service = services.approve_version if approve else services.reject_version
         try:
-            version = service(actor=request.user, version_id=object_id, notes=notes)
+            with transaction.atomic():
+                before = audit.snapshot(PluginVersion.objects.filter(pk=object_id).first())
+                version = service(actor=request.user, version_id=object_id, notes=notes)
+                audit.record(
+                    f"admin.registry.pluginversion.{'approve' if approve else 'reject'}",
+                    actor=request.user,
+                    request=request,
+                    target=version,
+                    changes=audit.diff(before, audit.snapshot(version)),
+                )
         except (DomainError, DomainErrors) as error:
             self.message_user(
                 request, f"Not {'approved' if approve else 'rejected'}: {error}", messages.ERROR

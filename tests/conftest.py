@@ -117,7 +117,10 @@ def world(db: None) -> TenantWorld:
     from installations.catalog import sync_catalog
     from installations.models import Capability
 
-    sync_catalog(Capability)  # transactional tests flush the rows the data migration loaded
+    from argus_plugins.core.flags import ensure_default_flags
+
+    sync_catalog(Capability)  # transactional tests flush the rows the data migrations loaded
+    ensure_default_flags()
     admin_a = make_user("alice-admin")
     tenant_a = tenancy_services.create_tenant(actor=admin_a, name="Agency A")
     analyst_a, viewer_a = make_user("andy-analyst"), make_user("vera-viewer")

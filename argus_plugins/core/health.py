@@ -48,8 +48,11 @@ def _docker() -> dict[str, Any]:
 
 def health_report() -> dict[str, Any]:
     checks = {"database": _timed(_database), "redis": _timed(_redis), "docker": _timed(_docker)}
+    from .fips import posture
+
     return {
         "ok": all(check["ok"] for check in checks.values()),
         "version": settings.PLATFORM_VERSION,
         "checks": checks,
+        "crypto": posture(),
     }

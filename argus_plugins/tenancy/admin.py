@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from argus_plugins.audit.admin_mixins import AuditedAdminMixin
+
 from .models import ApiToken, Membership, Tenant, User
 
 
 @admin.register(User)
-class ArgusUserAdmin(UserAdmin):
+class ArgusUserAdmin(AuditedAdminMixin, UserAdmin):
     list_display = ("username", "email", "is_staff", "is_active", "date_joined")
 
 
@@ -16,7 +18,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
     readonly_fields = ("id", "created_at")
@@ -24,7 +26,7 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("user", "tenant", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("user__username", "tenant__name", "tenant__slug")
@@ -32,7 +34,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
     """Operators may see and revoke tokens, never their secrets: only the display prefix is shown."""
 
     list_display = ("name", "user", "masked", "created_at", "expires_at", "revoked_at", "last_used_at")
