@@ -11,7 +11,6 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-import jsonschema
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -21,7 +20,7 @@ from django.db.models import QuerySet
 from argus_plugins.canonical import CanonicalJSONError, canonical_sha256
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
-from argus_plugins.core.validation import clean_text, parse_uuid
+from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
 from argus_plugins.tenancy.models import Role, User
 from argus_plugins.tenancy.permissions import require_tenant_object_role, require_tenant_role, tenant_ids_of
 from installations.authorization import authorize
@@ -103,19 +102,7 @@ def _clean_input(raw: Any, input_schema: dict[str, Any] | None) -> tuple[dict[st
         raise DomainError(
             ExecutionErrorCode.INPUT_INVALID, f"The input cannot be canonicalised: {error}", "input"
         ) from None
-    if input_schema:
-        errors = sorted(
-            jsonschema.Draft202012Validator(input_schema).iter_errors(raw), key=lambda e: list(e.path)
-        )
-        if errors:
-            raise DomainErrors(
-                DomainError(
-                    ExecutionErrorCode.INPUT_INVALID,
-                    error.message[:300],
-                    "input" + "".join(f".{part}" for part in error.absolute_path),
-                )
-                for error in errors[:20]
-            )
+    validate_json_schema(raw, input_schema, code=ExecutionErrorCode.INPUT_INVALID, field="input")
     return raw, digest
 
 

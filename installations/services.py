@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import jsonschema
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
-from argus_plugins.core.validation import clean_text, parse_uuid
+from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
 from argus_plugins.tenancy.models import Role, TenantPolicy, User
 from argus_plugins.tenancy.permissions import require_tenant_object_role, require_tenant_role, tenant_ids_of
 from ledger import records as ledger_records
@@ -89,20 +88,12 @@ def _clean_config(config: Any, version: PluginVersion) -> dict[str, Any]:
 
     if len(json.dumps(config)) > MAX_CONFIG_BYTES:
         raise DomainError(CommonErrorCode.TOO_LONG, "The configuration is too large.", "config")
-    schema = version.manifest.get("config_schema")
-    if schema:
-        errors = sorted(
-            jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path)
-        )
-        if errors:
-            raise DomainErrors(
-                DomainError(
-                    InstallationErrorCode.CONFIG_INVALID,
-                    error.message[:300],
-                    "config" + "".join(f".{part}" for part in error.absolute_path),
-                )
-                for error in errors[:20]
-            )
+    validate_json_schema(
+        config,
+        version.manifest.get("config_schema"),
+        code=InstallationErrorCode.CONFIG_INVALID,
+        field="config",
+    )
     return config
 
 

@@ -114,10 +114,9 @@ class TenantWorld:
 
 @pytest.fixture
 def world(db: None) -> TenantWorld:
+    from argus_plugins.core.flags import ensure_default_flags
     from installations.catalog import sync_catalog
     from installations.models import Capability
-
-    from argus_plugins.core.flags import ensure_default_flags
 
     sync_catalog(Capability)  # transactional tests flush the rows the data migrations loaded
     ensure_default_flags()

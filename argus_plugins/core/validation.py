@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from typing import Any
 
-from .errors import CommonErrorCode, DomainError
+from jsonschema import Draft202012Validator
+
+from .errors import CommonErrorCode, DomainError, DomainErrors
 
 
 def clean_text(value: Any, *, field: str, max_length: int, required: bool = True, strip: bool = True) -> str:
@@ -32,3 +35,23 @@ def parse_uuid(value: Any, *, field: str = "id") -> uuid.UUID:
         return uuid.UUID(str(value))
     except (TypeError, ValueError, AttributeError):
         raise DomainError(CommonErrorCode.INVALID, "Not a valid id (UUID expected).", field) from None
+
+
+def validate_json_schema(value: Any, schema: dict[str, Any] | None, *, code: enum.Enum, field: str) -> None:
+    """Check ``value`` against a (plugin-supplied) JSON Schema; report every violation at its path.
+
+    The validator never resolves remote ``$ref``s: plugin schemas cannot make the platform fetch URLs.
+    """
+    if not schema:
+        return
+    # Paths mix keys and indexes: sort them as text so comparing them can never fail.
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
+    )
+    if errors:
+        raise DomainErrors(
+            DomainError(
+                code, error.message[:300], field + "".join(f".{part}" for part in error.absolute_path)
+            )
+            for error in errors[:20]
+        )

@@ -83,7 +83,7 @@ def test_admin_changes_and_actions_are_recorded(world):
     token = ApiToken.objects.get(name="laptop")
     client = Client()
     client.force_login(world.staff)
-    client.post("/admin/tenancy/tenant/{}/change/".format(world.tenant_a.pk), {
+    client.post(f"/admin/tenancy/tenant/{world.tenant_a.pk}/change/", {
         "name": "Agency A renamed", "slug": "agency-a",
         "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
     })
