@@ -128,18 +128,17 @@ def _tenant_of(record: dict[str, Any], tenant_id: Any) -> uuid.UUID | None:
 
 def _lock_head() -> LedgerHead:
     head = LedgerHead.objects.select_for_update().filter(pk=LedgerHead.SINGLETON_ID).first()
-    if head is not None:
-        return head
-    if LedgerEntry.objects.exists():
-        raise LedgerCorruptedError(
-            "The ledger head row is missing although entries exist; run verify_ledger."
+    if head is None:
+        # The migration creates the row; it is missing only after a test flush. Concurrent creators race
+        # here: the conflicting insert waits for the winner's commit and is ignored (ON CONFLICT DO NOTHING
+        # / INSERT OR IGNORE), then everyone locks the same row.
+        LedgerHead.objects.bulk_create(
+            [LedgerHead(id=LedgerHead.SINGLETON_ID, sequence=0, entry_hash=GENESIS_HASH)], ignore_conflicts=True
         )
-    # First append ever (or after a test flush). Concurrent first appends may race here: the conflicting
-    # insert is ignored (ON CONFLICT DO NOTHING / INSERT OR IGNORE) and everyone then locks the same row.
-    LedgerHead.objects.bulk_create(
-        [LedgerHead(id=LedgerHead.SINGLETON_ID, sequence=0, entry_hash=GENESIS_HASH)], ignore_conflicts=True
-    )
-    return LedgerHead.objects.select_for_update().get(pk=LedgerHead.SINGLETON_ID)
+        head = LedgerHead.objects.select_for_update().get(pk=LedgerHead.SINGLETON_ID)
+    if head.sequence == 0 and LedgerEntry.objects.exists():
+        raise LedgerCorruptedError("The ledger head row was reset although entries exist; run verify_ledger.")
+    return head
 
 
 def entries_visible_to(user: Any, *, tenant_id: Any = None, entry_type: Any = None) -> QuerySet[LedgerEntry]:
