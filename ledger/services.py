@@ -133,7 +133,8 @@ def _lock_head() -> LedgerHead:
         # here: the conflicting insert waits for the winner's commit and is ignored (ON CONFLICT DO NOTHING
         # / INSERT OR IGNORE), then everyone locks the same row.
         LedgerHead.objects.bulk_create(
-            [LedgerHead(id=LedgerHead.SINGLETON_ID, sequence=0, entry_hash=GENESIS_HASH)], ignore_conflicts=True
+            [LedgerHead(id=LedgerHead.SINGLETON_ID, sequence=0, entry_hash=GENESIS_HASH)],
+            ignore_conflicts=True,
         )
         head = LedgerHead.objects.select_for_update().get(pk=LedgerHead.SINGLETON_ID)
     if head.sequence == 0 and LedgerEntry.objects.exists():

@@ -5,8 +5,9 @@ GENESIS_HASH = "0" * 64
 
 def create_head(apps, schema_editor):
     # The head row must exist before the first append, so that concurrent first writers lock one row.
-    apps.get_model("ledger", "LedgerHead").objects.get_or_create(id=1, defaults={"sequence": 0,
-                                                                              "entry_hash": GENESIS_HASH})
+    apps.get_model("ledger", "LedgerHead").objects.get_or_create(
+        id=1, defaults={"sequence": 0, "entry_hash": GENESIS_HASH}
+    )
 
 
 class Migration(migrations.Migration):
