@@ -15,9 +15,16 @@ published, approved and installed in a tenant (no capabilities), then measures i
    the same limits and an equivalent ``python3 -c`` (read stdin, write output.json). Interleaved, and
    every measurement starts with the engine quiet (no removal or pool refill in flight).
 2. Throughput: a batch of executions submitted over the API to a worker with concurrency N, per minute,
-   divided by the same number of bare runs per minute from a pool of N threads, for each N.
-3. Where the platform's latency goes: the execution rows' timestamps and the sandbox's per-phase timings.
+   divided by the same number of bare runs per minute from a pool of N threads, for each N (batches
+   alternate platform/bare). Also where the CPU goes per run (from /proc and the docker cgroup): once
+   the CPUs are saturated, the throughput ratio is roughly the ratio of CPU per run.
+3. Where the platform's latency goes: the execution rows' timestamps, the sandbox's per-phase timings
+   (Execution.timings), the Celery worker log (when the task was received, how long its body ran),
+   plus a few offline probes (poll round trip, pre-claim checks, ledger append).
 
+Options: --poll-interval (client, default 20 ms), --pool-size (ARGUS_SANDBOX_POOL_SIZE for the workers),
+--batch/--rounds (throughput), --warmup, --settle, --web-workers. The tenant's concurrency cap is raised
+(TenantPolicy.max_concurrent_executions = 64 and ARGUS_TENANT_MAX_CONCURRENCY = 64).
 Everything it started is stopped and removed at the end (also on Ctrl-C or an error).
 """
 
@@ -149,27 +156,26 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-CELERY_RECEIVED = re.compile(
-    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): INFO/MainProcess\] "
-    r"Task execution\.run\[([^\]]+)\] received"
+CELERY_LINE = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): INFO/[^\]]+\] Task execution\.run\[([^\]]+)\] "
+    r"(received|succeeded in ([0-9.e-]+)s)"
 )
-CELERY_SUCCEEDED = re.compile(r"Task execution\.run\[([^\]]+)\] succeeded in ([0-9.e-]+)s")
 
 
-def celery_events(log_text: str) -> tuple[list[tuple[float, str]], dict[str, float]]:
-    """(epoch seconds the worker's main process received each task, task id) in order, and each
-    task's body duration as Celery measured it (its "succeeded in" line)."""
+def celery_events(log_text: str) -> tuple[list[tuple[float, str]], dict[str, tuple[float, float]]]:
+    """From a worker log (-l INFO): (epoch second the main process received each task, task id), in
+    order, and per task id (epoch second its pool child logged success, task body duration)."""
     received: list[tuple[float, str]] = []
-    succeeded: dict[str, float] = {}
+    succeeded: dict[str, tuple[float, float]] = {}
     for line in log_text.splitlines():
-        match = CELERY_RECEIVED.match(line)
-        if match:
-            stamp = time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S")) + int(match[2]) / 1000
-            received.append((stamp, match[3]))
+        match = CELERY_LINE.match(line)
+        if match is None:
             continue
-        match = CELERY_SUCCEEDED.search(line)
-        if match:
-            succeeded[match[1]] = float(match[2])
+        stamp = time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S")) + int(match[2]) / 1000
+        if match[4] == "received":
+            received.append((stamp, match[3]))
+        else:
+            succeeded[match[3]] = (stamp, float(match[5]))
     return received, succeeded
 
 
@@ -206,11 +212,12 @@ class Proc:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
-        # Pool children of a killed group may linger briefly; make sure none survives.
+        # Pool children of a killed group may linger briefly; make sure none survives (only processes
+        # still in our group: a pid reused by someone else's process is left alone).
         for pid in self.known_pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, 0)
-                os.kill(pid, signal.SIGKILL)
+                if os.getpgid(pid) == self.process.pid:
+                    os.kill(pid, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -678,11 +685,24 @@ class Bench:
                 pk__in=ids, status__in=TERMINAL_STATUSES, ledger_entry__isnull=False
             ).count()
             if done == len(ids):
-                return
+                break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {done}/{len(ids)} executions finished after {timeout:.0f} s")
             # Light polling: the bench shares the CPUs with what it measures (<= 50 ms of error per batch).
             time.sleep(0.05)
+        failed = Execution.objects.filter(pk__in=ids).exclude(status="SUCCEEDED")
+        first = failed.values("id", "status", "error_reason").first()
+        if first is not None:
+            # A failing platform is not a fast one: never report a throughput made of failures.
+            raise RuntimeError(
+                f"{failed.count()}/{len(ids)} executions did not succeed, e.g. {first['id']} "
+                f"{first['status']}: {first['error_reason'][:800]}\n(worker log:) {self.worker_log_tail()}"
+            )
+
+    def worker_log_tail(self) -> str:
+        if self.worker is None:
+            return ""
+        return "\n" + "\n".join(self.worker.log_text().splitlines()[-15:])
 
     # -- measurements ----------------------------------------------------------------------------------------
 
@@ -842,7 +862,9 @@ class Bench:
             connection = redis.Redis.from_url(
                 self.env.get("CELERY_BROKER_URL") or self.env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
             )
-            connection.delete(self.queue, f"_kombu.binding.{self.queue}")
+            connection.delete(
+                self.queue, f"_kombu.binding.{self.queue}", f"_kombu.binding_permanent.{self.queue}"
+            )
             for priority in ("\x06\x163", "\x06\x166", "\x06\x169"):  # kombu's priority sub-queues
                 connection.delete(f"{self.queue}{priority}")
             connection.close()
@@ -881,11 +903,14 @@ def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
         # The Celery log has millisecond timestamps; runs are sequential, so the task received between
         # queued_at and started_at (give or take the log's rounding) is this run's.
         task = next(((at, tid) for at, tid in received if queued - 0.002 <= at <= started + 0.002), None)
-        if task is not None:
-            timeline["  of which commit + publish + Redis -> Celery main process"].append(task[0] - queued)
-            timeline["  of which -> pool child, load, docker ping, checks, claim"].append(started - task[0])
-            if task[1] in succeeded:
-                timeline["  (Celery task body as timed by Celery: 'succeeded in')"].append(succeeded[task[1]])
+        done = succeeded.get(task[1]) if task is not None else None
+        if task is not None and done is not None:
+            body_start = done[0] - done[1]
+            timeline["  of which commit, publish, Redis -> Celery main process"].append(task[0] - queued)
+            timeline["  of which main process -> task starts in the pool child"].append(body_start - task[0])
+            timeline["  of which task start -> started_at (load, docker ping, checks, claim)"].append(
+                started - body_start
+            )
         timeline["started_at -> finished_at (sandbox + worker bookkeeping)"].append(finished - started)
         timeline["  of which sandbox run_job total"].append(timings.get("total", 0.0))
         timeline["  of which worker bookkeeping (claim commit, watcher, outcome)"].append(
@@ -894,6 +919,10 @@ def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
         timeline["finished_at -> client saw it (ledger append, commit, polling)"].append(
             run.seen_wall - finished
         )
+        if done is not None:
+            timeline["  (task still running after finished_at: ledger, commit, cleanup, result)"].append(
+                done[0] - finished
+            )
         timeline["client total"].append(run.total)
         timeline["(overlapping) runPlugin HTTP round trip"].append(run.enqueue)
         for key in SANDBOX_PHASES:
@@ -994,10 +1023,10 @@ def report(
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=None, help="latency pairs (default 20; --quick 8)")
+    parser.add_argument("--runs", type=int, default=None, help="latency pairs (default 20; --quick 6)")
     parser.add_argument("--workers", default="1,2,4", help="worker concurrencies N for throughput")
     parser.add_argument(
-        "--batch", type=int, default=None, help="executions per throughput batch (24; quick 10)"
+        "--batch", type=int, default=None, help="executions per throughput batch (20; quick 8)"
     )
     parser.add_argument(
         "--rounds", type=int, default=None, help="throughput batches per side and N (2; quick 1)"
@@ -1011,9 +1040,9 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     args.workers = [int(n) for n in args.workers.split(",") if n.strip()]
     if args.runs is None:
-        args.runs = 8 if args.quick else 20
+        args.runs = 6 if args.quick else 20
     if args.batch is None:
-        args.batch = 10 if args.quick else 24
+        args.batch = 8 if args.quick else 20
     if args.rounds is None:
         args.rounds = 1 if args.quick else 2
     if args.quick:
@@ -1028,11 +1057,13 @@ def interrupt_on_sigterm() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    # Also SIGINT: a shell starts background jobs with SIGINT ignored, which Python would inherit.
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, action in previous.items():
+            signal.signal(sig, action)
 
 
 def main() -> int:

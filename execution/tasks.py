@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 @shared_task(
     bind=True,
     name="execution.run",
+    ignore_result=True,  # the outcome lives on the Execution row; nothing reads a Celery result
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=None,
