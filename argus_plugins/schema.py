@@ -11,8 +11,12 @@ from execution.graphql.queries import ExecutionQueries
 from installations.graphql.mutations import InstallationMutations
 from installations.graphql.queries import InstallationQueries
 from ledger.graphql.queries import LedgerQueries
+from marketplace.graphql.mutations import MarketplaceMutations
+from marketplace.graphql.queries import MarketplaceQueries
 from registry.graphql.mutations import RegistryMutations
 from registry.graphql.queries import RegistryQueries
+from triggers.graphql.mutations import TriggerMutations
+from triggers.graphql.queries import TriggerQueries
 
 
 class Query(
@@ -23,13 +27,21 @@ class Query(
     InstallationQueries,
     ExecutionQueries,
     LedgerQueries,
+    MarketplaceQueries,
+    TriggerQueries,
     graphene.ObjectType,
 ):
     pass
 
 
 class Mutation(
-    TenancyMutations, RegistryMutations, InstallationMutations, ExecutionMutations, graphene.ObjectType
+    TenancyMutations,
+    RegistryMutations,
+    InstallationMutations,
+    ExecutionMutations,
+    MarketplaceMutations,
+    TriggerMutations,
+    graphene.ObjectType,
 ):
     pass
 

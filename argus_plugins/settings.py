@@ -7,6 +7,7 @@ platform with no configuration; production (``ARGUS_ENV=production``) refuses to
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import secrets
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "execution",
     "ledger",
     "marketplace",
+    "triggers",
 ]
 
 MIDDLEWARE = [
@@ -257,4 +259,51 @@ ARGUS_HEARTBEAT_TIMEOUT_SECONDS = env.int("ARGUS_HEARTBEAT_TIMEOUT_SECONDS", def
 ARGUS_QUEUED_STALE_SECONDS = env.int("ARGUS_QUEUED_STALE_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE = {
     "sweep-executions": {"task": "execution.sweep", "schedule": 30.0},
+    "marketplace-billing-cycle": {"task": "marketplace.billing_cycle", "schedule": 300.0},
 }
+
+# --- Triggers and webhooks ----------------------------------------------------------------------------
+#: No schedule may fire more often than this (an interval below it, or a cron with a shorter gap, is refused).
+ARGUS_SCHEDULE_MIN_INTERVAL_SECONDS = env.int("ARGUS_SCHEDULE_MIN_INTERVAL_SECONDS", default=60)
+#: After this many refused firings in a row a schedule pauses itself, with the refusal as the reason.
+ARGUS_SCHEDULE_MAX_REJECTIONS = env.int("ARGUS_SCHEDULE_MAX_REJECTIONS", default=3)
+#: Events of runs that were themselves event-triggered this many hops deep start nothing (loop guard).
+ARGUS_EVENT_MAX_CHAIN_DEPTH = env.int("ARGUS_EVENT_MAX_CHAIN_DEPTH", default=5)
+ARGUS_EVENT_MAX_PAYLOAD_BYTES = env.int("ARGUS_EVENT_MAX_PAYLOAD_BYTES", default=64 * 1024)
+ARGUS_EVENT_MAX_CUSTOM_PER_RUN = env.int("ARGUS_EVENT_MAX_CUSTOM_PER_RUN", default=20)
+#: Webhook receivers on otherwise refused addresses (loopback, private...): hostnames, and IPs/CIDRs.
+ARGUS_WEBHOOK_ALLOWED_HOSTS = env.list("ARGUS_WEBHOOK_ALLOWED_HOSTS", default=[])
+ARGUS_WEBHOOK_ALLOWED_CIDRS = env.list("ARGUS_WEBHOOK_ALLOWED_CIDRS", default=[])
+#: Delays (seconds) before each automatic retry of a failed delivery, jittered by +-10 %; then the
+#: endpoint is disabled. The Standard Webhooks suggestion: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h.
+ARGUS_WEBHOOK_RETRY_SCHEDULE_SECONDS = env.list(
+    "ARGUS_WEBHOOK_RETRY_SCHEDULE_SECONDS", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 50400]
+)
+ARGUS_WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("ARGUS_WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5.0)
+ARGUS_WEBHOOK_READ_TIMEOUT_SECONDS = env.float("ARGUS_WEBHOOK_READ_TIMEOUT_SECONDS", default=10.0)
+#: At most this much of a receiver's response body is read (the rest is never downloaded).
+ARGUS_WEBHOOK_RESPONSE_MAX_BYTES = env.int("ARGUS_WEBHOOK_RESPONSE_MAX_BYTES", default=16 * 1024)
+#: CA bundle used to verify HTTPS receivers (default: the certifi bundle requests ships).
+ARGUS_WEBHOOK_CA_BUNDLE = env.str("ARGUS_WEBHOOK_CA_BUNDLE", default="") or True
+#: After rotateWebhookSecret, deliveries are also signed with the previous secret for this long.
+ARGUS_WEBHOOK_SECRET_GRACE_SECONDS = env.int("ARGUS_WEBHOOK_SECRET_GRACE_SECONDS", default=24 * 3600)
+#: Webhook signing secrets are encrypted at rest with a key derived from this (default: SECRET_KEY).
+ARGUS_WEBHOOK_SECRET_KEY = env.str("ARGUS_WEBHOOK_SECRET_KEY", default="") or SECRET_KEY
+#: Re-publishes lost event dispatches and sends due webhook retries.
+CELERY_BEAT_SCHEDULE["triggers-sweep"] = {"task": "triggers.sweep", "schedule": 10.0}
+
+# --- Marketplace --------------------------------------------------------------------------------------
+#: Dotted path of the payment provider class (marketplace.payments.PaymentProvider).
+ARGUS_MARKETPLACE_PAYMENT_PROVIDER = env.str(
+    "ARGUS_MARKETPLACE_PAYMENT_PROVIDER", default="marketplace.payments.RecordOnlyProvider"
+)
+#: An invoice is due this many days after it is issued; unpaid then, the entitlement is PAST_DUE.
+ARGUS_MARKETPLACE_INVOICE_DUE_DAYS = env.int("ARGUS_MARKETPLACE_INVOICE_DUE_DAYS", default=7)
+#: A PAST_DUE entitlement expires when its oldest invoice is still unpaid this many days after it was due.
+ARGUS_MARKETPLACE_PAST_DUE_DAYS = env.int("ARGUS_MARKETPLACE_PAST_DUE_DAYS", default=14)
+#: Renewals and trial conversions run this long before the period ends (no gap between periods).
+ARGUS_MARKETPLACE_RENEWAL_LEAD = datetime.timedelta(
+    seconds=env.int("ARGUS_MARKETPLACE_RENEWAL_LEAD_SECONDS", default=3600)
+)
+#: Publishers' analytics: a bucket with fewer distinct tenants than this is suppressed.
+ARGUS_MARKETPLACE_MIN_TENANTS_PER_BUCKET = env.int("ARGUS_MARKETPLACE_MIN_TENANTS_PER_BUCKET", default=3)

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from ledger.hashing import format_optional_timestamp
 from ledger.services import append_entry
+from triggers import events as trigger_events
 
 from .lifecycle import transition
 from .models import Execution, ExecutionStatus
@@ -64,4 +65,5 @@ def finish(
     ).get(pk=execution.pk)
     entry = append_entry(LEDGER_ENTRY_TYPE, ledger_record(execution), tenant_id=execution.tenant_id)
     Execution.objects.filter(pk=execution.pk).update(ledger_entry=entry)
+    trigger_events.execution_finished(execution.pk)  # after commit: execution.* and custom events
     return True

@@ -26,6 +26,7 @@ from argus_plugins.tenancy.permissions import require_tenant_object_role, requir
 from installations.authorization import authorize
 from installations.models import Installation
 from installations.services import get_installation
+from triggers import events as trigger_events
 
 from .error_codes import ExecutionErrorCode
 from .limits import applied_limits
@@ -75,6 +76,7 @@ def upload_evidence(*, actor: User, tenant_id: Any, upload: Any, name: Any = Non
     except BaseException:
         default_storage.delete(evidence.content.name)
         raise
+    trigger_events.evidence_uploaded(evidence.pk)  # after commit: the evidence.uploaded event
     return evidence
 
 

@@ -151,6 +151,12 @@ def authorize(
         )
     if version.plugin.status == PluginStatus.DEPRECATED:
         warnings.append(f"Plugin '{version.plugin.slug}' is deprecated.")
+    # Paid plugins: the marketplace owns the plans and entitlements; the rule is applied here.
+    from marketplace.entitlements import entitlement_refusal
+
+    unpaid = entitlement_refusal(installation, at)
+    if unpaid is not None:
+        refusals.append(unpaid)
 
     requested = set(version.capabilities)
     for name in sorted(set(needs) - requested):

@@ -17,6 +17,7 @@ from ledger import records as ledger_records
 from registry.models import PluginVersion, VersionStatus
 from registry.services import visible_plugins
 from registry.versioning import parse_version
+from triggers import events as trigger_events
 
 from .authorization import resolve_version, version_refusals
 from .error_codes import InstallationErrorCode
@@ -77,6 +78,15 @@ def _check_installable(version: PluginVersion | None) -> None:
         )
 
 
+def _check_entitled(installation: Installation) -> None:
+    """A paid plugin installs only under an entitlement: the same rule authorize() applies to runs."""
+    from marketplace.entitlements import entitlement_refusal
+
+    refusal = entitlement_refusal(installation, clock.now())
+    if refusal is not None:
+        raise DomainError(refusal.code, refusal.message, "pluginId")
+
+
 def _clean_config(config: Any, version: PluginVersion) -> dict[str, Any]:
     if config is None:
         config = {}
@@ -109,6 +119,7 @@ def install_plugin(
     probe = Installation(tenant=membership.tenant, plugin=plugin, pinned_version=pinned)
     effective = resolve_version(probe)
     _check_installable(effective)
+    _check_entitled(probe)
     config = _clean_config(config, effective)
     try:
         with transaction.atomic():
@@ -133,6 +144,7 @@ def install_plugin(
         kind=InstallationEventKind.INSTALLED,
         actor=actor,
     )
+    trigger_events.plugin_installed(installation.pk)  # after commit: the plugin.installed event
     return installation
 
 

@@ -66,9 +66,15 @@ class AuditedAdminMixin:
         @functools.wraps(func)
         def run(model_admin: Any, request: HttpRequest, queryset: Any) -> Any:
             with transaction.atomic():
+                ids = [obj.pk for obj in queryset]
+                before = {obj.pk: services.snapshot(obj) for obj in queryset.model.objects.filter(pk__in=ids)}
                 result = func(model_admin, request, queryset)
-                for obj in queryset.model.objects.filter(pk__in=[o.pk for o in queryset]):
-                    services.record(_action_name(self, name), actor=request.user, request=request, target=obj)
+                if result is None:  # an intermediate page (e.g. asking for a reason) has changed nothing yet
+                    for obj in queryset.model.objects.filter(pk__in=ids):
+                        services.record(
+                            _action_name(self, name), actor=request.user, request=request, target=obj,
+                            changes=services.diff(before.get(obj.pk, {}), services.snapshot(obj)),
+                        )
             return result
 
         return run

@@ -90,6 +90,12 @@ class InstallationType(DjangoObjectType):
         description="Capabilities the version requests that have no active grant.",
     )
     authorization = graphene.Field(AuthorizationType, required=True, description="Could it run right now?")
+    suspended = graphene.Boolean(
+        required=True,
+        description="Installed, but its tenant's entitlement to this paid plugin has lapsed: runs are "
+        "refused until the tenant is entitled again (nothing is deleted).",
+    )
+    suspension_reason = graphene.String(description="Why the installation is suspended, or null.")
 
     class Meta:
         model = Installation
@@ -125,6 +131,18 @@ class InstallationType(DjangoObjectType):
         installation: Installation, info: graphene.ResolveInfo
     ) -> AuthorizationDecision:
         return authorize(installation)
+
+    @staticmethod
+    def resolve_suspended(installation: Installation, info: graphene.ResolveInfo) -> bool:
+        from marketplace.entitlements import installation_suspension
+
+        return installation_suspension(installation) is not None
+
+    @staticmethod
+    def resolve_suspension_reason(installation: Installation, info: graphene.ResolveInfo) -> str | None:
+        from marketplace.entitlements import installation_suspension
+
+        return installation_suspension(installation)
 
 
 class InstallationConnection(CountableConnection):

@@ -21,6 +21,8 @@ ERROR_CODE_ENUMS = [
     "registry.manifest:ManifestErrorCode",
     "installations.error_codes:InstallationErrorCode",
     "execution.error_codes:ExecutionErrorCode",
+    "marketplace.error_codes:MarketplaceErrorCode",
+    "triggers.error_codes:TriggersErrorCode",
     *getattr(settings, "ARGUS_EXTRA_ERROR_CODE_ENUMS", []),
 ]
 

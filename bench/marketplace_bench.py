@@ -1,0 +1,269 @@
+"""Marketplace browse/search benchmark: a page of 20 against a page of 100, same run, same data.
+
+    .venv/bin/python bench/marketplace_bench.py [--listings 10000] [--reviews 100000] [--repeat 5]
+
+Self-contained: it points DATABASE_URL (and the data directory) at a throwaway SQLite file under a
+temporary directory, migrates it in a subprocess, bulk-creates the listings (each with a published,
+trusted version, a FREE and a SUBSCRIPTION plan, tags and a description), tenants, installations and
+reviews, then runs `marketplaceListings` over HTTP GraphQL (Django's test client, bearer token) for several
+filters and sorts, and prints, side by side, the SQL query count and the median time of each page size.
+Everything is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORDS = [
+    *("forensic", "timeline", "memory", "disk", "network", "triage", "malware", "registry", "browser"),
+    *("email", "mobile", "cloud", "yara", "hash", "extractor", "parser", "carving", "artefact", "report"),
+    *("ioc", "sigma", "windows", "linux", "macos", "android"),
+]
+CATEGORIES = ["triage", "memory", "disk", "network", "reporting", "malware", "mobile", "cloud"]
+
+QUERY = """
+query($first: Int!, $search: String, $category: String, $sort: ListingSort, $min: Float) {
+  marketplaceListings(first: $first, search: $search, category: $category, sort: $sort, minRating: $min) {
+    totalCount
+    edges { node {
+      id slug name tagline categories tags pricingModels
+      publisher { slug }
+      plans { name pricingModel price { amount currency } trialDays }
+      ratingSummary { average count distribution { stars count } }
+      latestVersion { version }
+      requiredCapabilities
+    } }
+  }
+}"""
+
+SCENARIOS = [
+    ("browse, POPULAR (default)", {}),
+    ("browse, RATING", {"sort": "RATING"}),
+    ("browse, NEWEST", {"sort": "NEWEST"}),
+    ("browse, NAME", {"sort": "NAME"}),
+    ("category 'memory', RATING", {"category": "memory", "sort": "RATING"}),
+    ("minRating 3.5, POPULAR", {"min": 3.5}),
+    ("search 'timeline'", {"search": "timeline"}),
+    ("search 'memory yara', RATING", {"search": "memory yara", "sort": "RATING"}),
+]
+
+
+def setup_environment(workdir: Path) -> None:
+    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ["ARGUS_DATA_DIR"] = str(workdir / "data")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "argus_plugins.settings"
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0"],
+        check=True,
+        env=os.environ.copy(),
+    )
+    print(f"migrated a fresh SQLite database in {time.perf_counter() - started:.1f} s")
+    import django
+
+    django.setup()
+
+
+def build(listings: int, reviews: int, seed: int = 7) -> tuple[str, float]:
+    """Bulk-create the data set (one transaction); returns a bearer token and the build time."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        return _build(listings, reviews, seed)
+
+
+def _build(listings: int, reviews: int, seed: int) -> tuple[str, float]:
+    from argus_plugins.core import clock
+    from argus_plugins.tenancy import services as tenancy_services
+    from argus_plugins.tenancy.models import Tenant, User
+    from installations.models import Installation
+    from marketplace.markdown import render_markdown
+    from marketplace.models import Listing, Plan, Review
+    from registry.models import Plugin, PluginVersion, Publisher, SigningKey, VersionStatus
+
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    now = clock.now()
+    owner = User.objects.create(username="bench-owner")
+    viewer = User.objects.create(username="bench-viewer")
+    publisher = Publisher.objects.create(name="Bench Publisher", slug="bench")
+    key = SigningKey.objects.create(
+        publisher=publisher, public_key_pem="(bench)", fingerprint=uuid.uuid4().hex * 2, key_bits=4096
+    )
+    manifest = {"name": "x", "version": "1.0.0", "capabilities": ["evidence:read"], "resources": {}}
+    plugins, versions, rows, plans = [], [], [], []
+    rendered: dict[str, str] = {}
+    for index in range(listings):
+        words = rng.sample(WORDS, 4)
+        plugin = Plugin(
+            publisher=publisher,
+            slug=f"plugin-{index:05d}",
+            name=f"{words[0].title()} {words[1]} {index}",
+            summary="",
+            created_by=owner,
+        )
+        plugins.append(plugin)
+        versions.append(
+            PluginVersion(
+                plugin=plugin,
+                version="1.0.0",
+                precedence_key=f"000001.000000.000000~{index}",
+                manifest=manifest,
+                manifest_sha256="0" * 64,
+                runtime="python3.11",
+                bundle=f"bundles/bench/{index}.tar.gz",
+                bundle_size=1,
+                code_sha256="0" * 64,
+                signature="-",
+                signing_key=key,
+                signature_verified_at=now,
+                status=VersionStatus.PUBLISHED,
+                created_by=owner,
+                published_at=now - rng.random() * (now - now.replace(year=2025)),
+            )
+        )
+        description = f"# {words[0].title()} {words[1]}\n\nAnalyses **{words[2]}** and {words[3]} artefacts."
+        if description not in rendered:  # a few hundred distinct texts: render each once
+            rendered[description] = render_markdown(description)
+        listing = Listing(
+            plugin=plugin,
+            tagline=f"{words[1]} {words[2]} for investigators",
+            description=description,
+            description_html=rendered[description],
+            categories=rng.sample(CATEGORIES, 2),
+            tags=sorted(set(rng.sample(WORDS, 3))),
+            created_at=now,
+            updated_at=now,
+        )
+        rows.append(listing)
+        plans.append(Plan(listing=listing, name="Community", pricing_model="FREE", price=0, created_by=owner))
+        plans.append(
+            Plan(
+                listing=listing,
+                name="Pro",
+                pricing_model="SUBSCRIPTION",
+                billing_period="MONTHLY",
+                price=rng.choice([9, 19, 49]),
+                price_currency="EUR",
+                trial_days=14,
+                created_by=owner,
+            )
+        )
+    Plugin.objects.bulk_create(plugins, batch_size=2000)
+    PluginVersion.objects.bulk_create(versions, batch_size=2000)
+    Listing.objects.bulk_create(rows, batch_size=2000)
+    Plan.objects.bulk_create(plans, batch_size=2000)
+
+    tenant_count = max(10, reviews // max(1, listings) * 100)
+    tenants = Tenant.objects.bulk_create(
+        [Tenant(name=f"Agency {i}", slug=f"agency-{i}") for i in range(tenant_count)], batch_size=2000
+    )
+    per_listing = reviews // listings
+    review_rows, installs = [], []
+    for index, (listing, version) in enumerate(zip(rows, versions, strict=True)):
+        start = rng.randrange(tenant_count)
+        for k in range(per_listing):
+            tenant = tenants[(start + k * 7) % tenant_count]
+            review_rows.append(
+                Review(
+                    listing=listing,
+                    tenant=tenant,
+                    author=viewer,
+                    version=version,
+                    rating=rng.choice([1, 2, 3, 4, 4, 5, 5]),
+                    title="Review",
+                    body="Useful.",
+                    verified_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        for k in range(index % 5):
+            installs.append(
+                Installation(
+                    tenant=tenants[(start + k * 11) % tenant_count], plugin=plugins[index], installed_by=owner
+                )
+            )
+    Review.objects.bulk_create(review_rows, batch_size=5000)
+    Installation.objects.bulk_create(installs, batch_size=5000)
+    _, token = tenancy_services.create_api_token(actor=viewer, name="bench")
+    elapsed = time.perf_counter() - started
+    print(
+        f"built {listings} listings ({len(plans)} plans), {len(review_rows)} reviews, "
+        f"{len(installs)} installations, {tenant_count} tenants in {elapsed:.1f} s"
+    )
+    return token, elapsed
+
+
+def measure(token: str, repeat: int) -> None:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    def run(variables: dict) -> tuple[int, float, int]:
+        body = json.dumps({"query": QUERY, "variables": variables})
+        client.post("/graphql/", data=body, content_type="application/json", **headers)  # warm
+        times = []
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as queries:
+                started = time.perf_counter()
+                response = client.post("/graphql/", data=body, content_type="application/json", **headers)
+                times.append(time.perf_counter() - started)
+            payload = json.loads(response.content)
+            assert "errors" not in payload, payload
+        count = len([q for q in queries.captured_queries if "tenancy_apitoken" not in q["sql"]])
+        return count, statistics.median(times), len(payload["data"]["marketplaceListings"]["edges"])
+
+    print()
+    print(
+        f"{'scenario':34} | {'page 20: queries':>16} {'median ms':>10} | "
+        f"{'page 100: queries':>17} {'median ms':>10}"
+    )
+    print("-" * 97)
+    for name, variables in SCENARIOS:
+        q20, t20, n20 = run({**variables, "first": 20})
+        q100, t100, n100 = run({**variables, "first": 100})
+        print(
+            f"{name:34} | {q20:>16} {t20 * 1000:>10.1f} | {q100:>17} {t100 * 1000:>10.1f}"
+            f"   ({n20}/{n100} rows)"
+        )
+    print(
+        "\nqueries exclude the bearer-token lookup (the same for every request); "
+        "times include HTTP + GraphQL."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listings", type=int, default=10_000)
+    parser.add_argument("--reviews", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="argus-marketplace-bench-"))
+    try:
+        setup_environment(workdir)
+        token, _ = build(args.listings, args.reviews)
+        measure(token, args.repeat)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

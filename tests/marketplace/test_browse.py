@@ -1,0 +1,200 @@
+"""Browsing and searching the marketplace (SQLite here), and the page's constant query count."""
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from marketplace.models import Listing, Plan, Review
+from registry.models import Plugin, PluginVersion, VersionStatus
+
+from .conftest import add_plan, install_directly, make_tenant
+
+BROWSE = """
+query($search: String, $category: String, $pricing: PricingModel, $min: Float, $sort: ListingSort, $first: Int,
+      $after: String) {
+  marketplaceListings(search: $search, category: $category, pricingModel: $pricing, minRating: $min, sort: $sort,
+                      first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id slug name tagline descriptionHtml categories tags pricingModels requiresEntitlement
+      publisher { slug }
+      plans { name pricingModel price { amount currency } }
+      ratingSummary { average count distribution { stars count } }
+      latestVersion { version }
+      requiredCapabilities
+    } }
+  }
+}"""
+
+
+def _clone_listings(market, count, *, tag_for=lambda i: "bulk"):
+    """Listings of extra plugins that share the fixture's signed version row data (made directly)."""
+    source = market.version
+    created = []
+    for index in range(count):
+        plugin = Plugin.objects.create(
+            publisher=market.plugin.publisher,
+            slug=f"bulk-{index:03d}",
+            name=f"Bulk tool {index:03d}",
+            created_by=market.kit.owner,
+        )
+        PluginVersion.objects.create(
+            plugin=plugin,
+            version="1.0.0",
+            precedence_key=source.precedence_key,
+            manifest=source.manifest,
+            manifest_sha256=source.manifest_sha256,
+            runtime=source.runtime,
+            bundle=source.bundle.name,
+            bundle_size=source.bundle_size,
+            code_sha256=source.code_sha256,
+            signature=source.signature,
+            signing_key=source.signing_key,
+            signature_verified_at=source.signature_verified_at,
+            status=VersionStatus.PUBLISHED,
+            created_by=market.kit.owner,
+            published_at=source.published_at + dt.timedelta(minutes=index),
+        )
+        listing = Listing.objects.create(plugin=plugin, tagline=f"Tool number {index}", tags=[tag_for(index)])
+        Plan.objects.create(
+            listing=listing, name="Free", pricing_model="FREE", price=0, created_by=market.kit.owner
+        )
+        Plan.objects.create(
+            listing=listing,
+            name="Pro",
+            pricing_model="SUBSCRIPTION",
+            billing_period="MONTHLY",
+            price=10,
+            price_currency="EUR",
+            created_by=market.kit.owner,
+        )
+        created.append(listing)
+    return created
+
+
+def _review(listing, tenant, admin, rating, version):
+    return Review.objects.create(
+        listing=listing,
+        tenant=tenant,
+        author=admin,
+        version=version,
+        rating=rating,
+        title="t",
+        verified_at=listing.created_at,
+    )
+
+
+def test_search_on_sqlite_matches_name_tagline_description_and_tags(world, market, gql_for):
+    client = gql_for(world.admin_a)
+    for text in ("echo", "ECHOES", "everything", "demo", "echo demo"):
+        result = client.execute(BROWSE, {"search": text}).data["marketplaceListings"]
+        assert [edge["node"]["slug"] for edge in result["edges"]] == ["echo"], text
+    assert (
+        client.execute(BROWSE, {"search": "nothing-like-this"}).data["marketplaceListings"]["totalCount"] == 0
+    )
+    assert client.execute(BROWSE, {"search": "echo missing"}).data["marketplaceListings"]["totalCount"] == 0
+    node = client.execute(BROWSE, {"category": "utilities"}).data["marketplaceListings"]["edges"][0]["node"]
+    assert node["descriptionHtml"] == "<h1>Echo</h1>\n<p>Repeats <strong>everything</strong>.</p>\n"
+    assert node["latestVersion"] == {"version": "1.0.0"} and node["requiredCapabilities"] == []
+    assert client.execute(BROWSE, {"category": "other"}).data["marketplaceListings"]["totalCount"] == 0
+
+
+def test_filters_and_sorts(world, market, gql_for):
+    add_plan(market, "PAID", "99")
+    bulk = _clone_listings(market, 3)
+    tenants = [make_tenant(f"Rater {i}") for i in range(3)]
+    for tenant, admin in tenants:
+        _review(bulk[0], tenant, admin, 5, market.version)
+        install_directly(tenant, bulk[1].plugin, admin)
+    _review(market.listing, *tenants[0], 2, market.version)
+    client = gql_for(world.admin_a)
+
+    def slugs(**variables):
+        result = client.execute(BROWSE, variables).data["marketplaceListings"]
+        return [edge["node"]["slug"] for edge in result["edges"]]
+
+    assert slugs(sort="RATING")[:2] == ["bulk-000", "echo"]
+    assert slugs(sort="POPULAR")[0] == "bulk-001"
+    assert slugs(sort="NAME") == ["bulk-000", "bulk-001", "bulk-002", "echo"]
+    assert slugs(sort="NEWEST")[0] == "bulk-002"
+    assert slugs(min=4.5) == ["bulk-000"]
+    assert slugs(pricing="PAID") == ["echo"]
+    assert set(slugs(pricing="SUBSCRIPTION")) == {"bulk-000", "bulk-001", "bulk-002"}
+    node = client.execute(BROWSE, {"search": "bulk-000"}).data["marketplaceListings"]["edges"][0]["node"]
+    assert node["ratingSummary"] == {
+        "average": 5.0,
+        "count": 3,
+        "distribution": [{"stars": s, "count": 3 if s == 5 else 0} for s in range(1, 6)],
+    }
+    assert node["pricingModels"] == ["FREE", "SUBSCRIPTION"] and node["requiresEntitlement"] is False
+    for bad, code in (
+        ({"min": 7}, "INVALID"),
+        ({"search": "x" * 201}, "TOO_LONG"),
+        ({"first": 500}, "LIMIT_EXCEEDED"),
+    ):
+        assert client.execute(BROWSE, bad).errors[0]["extensions"]["code"] == code
+
+
+def test_delisted_and_untrusted_listings_are_not_browsable(world, market, gql_for):
+    bulk = _clone_listings(market, 2)
+    bulk[0].delisted_at = bulk[0].created_at
+    bulk[0].save()
+    PluginVersion.objects.filter(plugin=bulk[1].plugin).update(status=VersionStatus.DEPRECATED)
+    result = gql_for(world.admin_a).execute(BROWSE, {}).data["marketplaceListings"]
+    assert [edge["node"]["slug"] for edge in result["edges"]] == ["echo"]
+
+
+def _page_queries(queries):
+    # The bearer-token lookup (and its throttled last-used update) is the same for any request.
+    return len([q for q in queries.captured_queries if "tenancy_apitoken" not in q["sql"]])
+
+
+def test_query_count_does_not_grow_with_the_page_size(world, market, gql_for):
+    bulk = _clone_listings(market, 24, tag_for=lambda i: f"tag{i % 3}")
+    tenants = [make_tenant(f"Pager {i}") for i in range(3)]
+    for index, listing in enumerate(bulk):
+        for tenant, admin in tenants[: index % 4]:
+            _review(listing, tenant, admin, 1 + index % 5, market.version)
+    client = gql_for(world.admin_a)
+    counts = {}
+    for size in (5, 20):
+        for sort in ("POPULAR", "RATING"):
+            with CaptureQueriesContext(connection) as queries:
+                result = client.execute(BROWSE, {"first": size, "sort": sort}).data["marketplaceListings"]
+            assert len(result["edges"]) == size
+            counts[(size, sort)] = _page_queries(queries)
+    assert counts[(5, "POPULAR")] == counts[(20, "POPULAR")]
+    assert counts[(5, "RATING")] == counts[(20, "RATING")]
+    # Same for a detail query with reviews.
+    detail = "query($id: ID!) { listing(id: $id) { plans { name } ratingSummary { count } reviews(first: %d) { edges { node { rating version reply { body } } } } } }"
+    sizes = {}
+    for size in (1, 3):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.execute(detail % size, {"id": str(bulk[3].pk)}).data["listing"]
+        sizes[size] = _page_queries(queries)
+    assert sizes[1] == sizes[3]
+
+
+def test_listing_by_slug_and_id_and_hidden_to_others(world, market, gql_for):
+    query = "query($id: ID, $slug: String) { listing(id: $id, slug: $slug) { slug delisted } }"
+    client = gql_for(world.admin_a)
+    assert client.execute(query, {"slug": "echo"}).data["listing"] == {"slug": "echo", "delisted": False}
+    assert client.execute(query, {"id": str(market.listing.pk)}).data["listing"]["slug"] == "echo"
+    for variables, code in (
+        ({}, "INVALID"),
+        ({"id": "bad"}, "INVALID"),
+        ({"id": str(uuid.uuid4())}, "NOT_FOUND"),
+        ({"slug": "nope"}, "NOT_FOUND"),
+    ):
+        assert client.execute(query, variables).errors[0]["extensions"]["code"] == code
+    assert gql_for(None).execute(query, {"slug": "echo"}).errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize("size", [0])
+def test_empty_page(world, market, gql_for, size):
+    result = gql_for(world.admin_a).execute(BROWSE, {"first": size}).data["marketplaceListings"]
+    assert result["totalCount"] == 1 and result["edges"] == []

@@ -1,0 +1,325 @@
+"""Emitting events: the hooks other apps call, storing each event once, and publishing its dispatch.
+
+The hooks (``execution_finished``, ``evidence_uploaded``, ``plugin_installed``) are one-line calls made
+inside the caller's transaction; they only register work for after its commit (``robust``: a failure
+here is logged and never undoes or breaks the caller's change). Event types:
+
+* ``evidence.uploaded``, ``plugin.installed``;
+* ``execution.succeeded`` (SUCCEEDED) and ``execution.failed`` (FAILED, TIMED_OUT, MEMORY_EXCEEDED);
+  CANCELLED and REJECTED runs emit nothing;
+* ``custom.<name>``: a SUCCEEDED run's output ``{"events": [{"type": "custom.x", "payload": {...}}]}``,
+  accepted only when the run held ``events:emit`` and its manifest's ``emits`` declares the type.
+  Everything refused is noted in the execution's warnings.
+
+An event of a run that was itself started by an event is one level deeper in its chain
+(``chain_depth`` = source event's depth + 1); dispatch stops at ARGUS_EVENT_MAX_CHAIN_DEPTH.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from argus_plugins.core import clock
+from argus_plugins.core.errors import not_found
+from argus_plugins.core.events import PLATFORM_EVENT_TYPES
+from argus_plugins.core.validation import parse_uuid
+from argus_plugins.tenancy.models import Role
+from argus_plugins.tenancy.permissions import require_tenant_object_role
+from ledger.hashing import format_optional_timestamp
+
+from .models import Event, EventDelivery
+
+logger = logging.getLogger(__name__)
+
+EVENTS_EMIT = "events:emit"
+CUSTOM_EVENT_TYPE = re.compile(r"^custom(\.[a-z][a-z0-9_]*)+$")
+SUCCEEDED_EVENT = "execution.succeeded"
+FAILED_EVENT = "execution.failed"
+#: Execution statuses -> the platform event they emit (others emit nothing).
+EXECUTION_EVENTS = {
+    "SUCCEEDED": SUCCEEDED_EVENT,
+    "FAILED": FAILED_EVENT,
+    "TIMED_OUT": FAILED_EVENT,
+    "MEMORY_EXCEEDED": FAILED_EVENT,
+}
+#: Outputs larger than this are left out of execution.* payloads (``output_omitted`` says so).
+MAX_OUTPUT_IN_PAYLOAD_BYTES = 32 * 1024
+
+
+def is_event_type(value: str) -> bool:
+    return value in PLATFORM_EVENT_TYPES or bool(CUSTOM_EVENT_TYPE.match(value))
+
+
+def get_event(user: Any, event_id: Any, field: str = "id") -> Event:
+    """An event of a tenant the user belongs to; another tenant's is not found."""
+    event = Event.objects.select_related("tenant").filter(pk=parse_uuid(event_id, field=field)).first()
+    if event is None:
+        raise not_found("Event", field)
+    require_tenant_object_role(user, event.tenant_id, Role.VIEWER, "Event", field)
+    return event
+
+
+# ------------------------------------------------------------------------------------------- hooks
+
+
+def execution_finished(execution_id: Any) -> None:
+    """Hook of execution.recording.finish: after commit, emit execution.* and the run's custom events."""
+    transaction.on_commit(functools.partial(_safely, emit_execution_events, str(execution_id)), robust=True)
+
+
+def evidence_uploaded(evidence_id: Any) -> None:
+    """Hook of execution.services.upload_evidence."""
+    transaction.on_commit(functools.partial(_safely, emit_evidence_uploaded, str(evidence_id)), robust=True)
+
+
+def plugin_installed(installation_id: Any) -> None:
+    """Hook of installations.services.install_plugin."""
+    transaction.on_commit(
+        functools.partial(_safely, emit_plugin_installed, str(installation_id)), robust=True
+    )
+
+
+def _safely(function: Any, object_id: str) -> None:
+    try:
+        function(object_id)
+    except Exception:
+        logger.exception("Emitting events for %s failed (%s)", object_id, function.__name__)
+
+
+# ---------------------------------------------------------------------------------------- storing
+
+
+@transaction.atomic
+def store_event(
+    *,
+    tenant_id: Any,
+    type: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    source_execution_id: Any = None,
+    chain_depth: int = 0,
+) -> Event | None:
+    """Store the event once (None when ``dedupe_key`` was already stored) and dispatch it after commit."""
+    try:
+        with transaction.atomic():
+            event = Event.objects.create(
+                tenant_id=tenant_id,
+                type=type,
+                payload=payload,
+                dedupe_key=dedupe_key,
+                source_execution_id=source_execution_id,
+                chain_depth=chain_depth,
+                created_at=clock.now(),
+                dispatch_enqueued_at=clock.now(),
+            )
+    except IntegrityError:
+        return None
+    publish_dispatch(event.pk)
+    return event
+
+
+def publish_dispatch(event_id: Any) -> None:
+    from .tasks import dispatch_event
+
+    event_id = str(event_id)
+
+    def publish() -> None:
+        try:
+            dispatch_event.delay(event_id)
+        except Exception:
+            logger.exception("Could not publish the dispatch of event %s; the sweeper will retry", event_id)
+
+    transaction.on_commit(publish)
+
+
+# ------------------------------------------------------------------------------- platform events
+
+
+def emit_evidence_uploaded(evidence_id: str) -> Event | None:
+    from execution.models import Evidence
+
+    evidence = Evidence.objects.select_related("uploaded_by").filter(pk=evidence_id).first()
+    if evidence is None:
+        return None
+    payload = {
+        "evidence_id": str(evidence.pk),
+        "tenant_id": str(evidence.tenant_id),
+        "name": evidence.name,
+        "size": evidence.size,
+        "sha256": evidence.sha256,
+        "content_type": evidence.content_type,
+        "uploaded_by": evidence.uploaded_by.username,
+        "uploaded_at": format_optional_timestamp(evidence.uploaded_at),
+    }
+    return store_event(
+        tenant_id=evidence.tenant_id,
+        type="evidence.uploaded",
+        payload=payload,
+        dedupe_key=f"evidence:{evidence.pk}:uploaded",
+    )
+
+
+def emit_plugin_installed(installation_id: str) -> Event | None:
+    from installations.authorization import resolve_version
+    from installations.models import Installation
+
+    installation = (
+        Installation.objects.select_related("plugin", "installed_by", "pinned_version")
+        .filter(pk=installation_id)
+        .first()
+    )
+    if installation is None:
+        return None
+    version = resolve_version(installation)
+    payload = {
+        "installation_id": str(installation.pk),
+        "tenant_id": str(installation.tenant_id),
+        "plugin_id": str(installation.plugin_id),
+        "plugin": installation.plugin.slug,
+        "version": version.version if version is not None else None,
+        "pinned": installation.pinned_version_id is not None,
+        "installed_by": installation.installed_by.username,
+        "installed_at": format_optional_timestamp(installation.installed_at),
+    }
+    return store_event(
+        tenant_id=installation.tenant_id,
+        type="plugin.installed",
+        payload=payload,
+        dedupe_key=f"installation:{installation.pk}:installed",
+    )
+
+
+def chain_depth_of(execution_id: Any) -> int:
+    """0 for a run started by a person or a schedule; its triggering event's depth + 1 otherwise."""
+    source = EventDelivery.objects.filter(execution_id=execution_id).values_list(
+        "event__chain_depth", flat=True
+    )
+    depth = source.first()
+    return 0 if depth is None else depth + 1
+
+
+def emit_execution_events(execution_id: str) -> list[Event]:
+    from execution.models import Execution
+
+    execution = (
+        Execution.objects.select_related("plugin_version__plugin", "triggered_by")
+        .filter(pk=execution_id)
+        .first()
+    )
+    if execution is None or execution.status not in EXECUTION_EVENTS:
+        return []
+    depth = chain_depth_of(execution.pk)
+    event_type = EXECUTION_EVENTS[execution.status]
+    version = execution.plugin_version
+    payload: dict[str, Any] = {
+        "execution_id": str(execution.pk),
+        "tenant_id": str(execution.tenant_id),
+        "installation_id": str(execution.installation_id),
+        "plugin_id": str(version.plugin_id),
+        "plugin": version.plugin.slug,
+        "version": version.version,
+        "status": execution.status,
+        "trigger": execution.trigger,
+        "error_reason": execution.error_reason or None,
+        "finished_at": format_optional_timestamp(execution.finished_at),
+    }
+    if execution.status == "SUCCEEDED":
+        if len(json.dumps(execution.output)) <= MAX_OUTPUT_IN_PAYLOAD_BYTES:
+            payload["output"] = execution.output
+        else:
+            payload["output_omitted"] = True
+    stored = [
+        store_event(
+            tenant_id=execution.tenant_id,
+            type=event_type,
+            payload=payload,
+            dedupe_key=f"execution:{execution.pk}:{event_type}",
+            source_execution_id=execution.pk,
+            chain_depth=depth,
+        )
+    ]
+    if execution.status == "SUCCEEDED":
+        stored.extend(_emit_custom_events(execution, depth))
+    return [event for event in stored if event is not None]
+
+
+# --------------------------------------------------------------------------------- custom events
+
+
+def _emit_custom_events(execution: Any, depth: int) -> list[Event | None]:
+    output = execution.output
+    raw = output.get("events") if isinstance(output, dict) else None
+    if raw is None:
+        return []
+    notes: list[str] = []
+    accepted: list[tuple[int, str, dict[str, Any]]] = []
+    if not isinstance(raw, list):
+        notes.append('Custom events refused: output "events" must be a list of {"type", "payload"} objects.')
+    elif EVENTS_EMIT not in execution.capabilities:
+        notes.append(
+            f"Custom events refused: the run did not hold the '{EVENTS_EMIT}' capability "
+            f"({len(raw)} event(s) dropped)."
+        )
+    else:
+        accepted, notes = _check_custom_events(raw, execution.plugin_version.manifest.get("emits") or [])
+    if notes:
+        add_execution_warnings(execution.pk, notes)
+    return [
+        store_event(
+            tenant_id=execution.tenant_id,
+            type=event_type,
+            payload=payload,
+            dedupe_key=f"execution:{execution.pk}:emit:{index}",
+            source_execution_id=execution.pk,
+            chain_depth=depth,
+        )
+        for index, event_type, payload in accepted
+    ]
+
+
+def _check_custom_events(
+    raw: list[Any], declared: list[str]
+) -> tuple[list[tuple[int, str, dict[str, Any]]], list[str]]:
+    limit = settings.ARGUS_EVENT_MAX_CUSTOM_PER_RUN
+    accepted, notes = [], []
+    for index, item in enumerate(raw):
+        if index >= limit:
+            notes.append(f"Custom events refused: at most {limit} per run ({len(raw) - limit} dropped).")
+            break
+        event_type = item.get("type") if isinstance(item, dict) else None
+        payload = item.get("payload", {}) if isinstance(item, dict) else None
+        label = f"Custom event #{index}" + (f" '{event_type}'" if isinstance(event_type, str) else "")
+        if not isinstance(event_type, str) or not CUSTOM_EVENT_TYPE.match(event_type):
+            notes.append(f"{label} refused: the type must look like 'custom.<name>'.")
+        elif event_type not in declared:
+            notes.append(f"{label} refused: the manifest's 'emits' does not declare it.")
+        elif not isinstance(payload, dict):
+            notes.append(f"{label} refused: its payload must be a JSON object.")
+        elif len(json.dumps(payload)) > settings.ARGUS_EVENT_MAX_PAYLOAD_BYTES:
+            notes.append(
+                f"{label} refused: its payload exceeds {settings.ARGUS_EVENT_MAX_PAYLOAD_BYTES} bytes."
+            )
+        else:
+            accepted.append((index, event_type, payload))
+    return accepted, notes
+
+
+@transaction.atomic
+def add_execution_warnings(execution_id: Any, notes: list[str]) -> None:
+    """Append ``notes`` to the execution's warnings; the row lock makes concurrent appends safe."""
+    from execution.models import Execution
+
+    current = Execution.objects.select_for_update().filter(pk=execution_id).values_list("warnings", flat=True)
+    existing = current.first()
+    if existing is None:
+        return
+    missing = [note[:500] for note in notes if note[:500] not in existing]
+    if missing:
+        Execution.objects.filter(pk=execution_id).update(warnings=[*existing, *missing])
