@@ -10,27 +10,13 @@ from django.http import HttpRequest
 
 from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core import clock
+from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
 
 from .models import Capability, CapabilityGrant, Installation, InstallationEvent
 
 
-class ReadOnlyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedAdminMixin, StaffReadOnlyMixin, admin.ModelAdmin):
     """Operators (staff) read everything here; changes go through the tenant-facing API only."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class GrantStateFilter(admin.SimpleListFilter):

@@ -5,25 +5,16 @@ Nothing can be added, changed or deleted here; entries are only ever written by 
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from argus_plugins.audit.admin_mixins import AuditedAdminMixin
+from argus_plugins.core.admin_mixins import ReadOnlyMixin
 
 from .models import LedgerEntry, LedgerHead
 
 
-class ReadOnlyAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(AuditedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(LedgerEntry)

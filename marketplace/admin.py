@@ -15,6 +15,7 @@ from django.urls import path
 
 from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core import clock
+from argus_plugins.core.admin_mixins import StaffReadOnlyMixin, StaffViewMixin
 from argus_plugins.core.errors import DomainError, DomainErrors
 
 from . import analytics, listings, reviews
@@ -28,27 +29,6 @@ from .models import (
     ReviewFlag,
     ReviewModeration,
 )
-
-
-class StaffMixin:
-    """Platform staff use the marketplace desk without per-model permissions (like the review queue)."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-
-class ReadOnlyMixin(StaffMixin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ReasonForm(forms.Form):
@@ -115,7 +95,7 @@ class ModerationEventInline(admin.TabularInline):
 
 
 @admin.register(Listing)
-class ListingAdmin(AuditedAdminMixin, StaffMixin, admin.ModelAdmin):
+class ListingAdmin(AuditedAdminMixin, StaffViewMixin, admin.ModelAdmin):
     list_display = ("plugin", "tagline", "delisted_at", "updated_at")
     list_filter = (("delisted_at", admin.EmptyFieldListFilter),)
     search_fields = ("plugin__slug", "plugin__name", "tagline")
@@ -206,7 +186,7 @@ class FlagInline(admin.TabularInline):
 
 
 @admin.register(ReviewModeration)
-class ReviewModerationAdmin(AuditedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ReviewModerationAdmin(AuditedAdminMixin, StaffReadOnlyMixin, admin.ModelAdmin):
     """Reviews, flagged ones first (most flags first), then newest; hide through the service."""
 
     list_display = ("title", "rating", "listing", "flag_count", "hidden_at", "created_at")
@@ -268,7 +248,7 @@ class EntitlementEventInline(admin.TabularInline):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(AuditedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class EntitlementAdmin(AuditedAdminMixin, StaffReadOnlyMixin, admin.ModelAdmin):
     list_display = ("tenant", "listing", "plan", "status", "current_period_end", "started_at")
     list_filter = ("status",)
     search_fields = ("tenant__slug", "listing__plugin__slug")
@@ -279,7 +259,7 @@ class EntitlementAdmin(AuditedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(AuditedAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class InvoiceAdmin(AuditedAdminMixin, StaffReadOnlyMixin, admin.ModelAdmin):
     list_display = ("number", "tenant", "amount", "status", "period_start", "period_end", "due_at", "paid_at")
     list_filter = ("status",)
     search_fields = ("number", "tenant__slug", "provider_reference")

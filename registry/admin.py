@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 
 from argus_plugins.audit import services as audit
 from argus_plugins.audit.admin_mixins import AuditedAdminMixin
+from argus_plugins.core.admin_mixins import ReadOnlyMixin
 from argus_plugins.core.errors import DomainError, DomainErrors
 
 from . import bundles, services
@@ -27,17 +28,6 @@ from .models import (
     SigningKey,
     VersionStatus,
 )
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PublisherMembershipInline(admin.TabularInline):

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core import clock
+from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
 
 from . import schedules
 from .models import (
@@ -26,21 +27,8 @@ from .models import (
 )
 
 
-class ReadOnlyAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class ReadOnlyAdmin(AuditedAdminMixin, StaffReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 class FiringInline(admin.TabularInline):

@@ -1,9 +1,8 @@
-from typing import Any
-
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
-from django.http import HttpRequest
+
+from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
 
 from .admin_mixins import AuditedAdminMixin
 from .models import AuditEvent
@@ -25,25 +24,10 @@ class AuditedGroupAdmin(AuditedAdminMixin, GroupAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(AuditedAdminMixin, StaffReadOnlyMixin, admin.ModelAdmin):
     """Read-only: the audit log is append-only."""
 
     list_display = ("at", "actor_username", "tenant", "action", "target_type", "target_id", "client_address")
     list_filter = ("action", "target_type")
     search_fields = ("actor_username", "action", "target_id", "request_id")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
