@@ -215,12 +215,13 @@ def executions_visible_to(user: Any) -> QuerySet[Execution]:
     return Execution.objects.filter(tenant_id__in=tenant_ids_of(user))
 
 
-def get_execution(user: Any, execution_id: Any, role: Role = Role.VIEWER) -> Execution:
-    execution = (
-        Execution.objects.select_related("plugin_version__plugin", "installation", "triggered_by")
-        .filter(pk=parse_uuid(execution_id))
-        .first()
-    )
+def get_execution(
+    user: Any, execution_id: Any, role: Role = Role.VIEWER, *, queryset: QuerySet[Execution] | None = None
+) -> Execution:
+    """Load an execution the user may see with ``role``; ``queryset`` chooses what is fetched with it."""
+    if queryset is None:
+        queryset = Execution.objects.select_related("plugin_version__plugin", "installation", "triggered_by")
+    execution = queryset.filter(pk=parse_uuid(execution_id)).first()
     if execution is None:
         raise not_found("Execution")
     require_tenant_object_role(user, execution.tenant_id, role, "Execution")

@@ -32,7 +32,7 @@ from registry.bundles import extract_bundle
 from registry.services import verify_stored_version
 
 from . import runtime
-from .models import Execution, ExecutionArtifact, ExecutionStatus
+from .models import Execution, ExecutionArtifact, ExecutionEvidence, ExecutionStatus
 from .recording import finish
 from .sandbox import DockerUnavailable, Outcome, SandboxJob, SandboxLimits, SandboxResult, run_job
 from .sandbox.container import docker_errors
@@ -78,10 +78,10 @@ def _reject(execution: Execution, reason: str) -> None:
     finish(execution, ExecutionStatus.REJECTED, expected=ExecutionStatus.QUEUED, error_reason=reason)
 
 
-def _check_evidence(execution: Execution) -> tuple[dict[str, str], str | None]:
+def _check_evidence(links: list[ExecutionEvidence]) -> tuple[dict[str, str], str | None]:
     """Map evidence ids to their files, re-hashing each one: stored bytes must be what was queued."""
     paths: dict[str, str] = {}
-    for link in execution.evidence_links.select_related("evidence"):
+    for link in links:
         evidence = link.evidence
         try:
             path = default_storage.path(evidence.content.name)
@@ -124,10 +124,9 @@ def _claim(execution: Execution, capabilities: list[str]) -> bool:
 
 def prepare(execution: Execution) -> Prepared | None:
     """Second authorisation and integrity checks; REJECTED (and None) when anything fails."""
+    links = list(execution.evidence_links.select_related("evidence"))
     decision = authorize(
-        execution.installation,
-        execution.plugin_version,
-        needs={EVIDENCE_READ} if execution.evidence_links.exists() else (),
+        execution.installation, execution.plugin_version, needs={EVIDENCE_READ} if links else ()
     )
     if not decision.allowed:
         _reject(execution, f"Refused at run time: {decision.summary()}")
@@ -137,7 +136,7 @@ def prepare(execution: Execution) -> Prepared | None:
     except DomainError as error:
         _reject(execution, f"Plugin integrity check failed: {error.message}")
         return None
-    evidence, problem = _check_evidence(execution)
+    evidence, problem = _check_evidence(links)
     if problem:
         _reject(execution, problem)
         return None

@@ -57,8 +57,7 @@ class ExecutionQueries(graphene.ObjectType):
 
     @staticmethod
     def resolve_execution(root: Any, info: graphene.ResolveInfo, id: str) -> Execution:
-        execution = get_execution(info.context.user, id)
-        return execution_queryset().get(pk=execution.pk)
+        return get_execution(info.context.user, id, queryset=execution_queryset())
 
     @staticmethod
     def resolve_executions(
