@@ -108,6 +108,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'argus.sqlite3'}")}
+# Keep connections across requests and tasks: opening one (and on SQLite, checkpointing the WAL when the
+# last connection closes) costs more than a whole plugin run's bookkeeping. Checked before reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("ARGUS_DB_CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, workers and beat share one SQLite file: WAL lets readers proceed during a write, IMMEDIATE
     # transactions take the write lock up front (no upgrade deadlocks), and the timeout queues writers.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -11,14 +13,19 @@ from ledger.services import append_entry
 from triggers import events as trigger_events
 
 from .lifecycle import transition
-from .models import Execution, ExecutionStatus
+from .models import Execution, ExecutionEvidence, ExecutionStatus
 
 LEDGER_ENTRY_TYPE = "execution.completed"
 
 
-def ledger_record(execution: Execution) -> dict[str, Any]:
+def ledger_record(
+    execution: Execution, evidence_links: Iterable[ExecutionEvidence] | None = None
+) -> dict[str, Any]:
     """Who ran which exact code, with which capabilities, on which evidence, with which result."""
     version = execution.plugin_version
+    if evidence_links is None:
+        evidence_links = execution.evidence_links.all()
+    evidence = sorted((str(link.evidence_id), link.sha256) for link in evidence_links)
     return {
         "execution_id": str(execution.pk),
         "tenant_id": str(execution.tenant_id),
@@ -30,10 +37,7 @@ def ledger_record(execution: Execution) -> dict[str, Any]:
         "trigger": execution.trigger,
         "triggered_by": execution.triggered_by.username if execution.triggered_by_id else None,
         "capabilities": sorted(execution.capabilities),
-        "evidence": [
-            {"id": str(link.evidence_id), "sha256": link.sha256}
-            for link in execution.evidence_links.order_by("evidence_id")
-        ],
+        "evidence": [{"id": evidence_id, "sha256": digest} for evidence_id, digest in evidence],
         "input_sha256": execution.input_sha256,
         "output_sha256": execution.output_sha256 or None,
         "stdout_sha256": execution.stdout_sha256 or None,
@@ -52,18 +56,38 @@ def ledger_record(execution: Execution) -> dict[str, Any]:
 
 @transaction.atomic
 def finish(
-    execution: Execution, status: ExecutionStatus, *, expected: str | None = None, **fields: Any
+    execution: Execution,
+    status: ExecutionStatus,
+    *,
+    expected: str | None = None,
+    current: CurrentRecord | None = None,
+    **fields: Any,
 ) -> bool:
     """Move the run to a terminal ``status`` and append its ledger entry: both commit, or neither.
 
-    Returns False (and writes nothing) when the run had already left ``expected``.
+    Returns False (and writes nothing) when the run had already left ``expected``. The ledger record is
+    built from the row as stored, re-read here, unless the caller passes ``current``: its promise that
+    ``execution`` holds every recorded field as stored (the worker, which loaded the run and made every
+    change since) together with the run's evidence links, which saves re-reading them on the hot path.
     """
     if not transition(execution, status, expected=expected, **fields):
         return False
-    execution = Execution.objects.select_related(
-        "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
-    ).get(pk=execution.pk)
-    entry = append_entry(LEDGER_ENTRY_TYPE, ledger_record(execution), tenant_id=execution.tenant_id)
+    if current is None:
+        execution = Execution.objects.select_related(
+            "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
+        ).get(pk=execution.pk)
+        links = None
+    else:
+        links = current.evidence_links
+    entry = append_entry(LEDGER_ENTRY_TYPE, ledger_record(execution, links), tenant_id=execution.tenant_id)
     Execution.objects.filter(pk=execution.pk).update(ledger_entry=entry)
-    trigger_events.execution_finished(execution.pk)  # after commit: execution.* and custom events
+    execution.ledger_entry = entry
+    trigger_events.execution_finished(execution)  # after commit: execution.* and custom events
     return True
+
+
+@dataclass(frozen=True)
+class CurrentRecord:
+    """See ``finish``: the caller's in-memory execution is current; these are its evidence links."""
+
+    evidence_links: list[ExecutionEvidence]

@@ -22,7 +22,13 @@ from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
 from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
 from argus_plugins.tenancy.models import Role, User
-from argus_plugins.tenancy.permissions import require_tenant_object_role, require_tenant_role, tenant_ids_of
+from argus_plugins.tenancy.permissions import (
+    require_caller_role,
+    require_tenant_object_role,
+    require_tenant_role,
+    tenant_ids_of,
+    with_caller_role,
+)
 from installations.authorization import authorize
 from installations.models import Installation
 from installations.services import get_installation
@@ -114,6 +120,8 @@ def _clean_evidence(tenant_id: Any, evidence_ids: Iterable[Any] | None) -> list[
         raise DomainError(
             CommonErrorCode.LIMIT_EXCEEDED, f"At most {MAX_EVIDENCE_PER_RUN} evidence items.", "evidenceIds"
         )
+    if not ids:
+        return []  # most runs carry no evidence: skip building a query that would match nothing
     uuids = list(dict.fromkeys(parse_uuid(value, field="evidenceIds") for value in ids))
     found = {e.pk: e for e in Evidence.objects.filter(tenant_id=tenant_id, pk__in=uuids)}
     missing = [u for u in uuids if u not in found]
@@ -221,10 +229,12 @@ def get_execution(
     """Load an execution the user may see with ``role``; ``queryset`` chooses what is fetched with it."""
     if queryset is None:
         queryset = Execution.objects.select_related("plugin_version__plugin", "installation", "triggered_by")
-    execution = queryset.filter(pk=parse_uuid(execution_id)).first()
-    if execution is None:
-        raise not_found("Execution")
-    require_tenant_object_role(user, execution.tenant_id, role, "Execution")
+    # The caller's role comes with the row (one statement, polled often); get(): no ORDER BY on a pk lookup.
+    try:
+        execution = with_caller_role(queryset, user).get(pk=parse_uuid(execution_id))
+    except Execution.DoesNotExist:
+        raise not_found("Execution") from None
+    require_caller_role(user, execution, role, "Execution")
     return execution
 
 

@@ -9,10 +9,9 @@ path ends in a terminal status, and the sweeper finishes runs whose worker died.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from registry.services import verify_stored_version
 
 from . import runtime
 from .models import Execution, ExecutionArtifact, ExecutionEvidence, ExecutionStatus
-from .recording import finish
+from .recording import CurrentRecord, finish
 from .sandbox import DockerUnavailable, Outcome, SandboxJob, SandboxLimits, SandboxResult, run_job
 from .sandbox.container import docker_errors
 from .services import EVIDENCE_READ
@@ -56,26 +55,37 @@ class TenantAtCapacity(Exception):
 class Prepared:
     execution: Execution
     capabilities: list[str]
-    bundle_dir: Path
+    bundle: bytes  # the archive, hashed and signature-verified moments ago
     evidence: dict[str, str]
+    evidence_links: list[ExecutionEvidence]
+
+    @property
+    def current(self) -> CurrentRecord:
+        return CurrentRecord(self.evidence_links)
 
 
 def _load(execution_id: str) -> Execution | None:
-    return (
-        Execution.objects.select_related(
-            "installation__tenant",
-            "installation__plugin",
-            "installation__pinned_version__signing_key",
+    """The run with everything the worker reads (authorisation, limits, the ledger record) in one query."""
+    try:
+        return Execution.objects.select_related(
+            "tenant__policy",
+            "installation",
             "plugin_version__plugin",
             "plugin_version__signing_key",
-        )
-        .filter(pk=execution_id)
-        .first()
+            "triggered_by",
+        ).get(pk=execution_id)
+    except Execution.DoesNotExist:
+        return None
+
+
+def _reject(execution: Execution, reason: str, links: list[ExecutionEvidence]) -> None:
+    finish(
+        execution,
+        ExecutionStatus.REJECTED,
+        expected=ExecutionStatus.QUEUED,
+        current=CurrentRecord(links),
+        error_reason=reason,
     )
-
-
-def _reject(execution: Execution, reason: str) -> None:
-    finish(execution, ExecutionStatus.REJECTED, expected=ExecutionStatus.QUEUED, error_reason=reason)
 
 
 def _check_evidence(links: list[ExecutionEvidence]) -> tuple[dict[str, str], str | None]:
@@ -95,7 +105,7 @@ def _check_evidence(links: list[ExecutionEvidence]) -> tuple[dict[str, str], str
 
 
 def _tenant_capacity(execution: Execution) -> int:
-    policy = getattr(execution.installation.tenant, "policy", None)
+    policy = getattr(execution.tenant, "policy", None)
     if policy is not None and policy.max_concurrent_executions:
         return policy.max_concurrent_executions
     return settings.ARGUS_TENANT_MAX_CONCURRENCY
@@ -103,23 +113,26 @@ def _tenant_capacity(execution: Execution) -> int:
 
 @transaction.atomic
 def _claim(execution: Execution, capabilities: list[str]) -> bool:
+    """QUEUED -> RUNNING unless the tenant is at its cap; the in-memory ``execution`` follows the row."""
     # Lock the tenant row: concurrent claims for one tenant are serialised, so the cap holds.
-    type(execution.installation.tenant).objects.select_for_update().filter(pk=execution.tenant_id).first()
+    list(type(execution.tenant).objects.select_for_update().filter(pk=execution.tenant_id))
     running = Execution.objects.filter(tenant_id=execution.tenant_id, status=ExecutionStatus.RUNNING).count()
     if running >= _tenant_capacity(execution):
         raise TenantAtCapacity(str(execution.pk))
     now = clock.now()
-    return (
-        Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.QUEUED).update(
-            status=ExecutionStatus.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            worker_hostname=runtime.hostname(),
-            capabilities=capabilities,
-            attempts=execution.attempts + 1,
-        )
-        == 1
-    )
+    claimed = {
+        "status": ExecutionStatus.RUNNING,
+        "started_at": now,
+        "heartbeat_at": now,
+        "worker_hostname": runtime.hostname(),
+        "capabilities": capabilities,
+        "attempts": execution.attempts + 1,
+    }
+    if Execution.objects.filter(pk=execution.pk, status=ExecutionStatus.QUEUED).update(**claimed) != 1:
+        return False
+    for name, value in claimed.items():
+        setattr(execution, name, value)
+    return True
 
 
 def prepare(execution: Execution) -> Prepared | None:
@@ -129,21 +142,18 @@ def prepare(execution: Execution) -> Prepared | None:
         execution.installation, execution.plugin_version, needs={EVIDENCE_READ} if links else ()
     )
     if not decision.allowed:
-        _reject(execution, f"Refused at run time: {decision.summary()}")
+        _reject(execution, f"Refused at run time: {decision.summary()}", links)
         return None
     try:
         bundle = verify_stored_version(execution.plugin_version)
     except DomainError as error:
-        _reject(execution, f"Plugin integrity check failed: {error.message}")
+        _reject(execution, f"Plugin integrity check failed: {error.message}", links)
         return None
     evidence, problem = _check_evidence(links)
     if problem:
-        _reject(execution, problem)
+        _reject(execution, problem, links)
         return None
-    bundle_dir = Path(tempfile.mkdtemp(prefix=f"bundle-{execution.pk}-", dir=runtime.work_dir()))
-    (bundle_dir / "plugin").mkdir()
-    extract_bundle(bundle, bundle_dir / "plugin")
-    return Prepared(execution, decision.capabilities, bundle_dir / "plugin", evidence)
+    return Prepared(execution, decision.capabilities, bundle, evidence, links)
 
 
 def _sandbox_job(prepared: Prepared) -> SandboxJob:
@@ -157,7 +167,8 @@ def _sandbox_job(prepared: Prepared) -> SandboxJob:
         interpreter=tuple(runtime_config.get("interpreter", ("python3",))),
         runtime=settings.ARGUS_SANDBOX_OCI_RUNTIME or None,
         entrypoint=version.manifest["entrypoint"],
-        bundle=prepared.bundle_dir,
+        # Extracted (and validated once more) straight into the container's slot: no copy in between.
+        bundle=functools.partial(extract_bundle, prepared.bundle),
         input=json.dumps(execution.input).encode(),
         evidence=prepared.evidence,
         plugin_name=version.plugin.slug,
@@ -246,7 +257,7 @@ def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[Execut
             ),
             Outcome.CANCELLED: execution.cancel_reason or "Cancelled.",
         }[result.outcome]
-        if result.outcome == Outcome.CANCELLED:
+        if result.outcome == Outcome.CANCELLED:  # the reason was written by whoever asked, meanwhile
             fields["error_reason"] = (
                 Execution.objects.filter(pk=execution.pk).values_list("cancel_reason", flat=True).first()
                 or "Cancelled."
@@ -300,13 +311,9 @@ def run(execution_id: str) -> None:
         return
     if prepared is None:
         return
-    try:
-        if not _claim(execution, prepared.capabilities):
-            return  # cancelled or claimed by another worker meanwhile
-        execution.refresh_from_db()
-        _execute(execution, prepared)
-    finally:
-        shutil.rmtree(prepared.bundle_dir.parent, ignore_errors=True)
+    if not _claim(execution, prepared.capabilities):
+        return  # cancelled or claimed by another worker meanwhile
+    _execute(execution, prepared)
 
 
 def _execute(execution: Execution, prepared: Prepared) -> None:
@@ -315,6 +322,7 @@ def _execute(execution: Execution, prepared: Prepared) -> None:
 
             def started(container_id: str) -> None:
                 Execution.objects.filter(pk=execution.pk).update(container_id=container_id)
+                execution.container_id = container_id
 
             result = run_job(
                 runtime.docker_client(),
@@ -328,6 +336,7 @@ def _execute(execution: Execution, prepared: Prepared) -> None:
             execution,
             ExecutionStatus.FAILED,
             expected=ExecutionStatus.RUNNING,
+            current=prepared.current,
             error_reason=f"The Docker engine became unreachable during the run: {error}",
         )
         return
@@ -337,14 +346,14 @@ def _execute(execution: Execution, prepared: Prepared) -> None:
             execution,
             ExecutionStatus.FAILED,
             expected=ExecutionStatus.RUNNING,
+            current=prepared.current,
             error_reason=f"Internal error while running the plugin ({type(error).__name__}).",
         )
         return
-    execution.refresh_from_db()
     status, fields = _outcome_fields(execution, result)
     with transaction.atomic():
         if (
-            finish(execution, status, expected=ExecutionStatus.RUNNING, **fields)
+            finish(execution, status, expected=ExecutionStatus.RUNNING, current=prepared.current, **fields)
             and status == ExecutionStatus.SUCCEEDED
         ):
             _save_artifacts(execution, result)

@@ -167,10 +167,15 @@ def authorize(
                 name,
             )
         )
-    all_grants = list(
-        CapabilityGrant.objects.filter(
-            installation=installation, capability__name__in=requested
-        ).select_related("capability")
+    # Most plugins request no capability: then there is nothing to look up (this runs twice per run).
+    all_grants = (
+        list(
+            CapabilityGrant.objects.filter(
+                installation=installation, capability__name__in=requested
+            ).select_related("capability")
+        )
+        if requested
+        else []
     )
     active: list[CapabilityGrant] = []
     for name in sorted(requested):

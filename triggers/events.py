@@ -69,9 +69,12 @@ def get_event(user: Any, event_id: Any, field: str = "id") -> Event:
 # ------------------------------------------------------------------------------------------- hooks
 
 
-def execution_finished(execution_id: Any) -> None:
-    """Hook of execution.recording.finish: after commit, emit execution.* and the run's custom events."""
-    transaction.on_commit(functools.partial(_safely, emit_execution_events, str(execution_id)), robust=True)
+def execution_finished(execution: Any) -> None:
+    """Hook of execution.recording.finish: after commit, emit execution.* and the run's custom events.
+
+    ``execution`` is the finished Execution as committed (the emitter then reads nothing again), or its id.
+    """
+    transaction.on_commit(functools.partial(_safely, emit_execution_events, execution), robust=True)
 
 
 def evidence_uploaded(evidence_id: Any) -> None:
@@ -86,11 +89,12 @@ def plugin_installed(installation_id: Any) -> None:
     )
 
 
-def _safely(function: Any, object_id: str) -> None:
+def _safely(function: Any, subject: Any) -> None:
     try:
-        function(object_id)
+        function(subject)
     except Exception:
-        logger.exception("Emitting events for %s failed (%s)", object_id, function.__name__)
+        subject_id = getattr(subject, "pk", subject)
+        logger.exception("Emitting events for %s failed (%s)", subject_id, function.__name__)
 
 
 # ---------------------------------------------------------------------------------------- storing
@@ -106,7 +110,15 @@ def store_event(
     source_execution_id: Any = None,
     chain_depth: int = 0,
 ) -> Event | None:
-    """Store the event once (None when ``dedupe_key`` was already stored) and dispatch it after commit."""
+    """Store the event once (None when ``dedupe_key`` was already stored) and dispatch it after commit.
+
+    An event nobody listens to (no live subscription or webhook endpoint of its tenant wants its type) is
+    stored as already dispatched, with no dispatch task: most runs have no listener, and a Celery round
+    trip per run is most of what recording an event costs. A listener created after this moment does not
+    receive the event, the same rule as for any event stored before the listener existed.
+    """
+    now = clock.now()
+    listened = has_listeners(tenant_id, type)
     try:
         with transaction.atomic():
             event = Event.objects.create(
@@ -116,13 +128,26 @@ def store_event(
                 dedupe_key=dedupe_key,
                 source_execution_id=source_execution_id,
                 chain_depth=chain_depth,
-                created_at=clock.now(),
-                dispatch_enqueued_at=clock.now(),
+                created_at=now,
+                dispatch_enqueued_at=now if listened else None,
+                dispatched_at=None if listened else now,
             )
     except IntegrityError:
         return None
-    publish_dispatch(event.pk)
+    if listened:
+        publish_dispatch(event.pk)
     return event
+
+
+def has_listeners(tenant_id: Any, event_type: str) -> bool:
+    """Whether any live, enabled subscription or webhook endpoint of the tenant wants ``event_type``."""
+    from .models import EventSubscription, WebhookEndpoint
+
+    subscriptions = EventSubscription.objects.live().filter(tenant_id=tenant_id, enabled=True)
+    if subscriptions.filter(event_type=event_type).exists():
+        return True
+    endpoints = WebhookEndpoint.objects.live().filter(tenant_id=tenant_id, enabled=True)
+    return any(endpoint.wants(event_type) for endpoint in endpoints.only("id", "event_types"))
 
 
 def publish_dispatch(event_id: Any) -> None:
@@ -205,17 +230,20 @@ def chain_depth_of(execution_id: Any) -> int:
     return 0 if depth is None else depth + 1
 
 
-def emit_execution_events(execution_id: str) -> list[Event]:
-    from execution.models import Execution
+def emit_execution_events(execution: Any) -> list[Event]:
+    """Store the execution.* event of a finished run (and its custom events); ``execution`` or its id."""
+    from execution.models import Execution, Trigger
 
-    execution = (
-        Execution.objects.select_related("plugin_version__plugin", "triggered_by")
-        .filter(pk=execution_id)
-        .first()
-    )
+    if not isinstance(execution, Execution):
+        execution = (
+            Execution.objects.select_related("plugin_version__plugin", "triggered_by")
+            .filter(pk=execution)
+            .first()
+        )
     if execution is None or execution.status not in EXECUTION_EVENTS:
         return []
-    depth = chain_depth_of(execution.pk)
+    # Only an event-triggered run descends from an event; the others start a chain.
+    depth = chain_depth_of(execution.pk) if execution.trigger == Trigger.EVENT else 0
     event_type = EXECUTION_EVENTS[execution.status]
     version = execution.plugin_version
     payload: dict[str, Any] = {

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
+
+from django.db.models import CharField, Model, OuterRef, QuerySet, Subquery, Value
 
 from argus_plugins.core.errors import CommonErrorCode, DomainError, not_found
 from argus_plugins.core.validation import parse_uuid
 
-from .models import Membership, Role, Tenant
+from .models import ROLE_RANK, Membership, Role, Tenant
+
+M = TypeVar("M", bound=Model)
+
+#: Annotation set by ``with_caller_role``: the caller's role in the row's tenant, or None.
+CALLER_ROLE = "caller_role_in_tenant"
 
 
 def require_authenticated(user: Any) -> None:
@@ -43,12 +50,13 @@ def require_tenant_role(
     if membership is None:
         raise not_found("Tenant", field)
     if not membership.has_role(role):
-        raise DomainError(
-            CommonErrorCode.PERMISSION_DENIED,
-            f"This requires the {role.label} role in tenant '{membership.tenant.slug}'.",
-            field,
-        )
+        raise _role_too_weak(role, membership.tenant, field)
     return membership
+
+
+def _role_too_weak(role: Role, tenant: Tenant, field: str | None) -> DomainError:
+    message = f"This requires the {role.label} role in tenant '{tenant.slug}'."
+    return DomainError(CommonErrorCode.PERMISSION_DENIED, message, field)
 
 
 def require_tenant_object_role(
@@ -64,3 +72,29 @@ def require_tenant_object_role(
             raise not_found(what, field) from None
         error.field = None  # the role, not an input field, is at fault
         raise
+
+
+def with_caller_role(queryset: QuerySet[M], user: Any, tenant_field: str = "tenant_id") -> QuerySet[M]:
+    """Load the caller's role in each row's tenant along with the rows (see ``require_caller_role``).
+
+    Saves the separate membership lookup on hot paths: the object and the right to it come back in one
+    statement, and the rule applied to them is the same as ``require_tenant_object_role``'s.
+    """
+    if not getattr(user, "is_authenticated", False):
+        role: Any = Value(None, output_field=CharField())
+    else:
+        # (user, tenant) is unique, so at most one row; no ordering needed.
+        memberships = Membership.objects.filter(user=user, tenant_id=OuterRef(tenant_field)).order_by()
+        role = Subquery(memberships.values("role")[:1])
+    return queryset.annotate(**{CALLER_ROLE: role})
+
+
+def require_caller_role(user: Any, obj: Any, role: Role, what: str, field: str = "id") -> None:
+    """``require_tenant_object_role`` for an object loaded through ``with_caller_role``: same answers
+    (UNAUTHENTICATED, then NOT_FOUND for a foreign tenant, then PERMISSION_DENIED naming the tenant)."""
+    require_authenticated(user)
+    caller_role = getattr(obj, CALLER_ROLE)
+    if caller_role is None:
+        raise not_found(what, field)
+    if ROLE_RANK[Role(caller_role)] < ROLE_RANK[role]:
+        raise _role_too_weak(role, obj.tenant, None)  # the role, not an input field, is at fault

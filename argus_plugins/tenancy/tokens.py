@@ -40,8 +40,12 @@ def authenticate_bearer(authorization: str) -> BearerResult:
     credential = credential.strip()
     if not _TOKEN_RE.match(credential):
         return BearerResult(None, "Invalid API token.")
-    token = ApiToken.objects.select_related("user").filter(token_hash=hash_token(credential)).first()
-    if token is None or not token.user.is_active:
+    try:
+        # token_hash is unique: get() needs no ORDER BY, unlike first() (this runs on every request).
+        token = ApiToken.objects.select_related("user").get(token_hash=hash_token(credential))
+    except ApiToken.DoesNotExist:
+        return BearerResult(None, "Invalid API token.")
+    if not token.user.is_active:
         return BearerResult(None, "Invalid API token.")
     if token.revoked_at is not None:
         return BearerResult(None, "This API token has been revoked.")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import graphene
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
+from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode
 
 from argus_plugins.core.graphql.connections import connection_args, resolve_connection
 from argus_plugins.core.validation import parse_uuid
@@ -20,21 +22,58 @@ from .types import (
     TriggerEnum,
 )
 
-
-def execution_queryset():
-    return Execution.objects.select_related(
-        "plugin_version__plugin__publisher",
-        "plugin_version__signing_key",
+#: What each Execution field needs loaded with the execution (so resolving it costs no further query).
+_RELATED_BY_FIELD: dict[str, tuple[str, ...]] = {
+    "pluginVersion": ("plugin_version__plugin__publisher", "plugin_version__signing_key"),
+    "installation": (
         "installation__plugin",
         "installation__tenant",
         "installation__pinned_version",
         "installation__installed_by",
-        "triggered_by",
-        "tenant",
-        "ledger_entry",
-    ).prefetch_related(
-        Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by")), "artifacts"
-    )
+    ),
+    "triggeredBy": ("triggered_by",),
+    "tenant": ("tenant",),
+    "ledgerEntry": ("ledger_entry",),
+}
+_PREFETCHED_FIELDS = frozenset({"evidence", "artifacts"})
+
+
+def execution_queryset(fields: Collection[str] | None = None) -> QuerySet[Execution]:
+    """Executions with what resolving ``fields`` (GraphQL names) needs; every relation when None."""
+    wanted = (_RELATED_BY_FIELD.keys() | _PREFETCHED_FIELDS) if fields is None else set(fields)
+    queryset = Execution.objects.all()
+    related = [path for name, paths in _RELATED_BY_FIELD.items() if name in wanted for path in paths]
+    if related:
+        queryset = queryset.select_related(*related)
+    if "evidence" in wanted:
+        queryset = queryset.prefetch_related(
+            Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by"))
+        )
+    if "artifacts" in wanted:
+        queryset = queryset.prefetch_related("artifacts")
+    return queryset
+
+
+def _selected_fields(info: graphene.ResolveInfo) -> set[str]:
+    """Names of the fields selected on the resolved field's object, through fragments too.
+
+    Directives are ignored: a field under ``@skip`` is still loaded, which costs a join, never a result.
+    """
+    names: set[str] = set()
+    pending = [node.selection_set for node in info.field_nodes if node.selection_set is not None]
+    seen_fragments: set[str] = set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen_fragments:
+                seen_fragments.add(selection.name.value)
+                fragment = info.fragments.get(selection.name.value)
+                if fragment is not None:
+                    pending.append(fragment.selection_set)
+    return names
 
 
 class ExecutionQueries(graphene.ObjectType):
@@ -57,7 +96,8 @@ class ExecutionQueries(graphene.ObjectType):
 
     @staticmethod
     def resolve_execution(root: Any, info: graphene.ResolveInfo, id: str) -> Execution:
-        return get_execution(info.context.user, id, queryset=execution_queryset())
+        # Polled often with a handful of fields: join and prefetch only what the query selects.
+        return get_execution(info.context.user, id, queryset=execution_queryset(_selected_fields(info)))
 
     @staticmethod
     def resolve_executions(

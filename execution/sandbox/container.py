@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import docker
@@ -32,7 +32,16 @@ LABEL_EXECUTION = "org.argus.execution"
 LABEL_SLOT = "org.argus.slot"
 LAUNCHER_PATH = "/opt/argus/launcher.py"
 CONTAINER_TMP = "/tmp"  # noqa: S108 - the container's own private tmpfs, not the host's /tmp
-LAUNCHER_COMMAND = ["python3", "-I", "-S", LAUNCHER_PATH]
+# Imported (not run as a script) so that Python uses the pyc compiled into the image. -I: no PYTHON*
+# variables, no user site, and no script or working directory (the plugin's) on sys.path.
+LAUNCHER_COMMAND = [
+    "python3",
+    "-I",
+    "-S",
+    "-c",
+    f"import sys; sys.path.insert(0, {str(PurePosixPath(LAUNCHER_PATH).parent)!r}); "
+    f"import {PurePosixPath(LAUNCHER_PATH).stem} as launcher; sys.exit(launcher.main())",
+]
 # A pre-started container whose job never comes exits by itself after this long, so a worker that
 # died without cleaning up does not leave launchers waiting forever (they are swept later).
 DEFAULT_IDLE_TIMEOUT_SECONDS = 3600

@@ -16,11 +16,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import io
 import json
 import os
+import py_compile
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -54,7 +57,7 @@ LABEL_RUNTIME = "org.argus.runtime"
 LABEL_REVISION = "org.argus.runtime.revision"
 
 # Bump when the way the rules below are applied changes (the rules themselves are hashed).
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the launcher ships pre-compiled
 DEBOOTSTRAP_VARIANT = "minbase"
 
 # Removed from the image: documentation, translations, package-manager caches and logs. The
@@ -111,6 +114,7 @@ class RuntimeRecipe:
         rules = [RECIPE_VERSION, _DOC, _STRIP_TREES, _EMPTY_DIRS, _ARGUS_DIRS, SANDBOX_UID, SANDBOX_GID]
         digest.update(json.dumps([rules, self.rootfs_key(), list(self.interpreter)]).encode())
         digest.update(launcher_source() if launcher is None else launcher)
+        digest.update(f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}".encode())
         digest.update(json.dumps(import_changes(self, "")).encode())
         return digest.hexdigest()[:16]
 
@@ -127,6 +131,29 @@ class BuildReport:
 
 def launcher_source() -> bytes:
     return (Path(__file__).parent / "launcher.py").read_bytes()
+
+
+def launcher_bytecode(source: bytes) -> tuple[str, bytes]:
+    """The launcher compiled here, at build time, as (path in the image, pyc bytes).
+
+    Every run starts a launcher; compiling its source each time (the root filesystem is read-only, so
+    Python cannot cache it) would cost each run several milliseconds of CPU. An unchecked-hash pyc is
+    used as is; an image whose Python has another cache tag or magic number just compiles the source.
+    """
+    with tempfile.TemporaryDirectory(prefix="argus-launcher-") as tmp:
+        source_path, pyc_path = Path(tmp) / "launcher.py", Path(tmp) / "launcher.pyc"
+        source_path.write_bytes(source)
+        py_compile.compile(
+            str(source_path),
+            cfile=str(pyc_path),
+            dfile=LAUNCHER_PATH,
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        bytecode = pyc_path.read_bytes()
+    directory = PurePosixPath(LAUNCHER_PATH).parent / "__pycache__"
+    name = f"{PurePosixPath(LAUNCHER_PATH).stem}.{sys.implementation.cache_tag}.pyc"
+    return str(directory / name).lstrip("/"), bytecode
 
 
 def import_changes(recipe: RuntimeRecipe, revision: str) -> list[str]:
@@ -339,6 +366,9 @@ def _write_image_tar(rootfs_tar: Path, image_tar: Path, launcher: bytes, *, log:
             _add_entry(dst, directory, tarfile.DIRTYPE, 0o755)
         _add_entry(dst, "argus/input.json", tarfile.REGTYPE, 0o644, b"")
         _add_entry(dst, LAUNCHER_PATH.lstrip("/"), tarfile.REGTYPE, 0o644, launcher)
+        pyc_name, bytecode = launcher_bytecode(launcher)
+        _add_entry(dst, str(PurePosixPath(pyc_name).parent), tarfile.DIRTYPE, 0o755)
+        _add_entry(dst, pyc_name, tarfile.REGTYPE, 0o644, bytecode)
     log(f"  kept {kept} entries, dropped {len(dropped)}")
 
 

@@ -27,17 +27,22 @@ stop us; we keep every disposition at SIG_DFL for that reason.
 
 from __future__ import annotations
 
-import contextlib
+# Every run pays for this interpreter's start-up, so it imports only what it needs, avoiding the
+# modules that pull in re/enum/collections (json, subprocess, contextlib, signal): that halves it.
 import ctypes
-import json
 import os
 import select
-import signal
 import stat
 import struct
-import subprocess
 import sys
 import time
+
+try:  # the C halves of json and signal, without their pure-Python wrappers' imports
+    import _json
+    import _signal as signal
+except ImportError:  # pragma: no cover - another Python implementation
+    _json = None
+    import signal  # type: ignore[no-redef]
 
 PROTOCOL_VERSION = 1
 JOB_MAGIC = b"ARGUSJ01"
@@ -110,10 +115,110 @@ def read_job(fd: int = 0, idle_timeout: float | None = None) -> dict | None:
     body = _read_exact(fd, size)
     if body is None:
         return None
-    job = json.loads(body)
+    job = json_loads(body)
     if not isinstance(job, dict) or job.get("v") != PROTOCOL_VERSION:
         raise ValueError("unsupported job header")
     return job
+
+
+# --------------------------------------------------------------------------------------------- JSON
+# The job header and the result header are JSON. The C scanner and string encoder of the json package
+# do the work; importing json itself would cost every run a third of this interpreter's start-up.
+
+
+class _DecodeOptions:
+    """What ``_json.make_scanner`` reads from its context (a JSONDecoder, normally)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        raise ValueError(f"{name} is not valid JSON here")
+
+
+def json_loads(data: bytes) -> object:
+    text = data.decode("utf-8").strip(" \t\r\n")
+    if _json is None:  # pragma: no cover - another Python implementation
+        import json
+
+        return json.loads(text)
+    try:
+        value, end = _json.make_scanner(_DecodeOptions())(text, 0)
+    except StopIteration:
+        raise ValueError("not a JSON document") from None
+    if end != len(text):
+        raise ValueError("extra data after the JSON document")
+    return value
+
+
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def _quote_python(text: str) -> str:
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif 0x20 <= code < 0x7F:
+            out.append(char)
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            code -= 0x10000
+            out.append(f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}")
+    out.append('"')
+    return "".join(out)
+
+
+_quote = _json.encode_basestring_ascii if _json is not None else _quote_python
+
+
+def json_dumps(value: object) -> str:
+    """Compact, ASCII-only JSON of dicts (str keys), lists, str, int, float (finite), bool and None."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out)
+
+
+def _encode(value: object, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        # Only timings are floats; a non-finite one has no JSON spelling.
+        out.append(float.__repr__(value) if value - value == 0 else "null")
+    elif isinstance(value, str):
+        out.append(_quote(value))
+    elif isinstance(value, dict):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be str, not {type(key).__name__}")
+            if index:
+                out.append(",")
+            out.append(_quote(key))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable here")
 
 
 class _Capture:
@@ -154,8 +259,10 @@ def _child_setup() -> None:
     # other, so the plugin loses nothing against other containers, but however many processes it
     # spawns the launcher still gets the CPU at once to enforce the timeout and collect results.
     # Unprivileged processes cannot lower their nice value again.
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 - contextlib would cost every run an import
         os.setpriority(os.PRIO_PROCESS, 0, 19)
+    except OSError:
+        pass
     # The child inherited our non-dumpable flag, which makes its /proc files root-owned; undo it
     # so it may raise its own oom_score_adj, making the plugin (not the launcher) the OOM killer's
     # first choice.
@@ -189,8 +296,10 @@ def _kill_everything(main_pid: int, deadline_seconds: float = 5.0) -> int | None
     main_status = None
     end = time.monotonic() + deadline_seconds
     while True:
-        with contextlib.suppress(ProcessLookupError):  # nothing left to signal
+        try:  # noqa: SIM105 - contextlib would cost every run an import
             os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:  # nothing left to signal
+            pass
         try:
             while True:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -205,6 +314,59 @@ def _kill_everything(main_pid: int, deadline_seconds: float = 5.0) -> int | None
         time.sleep(0.002)
 
 
+def spawn(argv: list[str], cwd: str, env: dict[str, str], stdin_path: str) -> tuple[int, int, int]:
+    """fork + exec ``argv`` in a new session: stdin from ``stdin_path``, stdout and stderr on two new
+    pipes, nothing else inherited. Returns (pid, stdout fd, stderr fd); a failure before the exec
+    (missing interpreter, bad cwd) is raised here as OSError, as subprocess would."""
+    opened: list[int] = []
+    try:
+        stdin_fd = os.open(stdin_path, os.O_RDONLY | os.O_CLOEXEC)
+        opened.append(stdin_fd)
+        out_r, out_w = os.pipe()  # non-inheritable (O_CLOEXEC), like every fd Python creates
+        opened += [out_r, out_w]
+        err_r, err_w = os.pipe()
+        opened += [err_r, err_w]
+        report_r, report_w = os.pipe()  # closed by a successful exec: EOF means the plugin runs
+        opened += [report_r, report_w]
+        pid = os.fork()
+    except BaseException:
+        for fd in opened:
+            os.close(fd)
+        raise
+    if pid == 0:  # the child: never returns
+        try:
+            os.dup2(stdin_fd, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            max_fd = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
+            os.closerange(3, report_w)
+            os.closerange(report_w + 1, max(max_fd, report_w + 1))
+            os.setsid()
+            os.chdir(cwd)
+            _child_setup()
+            os.execvpe(argv[0], argv, env)  # noqa: S606 - argv is the job's, no shell involved
+        except BaseException as exc:  # noqa: BLE001 - whatever failed, the child reports and exits
+            try:  # noqa: SIM105 - contextlib would cost every run an import
+                os.write(report_w, str(getattr(exc, "errno", None) or 22).encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(127)
+    for fd in (stdin_fd, out_w, err_w, report_w):
+        os.close(fd)
+    try:
+        report = _read_up_to(report_r, 32)
+    finally:
+        os.close(report_r)
+    if report:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        os.waitpid(pid, 0)
+        code = int(report) if report.isdigit() else 22
+        raise OSError(code, os.strerror(code), argv[0])
+    return pid, out_r, err_r
+
+
 def _run_plugin(job: dict) -> dict:
     stdout = _Capture(int(job["stdout_max"]))
     stderr = _Capture(int(job["stderr_max"]))
@@ -215,18 +377,9 @@ def _run_plugin(job: dict) -> dict:
     started = time.monotonic()
     deadline = started + timeout
     try:
-        with open(INPUT_PATH, "rb") as stdin_file:
-            proc = subprocess.Popen(
-                [str(a) for a in job["argv"]],
-                cwd=str(job.get("cwd", PLUGIN_DIR)),
-                env=env,
-                stdin=stdin_file,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                close_fds=True,
-                start_new_session=True,
-                preexec_fn=_child_setup,  # safe: the launcher is single-threaded
-            )
+        pid, out_fd, err_fd = spawn(
+            [str(a) for a in job["argv"]], str(job.get("cwd", PLUGIN_DIR)), env, INPUT_PATH
+        )
     except OSError as exc:
         return {
             "spawn_error": f"{exc.strerror or exc}: {exc.filename or job['argv'][0]}",
@@ -239,8 +392,7 @@ def _run_plugin(job: dict) -> dict:
             "run_seconds": 0.0,
             "kill_seconds": 0.0,
         }
-    assert proc.stdout is not None and proc.stderr is not None
-    streams = {proc.stdout.fileno(): stdout, proc.stderr.fileno(): stderr}
+    streams = {out_fd: stdout, err_fd: stderr}
     for fd in streams:
         os.set_blocking(fd, False)
     poller = select.poll()
@@ -248,7 +400,7 @@ def _run_plugin(job: dict) -> dict:
         poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     pidfd = -1
     try:
-        pidfd = os.pidfd_open(proc.pid)
+        pidfd = os.pidfd_open(pid)
         poller.register(pidfd, select.POLLIN)
     except (AttributeError, OSError):
         pidfd = -1  # older kernels / gVisor: fall back to a short poll tick
@@ -274,7 +426,7 @@ def _run_plugin(job: dict) -> dict:
                 continue
             _drain(fd, streams, poller)
         if status is None:
-            status = _reap_children(proc.pid)
+            status = _reap_children(pid)
             if status is not None:
                 drain_until = time.monotonic() + DRAIN_GRACE_SECONDS
                 if pidfd >= 0:
@@ -284,7 +436,7 @@ def _run_plugin(job: dict) -> dict:
     run_seconds = time.monotonic() - started
 
     kill_started = time.monotonic()
-    reaped = _kill_everything(proc.pid)
+    reaped = _kill_everything(pid)
     if status is None:
         status = reaped
     # Every writer is dead now: whatever is still in the pipes is the rest of the output.
@@ -489,7 +641,7 @@ def write_frame(header: dict, blobs: list[bytes | bytearray | tuple[int, int]], 
     A blob is bytes, or (fd, size) streamed from an open file so artifacts never sit in our
     (memory-limited) address space all at once.
     """
-    body = json.dumps(header, separators=(",", ":")).encode()
+    body = json_dumps(header).encode()
     _write_all(out_fd, RESULT_MAGIC + LENGTH.pack(len(body)) + body)
     for blob in blobs:
         if isinstance(blob, tuple):

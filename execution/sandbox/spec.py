@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -82,22 +82,26 @@ class ContainerSettings:
 
 
 BundleFiles = Sequence[tuple[str, bytes]]
+#: Writes the bundle into the (empty) directory it is given: e.g. extracting a verified archive
+#: straight into the container's slot, with no intermediate copy.
+BundleWriter = Callable[[Path], object]
 
 
 @dataclass
 class SandboxJob:
     """One plugin execution.
 
-    ``bundle`` is either a directory holding the extracted bundle (regular files and directories
-    only) or a list of (relative path, content). ``evidence`` maps evidence ids to host file paths;
-    each appears read-only at /argus/evidence/<id>. ``work_dir`` is where the cold path makes its
-    per-container scratch directory (the pool uses its own).
+    ``bundle`` is a directory holding the extracted bundle (regular files and directories only), a
+    list of (relative path, content), or a BundleWriter that fills the slot's empty plugin directory.
+    ``evidence`` maps evidence ids to host file paths; each appears read-only at
+    /argus/evidence/<id>. ``work_dir`` is where the cold path makes its per-container scratch
+    directory (the pool uses its own).
     """
 
     execution_id: str
     image: str
     entrypoint: str
-    bundle: Path | BundleFiles
+    bundle: Path | BundleFiles | BundleWriter
     input: bytes = b"{}"
     evidence: Mapping[str, str | Path] = field(default_factory=dict)
     plugin_name: str = ""

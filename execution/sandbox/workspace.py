@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import InvalidJob
-from .spec import BundleFiles, safe_relative_path
+from .spec import BundleFiles, BundleWriter, safe_relative_path
 
 DIR_MODE = 0o755
 FILE_MODE = 0o644
@@ -75,13 +75,15 @@ class Slot:
 
     def fill(
         self,
-        bundle: Path | BundleFiles,
+        bundle: Path | BundleFiles | BundleWriter,
         entrypoint: str,
         input_bytes: bytes,
         evidence: Mapping[str, str | Path],
     ) -> None:
         if isinstance(bundle, str | Path):
             _copy_bundle_tree(Path(bundle), self.plugin_dir)
+        elif callable(bundle):
+            bundle(self.plugin_dir)
         else:
             _write_bundle_files(bundle, self.plugin_dir)
         entry = self.plugin_dir / safe_relative_path(entrypoint, what="entrypoint")

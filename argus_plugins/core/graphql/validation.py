@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -52,10 +53,17 @@ class PageSizeLimitRule(ValidationRule):
 
 def validation_rules() -> list[type[ValidationRule]]:
     # graphene-django runs only the rules it is given, so the specification's own rules come first.
-    return [
+    return list(_rules_for_depth(settings.GRAPHQL_MAX_DEPTH))
+
+
+@cache
+def _rules_for_depth(max_depth: int) -> tuple[type[ValidationRule], ...]:
+    # The view is instantiated per request: building the depth rule once per limit (not per request) also
+    # keeps the rule classes stable, so the view's document cache can key on them.
+    return (
         *specified_rules,
-        depth_limit_validator(max_depth=settings.GRAPHQL_MAX_DEPTH),
+        depth_limit_validator(max_depth=max_depth),
         AliasLimitRule,
         OperationLimitRule,
         PageSizeLimitRule,
-    ]
+    )

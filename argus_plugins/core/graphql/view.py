@@ -4,17 +4,41 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import connection, transaction
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    JsonResponse,
+)
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
+from graphene_django.constants import MUTATION_ERRORS_FLAG
+from graphene_django.settings import graphene_settings
 from graphene_django.views import HttpError
 from graphene_file_upload.django import FileUploadGraphQLView
-from graphql import ExecutionResult, GraphQLError
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    validate,
+    validate_schema,
+)
 
 from argus_plugins.tenancy.tokens import authenticate_bearer
 
@@ -34,6 +58,94 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     check = CsrfViewMiddleware(lambda req: HttpResponse())
     check.process_request(request)
     return check.process_view(request, lambda req: None, (), {})
+
+
+@dataclass(frozen=True)
+class CheckedDocument:
+    """A query text parsed and validated: the document, or the errors that stop it (syntax or rules)."""
+
+    document: DocumentNode | None
+    errors: tuple[Exception, ...]
+
+
+class DocumentCache:
+    """A small thread-safe LRU of checked documents, bounded in entries and in total query characters.
+
+    Clients send the same few query texts over and over; parsing and validating them again on every
+    request costs more CPU than many resolvers. Parsed ASTs weigh roughly 100 bytes per query character,
+    hence the character budget as well as the entry count.
+    """
+
+    def __init__(self, max_entries: int, max_chars: int, max_query_chars: int) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self.max_query_chars = max_query_chars
+        self._entries: OrderedDict[Hashable, tuple[CheckedDocument, int]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> CheckedDocument | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: Hashable, checked: CheckedDocument, size: int) -> None:
+        if size > self.max_query_chars:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._chars -= previous[1]
+            self._entries[key] = (checked, size)
+            self._chars += size
+            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
+                _, (_, evicted_size) = self._entries.popitem(last=False)
+                self._chars -= evicted_size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+document_cache = DocumentCache(max_entries=256, max_chars=256 * 1024, max_query_chars=8 * 1024)
+
+
+def check_document(schema: GraphQLSchema, query: str, rules: tuple[type[Any], ...] | None) -> CheckedDocument:
+    """Parse and validate ``query``, remembering the outcome for identical query texts.
+
+    Both steps depend only on the text, the schema, the rules and the limits the rules read from
+    settings, so exactly those form the key; variables, operation name and the caller play no part.
+    """
+    key = (
+        query,
+        schema,
+        rules,
+        settings.GRAPHQL_MAX_ALIASES,
+        settings.GRAPHQL_MAX_OPERATIONS,
+        settings.GRAPHQL_MAX_PAGE_SIZE,
+        graphene_settings.MAX_VALIDATION_ERRORS,
+    )
+    checked = document_cache.get(key)
+    if checked is not None:
+        return checked
+    try:
+        document = parse(query)
+    except GraphQLError as error:  # a syntax error: as certain for this text next time
+        checked = CheckedDocument(None, (error,))
+    except Exception as error:  # noqa: BLE001 - reported like graphene-django does, but not remembered
+        return CheckedDocument(None, (error,))
+    else:
+        errors = validate(schema, document, rules, graphene_settings.MAX_VALIDATION_ERRORS)
+        checked = CheckedDocument(document, tuple(errors))
+    document_cache.put(key, checked, len(query))
+    return checked
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -62,7 +174,13 @@ class ArgusGraphQLView(FileUploadGraphQLView):
             return _error_response(413, "REQUEST_TOO_LARGE", "The request body is too large.")
 
     def execute_graphql_request(
-        self, request: HttpRequest, data: Any, query: str | None, *args: Any, **kwargs: Any
+        self,
+        request: HttpRequest,
+        data: Any,
+        query: str | None,
+        variables: Any,
+        operation_name: str | None,
+        show_graphiql: bool = False,
     ) -> ExecutionResult | None:
         if query and len(query) > settings.GRAPHQL_MAX_QUERY_BYTES:
             return ExecutionResult(
@@ -73,7 +191,79 @@ class ArgusGraphQLView(FileUploadGraphQLView):
                     )
                 ]
             )
-        return super().execute_graphql_request(request, data, query, *args, **kwargs)
+        if not isinstance(query, str):
+            # Missing or non-text queries: graphene-django's own handling and error answers.
+            return super().execute_graphql_request(
+                request, data, query, variables, operation_name, show_graphiql
+            )
+        return self._execute_checked(request, query, variables, operation_name, show_graphiql)
+
+    def _execute_checked(
+        self,
+        request: HttpRequest,
+        query: str,
+        variables: Any,
+        operation_name: str | None,
+        show_graphiql: bool,
+    ) -> ExecutionResult | None:
+        """graphene-django's ``execute_graphql_request`` step for step, with parse + validate cached."""
+        if not query:
+            if show_graphiql:
+                return None
+            raise HttpError(HttpResponseBadRequest("Must provide query string."))
+        schema = self.schema.graphql_schema
+        schema_validation_errors = validate_schema(schema)
+        if schema_validation_errors:
+            return ExecutionResult(data=None, errors=schema_validation_errors)
+
+        rules = tuple(self.validation_rules) if self.validation_rules is not None else None
+        checked = check_document(schema, query, rules)
+        if checked.document is None:
+            return ExecutionResult(errors=list(checked.errors))
+        document = checked.document
+        operation_ast = get_operation_ast(document, operation_name)
+        if (
+            request.method.lower() == "get"
+            and operation_ast is not None
+            and operation_ast.operation != OperationType.QUERY
+        ):
+            if show_graphiql:
+                return None
+            raise HttpError(
+                HttpResponseNotAllowed(
+                    ["POST"],
+                    f"Can only perform a {operation_ast.operation.value} operation from a POST request.",
+                )
+            )
+        if checked.errors:
+            return ExecutionResult(data=None, errors=list(checked.errors))
+
+        try:
+            execute_options: dict[str, Any] = {
+                "root_value": self.get_root_value(request),
+                "context_value": self.get_context(request),
+                "variable_values": variables,
+                "operation_name": operation_name,
+                "middleware": self.get_middleware(request),
+            }
+            if self.execution_context_class:
+                execute_options["execution_context_class"] = self.execution_context_class
+            if (
+                operation_ast is not None
+                and operation_ast.operation == OperationType.MUTATION
+                and (
+                    graphene_settings.ATOMIC_MUTATIONS is True
+                    or connection.settings_dict.get("ATOMIC_MUTATIONS", False) is True
+                )
+            ):
+                with transaction.atomic():
+                    result = execute(schema, document, **execute_options)
+                    if getattr(request, MUTATION_ERRORS_FLAG, False) is True:
+                        transaction.set_rollback(True)
+                return result
+            return execute(schema, document, **execute_options)
+        except Exception as error:  # noqa: BLE001 - graphene-django's contract: errors go into the result
+            return ExecutionResult(errors=[error])
 
     def format_error(self, error: Exception) -> dict[str, Any]:
         if isinstance(error, HttpError):

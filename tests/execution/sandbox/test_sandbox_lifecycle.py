@@ -4,9 +4,11 @@ deadlines, evidence and bundles, bad jobs, orphans, an unreachable engine, the r
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import docker
@@ -25,7 +27,13 @@ from execution.sandbox import (
     sweep_orphans,
 )
 from execution.sandbox import runner as runner_module
-from execution.sandbox.container import LABEL_EXECUTION, LABEL_OWNER, discard, start_container
+from execution.sandbox.container import (
+    LABEL_EXECUTION,
+    LABEL_OWNER,
+    discard,
+    local_owner_is_alive,
+    start_container,
+)
 from execution.sandbox.images import (
     DEFAULT_RUNTIME_IMAGES,
     LABEL_REVISION,
@@ -219,7 +227,9 @@ def test_sweep_orphans_removes_containers_of_dead_owners_only(
     make_job, docker_client: docker.DockerClient, sandbox_work_dir: Path, exists
 ) -> None:
     settings = make_job(HELLO).container_settings()
-    dead_owner = f"{socket.gethostname()}:999999999:1"
+    # An owner on "another host" is presumed alive by every other sweep running in parallel (other test
+    # processes, workers), so only this test's sweep, told that this one owner is dead, may remove it.
+    dead_owner = f"elsewhere-{uuid.uuid4().hex}:1:1"
     orphan = start_container(
         docker_client, settings, Slot.create(sandbox_work_dir / "orphans"), owner=dead_owner
     )
@@ -227,7 +237,7 @@ def test_sweep_orphans_removes_containers_of_dead_owners_only(
         docker_client, settings, Slot.create(sandbox_work_dir / "orphans"), owner=owner_id()
     )
     try:
-        removed = sweep_orphans(docker_client)
+        removed = sweep_orphans(docker_client, lambda owner: owner != dead_owner and local_owner_is_alive(owner))
         assert orphan.id in removed and alive.id not in removed
         assert not exists(docker_client, orphan.id) and exists(docker_client, alive.id)
         labels = docker_client.api.inspect_container(alive.id)["Config"]["Labels"]
@@ -235,6 +245,13 @@ def test_sweep_orphans_removes_containers_of_dead_owners_only(
     finally:
         for container in (orphan, alive):
             discard(docker_client, container)
+
+
+def test_owner_liveness_is_pid_and_start_time_on_this_host() -> None:
+    assert local_owner_is_alive(owner_id())
+    assert not local_owner_is_alive(f"{socket.gethostname()}:999999999:1")  # no such process
+    assert not local_owner_is_alive(f"{socket.gethostname()}:{os.getpid()}:1")  # pid reused since
+    assert local_owner_is_alive("another-host:1:1")  # cannot tell: presumed alive
 
 
 def test_unreachable_engine_raises_docker_unavailable(make_job, tmp_path: Path) -> None:
