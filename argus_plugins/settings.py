@@ -238,6 +238,9 @@ ARGUS_RUNTIME_IMAGES = {
         "suite": "bookworm",
         "packages": ["python3"],
         "interpreter": ["python3"],
+        # Python plugins run in a fork of the launcher's interpreter: no second interpreter start per run
+        # (see execution/sandbox/launcher.py); "exec" runs `python3 <entrypoint>` as a new program.
+        "launch": env.str("ARGUS_PYTHON_LAUNCH", default="fork"),
     },
 }
 

@@ -12,8 +12,7 @@ import contextlib
 import functools
 import json
 import logging
-import threading
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ from . import runtime
 from .models import Execution, ExecutionArtifact, ExecutionEvidence, ExecutionStatus
 from .recording import CurrentRecord, finish
 from .sandbox import DockerUnavailable, Outcome, SandboxJob, SandboxLimits, SandboxResult, run_job
-from .sandbox.container import docker_errors
 from .services import EVIDENCE_READ
 
 logger = logging.getLogger(__name__)
@@ -114,8 +112,10 @@ def _tenant_capacity(execution: Execution) -> int:
 @transaction.atomic
 def _claim(execution: Execution, capabilities: list[str]) -> bool:
     """QUEUED -> RUNNING unless the tenant is at its cap; the in-memory ``execution`` follows the row."""
-    # Lock the tenant row: concurrent claims for one tenant are serialised, so the cap holds.
-    list(type(execution.tenant).objects.select_for_update().filter(pk=execution.tenant_id))
+    # Lock the tenant row: concurrent claims for one tenant are serialised, so the cap holds. (SQLite has
+    # no row locks: there every write transaction holds the database's write lock from its start.)
+    if connection.features.has_select_for_update:
+        list(type(execution.tenant).objects.select_for_update().filter(pk=execution.tenant_id))
     running = Execution.objects.filter(tenant_id=execution.tenant_id, status=ExecutionStatus.RUNNING).count()
     if running >= _tenant_capacity(execution):
         raise TenantAtCapacity(str(execution.pk))
@@ -165,6 +165,7 @@ def _sandbox_job(prepared: Prepared) -> SandboxJob:
         execution_id=str(execution.pk),
         image=runtime_config["image"],
         interpreter=tuple(runtime_config.get("interpreter", ("python3",))),
+        launch=runtime_config.get("launch", "exec"),
         runtime=settings.ARGUS_SANDBOX_OCI_RUNTIME or None,
         entrypoint=version.manifest["entrypoint"],
         # Extracted (and validated once more) straight into the container's slot: no copy in between.
@@ -187,38 +188,38 @@ def _sandbox_job(prepared: Prepared) -> SandboxJob:
     )
 
 
-@contextlib.contextmanager
-def _watch(execution_id: Any) -> Iterator[threading.Event]:
-    """A thread that keeps the heartbeat fresh and turns a cancel request into the cancel event."""
-    cancel, stop = threading.Event(), threading.Event()
+class CancelWatch:
+    """The run's cancel signal, as the sandbox runner asks it between reads (``is_set``).
 
-    def loop() -> None:
+    It looks at the execution row at most every ARGUS_CANCEL_POLL_SECONDS and refreshes the heartbeat
+    every ARGUS_HEARTBEAT_SECONDS, from the worker's own thread and connection: no watcher thread and no
+    second database connection per run. A database hiccup here never fails the run (it is logged).
+    """
+
+    def __init__(self, execution_id: Any) -> None:
+        self.execution_id = execution_id
+        self._cancelled = False
+        now = time.monotonic()
+        self._next_poll = now + settings.ARGUS_CANCEL_POLL_SECONDS
+        self._next_beat = now + settings.ARGUS_HEARTBEAT_SECONDS
+
+    def is_set(self) -> bool:
+        now = time.monotonic()
+        if self._cancelled or now < self._next_poll:
+            return self._cancelled
+        self._next_poll = now + settings.ARGUS_CANCEL_POLL_SECONDS
         try:
-            beat_due = 0.0
-            while not stop.wait(settings.ARGUS_CANCEL_POLL_SECONDS):
-                row = (
-                    Execution.objects.filter(pk=execution_id).values("cancel_requested_at", "status").first()
+            row = Execution.objects.filter(pk=self.execution_id).values("cancel_requested_at").first()
+            if row is None or row["cancel_requested_at"] is not None:
+                self._cancelled = True
+            if now >= self._next_beat:
+                self._next_beat = now + settings.ARGUS_HEARTBEAT_SECONDS
+                Execution.objects.filter(pk=self.execution_id, status=ExecutionStatus.RUNNING).update(
+                    heartbeat_at=clock.now()
                 )
-                if row is None or row["cancel_requested_at"] is not None:
-                    cancel.set()
-                beat_due += settings.ARGUS_CANCEL_POLL_SECONDS
-                if beat_due >= settings.ARGUS_HEARTBEAT_SECONDS:
-                    beat_due = 0.0
-                    Execution.objects.filter(pk=execution_id, status=ExecutionStatus.RUNNING).update(
-                        heartbeat_at=clock.now()
-                    )
         except Exception:
-            logger.exception("Execution watcher failed for %s", execution_id)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=loop, name=f"watch-{execution_id}", daemon=True)
-    thread.start()
-    try:
-        yield cancel
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+            logger.exception("Checking execution %s for a cancel request failed", self.execution_id)
+        return self._cancelled
 
 
 def _text(data: bytes) -> str:
@@ -301,8 +302,7 @@ def run(execution_id: str) -> None:
         # This message was re-delivered because the worker that claimed it died mid-run.
         fail_lost_run(execution, "The worker running this execution was lost (re-delivered); not re-run.")
         return
-    with docker_errors("reach the Docker engine"):  # DockerUnavailable before anything is claimed
-        runtime.docker_client().ping()
+    runtime.ensure_engine_reachable()  # DockerUnavailable (the task retries) before anything is claimed
     try:
         prepared = prepare(execution)
     except Exception as error:
@@ -317,20 +317,18 @@ def run(execution_id: str) -> None:
 
 
 def _execute(execution: Execution, prepared: Prepared) -> None:
+    def started(container_id: str) -> None:
+        Execution.objects.filter(pk=execution.pk).update(container_id=container_id)
+        execution.container_id = container_id
+
     try:
-        with _watch(execution.pk) as cancel:
-
-            def started(container_id: str) -> None:
-                Execution.objects.filter(pk=execution.pk).update(container_id=container_id)
-                execution.container_id = container_id
-
-            result = run_job(
-                runtime.docker_client(),
-                _sandbox_job(prepared),
-                pool=runtime.container_pool(),
-                cancel=cancel,
-                on_started=started,
-            )
+        result = run_job(
+            runtime.docker_client(),
+            _sandbox_job(prepared),
+            pool=runtime.container_pool(),
+            cancel=CancelWatch(execution.pk),
+            on_started=started,
+        )
     except DockerUnavailable as error:
         finish(
             execution,

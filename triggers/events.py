@@ -140,7 +140,10 @@ def store_event(
 
 
 def has_listeners(tenant_id: Any, event_type: str) -> bool:
-    """Whether any live, enabled subscription or webhook endpoint of the tenant wants ``event_type``."""
+    """Whether any live, enabled subscription or webhook endpoint of the tenant wants ``event_type``.
+
+    Endpoints' type patterns are matched here only when the tenant has an endpoint at all.
+    """
     from .models import EventSubscription, WebhookEndpoint
 
     subscriptions = EventSubscription.objects.live().filter(tenant_id=tenant_id, enabled=True)

@@ -30,7 +30,7 @@ LABEL_MANAGED = "org.argus.managed"
 LABEL_OWNER = "org.argus.owner"
 LABEL_EXECUTION = "org.argus.execution"
 LABEL_SLOT = "org.argus.slot"
-LAUNCHER_PATH = "/opt/argus/launcher.py"
+LAUNCHER_PATH = f"{_launcher.LAUNCHER_DIR}/launcher.py"
 CONTAINER_TMP = "/tmp"  # noqa: S108 - the container's own private tmpfs, not the host's /tmp
 # Imported (not run as a script) so that Python uses the pyc compiled into the image. -I: no PYTHON*
 # variables, no user site, and no script or working directory (the plugin's) on sys.path.
@@ -104,6 +104,9 @@ def connect(base_url: str | None = None, timeout: int = 30) -> docker.DockerClie
             if base_url
             else docker.from_env(timeout=timeout)
         )
+        # The engine is a local socket: never look for proxy settings in the environment, which
+        # requests would otherwise do on every API call (a measurable share of a run's CPU).
+        client.api.trust_env = False
         client.ping()
     return client
 
@@ -189,7 +192,8 @@ def start_container(
             hostname="sandbox",
             user=f"{SANDBOX_UID}:{SANDBOX_GID}",
             working_dir=_launcher.PLUGIN_DIR,
-            environment={"ARGUS_IDLE_TIMEOUT": str(idle_timeout)},
+            # LANG as the plugin's own: a plugin forked from the launcher inherits its stdio codecs.
+            environment={"ARGUS_IDLE_TIMEOUT": str(idle_timeout), "LANG": "C.UTF-8"},
             stdin_open=True,  # with detach=False this also sets StdinOnce: EOF when we detach
             detach=False,
             labels={

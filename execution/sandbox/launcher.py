@@ -30,6 +30,7 @@ from __future__ import annotations
 # Every run pays for this interpreter's start-up, so it imports only what it needs, avoiding the
 # modules that pull in re/enum/collections (json, subprocess, contextlib, signal): that halves it.
 import ctypes
+import gc
 import os
 import select
 import stat
@@ -59,6 +60,7 @@ INPUT_PATH = "/argus/input.json"
 OUTPUT_PATH = "/argus/output/output.json"
 ARTIFACTS_DIR = "/argus/artifacts"
 PLUGIN_DIR = "/argus/plugin"
+LAUNCHER_DIR = "/opt/argus"
 
 # After the plugin's main process exits, how long its leftover children may keep the pipes open
 # before we stop waiting for EOF and kill them.
@@ -314,10 +316,17 @@ def _kill_everything(main_pid: int, deadline_seconds: float = 5.0) -> int | None
         time.sleep(0.002)
 
 
-def spawn(argv: list[str], cwd: str, env: dict[str, str], stdin_path: str) -> tuple[int, int, int]:
-    """fork + exec ``argv`` in a new session: stdin from ``stdin_path``, stdout and stderr on two new
-    pipes, nothing else inherited. Returns (pid, stdout fd, stderr fd); a failure before the exec
-    (missing interpreter, bad cwd) is raised here as OSError, as subprocess would."""
+def spawn(
+    argv: list[str], cwd: str, env: dict[str, str], stdin_path: str, main: str | None = None
+) -> tuple[int, int, int]:
+    """Start the plugin in a new session: stdin from ``stdin_path``, stdout and stderr on two new
+    pipes, nothing else inherited. Returns (pid, stdout fd, stderr fd); a failure before the plugin's
+    code starts (missing interpreter, bad cwd) is raised here as OSError, as subprocess would.
+
+    Without ``main`` the child execs ``argv``. With ``main`` (a Python file) the forked child becomes
+    that program itself: this interpreter, already started, runs it as ``__main__`` exactly as
+    ``python3 <main>`` would (see ``_become_main``), which spares every run a second interpreter start.
+    """
     opened: list[int] = []
     try:
         stdin_fd = os.open(stdin_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -326,14 +335,17 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], stdin_path: str) -> tu
         opened += [out_r, out_w]
         err_r, err_w = os.pipe()
         opened += [err_r, err_w]
-        report_r, report_w = os.pipe()  # closed by a successful exec: EOF means the plugin runs
+        report_r, report_w = os.pipe()  # closed once the plugin's code starts: EOF means it runs
         opened += [report_r, report_w]
+        if main is not None:
+            # The child's collector then leaves the launcher's objects alone: fewer pages copied on write.
+            gc.freeze()
         pid = os.fork()
     except BaseException:
         for fd in opened:
             os.close(fd)
         raise
-    if pid == 0:  # the child: never returns
+    if pid == 0:
         try:
             os.dup2(stdin_fd, 0)
             os.dup2(out_w, 1)
@@ -344,14 +356,17 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], stdin_path: str) -> tu
             os.setsid()
             os.chdir(cwd)
             _child_setup()
-            os.execvpe(argv[0], argv, env)  # noqa: S606 - argv is the job's, no shell involved
+            if main is None:
+                os.execvpe(argv[0], argv, env)  # noqa: S606 - argv is the job's, no shell involved
+            _prepare_main(main, env)
         except BaseException as exc:  # noqa: BLE001 - whatever failed, the child reports and exits
             try:  # noqa: SIM105 - contextlib would cost every run an import
                 os.write(report_w, str(getattr(exc, "errno", None) or 22).encode())
             except OSError:
                 pass
-        finally:
             os._exit(127)
+        os.close(report_w)
+        _become_main(main)  # never returns: ends this process like the end of a script
     for fd in (stdin_fd, out_w, err_w, report_w):
         os.close(fd)
     try:
@@ -367,6 +382,67 @@ def spawn(argv: list[str], cwd: str, env: dict[str, str], stdin_path: str) -> tu
     return pid, out_r, err_r
 
 
+def _prepare_main(main: str, env: dict[str, str]) -> None:
+    """Make this forked interpreter look like a fresh ``python3 <main>`` started with ``env``.
+
+    The launcher ran with -I -S (nothing from its environment or the plugin's directory could steer
+    it); the plugin gets what a normal start gives: its directory first on sys.path, the system
+    site-packages, its environment, fresh standard streams on its pipes, Python's SIGINT handler.
+    """
+    import io
+    import site
+
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = [main]
+    sys.path[:] = [os.path.dirname(main), *(p for p in sys.path if p != os.path.dirname(__file__))]
+    site.main()  # -I still holds: no user site-packages, as for any process of this user with HOME=/tmp
+    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Streams as the interpreter creates them at start-up (the old ones cached the attach socket's
+    # properties, e.g. stdin not seekable): newline "\n", stderr line-buffered, same codec settings.
+    for fd, name, mode in ((0, "stdin", "rb"), (1, "stdout", "wb"), (2, "stderr", "wb")):
+        old = getattr(sys, name)
+        buffer = open(fd, mode, closefd=False)  # noqa: SIM115 - lives as long as the process
+        buffer.raw.name = f"<{name}>"
+        stream = io.TextIOWrapper(
+            buffer, old.encoding, old.errors, "\n", line_buffering=fd == 2 or buffer.raw.isatty()
+        )
+        stream.mode = mode[0]
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+    sys.modules.pop(__name__, None)
+
+
+def _become_main(main: str) -> None:
+    """Run ``main`` as ``__main__``, then end with SystemExit, which unwinds to the top and lets the
+    interpreter shut down as after any script (threads joined, atexit handlers run, files flushed)."""
+    import builtins
+    from importlib.machinery import SourceFileLoader
+
+    module = type(sys)("__main__")
+    module.__file__ = main
+    module.__cached__ = None
+    module.__loader__ = SourceFileLoader("__main__", main)
+    module.__builtins__ = builtins
+    sys.modules["__main__"] = module
+    try:
+        with open(main, "rb") as source:
+            # dont_inherit: the launcher's own __future__ imports must not change how the plugin compiles.
+            code = compile(source.read(), main, "exec", dont_inherit=True)
+        exec(code, module.__dict__)  # noqa: S102 - this is the plugin's own process, running its code
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - reported as the interpreter would, then exit 1
+        trace = exc.__traceback__
+        while trace is not None and trace.tb_frame.f_code.co_filename != main:
+            trace = trace.tb_next  # the launcher's frames are no part of the plugin's traceback
+        exc.__traceback__ = trace  # what the default hook prints (it reads the exception's own)
+        sys.excepthook(type(exc), exc, trace)
+        raise SystemExit(1) from None
+    raise SystemExit(0)
+
+
 def _run_plugin(job: dict) -> dict:
     stdout = _Capture(int(job["stdout_max"]))
     stderr = _Capture(int(job["stderr_max"]))
@@ -378,7 +454,11 @@ def _run_plugin(job: dict) -> dict:
     deadline = started + timeout
     try:
         pid, out_fd, err_fd = spawn(
-            [str(a) for a in job["argv"]], str(job.get("cwd", PLUGIN_DIR)), env, INPUT_PATH
+            [str(a) for a in job["argv"]],
+            str(job.get("cwd", PLUGIN_DIR)),
+            env,
+            INPUT_PATH,
+            main=str(job["main"]) if job.get("main") else None,
         )
     except OSError as exc:
         return {

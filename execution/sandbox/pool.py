@@ -156,6 +156,13 @@ class ContainerPool:
         with self._cond:
             self._touch(settings)
 
+    def engine_connected(self) -> bool:
+        """Whether a ready container's attach connection to the engine is still open (the engine is up)."""
+        if os.getpid() != self._pid:
+            return False
+        with self._cond:
+            return any(queue and queue[0].is_healthy() for queue in self._ready.values())
+
     def take(self, settings: ContainerSettings) -> StartedContainer | None:
         """A started container for ``settings``, or None (the caller then runs cold)."""
         if os.getpid() != self._pid:

@@ -41,6 +41,7 @@ def encode_job(job: SandboxJob) -> bytes:
     header = {
         "v": PROTOCOL_VERSION,
         "argv": [*job.interpreter, f"{_launcher.PLUGIN_DIR}/{job.entrypoint}"],
+        "main": f"{_launcher.PLUGIN_DIR}/{job.entrypoint}" if job.launch == "fork" else None,
         "cwd": _launcher.PLUGIN_DIR,
         "env": job.plugin_env(),
         "timeout": float(limits.timeout_seconds),

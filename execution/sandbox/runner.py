@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import select
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import docker
 
@@ -40,6 +40,12 @@ RECV_CHUNK = MiB
 TRANSFER_BYTES_PER_SECOND = 50 * MiB
 
 
+class CancelSignal(Protocol):
+    """What ``run_job`` asks between reads: a threading.Event, or anything with the same ``is_set``."""
+
+    def is_set(self) -> bool: ...
+
+
 def default_work_dir() -> Path:
     return Path(tempfile.gettempdir()) / "argus-sandbox"
 
@@ -49,7 +55,7 @@ def run_job(
     spec: SandboxJob,
     *,
     pool: ContainerPool | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelSignal | None = None,
     on_started: Callable[[str], None] | None = None,
 ) -> SandboxResult:
     """Run ``spec`` and return what happened; the container is gone (or queued for removal on the
@@ -95,7 +101,7 @@ def _drive(
     client: docker.DockerClient,
     container: StartedContainer,
     spec: SandboxJob,
-    cancel: threading.Event | None,
+    cancel: CancelSignal | None,
     on_started: Callable[[str], None] | None,
     timings: dict[str, float],
 ) -> SandboxResult:

@@ -81,6 +81,7 @@ class ContainerSettings:
         )
 
 
+LAUNCH_MODES = ("exec", "fork")
 BundleFiles = Sequence[tuple[str, bytes]]
 #: Writes the bundle into the (empty) directory it is given: e.g. extracting a verified archive
 #: straight into the container's slot, with no intermediate copy.
@@ -112,6 +113,10 @@ class SandboxJob:
     artifacts_enabled: bool = False
     work_dir: Path | None = None
     interpreter: tuple[str, ...] = ("python3",)
+    #: "exec": run ``interpreter + [entrypoint]`` as a new program. "fork": the entrypoint is Python,
+    #: run as ``__main__`` by a fork of the launcher's own (already started) interpreter, the image's
+    #: ``python3``; the same program as ``python3 <entrypoint>`` without a second interpreter start.
+    launch: str = "exec"
 
     def container_settings(self) -> ContainerSettings:
         return ContainerSettings.for_job(self.image, self.runtime, self.limits)
@@ -144,6 +149,8 @@ class SandboxJob:
                 raise InvalidJob(f"invalid evidence id {evidence_id!r}")
         if not self.interpreter:
             raise InvalidJob("interpreter must not be empty")
+        if self.launch not in LAUNCH_MODES:
+            raise InvalidJob(f"launch must be one of {', '.join(LAUNCH_MODES)}, not {self.launch!r}")
         self.plugin_env()
 
 

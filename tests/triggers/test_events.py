@@ -275,3 +275,41 @@ def test_events_and_deliveries_through_graphql(world, gql_for, plugin_factory):
     assert other.execute(EVENTS, {"t": str(world.tenant_a.pk)}).errors[0]["extensions"]["code"] == "NOT_FOUND"
     found = other.execute("query($id: ID!) { event(id: $id) { id } }", {"id": str(event.pk)})
     assert found.errors[0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def _dispatch_state(event):
+    event.refresh_from_db()
+    return (event.dispatch_enqueued_at is not None, event.dispatched_at is not None)
+
+
+def test_an_event_nobody_listens_to_is_stored_as_dispatched_without_a_task(world, plugin_factory):
+    start = len(connection.run_on_commit)
+    event = store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={}, dedupe_key="quiet")
+    assert _dispatch_state(event) == (False, True)
+    assert connection.run_on_commit[start:] == []  # no dispatch task published
+
+
+def test_a_subscription_of_the_tenant_makes_the_event_dispatched(world, plugin_factory):
+    target = plugin_factory(events=["custom.found", "custom.other"])
+    subscribe(world, target, "custom.other")  # another type: still nobody listens to custom.found
+    other = plugin_factory(tenant="b", events=["custom.found"])
+    subscriptions.create_subscription(actor=world.admin_b, installation_id=other.pk, event_type="custom.found")
+    quiet = store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={}, dedupe_key="q1")
+    assert _dispatch_state(quiet) == (False, True)  # tenant B's subscription does not count for A
+    subscribe(world, target, "custom.found")
+    start = len(connection.run_on_commit)
+    heard = store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={}, dedupe_key="q2")
+    assert _dispatch_state(heard) == (True, False)
+    assert len(connection.run_on_commit[start:]) == 1  # its dispatch, after commit
+
+
+def test_a_webhook_endpoint_listens_only_to_the_types_it_wants(world):
+    from triggers import webhooks
+
+    webhooks.create_endpoint(
+        actor=world.admin_a, tenant_id=world.tenant_a.pk, url="https://hooks.example.com/a", event_types=["custom.*"]
+    )
+    heard = store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={}, dedupe_key="w1")
+    quiet = store_event(tenant_id=world.tenant_a.pk, type="evidence.uploaded", payload={}, dedupe_key="w2")
+    assert _dispatch_state(heard) == (True, False)
+    assert _dispatch_state(quiet) == (False, True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import docker
 import pytest
+from django.conf import settings as django_settings
 
 from execution.sandbox import ContainerPool, SandboxJob, SandboxLimits, connect, owner_id
 from execution.sandbox.container import LABEL_MANAGED, LABEL_OWNER
@@ -94,6 +95,7 @@ def make_job(runtime_image: str, sandbox_work_dir: Path) -> JobFactory:
     def build(code: str, **fields: Any) -> SandboxJob:
         limits = fields.pop("limits", None) or SandboxLimits(timeout_seconds=fields.pop("timeout", 10))
         bundle = fields.pop("bundle", None) or [("main.py", code.encode())]
+        fields.setdefault("launch", django_settings.ARGUS_RUNTIME_IMAGES["python3.11"].get("launch", "exec"))
         return SandboxJob(
             execution_id=fields.pop("execution_id", f"test-{uuid.uuid4().hex[:12]}"),
             image=runtime_image,

@@ -139,3 +139,106 @@ def test_the_launcher_starts_without_heavy_imports() -> None:
                                 text=True).stdout.split())
     assert "launcher" in loaded
     assert not loaded & {"json", "json.decoder", "re", "enum", "subprocess", "contextlib", "collections", "signal"}
+
+
+# ------------------------------------------------------------------------- fork mode = python3 main.py
+# The same plugin file, run as a fresh `python3 main.py` and by a fork of a launcher-like interpreter
+# (started `-I -S`, the launcher imported, then spawn(..., main=...)), must behave the same. Both run in
+# subprocesses on the host: a forked child ends by unwinding to the top of its interpreter, which must
+# not be this pytest process.
+
+FORK_RUNNER = """
+import json, os, sys
+sys.path.insert(0, {directory!r})
+import launcher
+pid, out_fd, err_fd = launcher.spawn([sys.executable, {main!r}], {cwd!r}, {env!r}, {stdin!r}, main={main!r})
+def drain(fd):
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+out, err = drain(out_fd), drain(err_fd)
+_, status = os.waitpid(pid, 0)
+print(json.dumps([os.waitstatus_to_exitcode(status), out, err]))
+"""
+
+INTROSPECT = r"""
+import json, os, signal, sys
+print(json.dumps({
+    "name": __name__, "file": __file__, "argv": sys.argv, "path": sys.path, "cwd": os.getcwd(),
+    "env": dict(os.environ), "stdin": sys.stdin.read(), "seekable": sys.stdin.seekable(),
+    "stdin_name": sys.stdin.name, "stdout_name": sys.stdout.name,
+    "codecs": [(s.encoding, s.errors, s.line_buffering) for s in (sys.stdin, sys.stdout, sys.stderr)],
+    "dunder_streams": [sys.__stdin__ is sys.stdin, sys.__stdout__ is sys.stdout],
+    "bytecode": sys.dont_write_bytecode, "sigint": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+    "main_module": sys.modules["__main__"].__dict__ is globals(), "spec": __spec__, "package": __package__,
+    "builtins": getattr(__builtins__, "__name__", None), "exit_helper": "exit" in dir(__builtins__),
+    "annotations_future": hasattr(sys.modules["__main__"], "__annotations__") and bool(__annotations__),
+}, sort_keys=True))
+x: int = 1
+"""
+
+SCENARIOS = {
+    "introspection": INTROSPECT,
+    "exit code": "import sys\nprint('before')\nsys.exit(3)\n",
+    "exit message": "import sys\nsys.exit('bye now')\n",
+    "uncaught exception": "def inner():\n    raise ValueError('boom')\n\nprint('partial output')\ninner()\n",
+    "syntax error": "print('never'\n",
+    "atexit, threads, unflushed files": (
+        "import atexit, threading, time\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "def late():\n    time.sleep(0.2)\n    print('thread finished')\n"
+        "threading.Thread(target=late).start()\n"
+        "leftover = open('unclosed.txt', 'w')\nleftover.write('flushed at exit')\n"
+        "print('main done', end='')\n"
+    ),
+}
+
+
+def _run_both(tmp_path: Path, code: str) -> tuple[list, list]:
+    results = []
+    for mode in ("fresh", "fork"):
+        work = tmp_path / mode
+        plugin = work / "plugin"
+        plugin.mkdir(parents=True)
+        main = plugin / "main.py"
+        main.write_text(code.replace("{mode}", mode))
+        stdin = work / "input.json"
+        stdin.write_text('{"n": 1}')
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+               "ARGUS_PLUGIN": "acme.probe"}
+        if mode == "fresh":
+            with stdin.open("rb") as stdin_file:
+                done = subprocess.run([sys.executable, str(main)], cwd=plugin, env=env, stdin=stdin_file,
+                                      capture_output=True, text=True, timeout=60)
+            result = [done.returncode, done.stdout, done.stderr]
+        else:
+            runner = FORK_RUNNER.format(directory=str(Path(launcher.__file__).parent), main=str(main),
+                                        cwd=str(plugin), env=env, stdin=str(stdin))
+            done = subprocess.run([sys.executable, "-I", "-S", "-c", runner], capture_output=True, text=True,
+                                  timeout=60, env={"LANG": "C.UTF-8"})
+            assert done.returncode == 0, done.stderr
+            result = json.loads(done.stdout)
+        leftover = plugin / "unclosed.txt"
+        result.append(leftover.read_text() if leftover.exists() else None)
+        results.append(result)
+    return results[0], results[1]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_fork_mode_runs_a_plugin_as_python3_main_py_would(tmp_path: Path, scenario: str) -> None:
+    fresh, forked = _run_both(tmp_path, SCENARIOS[scenario])
+
+    def same_paths(result: list) -> list:  # each ran in its own directory
+        return [str(part).replace(str(tmp_path / "fresh"), "<dir>").replace(str(tmp_path / "fork"), "<dir>")
+                for part in result]
+
+    assert same_paths(forked) == same_paths(fresh)
+    if scenario == "introspection":
+        seen = json.loads(forked[1])
+        assert seen["name"] == "__main__" and seen["path"][0].endswith("/plugin") and seen["seekable"]
+        assert seen["env"]["ARGUS_PLUGIN"] == "acme.probe" and seen["stdin"] == '{"n": 1}'
+    if scenario == "uncaught exception":
+        assert "launcher" not in forked[2] and "ValueError: boom" in forked[2] and forked[0] == 1
+    if scenario.startswith("atexit"):
+        assert forked[1:] == ["main donethread finished\natexit ran\n", "", "flushed at exit"]

@@ -147,7 +147,7 @@ def test_worker_deadline_kills_a_launcher_that_does_not_report(
 def test_launcher_that_cannot_start_the_plugin_is_a_sandbox_error(
     make_job, docker_client: docker.DockerClient
 ) -> None:
-    result = run_job(docker_client, make_job(HELLO, interpreter=("/nonexistent/python",)))
+    result = run_job(docker_client, make_job(HELLO, interpreter=("/nonexistent/python",), launch="exec"))
     assert result.outcome == Outcome.SANDBOX_ERROR
     assert "could not start the plugin" in result.error and "/nonexistent/python" in result.error
 
@@ -293,14 +293,21 @@ def test_pool_replaces_dead_warm_containers_and_close_removes_the_rest(
     )
     try:
         assert pool.wait_ready(settings, timeout=60)
+        assert pool.engine_connected()  # a live attach connection: the engine is up, no ping needed
         (dead,) = list(pool._ready[settings])
         docker_client.api.kill(dead.id)  # e.g. an engine restart killed it while it waited
+        deadline = time.monotonic() + 10
+        while pool.engine_connected() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not pool.engine_connected()  # its connection closed: no longer proof of anything
         result = run_job(docker_client, make_job(HELLO), pool=pool)
         assert result.outcome == Outcome.COMPLETED and result.path == "cold"
         assert pool.wait_ready(settings, timeout=60)
         (warm,) = list(pool._ready[settings])
         assert warm.id != dead.id and exists(docker_client, warm.id)
+        assert pool.engine_connected()
     finally:
         pool.close()
+    assert not pool.engine_connected()
     assert not exists(docker_client, warm.id) and not exists(docker_client, dead.id)
     assert list((sandbox_work_dir / "small-pool").iterdir()) == []
