@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,9 @@ def finish(
     ``execution`` holds every recorded field as stored (the worker, which loaded the run and made every
     change since) together with the run's evidence links, which saves re-reading them on the hot path.
     """
-    if not transition(execution, status, expected=expected, **fields):
+    # The entry's id is chosen first so the status change can point at it in the same UPDATE.
+    entry_id = uuid.uuid4()
+    if not transition(execution, status, expected=expected, ledger_entry_id=entry_id, **fields):
         return False
     if current is None:
         execution = Execution.objects.select_related(
@@ -79,8 +82,8 @@ def finish(
         links = None
     else:
         links = current.evidence_links
-    entry = append_entry(LEDGER_ENTRY_TYPE, ledger_record(execution, links), tenant_id=execution.tenant_id)
-    Execution.objects.filter(pk=execution.pk).update(ledger_entry=entry)
+    record = ledger_record(execution, links)
+    entry = append_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
     execution.ledger_entry = entry
     trigger_events.execution_finished(execution)  # after commit: execution.* and custom events
     return True

@@ -349,11 +349,11 @@ def _execute(execution: Execution, prepared: Prepared) -> None:
         )
         return
     status, fields = _outcome_fields(execution, result)
-    with transaction.atomic():
-        if (
-            finish(execution, status, expected=ExecutionStatus.RUNNING, current=prepared.current, **fields)
-            and status == ExecutionStatus.SUCCEEDED
-        ):
+    if not (result.artifacts and status == ExecutionStatus.SUCCEEDED):
+        finish(execution, status, expected=ExecutionStatus.RUNNING, current=prepared.current, **fields)
+        return
+    with transaction.atomic():  # the artifacts commit with the terminal status, or neither does
+        if finish(execution, status, expected=ExecutionStatus.RUNNING, current=prepared.current, **fields):
             _save_artifacts(execution, result)
 
 

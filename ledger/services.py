@@ -45,15 +45,20 @@ class LedgerCorruptedError(RuntimeError):
     """The ledger is in a state no append can have produced (head row missing while entries exist)."""
 
 
-def append_entry(entry_type: str, record: dict[str, Any], *, tenant_id: Any = None) -> LedgerEntry:
+def append_entry(
+    entry_type: str, record: dict[str, Any], *, tenant_id: Any = None, entry_id: uuid.UUID | None = None
+) -> LedgerEntry:
     """Append one entry and return it. Call it inside the transaction that makes ``record`` true.
 
     ``record`` must be a JSON object inside the ledger's domain (see ``ledger.hashing.prepare_record``):
     a value that cannot be canonicalised raises ``NotCanonicalizable`` here, before anything is written.
     ``tenant_id`` scopes the entry to a tenant; it is also written into the record as ``tenant_id`` (if the
     record already has one, they must agree), because only the record is covered by the hash.
+
+    ``entry_id`` is the new entry's id when the caller has already written a reference to it in this
+    transaction (references to entries are foreign keys checked at commit): one UPDATE less for it.
     """
-    return append_entries([(entry_type, record, tenant_id)])[0]
+    return _append([_prepare(entry_type, record, tenant_id)], [entry_id])[0]
 
 
 def append_entries(items: Iterable[tuple[str, dict[str, Any], Any]]) -> list[LedgerEntry]:
@@ -65,18 +70,23 @@ def append_entries(items: Iterable[tuple[str, dict[str, Any], Any]]) -> list[Led
     # Validate and canonicalise everything before taking the lock: a bad record fails with nothing written,
     # and the (slow) canonicalisation does not hold up other writers.
     prepared = [_prepare(entry_type, record, tenant_id) for entry_type, record, tenant_id in items]
+    return _append(prepared, [None] * len(prepared))
+
+
+def _append(prepared: list[tuple[str, dict, bytes, Any]], ids: list[uuid.UUID | None]) -> list[LedgerEntry]:
     if not prepared:
         return []
     with transaction.atomic():
         head = _lock_head()
         sequence, prev_hash = head.sequence, head.entry_hash
         entries = []
-        for entry_type, record, canonical, tenant_uuid in prepared:
+        for (entry_type, record, canonical, tenant_uuid), entry_id in zip(prepared, ids, strict=True):
             sequence += 1
             created_at = format_timestamp(clock.now())
             digest = entry_hash(sequence, entry_type, canonical, prev_hash, created_at)
             entries.append(
                 LedgerEntry(
+                    id=entry_id or uuid.uuid4(),
                     sequence=sequence,
                     entry_type=entry_type,
                     record=record,
