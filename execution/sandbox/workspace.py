@@ -1,11 +1,13 @@
 """Per-container host directories ("slots") holding the bundle, the evidence and input.json.
 
 A slot is created before its container (pre-started pool containers mount it while it is still
-empty) and filled when a job arrives. Its three parts are bind-mounted read-only:
+empty) and filled when a job arrives. Two read-only bind mounts (each mount is set-up work on every
+container start, so the contract's paths share one):
 
-    <slot>/plugin/      -> /argus/plugin
-    <slot>/evidence/    -> /argus/evidence
-    <slot>/input.json   -> /argus/input.json   (a file bind: written in place, never renamed over)
+    <slot>/argus/       -> /argus               plugin/, evidence/, input.json (written in place, never
+                                                renamed over), and the empty mount points output/ and
+                                                artifacts/ for the container's writable tmpfs mounts
+    <slot>/resolv.conf  -> /etc/resolv.conf     empty: no resolver
 
 The container can never write here, so nothing in a slot can be a trap for the worker; the only
 untrusted content we copy in is the bundle, and we refuse symlinks and special files in it.
@@ -43,9 +45,11 @@ def ensure_work_dir(work_dir: Path) -> Path:
 class Slot:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.plugin_dir = root / "plugin"
-        self.evidence_dir = root / "evidence"
-        self.input_path = root / "input.json"
+        self.argus_dir = root / "argus"
+        self.plugin_dir = self.argus_dir / "plugin"
+        self.evidence_dir = self.argus_dir / "evidence"
+        self.input_path = self.argus_dir / "input.json"
+        self.mount_points = (self.argus_dir / "output", self.argus_dir / "artifacts")
         self.resolv_path = root / "resolv.conf"
 
     @classmethod
@@ -55,7 +59,7 @@ class Slot:
         root.mkdir(mode=DIR_MODE)
         os.chmod(root, DIR_MODE)  # mkdir's mode is filtered by the umask
         slot = cls(root)
-        for directory in (slot.plugin_dir, slot.evidence_dir):
+        for directory in (slot.argus_dir, slot.plugin_dir, slot.evidence_dir, *slot.mount_points):
             directory.mkdir()
             os.chmod(directory, DIR_MODE)
         for file in (slot.input_path, slot.resolv_path):
@@ -65,9 +69,7 @@ class Slot:
 
     def binds(self) -> dict[str, dict[str, str]]:
         return {
-            str(self.plugin_dir): {"bind": "/argus/plugin", "mode": "ro"},
-            str(self.evidence_dir): {"bind": "/argus/evidence", "mode": "ro"},
-            str(self.input_path): {"bind": "/argus/input.json", "mode": "ro"},
+            str(self.argus_dir): {"bind": "/argus", "mode": "ro"},
             # An empty resolv.conf instead of the host's: the sandbox has no network anyway, and the
             # host's resolver addresses are none of the plugin's business.
             str(self.resolv_path): {"bind": "/etc/resolv.conf", "mode": "ro"},

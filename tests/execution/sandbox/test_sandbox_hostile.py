@@ -105,7 +105,7 @@ FILESYSTEM = """
 import json, os, stat, subprocess
 result = {}
 for target in ["/pwned", "/etc/pwned", "/usr/lib/pwned", "/opt/argus/launcher.py", "/argus/plugin/sentinel.txt",
-               "/argus/plugin/new.py", "/argus/evidence/ev-1", "/argus/evidence/new", "/argus/input.json"]:
+               "/argus/plugin/new.py", "/argus/evidence/ev-1", "/argus/evidence/new", "/argus/input.json", "/argus/pwned"]:
     try:
         with open(target, "a") as fh:
             fh.write("pwned")
@@ -116,6 +116,7 @@ for name, action in [
     ("chmod", lambda: os.chmod("/argus/plugin/sentinel.txt", 0o777)),
     ("unlink", lambda: os.unlink("/argus/evidence/ev-1")),
     ("rename", lambda: os.rename("/argus/plugin/sentinel.txt", "/argus/plugin/moved")),
+    ("move the output mount", lambda: os.rename("/argus/output", "/argus/elsewhere")),
 ]:
     try:
         action()
