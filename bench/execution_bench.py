@@ -908,12 +908,12 @@ def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
             body_start = done[0] - done[1]
             timeline["  of which commit, publish, Redis -> Celery main process"].append(task[0] - queued)
             timeline["  of which main process -> task starts in the pool child"].append(body_start - task[0])
-            timeline["  of which task start -> started_at (load, docker ping, checks, claim)"].append(
+            timeline["  of which task start -> started_at (load, engine check, checks, claim)"].append(
                 started - body_start
             )
         timeline["started_at -> finished_at (sandbox + worker bookkeeping)"].append(finished - started)
         timeline["  of which sandbox run_job total"].append(timings.get("total", 0.0))
-        timeline["  of which worker bookkeeping (claim commit, watcher, outcome)"].append(
+        timeline["  of which worker bookkeeping (claim commit, cancel checks, outcome)"].append(
             finished - started - timings.get("total", 0.0)
         )
         timeline["finished_at -> client saw it (ledger append, commit, polling)"].append(
