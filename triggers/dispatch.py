@@ -25,13 +25,7 @@ logger = logging.getLogger(__name__)
 def matching_subscriptions(event: Event):
     """Enabled subscriptions of the event's own tenant (events never cross tenants) to its type."""
     return (
-        EventSubscription.objects.live()
-        .filter(
-            tenant_id=event.tenant_id,
-            event_type=event.type,
-            enabled=True,
-            installation__uninstalled_at__isnull=True,
-        )
+        EventSubscription.objects.listening(event.tenant_id, event.type)
         .select_related(
             "installation__tenant",
             "installation__plugin",

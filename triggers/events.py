@@ -72,7 +72,7 @@ def get_event(user: Any, event_id: Any, field: str = "id") -> Event:
 def execution_finished(execution: Any) -> None:
     """Hook of execution.recording.finish: after commit, emit execution.* and the run's custom events.
 
-    ``execution`` is the finished Execution as committed (the emitter then reads nothing again), or its id.
+    ``execution`` is the finished Execution as committed, its plugin version and plugin loaded.
     """
     transaction.on_commit(functools.partial(_safely, emit_execution_events, execution), robust=True)
 
@@ -140,17 +140,13 @@ def store_event(
 
 
 def has_listeners(tenant_id: Any, event_type: str) -> bool:
-    """Whether any live, enabled subscription or webhook endpoint of the tenant wants ``event_type``.
-
-    Endpoints' type patterns are matched here only when the tenant has an endpoint at all.
-    """
+    """Whether dispatching an event of ``event_type`` in the tenant would reach anyone: the same
+    subscriptions and endpoints that dispatch itself looks at."""
     from .models import EventSubscription, WebhookEndpoint
 
-    # One filter() per query: this runs for every finished run, and each chained filter() is a clone.
-    live = {"tenant_id": tenant_id, "enabled": True, "deleted_at__isnull": True}
-    if EventSubscription.objects.filter(event_type=event_type, **live).exists():
+    if EventSubscription.objects.listening(tenant_id, event_type).exists():
         return True
-    endpoints = WebhookEndpoint.objects.filter(**live).only("id", "event_types")
+    endpoints = WebhookEndpoint.objects.listening(tenant_id).only("id", "event_types")
     return any(endpoint.wants(event_type) for endpoint in endpoints)
 
 
@@ -235,16 +231,10 @@ def chain_depth_of(execution_id: Any) -> int:
 
 
 def emit_execution_events(execution: Any) -> list[Event]:
-    """Store the execution.* event of a finished run (and its custom events); ``execution`` or its id."""
-    from execution.models import Execution, Trigger
+    """Store the execution.* event of a finished run (and its custom events)."""
+    from execution.models import Trigger
 
-    if not isinstance(execution, Execution):
-        execution = (
-            Execution.objects.select_related("plugin_version__plugin", "triggered_by")
-            .filter(pk=execution)
-            .first()
-        )
-    if execution is None or execution.status not in EXECUTION_EVENTS:
+    if execution.status not in EXECUTION_EVENTS:
         return []
     # Only an event-triggered run descends from an event; the others start a chain.
     depth = chain_depth_of(execution.pk) if execution.trigger == Trigger.EVENT else 0

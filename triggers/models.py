@@ -7,6 +7,7 @@ through ``ScheduleFiring``, an event-triggered run to its event through ``EventD
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -165,6 +166,15 @@ class EventSubscriptionQuerySet(models.QuerySet):
     def live(self) -> EventSubscriptionQuerySet:
         return self.filter(deleted_at__isnull=True)
 
+    def listening(self, tenant_id: Any, event_type: str) -> EventSubscriptionQuerySet:
+        """Those an event of ``event_type`` in the tenant reaches (events never cross tenants)."""
+        return self.live().filter(
+            tenant_id=tenant_id,
+            event_type=event_type,
+            enabled=True,
+            installation__uninstalled_at__isnull=True,
+        )
+
 
 class EventSubscription(models.Model):
     """Run ``installation`` once for every event of ``event_type`` whose payload matches ``filter``."""
@@ -236,6 +246,10 @@ class EventDelivery(models.Model):
 class WebhookEndpointQuerySet(models.QuerySet):
     def live(self) -> WebhookEndpointQuerySet:
         return self.filter(deleted_at__isnull=True)
+
+    def listening(self, tenant_id: Any) -> WebhookEndpointQuerySet:
+        """The tenant's endpoints that receive events at all; ``WebhookEndpoint.wants`` picks the types."""
+        return self.live().filter(tenant_id=tenant_id, enabled=True)
 
 
 class WebhookEndpoint(models.Model):

@@ -200,7 +200,7 @@ def fan_out(event: Event) -> list[WebhookDelivery]:
     from .webhook_delivery import publish_attempt
 
     created = []
-    for endpoint in WebhookEndpoint.objects.live().filter(tenant_id=event.tenant_id, enabled=True):
+    for endpoint in WebhookEndpoint.objects.listening(event.tenant_id):
         if not endpoint.wants(event.type):
             continue
         now = clock.now()
