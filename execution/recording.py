@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -61,36 +60,26 @@ def finish(
     status: ExecutionStatus,
     *,
     expected: str | None = None,
-    current: CurrentRecord | None = None,
+    evidence_links: list[ExecutionEvidence] | None = None,
     **fields: Any,
 ) -> bool:
     """Move the run to a terminal ``status`` and append its ledger entry: both commit, or neither.
 
     Returns False (and writes nothing) when the run had already left ``expected``. The ledger record is
-    built from the row as stored, re-read here, unless the caller passes ``current``: its promise that
-    ``execution`` holds every recorded field as stored (the worker, which loaded the run and made every
-    change since) together with the run's evidence links, which saves re-reading them on the hot path.
+    built from the row as stored, re-read here, unless the caller passes the run's ``evidence_links``:
+    its promise that ``execution`` holds every recorded field as stored (the worker, which loaded the run
+    and made every change since), which saves re-reading them on the hot path.
     """
     # The entry's id is chosen first so the status change can point at it in the same UPDATE.
     entry_id = uuid.uuid4()
     if not transition(execution, status, expected=expected, ledger_entry_id=entry_id, **fields):
         return False
-    if current is None:
+    if evidence_links is None:
         execution = Execution.objects.select_related(
             "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
         ).get(pk=execution.pk)
-        links = None
-    else:
-        links = current.evidence_links
-    record = ledger_record(execution, links)
+    record = ledger_record(execution, evidence_links)
     entry = append_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
     execution.ledger_entry = entry
     trigger_events.execution_finished(execution)  # after commit: execution.* and custom events
     return True
-
-
-@dataclass(frozen=True)
-class CurrentRecord:
-    """See ``finish``: the caller's in-memory execution is current; these are its evidence links."""
-
-    evidence_links: list[ExecutionEvidence]

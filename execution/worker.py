@@ -31,7 +31,7 @@ from registry.services import verify_stored_version
 
 from . import runtime
 from .models import Execution, ExecutionArtifact, ExecutionEvidence, ExecutionStatus
-from .recording import CurrentRecord, finish
+from .recording import finish
 from .sandbox import DockerUnavailable, Outcome, SandboxJob, SandboxLimits, SandboxResult, run_job
 from .services import EVIDENCE_READ
 
@@ -57,10 +57,6 @@ class Prepared:
     evidence: dict[str, str]
     evidence_links: list[ExecutionEvidence]
 
-    @property
-    def current(self) -> CurrentRecord:
-        return CurrentRecord(self.evidence_links)
-
 
 def _load(execution_id: str) -> Execution | None:
     """The run with everything the worker reads (authorisation, limits, the ledger record) in one query."""
@@ -81,7 +77,7 @@ def _reject(execution: Execution, reason: str, links: list[ExecutionEvidence]) -
         execution,
         ExecutionStatus.REJECTED,
         expected=ExecutionStatus.QUEUED,
-        current=CurrentRecord(links),
+        evidence_links=links,
         error_reason=reason,
     )
 
@@ -249,21 +245,19 @@ def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[Execut
         "container_id": result.container_id or "",
         "timings": {key: round(value, 6) for key, value in result.timings.items()},
     }
+    if result.outcome == Outcome.CANCELLED:  # the reason was written by whoever asked, meanwhile
+        fields["error_reason"] = (
+            Execution.objects.filter(pk=execution.pk).values_list("cancel_reason", flat=True).first()
+            or "Cancelled."
+        )
+        return OUTCOME_STATUS[result.outcome], fields
     if result.outcome in OUTCOME_STATUS:
-        status = OUTCOME_STATUS[result.outcome]
+        limits = execution.applied_limits
         fields["error_reason"] = {
-            Outcome.TIMED_OUT: f"Timed out after {execution.applied_limits['timeout_seconds']} s.",
-            Outcome.MEMORY_EXCEEDED: (
-                f"Exceeded its memory limit of {execution.applied_limits['memory_mb']} MiB."
-            ),
-            Outcome.CANCELLED: execution.cancel_reason or "Cancelled.",
+            Outcome.TIMED_OUT: f"Timed out after {limits['timeout_seconds']} s.",
+            Outcome.MEMORY_EXCEEDED: f"Exceeded its memory limit of {limits['memory_mb']} MiB.",
         }[result.outcome]
-        if result.outcome == Outcome.CANCELLED:  # the reason was written by whoever asked, meanwhile
-            fields["error_reason"] = (
-                Execution.objects.filter(pk=execution.pk).values_list("cancel_reason", flat=True).first()
-                or "Cancelled."
-            )
-        return status, fields
+        return OUTCOME_STATUS[result.outcome], fields
     if result.outcome == Outcome.SANDBOX_ERROR:
         return ExecutionStatus.FAILED, {**fields, "error_reason": f"Sandbox error: {result.error}"}
     if result.output is not None:
@@ -321,6 +315,7 @@ def _execute(execution: Execution, prepared: Prepared) -> None:
         Execution.objects.filter(pk=execution.pk).update(container_id=container_id)
         execution.container_id = container_id
 
+    result: SandboxResult | None = None
     try:
         result = run_job(
             runtime.docker_client(),
@@ -330,30 +325,25 @@ def _execute(execution: Execution, prepared: Prepared) -> None:
             on_started=started,
         )
     except DockerUnavailable as error:
-        finish(
-            execution,
-            ExecutionStatus.FAILED,
-            expected=ExecutionStatus.RUNNING,
-            current=prepared.current,
-            error_reason=f"The Docker engine became unreachable during the run: {error}",
-        )
-        return
+        status = ExecutionStatus.FAILED
+        fields = {"error_reason": f"The Docker engine became unreachable during the run: {error}"}
     except Exception as error:
         logger.exception("Execution %s failed in the sandbox", execution.pk)
-        finish(
+        status = ExecutionStatus.FAILED
+        fields = {"error_reason": f"Internal error while running the plugin ({type(error).__name__})."}
+    else:
+        status, fields = _outcome_fields(execution, result)
+    keep_artifacts = result is not None and bool(result.artifacts) and status == ExecutionStatus.SUCCEEDED
+    # With artifacts to keep, they commit together with the terminal status, or neither does.
+    with transaction.atomic() if keep_artifacts else contextlib.nullcontext():
+        finished = finish(
             execution,
-            ExecutionStatus.FAILED,
+            status,
             expected=ExecutionStatus.RUNNING,
-            current=prepared.current,
-            error_reason=f"Internal error while running the plugin ({type(error).__name__}).",
+            evidence_links=prepared.evidence_links,
+            **fields,
         )
-        return
-    status, fields = _outcome_fields(execution, result)
-    if not (result.artifacts and status == ExecutionStatus.SUCCEEDED):
-        finish(execution, status, expected=ExecutionStatus.RUNNING, current=prepared.current, **fields)
-        return
-    with transaction.atomic():  # the artifacts commit with the terminal status, or neither does
-        if finish(execution, status, expected=ExecutionStatus.RUNNING, current=prepared.current, **fields):
+        if finished and keep_artifacts:
             _save_artifacts(execution, result)
 
 

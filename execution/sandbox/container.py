@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -39,8 +39,7 @@ LAUNCHER_COMMAND = [
     "-I",
     "-S",
     "-c",
-    f"import sys; sys.path.insert(0, {str(PurePosixPath(LAUNCHER_PATH).parent)!r}); "
-    f"import {PurePosixPath(LAUNCHER_PATH).stem} as launcher; sys.exit(launcher.main())",
+    f"import sys; sys.path.insert(0, {_launcher.LAUNCHER_DIR!r}); import launcher; sys.exit(launcher.main())",
 ]
 # A pre-started container whose job never comes exits by itself after this long, so a worker that
 # died without cleaning up does not leave launchers waiting forever (they are swept later).

@@ -38,10 +38,11 @@ class MalformedFrame(Exception):
 
 def encode_job(job: SandboxJob) -> bytes:
     limits = job.limits
+    script = f"{_launcher.PLUGIN_DIR}/{job.entrypoint}"
     header = {
         "v": PROTOCOL_VERSION,
-        "argv": [*job.interpreter, f"{_launcher.PLUGIN_DIR}/{job.entrypoint}"],
-        "main": f"{_launcher.PLUGIN_DIR}/{job.entrypoint}" if job.launch == "fork" else None,
+        "argv": [*job.interpreter, script],
+        "main": script if job.launch == "fork" else None,
         "cwd": _launcher.PLUGIN_DIR,
         "env": job.plugin_env(),
         "timeout": float(limits.timeout_seconds),
