@@ -12,16 +12,21 @@ from django.db import OperationalError
 
 from . import dispatch, schedules, sweeper, webhook_delivery
 
+# Every task here is idempotent and retried by Celery only on database contention.
+_IDEMPOTENT_RETRIED_ON_CONTENTION = {
+    "acks_late": True,
+    "ignore_result": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+}
+
 
 @shared_task(
     name="triggers.fire_schedule",
-    acks_late=True,
-    ignore_result=True,
     soft_time_limit=60,
     time_limit=90,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
     max_retries=3,
+    **_IDEMPOTENT_RETRIED_ON_CONTENTION,
 )
 def fire_schedule(schedule_id: str) -> None:
     schedules.fire(schedule_id)
@@ -29,13 +34,10 @@ def fire_schedule(schedule_id: str) -> None:
 
 @shared_task(
     name="triggers.dispatch_event",
-    acks_late=True,
-    ignore_result=True,
     soft_time_limit=120,
     time_limit=150,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
     max_retries=5,
+    **_IDEMPOTENT_RETRIED_ON_CONTENTION,
 )
 def dispatch_event(event_id: str) -> None:
     dispatch.dispatch(event_id)
@@ -43,13 +45,10 @@ def dispatch_event(event_id: str) -> None:
 
 @shared_task(
     name="triggers.deliver_webhook",
-    acks_late=True,
-    ignore_result=True,
     soft_time_limit=60,
     time_limit=90,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
     max_retries=3,
+    **_IDEMPOTENT_RETRIED_ON_CONTENTION,
 )
 def deliver_webhook(delivery_id: str) -> None:
     webhook_delivery.attempt(delivery_id)
