@@ -199,6 +199,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="argus")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Celery's Django fixup closes every database connection before and after each task unless this is set,
+# which would make every task pay a new connection (on PostgreSQL a backend start). Tasks keep theirs
+# instead, checked before each task like a web request's (CONN_MAX_AGE, CONN_HEALTH_CHECKS; see
+# argus_plugins/celery.py); the fixup still closes them after this many tasks.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 
 # --- Docker -------------------------------------------------------------------------------------------
 DOCKER_BASE_URL = env.str("DOCKER_HOST", default="unix:///var/run/docker.sock")

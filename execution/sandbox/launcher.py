@@ -29,7 +29,6 @@ from __future__ import annotations
 
 # Every run pays for this interpreter's start-up, so it imports only what it needs, avoiding the
 # modules that pull in re/enum/collections (json, subprocess, contextlib, signal): that halves it.
-import ctypes
 import gc
 import os
 import select
@@ -73,10 +72,23 @@ PR_SET_DUMPABLE = 4
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+def _libc_prctl() -> object:
+    """A caller of libc's prctl(2). The ``ctypes`` package costs about 5 ms of every run's start-up
+    (it imports struct, types and its own helpers), so its C core ``_ctypes`` is used directly."""
+    try:
+        import _ctypes
+
+        address = _ctypes.dlsym(_ctypes.dlopen(None, os.RTLD_NOW), "prctl")
+        return lambda *args: _ctypes.call_function(address, args)
+    except (ImportError, AttributeError, OSError):  # pragma: no cover - another Python build
+        import ctypes
+
+        return ctypes.CDLL(None).prctl
+
+
 def _prctl_set_dumpable(value: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_DUMPABLE, value, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+    if _libc_prctl()(PR_SET_DUMPABLE, value, 0, 0, 0) != 0:
+        raise OSError(f"prctl(PR_SET_DUMPABLE, {value}) failed")
 
 
 def _harden_self() -> None:
