@@ -30,7 +30,7 @@ from argus_plugins.core import clock
 from argus_plugins.core.errors import not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
 from argus_plugins.core.validation import parse_uuid
-from argus_plugins.tenancy.models import Role
+from argus_plugins.tenancy.models import Role, Tenant
 from argus_plugins.tenancy.permissions import require_tenant_object_role
 from ledger.hashing import format_optional_timestamp
 
@@ -100,7 +100,6 @@ def _safely(function: Any, subject: Any) -> None:
 # ---------------------------------------------------------------------------------------- storing
 
 
-@transaction.atomic
 def store_event(
     *,
     tenant_id: Any,
@@ -120,6 +119,7 @@ def store_event(
     now = clock.now()
     listened = has_listeners(tenant_id, type)
     try:
+        # One level of atomic: a transaction of its own after a commit, a savepoint inside a caller's.
         with transaction.atomic():
             event = Event.objects.create(
                 tenant_id=tenant_id,
@@ -132,10 +132,10 @@ def store_event(
                 dispatch_enqueued_at=now if listened else None,
                 dispatched_at=None if listened else now,
             )
+            if listened:
+                publish_dispatch(event.pk)
     except IntegrityError:
         return None
-    if listened:
-        publish_dispatch(event.pk)
     return event
 
 
@@ -144,6 +144,9 @@ def has_listeners(tenant_id: Any, event_type: str) -> bool:
     subscriptions and endpoints that dispatch itself looks at."""
     from .models import EventSubscription, WebhookEndpoint
 
+    # Most tenants never configure a listener: one primary-key lookup answers for them.
+    if not Tenant.objects.filter(pk=tenant_id, event_listeners_configured=True).exists():
+        return False
     if EventSubscription.objects.listening(tenant_id, event_type).exists():
         return True
     endpoints = WebhookEndpoint.objects.listening(tenant_id).only("id", "event_types")

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
+from argus_plugins.tenancy.models import Tenant
 
 # ------------------------------------------------------------------------------------------ schedules
 
@@ -206,6 +207,11 @@ class EventSubscription(models.Model):
     def __str__(self) -> str:
         return f"{self.event_type} → {self.installation_id}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            Tenant.note_event_listener(self.tenant_id)
+        super().save(*args, **kwargs)
+
 
 class DeliveryOutcome(models.TextChoices):
     STARTED = "STARTED", "Started an execution"
@@ -281,6 +287,11 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            Tenant.note_event_listener(self.tenant_id)
+        super().save(*args, **kwargs)
 
     def wants(self, event_type: str) -> bool:
         return any(

@@ -32,12 +32,21 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
+    #: Set (never cleared) once the tenant has had an event subscription or webhook endpoint. Until then
+    #: no event of the tenant can reach anyone, which every finished run can tell from this row alone.
+    event_listeners_configured = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ("name", "id")
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def note_event_listener(cls, tenant_id: object) -> None:
+        cls.objects.filter(pk=tenant_id, event_listeners_configured=False).update(
+            event_listeners_configured=True
+        )
 
 
 class MembershipQuerySet(models.QuerySet):

@@ -313,3 +313,42 @@ def test_a_webhook_endpoint_listens_only_to_the_types_it_wants(world):
     quiet = store_event(tenant_id=world.tenant_a.pk, type="evidence.uploaded", payload={}, dedupe_key="w2")
     assert _dispatch_state(heard) == (True, False)
     assert _dispatch_state(quiet) == (False, True)
+
+
+def test_a_tenant_is_marked_once_it_has_any_listener(world, plugin_factory):
+    from triggers import webhooks
+
+    target = plugin_factory(events=["custom.found"])
+    assert not _listeners_configured(world.tenant_a) and not _listeners_configured(world.tenant_b)
+    subscribe(world, target, "custom.found")
+    assert _listeners_configured(world.tenant_a) and not _listeners_configured(world.tenant_b)
+    webhooks.create_endpoint(
+        actor=world.admin_b, tenant_id=world.tenant_b.pk, url="https://hooks.example.com/b", event_types=["custom.*"]
+    )
+    assert _listeners_configured(world.tenant_b)
+
+
+def test_a_listener_made_directly_through_the_orm_marks_its_tenant_too(world, plugin_factory):
+    from triggers.models import EventSubscription
+
+    target = plugin_factory(events=["custom.found"])
+    EventSubscription.objects.create(
+        tenant=world.tenant_a, installation=target, event_type="custom.found", created_by=world.admin_a
+    )
+    heard = store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={}, dedupe_key="orm")
+    assert _dispatch_state(heard) == (True, False)
+
+
+def test_a_tenant_without_listeners_stores_an_event_with_one_lookup_and_one_insert(world):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={}, dedupe_key="cheap")
+    statements = [q["sql"].split()[0] for q in captured.captured_queries]
+    # (SAVEPOINT/RELEASE only because the test itself runs inside a transaction.)
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")] == ["SELECT", "INSERT"]
+
+
+def _listeners_configured(tenant):
+    tenant.refresh_from_db()
+    return tenant.event_listeners_configured
