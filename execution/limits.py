@@ -8,14 +8,21 @@ from typing import Any
 
 from django.conf import settings
 
+from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.tenancy.models import TenantPolicy
 
 RESOURCE_KEYS = ("memory_mb", "cpus", "timeout_seconds", "pids")
 EXTENDED_COMPUTE = "compute:extended"
 
 
+_POLICY = PreparedQuery(
+    lambda tenant_id: TenantPolicy.objects.filter(tenant_id=tenant_id).order_by(),
+    TenantPolicy._meta.get_field("tenant"),
+)
+
+
 def tenant_default_limits(tenant_id: Any) -> dict[str, Any]:
-    policy = TenantPolicy.objects.filter(tenant_id=tenant_id).first()
+    policy = _POLICY.first(tenant_id)
     overrides = policy.default_limits if policy else {}
     return {
         **settings.ARGUS_TENANT_DEFAULT_LIMITS,

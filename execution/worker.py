@@ -25,6 +25,7 @@ from django.db import close_old_connections, connection, transaction
 from argus_plugins.canonical import sha256_hex
 from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError
+from argus_plugins.core.prepared import PreparedQuery
 from installations.authorization import authorize
 from registry.bundles import extract_bundle
 from registry.services import verify_stored_version
@@ -58,18 +59,28 @@ class Prepared:
     evidence_links: list[ExecutionEvidence]
 
 
+#: The run with everything the worker reads (authorisation, limits, the ledger record), in one query
+#: compiled once per process.
+_RUN_WITH_CONTEXT = PreparedQuery(
+    lambda pk: Execution.objects.select_related(
+        "tenant__policy",
+        "installation",
+        "plugin_version__plugin",
+        "plugin_version__signing_key",
+        "triggered_by",
+    ).filter(pk=pk),
+    Execution._meta.pk,
+)
+_EVIDENCE_LINKS = PreparedQuery(
+    lambda execution_id: (
+        ExecutionEvidence.objects.select_related("evidence").filter(execution_id=execution_id).order_by()
+    ),
+    ExecutionEvidence._meta.get_field("execution"),
+)
+
+
 def _load(execution_id: str) -> Execution | None:
-    """The run with everything the worker reads (authorisation, limits, the ledger record) in one query."""
-    try:
-        return Execution.objects.select_related(
-            "tenant__policy",
-            "installation",
-            "plugin_version__plugin",
-            "plugin_version__signing_key",
-            "triggered_by",
-        ).get(pk=execution_id)
-    except Execution.DoesNotExist:
-        return None
+    return _RUN_WITH_CONTEXT.first(execution_id)
 
 
 def _reject(execution: Execution, reason: str, links: list[ExecutionEvidence]) -> None:
@@ -133,7 +144,7 @@ def _claim(execution: Execution, capabilities: list[str]) -> bool:
 
 def prepare(execution: Execution) -> Prepared | None:
     """Second authorisation and integrity checks; REJECTED (and None) when anything fails."""
-    links = list(execution.evidence_links.select_related("evidence"))
+    links = _EVIDENCE_LINKS.fetch(execution.pk)
     decision = authorize(
         execution.installation, execution.plugin_version, needs={EVIDENCE_READ} if links else ()
     )

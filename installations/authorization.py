@@ -13,6 +13,7 @@ import semver
 from django.conf import settings
 
 from argus_plugins.core import clock
+from argus_plugins.core.prepared import PreparedQuery
 from registry.models import PluginStatus, PluginVersion, VersionStatus
 
 from .error_codes import RefusalCode
@@ -56,12 +57,17 @@ def resolve_version(installation: Installation) -> PluginVersion | None:
     """The version an installation runs: its pin, or the newest PUBLISHED version."""
     if installation.pinned_version_id is not None:
         return installation.pinned_version
-    return (
-        PluginVersion.objects.filter(plugin_id=installation.plugin_id, status=VersionStatus.PUBLISHED)
+    return _NEWEST_PUBLISHED.first(installation.plugin_id)
+
+
+_NEWEST_PUBLISHED = PreparedQuery(
+    lambda plugin_id: (
+        PluginVersion.objects.filter(plugin_id=plugin_id, status=VersionStatus.PUBLISHED)
         .select_related("signing_key", "plugin")
-        .order_by("-precedence_key")
-        .first()
-    )
+        .order_by("-precedence_key")[:1]
+    ),
+    PluginVersion._meta.get_field("plugin"),
+)
 
 
 def platform_range_fits(version: PluginVersion) -> bool:

@@ -10,14 +10,16 @@ from django.db.models import QuerySet
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
+from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
-from argus_plugins.tenancy.models import Role, TenantPolicy, User
+from argus_plugins.tenancy.models import Membership, Role, TenantPolicy, User
 from argus_plugins.tenancy.permissions import (
     require_caller_role,
     require_tenant_object_role,
     require_tenant_role,
     tenant_ids_of,
     with_caller_role,
+    with_role_of_user,
 )
 from ledger import records as ledger_records
 from registry.models import PluginVersion, VersionStatus
@@ -43,15 +45,26 @@ def get_installation(
     """Load an installation the user may act on with ``role``; foreign ones are simply not found."""
     # One statement for the row and the caller's role in its tenant (runPlugin's hot path); get() rather
     # than first(): a primary-key lookup needs no ORDER BY.
-    installations = with_caller_role(
-        Installation.objects.select_related("tenant", "plugin", "pinned_version__signing_key"), user
-    )
-    try:
-        installation = installations.get(pk=parse_uuid(installation_id, field=field))
-    except Installation.DoesNotExist:
-        raise not_found("Installation", field) from None
+    pk = parse_uuid(installation_id, field=field)
+    if getattr(user, "is_authenticated", False):
+        installation = _INSTALLATION_WITH_ROLE.first(pk, user.pk)
+    else:
+        installation = with_caller_role(_installations(), user).filter(pk=pk).first()
+    if installation is None:
+        raise not_found("Installation", field)
     require_caller_role(user, installation, role, "Installation", field)
     return installation
+
+
+def _installations() -> QuerySet[Installation]:
+    return Installation.objects.select_related("tenant", "plugin", "pinned_version__signing_key")
+
+
+_INSTALLATION_WITH_ROLE = PreparedQuery(
+    lambda pk, user_id: with_role_of_user(_installations(), user_id).filter(pk=pk),
+    Installation._meta.pk,
+    Membership._meta.get_field("user"),
+)
 
 
 def _pin(plugin_id: Any, version: Any) -> PluginVersion | None:

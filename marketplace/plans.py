@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError
+from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.validation import clean_text
 from argus_plugins.tenancy.models import User
 
@@ -33,12 +34,19 @@ def current_plans(listing: Listing | Any = None) -> QuerySet[Plan]:
 def requires_entitlement(plugin_id: Any) -> bool:
     """A plugin requires an entitlement exactly when its listing offers at least one current plan and
     none of its current plans is FREE (no listing, or no plans, means free to use as before)."""
-    # Asked twice per run (at enqueue and in the worker); most plugins have no plan, which one plain
-    # EXISTS answers.
-    current = Plan.objects.filter(listing__plugin_id=plugin_id, retired_at__isnull=True)
-    if not current.exists():
-        return False
-    return not current.filter(pricing_model=PricingModel.FREE).exists()
+    # Asked twice per run (at enqueue and in the worker): one prepared query for the current plans' models.
+    pricing = [plan.pricing_model for plan in _CURRENT_PLAN_MODELS.fetch(plugin_id)]
+    return bool(pricing) and PricingModel.FREE not in pricing
+
+
+_CURRENT_PLAN_MODELS = PreparedQuery(
+    lambda plugin_id: (
+        Plan.objects.filter(listing__plugin_id=plugin_id, retired_at__isnull=True)
+        .only("id", "pricing_model")
+        .order_by()
+    ),
+    Listing._meta.get_field("plugin"),
+)
 
 
 def _clean_trial(value: Any) -> int:

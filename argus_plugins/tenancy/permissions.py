@@ -81,12 +81,15 @@ def with_caller_role(queryset: QuerySet[M], user: Any, tenant_field: str = "tena
     statement, and the rule applied to them is the same as ``require_tenant_object_role``'s.
     """
     if not getattr(user, "is_authenticated", False):
-        role: Any = Value(None, output_field=CharField())
-    else:
-        # (user, tenant) is unique, so at most one row; no ordering needed.
-        memberships = Membership.objects.filter(user=user, tenant_id=OuterRef(tenant_field)).order_by()
-        role = Subquery(memberships.values("role")[:1])
-    return queryset.annotate(**{CALLER_ROLE: role})
+        return queryset.annotate(**{CALLER_ROLE: Value(None, output_field=CharField())})
+    return with_role_of_user(queryset, user.pk, tenant_field)
+
+
+def with_role_of_user(queryset: QuerySet[M], user_id: Any, tenant_field: str = "tenant_id") -> QuerySet[M]:
+    """``with_caller_role`` for an authenticated user given by id (a value a PreparedQuery can fill in)."""
+    # (user, tenant) is unique, so at most one row; no ordering needed.
+    memberships = Membership.objects.filter(user_id=user_id, tenant_id=OuterRef(tenant_field)).order_by()
+    return queryset.annotate(**{CALLER_ROLE: Subquery(memberships.values("role")[:1])})
 
 
 def require_caller_role(user: Any, obj: Any, role: Role, what: str, field: str = "id") -> None:

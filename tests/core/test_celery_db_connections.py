@@ -14,6 +14,7 @@ from argus_plugins.celery import app
 
 pytestmark = pytest.mark.django_db(transaction=True)  # autocommit, as in a worker
 
+
 class _Task:
     request = SimpleNamespace(is_eager=False)
 
