@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError
+from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.permissions import require_authenticated, require_tenant_role
 
@@ -136,8 +137,13 @@ def _tenant_of(record: dict[str, Any], tenant_id: Any) -> uuid.UUID | None:
     return given or record_uuid
 
 
+_LOCKED_HEAD = PreparedQuery(
+    lambda: LedgerHead.objects.select_for_update().filter(pk=LedgerHead.SINGLETON_ID).order_by()
+)
+
+
 def _lock_head() -> LedgerHead:
-    head = LedgerHead.objects.select_for_update().filter(pk=LedgerHead.SINGLETON_ID).first()
+    head = _LOCKED_HEAD.first()
     if head is None:
         # The migration creates the row; it is missing only after a test flush. Concurrent creators race
         # here: the conflicting insert waits for the winner's commit and is ignored (ON CONFLICT DO NOTHING

@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from argus_plugins.core import clock
 from argus_plugins.core.errors import not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
+from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.validation import parse_uuid
 from argus_plugins.tenancy.models import Role, Tenant
 from argus_plugins.tenancy.permissions import require_tenant_object_role
@@ -145,12 +146,20 @@ def has_listeners(tenant_id: Any, event_type: str) -> bool:
     from .models import EventSubscription, WebhookEndpoint
 
     # Most tenants never configure a listener: one primary-key lookup answers for them.
-    if not Tenant.objects.filter(pk=tenant_id, event_listeners_configured=True).exists():
+    if not _TENANT_WITH_LISTENERS.fetch(tenant_id):
         return False
     if EventSubscription.objects.listening(tenant_id, event_type).exists():
         return True
     endpoints = WebhookEndpoint.objects.listening(tenant_id).only("id", "event_types")
     return any(endpoint.wants(event_type) for endpoint in endpoints)
+
+
+_TENANT_WITH_LISTENERS = PreparedQuery(
+    lambda tenant_id: (
+        Tenant.objects.filter(pk=tenant_id, event_listeners_configured=True).only("id").order_by()
+    ),
+    Tenant._meta.pk,
+)
 
 
 def publish_dispatch(event_id: Any) -> None:
