@@ -15,7 +15,6 @@ import docker
 from django.conf import settings
 
 from .sandbox import ContainerPool, connect
-from .sandbox.container import docker_errors
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -45,19 +44,6 @@ def container_pool() -> ContainerPool | None:
         if "pool" not in _state:
             _state["pool"] = ContainerPool(client, work_dir=work_dir(), size=settings.ARGUS_SANDBOX_POOL_SIZE)
         return _state["pool"]  # type: ignore[return-value]
-
-
-def ensure_engine_reachable() -> None:
-    """Raise DockerUnavailable unless the Docker engine answers.
-
-    A ready pooled container whose attach connection is still open is proof enough (that connection is
-    to the engine, which closes it when it goes away), and costs no API call; otherwise ping.
-    """
-    pool = container_pool()  # creating the client pings the engine once
-    if pool is not None and pool.engine_connected():
-        return
-    with docker_errors("reach the Docker engine"):
-        docker_client().ping()
 
 
 def close() -> None:

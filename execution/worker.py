@@ -33,7 +33,17 @@ from registry.services import verify_stored_version
 from . import runtime
 from .models import Execution, ExecutionArtifact, ExecutionEvidence, ExecutionStatus
 from .recording import finish
-from .sandbox import DockerUnavailable, Outcome, SandboxJob, SandboxLimits, SandboxResult, run_job
+from .sandbox import (
+    DockerUnavailable,
+    Outcome,
+    SandboxJob,
+    SandboxLimits,
+    SandboxResult,
+    acquire,
+    release,
+    run_job,
+)
+from .sandbox.container import StartedContainer
 from .services import EVIDENCE_READ
 
 logger = logging.getLogger(__name__)
@@ -117,8 +127,9 @@ def _tenant_capacity(execution: Execution) -> int:
 
 
 @transaction.atomic
-def _claim(execution: Execution, capabilities: list[str]) -> bool:
-    """QUEUED -> RUNNING unless the tenant is at its cap; the in-memory ``execution`` follows the row."""
+def _claim(execution: Execution, capabilities: list[str], container_id: str) -> bool:
+    """QUEUED -> RUNNING in ``container_id`` unless the tenant is at its cap; the in-memory ``execution``
+    follows the row."""
     # Lock the tenant row: concurrent claims for one tenant are serialised, so the cap holds. (SQLite has
     # no row locks: there every write transaction holds the database's write lock from its start.)
     if connection.features.has_select_for_update:
@@ -132,6 +143,7 @@ def _claim(execution: Execution, capabilities: list[str]) -> bool:
         "started_at": now,
         "heartbeat_at": now,
         "worker_hostname": runtime.hostname(),
+        "container_id": container_id,
         "capabilities": capabilities,
         "attempts": execution.attempts + 1,
     }
@@ -307,7 +319,6 @@ def run(execution_id: str) -> None:
         # This message was re-delivered because the worker that claimed it died mid-run.
         fail_lost_run(execution, "The worker running this execution was lost (re-delivered); not re-run.")
         return
-    runtime.ensure_engine_reachable()  # DockerUnavailable (the task retries) before anything is claimed
     try:
         prepared = prepare(execution)
     except Exception as error:
@@ -316,24 +327,39 @@ def run(execution_id: str) -> None:
         return
     if prepared is None:
         return
-    if not _claim(execution, prepared.capabilities):
+    # The container comes before the claim: a warm one (or one started now) proves the engine is up, so an
+    # unreachable engine leaves the run QUEUED for the task's retry, and the claim records the container
+    # that runs it (for cancel and the sweeper) in the same UPDATE.
+    client, pool = runtime.docker_client(), runtime.container_pool()
+    try:
+        job = _sandbox_job(prepared)
+        container = acquire(client, job, pool=pool)
+    except DockerUnavailable:
+        raise
+    except Exception as error:
+        logger.exception("Starting a sandbox for execution %s failed", execution_id)
+        fail_undispatchable(execution, f"The sandbox could not be started: {error}")
+        return
+    try:
+        claimed = _claim(execution, prepared.capabilities, container.id)
+    except BaseException:
+        release(client, container, pool=pool)
+        raise
+    if not claimed:
+        release(client, container, pool=pool)
         return  # cancelled or claimed by another worker meanwhile
-    _execute(execution, prepared)
+    _execute(execution, prepared, job, container)
 
 
-def _execute(execution: Execution, prepared: Prepared) -> None:
-    def started(container_id: str) -> None:
-        Execution.objects.filter(pk=execution.pk).update(container_id=container_id)
-        execution.container_id = container_id
-
+def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, container: StartedContainer) -> None:
     result: SandboxResult | None = None
     try:
         result = run_job(
             runtime.docker_client(),
-            _sandbox_job(prepared),
+            job,
             pool=runtime.container_pool(),
             cancel=CancelWatch(execution.pk),
-            on_started=started,
+            container=container,
         )
     except DockerUnavailable as error:
         status = ExecutionStatus.FAILED

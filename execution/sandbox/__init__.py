@@ -7,7 +7,7 @@ See CONTRACT.md for what a plugin sees inside the container.
 from .container import connect, local_owner_is_alive, owner_id, sweep_orphans
 from .errors import DockerUnavailable, ImageBuildError, InvalidJob, RuntimeImageMissing, SandboxError
 from .pool import ContainerPool
-from .runner import run_job
+from .runner import acquire, release, run_job
 from .spec import Artifact, ContainerSettings, Outcome, SandboxJob, SandboxLimits, SandboxResult
 
 __all__ = [
@@ -23,9 +23,11 @@ __all__ = [
     "SandboxJob",
     "SandboxLimits",
     "SandboxResult",
+    "acquire",
     "connect",
     "local_owner_is_alive",
     "owner_id",
+    "release",
     "run_job",
     "sweep_orphans",
 ]

@@ -156,6 +156,8 @@ class StartedContainer:
     settings: ContainerSettings
     started_at: float
     timings: dict[str, float] = field(default_factory=dict)
+    pooled: bool = False  # started ahead by a ContainerPool (not for one known job)
+    acquired_seconds: float = 0.0  # how long ``acquire`` took to hand it out
 
     @property
     def raw_socket(self) -> socket.socket:

@@ -156,13 +156,6 @@ class ContainerPool:
         with self._cond:
             self._touch(settings)
 
-    def engine_connected(self) -> bool:
-        """Whether a ready container's attach connection to the engine is still open (the engine is up)."""
-        if os.getpid() != self._pid:
-            return False
-        with self._cond:
-            return any(queue and queue[0].is_healthy() for queue in self._ready.values())
-
     def take(self, settings: ContainerSettings) -> StartedContainer | None:
         """A started container for ``settings``, or None (the caller then runs cold)."""
         if os.getpid() != self._pid:
@@ -180,6 +173,23 @@ class ContainerPool:
                     return container
                 self.reaper.submit(container)
         return None
+
+    def put_back(self, container: StartedContainer) -> bool:
+        """Take back a container ``take`` handed out that never received a job (its run could not be
+        claimed); False when it cannot be kept (not this pool's, unhealthy, or the pool is full)."""
+        if os.getpid() != self._pid or not container.pooled or not container.is_healthy():
+            return False
+        with self._cond:
+            ready = self._ready.get(container.settings)
+            if self._closed or ready is None:
+                return False
+            if container in ready:
+                return True
+            if len(ready) + self._starting[container.settings] >= self.size:
+                return False
+            ready.appendleft(container)
+            self._cond.notify_all()
+        return True
 
     def dispose(self, container: StartedContainer) -> None:
         """Queue a used (or unwanted) container for removal."""
@@ -309,12 +319,14 @@ class ContainerPool:
     def _start(self, settings: ContainerSettings) -> StartedContainer:
         slot = Slot.create(self.work_dir)
         try:
-            return start_container(
+            container = start_container(
                 self.client, settings, slot, owner=self.owner, idle_timeout=self.idle_timeout
             )
         except BaseException:
             slot.destroy()
             raise
+        container.pooled = True
+        return container
 
 
 def close_quietly(pool: ContainerPool | None) -> None:

@@ -50,16 +50,11 @@ def default_work_dir() -> Path:
     return Path(tempfile.gettempdir()) / "argus-sandbox"
 
 
-def run_job(
-    client: docker.DockerClient,
-    spec: SandboxJob,
-    *,
-    pool: ContainerPool | None = None,
-    cancel: CancelSignal | None = None,
-    on_started: Callable[[str], None] | None = None,
-) -> SandboxResult:
-    """Run ``spec`` and return what happened; the container is gone (or queued for removal on the
-    pool's reaper) when this returns, whatever the path.
+def acquire(
+    client: docker.DockerClient, spec: SandboxJob, *, pool: ContainerPool | None = None
+) -> StartedContainer:
+    """A started container for ``spec`` whose launcher waits for its job: a warm one from ``pool``, or
+    one created and started now (cold). Give it to ``run_job`` (``container=``) or back with ``release``.
 
     Raises InvalidJob for an unacceptable job, DockerUnavailable when the engine cannot be reached
     (retry later) and RuntimeImageMissing when the image was never built.
@@ -67,12 +62,7 @@ def run_job(
     spec.validate()
     settings = spec.container_settings()
     began = time.perf_counter()
-    timings: dict[str, float] = {}
-    if cancel is not None and cancel.is_set():
-        return SandboxResult(Outcome.CANCELLED, timings=timings, error="cancelled before start")
     container = pool.take(settings) if pool is not None else None
-    path = "pool" if container is not None else "cold"
-    timings["acquire"] = time.perf_counter() - began
     if container is None:
         slot = Slot.create(Path(spec.work_dir) if spec.work_dir else default_work_dir())
         try:
@@ -81,6 +71,48 @@ def run_job(
         except BaseException:
             slot.destroy()
             raise
+    container.acquired_seconds = time.perf_counter() - began
+    return container
+
+
+def release(
+    client: docker.DockerClient, container: StartedContainer, *, pool: ContainerPool | None = None
+) -> None:
+    """Give back a container that never received a job: a pooled one to its pool, any other removed."""
+    if pool is None:
+        with docker_errors("remove a sandbox container"):
+            discard(client, container)
+    elif not pool.put_back(container):
+        pool.dispose(container)
+
+
+def run_job(
+    client: docker.DockerClient,
+    spec: SandboxJob,
+    *,
+    pool: ContainerPool | None = None,
+    cancel: CancelSignal | None = None,
+    on_started: Callable[[str], None] | None = None,
+    container: StartedContainer | None = None,
+) -> SandboxResult:
+    """Run ``spec`` and return what happened; the container is gone (or queued for removal on the
+    pool's reaper) when this returns, whatever the path.
+
+    ``container`` is one ``acquire`` returned for this job; without it, one is acquired here.
+    Raises InvalidJob for an unacceptable job, DockerUnavailable when the engine cannot be reached
+    (retry later) and RuntimeImageMissing when the image was never built.
+    """
+    spec.validate()
+    began = time.perf_counter()
+    if cancel is not None and cancel.is_set():
+        if container is not None:
+            release(client, container, pool=pool)
+        return SandboxResult(Outcome.CANCELLED, timings={}, error="cancelled before start")
+    if container is None:
+        container = acquire(client, spec, pool=pool)
+    path = "pool" if container.pooled else "cold"
+    timings: dict[str, float] = {"acquire": container.acquired_seconds}
+    if not container.pooled:
         timings.update(container.timings)
     try:
         result = _drive(client, container, spec, cancel, on_started, timings)
@@ -93,7 +125,7 @@ def run_job(
                 discard(client, container)
         timings["remove"] = time.perf_counter() - t
     result.path = path
-    timings["total"] = time.perf_counter() - began
+    timings["total"] = time.perf_counter() - began + container.acquired_seconds
     return result
 
 

@@ -134,3 +134,59 @@ def test_docker_unreachable_fails_with_a_clear_reason_after_retries(deploy, sett
     assert execution.status == ExecutionStatus.FAILED
     assert "Docker engine was unreachable" in execution.error_reason
     assert execution.ledger_entry is not None
+
+
+def test_a_run_at_its_tenants_cap_stays_queued_and_its_warm_container_waits_for_it(deploy, world, settings):
+    from argus_plugins.tenancy.models import TenantPolicy
+    from execution import runtime
+    from execution.worker import TenantAtCapacity
+
+    installation = deploy("print('my turn')")
+    TenantPolicy.objects.update_or_create(tenant=world.tenant_a, defaults={"max_concurrent_executions": 1})
+    with broker_down():  # keep both runs away from the real worker: this process plays the worker
+        blocker = deploy.run(installation)
+        queued = deploy.run(installation)
+    Execution.objects.filter(pk=blocker.pk).update(status=ExecutionStatus.RUNNING, started_at=clock.now())
+    settings.ARGUS_SANDBOX_POOL_SIZE = 1
+    runtime.close()
+    try:
+        pool = runtime.container_pool()
+        job_settings = worker._sandbox_job(worker.prepare(worker._load(str(queued.pk)))).container_settings()
+        assert pool.wait_ready(job_settings, timeout=60)
+        (warm,) = pool._ready[job_settings]
+        with pytest.raises(TenantAtCapacity):
+            worker.run(str(queued.pk))
+        queued.refresh_from_db()
+        assert (queued.status, queued.container_id, queued.started_at) == ("QUEUED", "", None)
+        assert list(pool._ready[job_settings]) == [warm] and pool.reaper.removed == 0  # handed back, kept
+        Execution.objects.filter(pk=blocker.pk).update(status=ExecutionStatus.CANCELLED)
+        worker.run(str(queued.pk))
+    finally:
+        runtime.close()
+    queued.refresh_from_db()
+    assert queued.status == ExecutionStatus.SUCCEEDED and queued.stdout == "my turn\n"
+    assert queued.container_id == warm.id  # recorded when the run was claimed
+
+
+def test_a_sandbox_that_cannot_start_fails_the_run_with_the_reason(deploy, settings):
+    from execution import runtime
+
+    installation = deploy("print('never')")
+    with broker_down():
+        execution = deploy.run(installation)
+    settings.ARGUS_RUNTIME_IMAGES = {
+        name: {**config, "image": "argus-runtime-missing:0"}
+        for name, config in settings.ARGUS_RUNTIME_IMAGES.items()
+    }
+    settings.ARGUS_SANDBOX_POOL_SIZE = 0
+    runtime.close()
+    try:
+        worker.run(str(execution.pk))
+    finally:
+        runtime.close()
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.FAILED
+    assert (
+        "could not be started" in execution.error_reason and "build_runtime_images" in execution.error_reason
+    )
+    assert execution.started_at is None and execution.ledger_entry is not None

@@ -23,6 +23,7 @@ from execution.sandbox import (
     SandboxLimits,
     connect,
     owner_id,
+    release,
     run_job,
     sweep_orphans,
 )
@@ -122,6 +123,33 @@ def test_cancel_while_running_kills_the_container_promptly(
     assert time.monotonic() - cancelled_at < 3
     assert seen == [result.container_id]
     assert not exists(docker_client, result.container_id)  # killed synchronously
+
+
+def test_a_container_taken_but_given_no_job_goes_back_to_its_pool(
+    make_job, docker_client: docker.DockerClient, sandbox_work_dir: Path, exists
+) -> None:
+    settings = make_job(HELLO).container_settings()
+    pool = ContainerPool(
+        docker_client, work_dir=sandbox_work_dir / "put-back", size=1, refill_delay_seconds=60
+    )
+    cold = start_container(
+        docker_client, settings, Slot.create(sandbox_work_dir / "put-back"), owner=pool.owner
+    )
+    try:
+        assert pool.wait_ready(settings, timeout=60)
+        taken = pool.take(settings)
+        assert taken is not None and pool.ready_count(settings) == 0
+        assert pool.put_back(taken) and pool.ready_count(settings) == 1
+        assert pool.take(settings) is taken  # handed out again, still unused
+        assert not pool.put_back(cold)  # started for one job, not by this pool
+        release(docker_client, cold, pool=pool)  # so it is removed instead
+        result = run_job(docker_client, make_job(HELLO), pool=pool, container=taken)
+        assert result.outcome == Outcome.COMPLETED and result.path == "pool"
+        assert result.container_id == taken.id
+        assert pool.reaper.flush(30)
+        assert not exists(docker_client, taken.id) and not exists(docker_client, cold.id)
+    finally:
+        pool.close()
 
 
 def test_cancel_before_start_starts_nothing(make_job, docker_client: docker.DockerClient) -> None:
@@ -237,7 +265,9 @@ def test_sweep_orphans_removes_containers_of_dead_owners_only(
         docker_client, settings, Slot.create(sandbox_work_dir / "orphans"), owner=owner_id()
     )
     try:
-        removed = sweep_orphans(docker_client, lambda owner: owner != dead_owner and local_owner_is_alive(owner))
+        removed = sweep_orphans(
+            docker_client, lambda owner: owner != dead_owner and local_owner_is_alive(owner)
+        )
         assert orphan.id in removed and alive.id not in removed
         assert not exists(docker_client, orphan.id) and exists(docker_client, alive.id)
         labels = docker_client.api.inspect_container(alive.id)["Config"]["Labels"]
@@ -293,21 +323,19 @@ def test_pool_replaces_dead_warm_containers_and_close_removes_the_rest(
     )
     try:
         assert pool.wait_ready(settings, timeout=60)
-        assert pool.engine_connected()  # a live attach connection: the engine is up, no ping needed
         (dead,) = list(pool._ready[settings])
+        assert dead.is_healthy()  # its launcher waits on a live attach connection
         docker_client.api.kill(dead.id)  # e.g. an engine restart killed it while it waited
         deadline = time.monotonic() + 10
-        while pool.engine_connected() and time.monotonic() < deadline:
+        while dead.is_healthy() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert not pool.engine_connected()  # its connection closed: no longer proof of anything
+        assert not dead.is_healthy()  # its connection closed: take() must not hand it out
         result = run_job(docker_client, make_job(HELLO), pool=pool)
         assert result.outcome == Outcome.COMPLETED and result.path == "cold"
         assert pool.wait_ready(settings, timeout=60)
         (warm,) = list(pool._ready[settings])
-        assert warm.id != dead.id and exists(docker_client, warm.id)
-        assert pool.engine_connected()
+        assert warm.id != dead.id and exists(docker_client, warm.id) and warm.is_healthy()
     finally:
         pool.close()
-    assert not pool.engine_connected()
     assert not exists(docker_client, warm.id) and not exists(docker_client, dead.id)
     assert list((sandbox_work_dir / "small-pool").iterdir()) == []
