@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import docker
+import docker.constants
 import docker.errors
 import requests.exceptions
+from docker.transport.unixconn import UnixHTTPAdapter
 from docker.types import Ulimit
 
 from . import launcher as _launcher
@@ -95,6 +98,23 @@ def docker_errors(action: str) -> Iterator[None]:
         raise DockerUnavailable(f"Docker engine unusable while trying to {action}: {exc}") from exc
 
 
+class EngineSocketAdapter(UnixHTTPAdapter):
+    """docker's adapter for the engine's UNIX socket, with one connection pool for all plain API calls.
+
+    The SDK keys its pools by the whole request URL, path included, so every call that names a new
+    container (start, remove, inspect) opened a new connection to the engine and evicted an older pool:
+    two of a run's four calls. Every call goes to the same socket, so one pool serves them; an attach keeps
+    a pool of its own, because its connection is taken over by the container's streams for good.
+    """
+
+    SHARED_POOL_URL = "http+docker://localhost"
+
+    def get_connection(self, url: str, proxies: Any = None) -> Any:
+        if not urlsplit(url).path.endswith("/attach"):
+            url = self.SHARED_POOL_URL
+        return super().get_connection(url, proxies)
+
+
 def connect(base_url: str | None = None, timeout: int = 30) -> docker.DockerClient:
     """A client that has answered a ping, or DockerUnavailable with a readable reason."""
     with docker_errors("connect"):
@@ -103,9 +123,20 @@ def connect(base_url: str | None = None, timeout: int = 30) -> docker.DockerClie
             if base_url
             else docker.from_env(timeout=timeout)
         )
+        api = client.api
         # The engine is a local socket: never look for proxy settings in the environment, which
         # requests would otherwise do on every API call (a measurable share of a run's CPU).
-        client.api.trust_env = False
+        api.trust_env = False
+        adapter = getattr(api, "_custom_adapter", None)
+        if type(adapter) is UnixHTTPAdapter:
+            api._custom_adapter = EngineSocketAdapter(
+                f"http+unix://{adapter.socket_path}",
+                adapter.timeout,
+                pool_connections=docker.constants.DEFAULT_NUM_POOLS,
+                max_pool_size=adapter.max_pool_size,
+            )
+            api.mount("http+docker://", api._custom_adapter)
+            adapter.close()
         client.ping()
     return client
 

@@ -174,3 +174,17 @@ def test_session_auth_works_with_csrf_token(world):
         HTTP_X_CSRFTOKEN=token,
     )
     assert response.json() == {"data": {"me": {"username": "alice-admin"}}}
+
+
+def test_token_requests_get_no_csrf_cookie_while_browser_sessions_do(world, gql_for):
+    response = Client().post(
+        "/graphql/",
+        data=json.dumps({"query": "{ me { username } }"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {gql_for(world.admin_a).token}",
+    )
+    assert response.json() == {"data": {"me": {"username": "alice-admin"}}}
+    assert "csrftoken" not in response.cookies
+    browser = Client()
+    browser.force_login(world.admin_a)
+    assert "csrftoken" in browser.get("/graphql/", HTTP_ACCEPT="text/html").cookies

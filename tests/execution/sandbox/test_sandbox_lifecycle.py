@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import docker
 import pytest
@@ -274,6 +275,29 @@ def test_sweep_orphans_removes_containers_of_dead_owners_only(
         assert labels[LABEL_OWNER] == owner_id()
     finally:
         for container in (orphan, alive):
+            discard(docker_client, container)
+
+
+def test_api_calls_about_different_containers_share_one_engine_connection(
+    make_job, docker_client: docker.DockerClient, sandbox_work_dir: Path
+) -> None:
+    settings = make_job(HELLO).container_settings()
+    started = [
+        start_container(docker_client, settings, Slot.create(sandbox_work_dir / "conns"), owner=owner_id())
+        for _ in range(3)
+    ]
+    adapter = docker_client.api.get_adapter(docker_client.api.base_url)
+    try:
+        for container in started:
+            assert docker_client.api.inspect_container(container.id)["State"]["Running"]
+        # (urllib3's pool container can list its keys but not be iterated.)
+        urls = adapter.pools.keys()
+        plain = [url for url in urls if not urlsplit(url).path.endswith("/attach")]
+        assert len(plain) == 1  # not one pool per container URL
+        kept = [connection for connection in list(adapter.pools[plain[0]].pool.queue) if connection]
+        assert len(kept) == 1  # one connection, reused by every call
+    finally:
+        for container in started:
             discard(docker_client, container)
 
 
