@@ -286,10 +286,11 @@ def test_api_calls_about_different_containers_share_one_engine_connection(
         start_container(docker_client, settings, Slot.create(sandbox_work_dir / "conns"), owner=owner_id())
         for _ in range(3)
     ]
-    adapter = docker_client.api.get_adapter(docker_client.api.base_url)
+    client = connect(os.environ.get("DOCKER_HOST") or None)  # its own pools, used by this test alone
+    adapter = client.api.get_adapter(client.api.base_url)
     try:
         for container in started:
-            assert docker_client.api.inspect_container(container.id)["State"]["Running"]
+            assert client.api.inspect_container(container.id)["State"]["Running"]
         # (urllib3's pool container can list its keys but not be iterated.)
         urls = adapter.pools.keys()
         plain = [url for url in urls if not urlsplit(url).path.endswith("/attach")]
@@ -297,6 +298,7 @@ def test_api_calls_about_different_containers_share_one_engine_connection(
         kept = [connection for connection in list(adapter.pools[plain[0]].pool.queue) if connection]
         assert len(kept) == 1  # one connection, reused by every call
     finally:
+        client.close()
         for container in started:
             discard(docker_client, container)
 
