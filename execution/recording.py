@@ -81,5 +81,5 @@ def finish(
     record = ledger_record(execution, evidence_links)
     entry = append_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
     execution.ledger_entry = entry
-    trigger_events.execution_finished(execution)  # after commit: execution.* and custom events
+    trigger_events.execution_finished(execution)  # its execution.* and custom events, in this transaction
     return True

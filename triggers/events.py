@@ -1,8 +1,9 @@
 """Emitting events: the hooks other apps call, storing each event once, and publishing its dispatch.
 
 The hooks (``execution_finished``, ``evidence_uploaded``, ``plugin_installed``) are one-line calls made
-inside the caller's transaction; they only register work for after its commit (``robust``: a failure
-here is logged and never undoes or breaks the caller's change). Event types:
+inside the caller's transaction. A finished run's events are stored right there, in a savepoint, so they
+commit with its terminal status; the other hooks register work for after the commit. Either way a failure
+here is logged and never undoes or breaks the caller's change. Event types:
 
 * ``evidence.uploaded``, ``plugin.installed``;
 * ``execution.succeeded`` (SUCCEEDED) and ``execution.failed`` (FAILED, TIMED_OUT, MEMORY_EXCEEDED);
@@ -71,11 +72,18 @@ def get_event(user: Any, event_id: Any, field: str = "id") -> Event:
 
 
 def execution_finished(execution: Any) -> None:
-    """Hook of execution.recording.finish: after commit, emit execution.* and the run's custom events.
+    """Hook of execution.recording.finish, inside its transaction: store the run's execution.* and custom
+    events in a savepoint. They commit together with the terminal status (a crash in between cannot lose
+    them, and one commit serves both), and a failure here is logged and never undoes the run's record.
 
-    ``execution`` is the finished Execution as committed, its plugin version and plugin loaded.
+    ``execution`` is the finished Execution as it is being recorded, its plugin version and plugin loaded.
     """
-    transaction.on_commit(functools.partial(_safely, emit_execution_events, execution), robust=True)
+    _safely(_emit_in_savepoint, execution)
+
+
+def _emit_in_savepoint(execution: Any) -> list[Event]:
+    with transaction.atomic():
+        return emit_execution_events(execution)
 
 
 def evidence_uploaded(evidence_id: Any) -> None:

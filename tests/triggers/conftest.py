@@ -17,6 +17,7 @@ from installations import services as installation_services
 from registry import services as registry_services
 from tests.support.publishing import manifest_for
 from triggers import events as trigger_events
+from triggers.models import Event
 
 
 class PluginFactory:
@@ -61,15 +62,12 @@ def plugin_factory(world: Any, publisher_kit: Any) -> PluginFactory:
 
 
 def complete(execution: Execution, output: Any = None, status: ExecutionStatus = ExecutionStatus.SUCCEEDED):
-    """Finish a QUEUED run as a worker would (RUNNING, then ``status``), then run the event hooks that
-    ``finish`` registered for after commit. Returns the events they stored."""
+    """Finish a QUEUED run as a worker would (RUNNING, then ``status``). Returns the events ``finish``
+    stored with it, in the order they were stored."""
     transition(execution, ExecutionStatus.RUNNING, expected=ExecutionStatus.QUEUED, started_at=clock.now())
     fields = {"output": output} if status == ExecutionStatus.SUCCEEDED else {"error_reason": "boom"}
-    from django.db import connection
-
-    start = len(connection.run_on_commit)
     finish(execution, status, expected=ExecutionStatus.RUNNING, **fields)
-    return run_trigger_hooks(connection.run_on_commit[start:])
+    return list(Event.objects.filter(source_execution=execution).order_by("created_at", "id"))
 
 
 def run_trigger_hooks(pending: list[Any]) -> list[Any]:

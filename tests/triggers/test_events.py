@@ -293,7 +293,9 @@ def test_a_subscription_of_the_tenant_makes_the_event_dispatched(world, plugin_f
     target = plugin_factory(events=["custom.found", "custom.other"])
     subscribe(world, target, "custom.other")  # another type: still nobody listens to custom.found
     other = plugin_factory(tenant="b", events=["custom.found"])
-    subscriptions.create_subscription(actor=world.admin_b, installation_id=other.pk, event_type="custom.found")
+    subscriptions.create_subscription(
+        actor=world.admin_b, installation_id=other.pk, event_type="custom.found"
+    )
     quiet = store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={}, dedupe_key="q1")
     assert _dispatch_state(quiet) == (False, True)  # tenant B's subscription does not count for A
     subscribe(world, target, "custom.found")
@@ -307,7 +309,10 @@ def test_a_webhook_endpoint_listens_only_to_the_types_it_wants(world):
     from triggers import webhooks
 
     webhooks.create_endpoint(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, url="https://hooks.example.com/a", event_types=["custom.*"]
+        actor=world.admin_a,
+        tenant_id=world.tenant_a.pk,
+        url="https://hooks.example.com/a",
+        event_types=["custom.*"],
     )
     heard = store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={}, dedupe_key="w1")
     quiet = store_event(tenant_id=world.tenant_a.pk, type="evidence.uploaded", payload={}, dedupe_key="w2")
@@ -323,7 +328,10 @@ def test_a_tenant_is_marked_once_it_has_any_listener(world, plugin_factory):
     subscribe(world, target, "custom.found")
     assert _listeners_configured(world.tenant_a) and not _listeners_configured(world.tenant_b)
     webhooks.create_endpoint(
-        actor=world.admin_b, tenant_id=world.tenant_b.pk, url="https://hooks.example.com/b", event_types=["custom.*"]
+        actor=world.admin_b,
+        tenant_id=world.tenant_b.pk,
+        url="https://hooks.example.com/b",
+        event_types=["custom.*"],
     )
     assert _listeners_configured(world.tenant_b)
 
@@ -352,3 +360,38 @@ def test_a_tenant_without_listeners_stores_an_event_with_one_lookup_and_one_inse
 def _listeners_configured(tenant):
     tenant.refresh_from_db()
     return tenant.event_listeners_configured
+
+
+def test_a_finished_runs_event_commits_or_rolls_back_with_its_terminal_status(world, plugin_factory):
+    from django.db import transaction
+
+    execution = run_manually(world, plugin_factory())
+
+    class Abandon(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            stored = complete(execution, {"n": 1})
+            assert [event.type for event in stored] == ["execution.succeeded"]  # already there, before commit
+            raise Abandon
+    except Abandon:
+        pass
+    assert Execution.objects.get(pk=execution.pk).status == ExecutionStatus.QUEUED
+    assert not Event.objects.filter(source_execution=execution).exists()
+
+
+def test_an_event_that_cannot_be_stored_never_undoes_the_runs_record(
+    world, plugin_factory, monkeypatch, caplog
+):
+    from triggers import events
+
+    def broken(**_kwargs):
+        raise RuntimeError("event table unavailable")
+
+    monkeypatch.setattr(events, "store_event", broken)
+    execution = run_manually(world, plugin_factory())
+    assert complete(execution, {"n": 1}) == []
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.SUCCEEDED and execution.ledger_entry_id is not None
+    assert f"Emitting events for {execution.pk} failed" in caplog.text
