@@ -16,8 +16,11 @@ published, approved and installed in a tenant (no capabilities), then measures i
    every measurement starts with the engine quiet (no removal or pool refill in flight).
 2. Throughput: a batch of executions submitted over the API to a worker with concurrency N, per minute,
    divided by the same number of bare runs per minute from a pool of N threads, for each N (batches
-   alternate platform/bare). Also where the CPU goes per run (from /proc and the docker cgroup): once
-   the CPUs are saturated, the throughput ratio is roughly the ratio of CPU per run.
+   alternate platform/bare). Rated over the steady middle of each batch (``steady_window``); the
+   whole-batch ratio, which flatters the platform (warm pools at the start, refills after the end), is
+   printed beside it. Also where the CPU goes per run (from /proc and the docker cgroup; the platform's
+   includes refilling its pools after the batch): once the CPUs are saturated, the throughput ratio is
+   roughly the ratio of CPU per run.
 3. Where the platform's latency goes: the execution rows' timestamps, the sandbox's per-phase timings
    (Execution.timings), the Celery worker log (when the task was received, how long its body ran),
    plus a few offline probes (poll round trip, pre-claim checks, ledger append).
