@@ -954,7 +954,7 @@ def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
             body_start = done[0] - done[1]
             timeline["  of which commit, publish, Redis -> Celery main process"].append(task[0] - queued)
             timeline["  of which main process -> task starts in the pool child"].append(body_start - task[0])
-            timeline["  of which task start -> started_at (load, engine check, checks, claim)"].append(
+            timeline["  of which task start -> started_at (load, checks, container, claim)"].append(
                 started - body_start
             )
         timeline["started_at -> finished_at (sandbox + worker bookkeeping)"].append(finished - started)
