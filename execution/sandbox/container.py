@@ -36,13 +36,16 @@ LABEL_SLOT = "org.argus.slot"
 LAUNCHER_PATH = f"{_launcher.LAUNCHER_DIR}/launcher.py"
 CONTAINER_TMP = "/tmp"  # noqa: S108 - the container's own private tmpfs, not the host's /tmp
 # Imported (not run as a script) so that Python uses the pyc compiled into the image. -I: no PYTHON*
-# variables, no user site, and no script or working directory (the plugin's) on sys.path.
+# variables, no user site, and no script or working directory (the plugin's) on sys.path. The launcher
+# writes its result with os.write, so once main() returns it skips the interpreter's shutdown (a fork-mode
+# plugin's SystemExit unwinds past this line and shuts its own interpreter down as any script does).
 LAUNCHER_COMMAND = [
     "python3",
     "-I",
     "-S",
     "-c",
-    f"import sys; sys.path.insert(0, {_launcher.LAUNCHER_DIR!r}); import launcher; sys.exit(launcher.main())",
+    f"import sys; sys.path.insert(0, {_launcher.LAUNCHER_DIR!r}); import launcher; code = launcher.main(); "
+    "sys.stdout.flush(); sys.stderr.flush(); launcher.os._exit(code)",
 ]
 # A pre-started container whose job never comes exits by itself after this long, so a worker that
 # died without cleaning up does not leave launchers waiting forever (they are swept later).
