@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.test import Client
@@ -156,3 +159,29 @@ def published_version(world: TenantWorld, publisher_kit):
         actor=publisher_kit.owner, publisher_id=publisher_kit.publisher.pk, slug="echo", name="Echo"
     )
     return publisher_kit.publish(plugin, "1.0.0", reviewer=world.staff)
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database on the test server, dropped afterwards.
+
+    Skipped where ARGUS_TEST_POSTGRES_URL is not set, except in CI, where that is a failure.
+    """
+    server_url = os.environ.get("ARGUS_TEST_POSTGRES_URL")
+    if not server_url:
+        message = (
+            "ARGUS_TEST_POSTGRES_URL is not set (scripts/test.sh sets it): the PostgreSQL test cannot run"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    import psycopg
+
+    name = f"argus_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

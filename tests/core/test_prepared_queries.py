@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
 from unittest import mock
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection, transaction
@@ -19,6 +14,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.tenancy.models import ApiToken, Membership, Role, Tenant, TenantPolicy
 from argus_plugins.tenancy.permissions import CALLER_ROLE, with_role_of_user
+from tests.support.postgres import run_check_script
 
 
 def membership_query() -> PreparedQuery[Membership]:
@@ -151,32 +147,9 @@ def test_each_thread_uses_its_own_connection(world):
     assert results == {i: [m.user_id for m in memberships] for i in range(4)}
 
 
-@pytest.fixture
-def postgres_url():
-    server_url = os.environ.get("ARGUS_TEST_POSTGRES_URL")
-    if not server_url:
-        message = "ARGUS_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    import psycopg
-
-    name = f"argus_prepared_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.mark.postgres
-def test_the_hot_queries_on_postgresql_equal_the_plain_orm(postgres_url, tmp_path):
-    script = Path(__file__).with_name("prepared_postgres_check.py")
-    env = {**os.environ, "DATABASE_URL": postgres_url, "ARGUS_DATA_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["vendor"] == "postgresql"
+def test_the_hot_queries_on_postgresql_equal_the_plain_orm(postgres_database, tmp_path):
+    result = run_check_script(
+        Path(__file__).with_name("prepared_postgres_check.py"), postgres_database, tmp_path
+    )
     assert result["compared"] >= 6 and result["mismatches"] == []

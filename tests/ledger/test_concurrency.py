@@ -14,10 +14,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -96,29 +94,6 @@ def exercise(
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    server_url = os.environ.get("ARGUS_TEST_POSTGRES_URL")
-    if not server_url:
-        message = (
-            "ARGUS_TEST_POSTGRES_URL is not set (scripts/test.sh sets it): the PostgreSQL test cannot run"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    import psycopg
-
-    name = f"argus_ledger_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(server_url)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.postgres
