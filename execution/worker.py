@@ -70,7 +70,7 @@ class Prepared:
 
 
 #: The run with everything the worker reads (authorisation, limits, the ledger record), in one query
-#: compiled once per process.
+#: compiled once per database connection (see PreparedQuery).
 _RUN_WITH_CONTEXT = PreparedQuery(
     lambda pk: Execution.objects.select_related(
         "tenant__policy",
