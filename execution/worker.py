@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from argus_plugins.canonical import sha256_hex
 from argus_plugins.core import clock
@@ -310,8 +310,8 @@ def run(execution_id: str) -> None:
 
     DockerUnavailable and TenantAtCapacity propagate (the task retries; the run stays QUEUED); any
     other unexpected error is logged with its traceback and recorded as FAILED, never left hanging.
+    (Every Celery task starts with its database connection checked: argus_plugins/celery.py.)
     """
-    close_old_connections()
     execution = _load(execution_id)
     if execution is None or execution.is_terminal:
         return  # deleted, or a re-delivered message for a finished run: nothing to do
