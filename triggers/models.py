@@ -177,7 +177,21 @@ class EventSubscriptionQuerySet(models.QuerySet):
         )
 
 
-class EventSubscription(models.Model):
+class EventListener(models.Model):
+    """What receives a tenant's events (a subscription or a webhook endpoint). Saving a new one marks its
+    tenant, so that tenants that never had one skip the listener check
+    (``Tenant.event_listeners_configured``)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            Tenant.note_event_listener(self.tenant_id)  # type: ignore[attr-defined]
+        super().save(*args, **kwargs)
+
+
+class EventSubscription(EventListener):
     """Run ``installation`` once for every event of ``event_type`` whose payload matches ``filter``."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -206,11 +220,6 @@ class EventSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.installation_id}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self._state.adding:
-            Tenant.note_event_listener(self.tenant_id)
-        super().save(*args, **kwargs)
 
 
 class DeliveryOutcome(models.TextChoices):
@@ -258,7 +267,7 @@ class WebhookEndpointQuerySet(models.QuerySet):
         return self.live().filter(tenant_id=tenant_id, enabled=True)
 
 
-class WebhookEndpoint(models.Model):
+class WebhookEndpoint(EventListener):
     """A tenant's HTTPS/HTTP receiver of signed event notifications (Standard Webhooks)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -287,11 +296,6 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.url
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self._state.adding:
-            Tenant.note_event_listener(self.tenant_id)
-        super().save(*args, **kwargs)
 
     def wants(self, event_type: str) -> bool:
         return any(
