@@ -70,11 +70,14 @@ class PreparedQuery(Generic[M]):
         self.fields = fields
         self._compiled: weakref.WeakKeyDictionary[Any, _Compiled] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._alias: str | None = None  # the database the QuerySet reads, known once it was built
 
     def fetch(self, *values: Any) -> list[M]:
         if len(values) != len(self.fields):
             raise TypeError(f"expected {len(self.fields)} value(s), got {len(values)}")
-        queryset_db = self._db()
+        if self._alias is None:
+            self._alias = self.build(*(_placeholder(f) for f in self.fields)).db
+        queryset_db = self._alias
         connection = connections[queryset_db]
         compiled = self._compiled.get(connection) or self._compile(connection)
         params = list(compiled.params)
@@ -96,13 +99,6 @@ class PreparedQuery(Generic[M]):
         return found[0] if found else None
 
     # -- compiling ---------------------------------------------------------------------------------
-
-    def _db(self) -> str:
-        return getattr(self, "_alias", None) or self._remember_alias()
-
-    def _remember_alias(self) -> str:
-        self._alias: str = self.build(*(_placeholder(f) for f in self.fields)).db
-        return self._alias
 
     def _compile(self, connection: Any) -> _Compiled:
         placeholders = [_placeholder(field) for field in self.fields]
