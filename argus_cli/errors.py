@@ -12,16 +12,42 @@ from registry.bundles import BundleRejected
 from registry.manifest import ManifestInvalid
 from registry.signing import KeyRejected, SignatureInvalid
 
-EXIT_FAILURE = 1  # any expected failure; click uses 2 for usage errors
+# Exit codes, documented in `argus-plugin --help` and the README: scripts tell the cases apart.
+EXIT_FAILURE = 1  # a local problem: a file, the bundle, the manifest, a key, Docker
+EXIT_USAGE = 2  # the command line itself (click's own code for usage errors)
+EXIT_REFUSED = 3  # the server understood the request and refused it (its error code is printed)
+EXIT_NETWORK = 4  # the server could not be reached or did not answer properly
+EXIT_RUN_FAILED = 5  # `run`: the plugin ran but did not succeed (FAILED, TIMED_OUT, MEMORY_EXCEEDED)
 
 
 class CliError(Exception):
     """An expected failure with a message meant for the user."""
 
+    exit_code = EXIT_FAILURE
 
-def fail(message: str) -> typer.Exit:
+
+class UsageError(CliError):
+    exit_code = EXIT_USAGE
+
+
+class ServerRefused(CliError):
+    """The server answered with a typed error: ``code`` is its error code (e.g. NOT_FOUND)."""
+
+    exit_code = EXIT_REFUSED
+
+    def __init__(self, message: str, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+class NetworkError(CliError):
+    exit_code = EXIT_NETWORK
+
+
+def fail(message: str, exit_code: int = EXIT_FAILURE) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(EXIT_FAILURE)
+    return typer.Exit(exit_code)
 
 
 @contextlib.contextmanager
@@ -29,7 +55,7 @@ def expected_errors() -> Iterator[None]:
     try:
         yield
     except CliError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exc.exit_code) from None
     except BundleRejected as exc:
         raise fail(f"bundle rejected [{exc.code.value}]: {exc.message}") from None
     except KeyRejected as exc:

@@ -87,3 +87,11 @@ def load_private_key(path: Path, passphrase: bytes | None) -> rsa.RSAPrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise CliError(f"{path} is not an RSA key; plugins are signed with RSA-{DEFAULT_MIN_BITS} or larger.")
     return key
+
+
+def public_fingerprint(private_key: rsa.RSAPrivateKey) -> str:
+    """The fingerprint the server shows for the matching public key (SHA-256 of its DER form)."""
+    public_pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return load_public_key(public_pem).fingerprint

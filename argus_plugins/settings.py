@@ -15,6 +15,8 @@ from pathlib import Path
 
 import environ
 
+from argus_plugins import runtimes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -232,22 +234,12 @@ ARGUS_MAX_BUNDLE_UNCOMPRESSED_BYTES = env.int(
 ARGUS_MAX_BUNDLE_MEMBERS = env.int("ARGUS_MAX_BUNDLE_MEMBERS", default=2000)
 #: Publisher keys: RSA of at least this many bits (4096; a FIPS deployment may allow 3072).
 ARGUS_SIGNING_KEY_MIN_BITS = env.int("ARGUS_SIGNING_KEY_MIN_BITS", default=4096)
-#: Hard ceilings on what any manifest may ask for, whatever the grants.
-ARGUS_RESOURCE_MAXIMA = {"memory_mb": 2048, "cpus": 2.0, "timeout_seconds": 900, "pids": 512}
+#: Hard ceilings on what any manifest may ask for, whatever the grants (argus_plugins/runtimes.py).
+ARGUS_RESOURCE_MAXIMA = dict(runtimes.RESOURCE_MAXIMA)
 #: What a tenant's executions get at most without the compute:extended capability.
-ARGUS_TENANT_DEFAULT_LIMITS = {"memory_mb": 256, "cpus": 1.0, "timeout_seconds": 60, "pids": 64}
+ARGUS_TENANT_DEFAULT_LIMITS = dict(runtimes.TENANT_DEFAULT_LIMITS)
 #: Runtime name (as in manifests) -> the locally built image that runs it (build_runtime_images).
-ARGUS_RUNTIME_IMAGES = {
-    "python3.11": {
-        "image": "argus-runtime-python3.11:1",
-        "suite": "bookworm",
-        "packages": ["python3"],
-        "interpreter": ["python3"],
-        # Python plugins run in a fork of the launcher's interpreter: no second interpreter start per run
-        # (see execution/sandbox/launcher.py); "exec" runs `python3 <entrypoint>` as a new program.
-        "launch": env.str("ARGUS_PYTHON_LAUNCH", default="fork"),
-    },
-}
+ARGUS_RUNTIME_IMAGES = runtimes.runtime_images(python_launch=env.str("ARGUS_PYTHON_LAUNCH", default="fork"))
 
 # --- Execution engine ---------------------------------------------------------------------------------
 ARGUS_MAX_EVIDENCE_BYTES = env.int("ARGUS_MAX_EVIDENCE_BYTES", default=512 * 1024 * 1024)

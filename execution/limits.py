@@ -9,9 +9,9 @@ from typing import Any
 from django.conf import settings
 
 from argus_plugins.core.prepared import PreparedQuery
+from argus_plugins.runtimes import RESOURCE_KEYS, bounded_limits
 from argus_plugins.tenancy.models import TenantPolicy
 
-RESOURCE_KEYS = ("memory_mb", "cpus", "timeout_seconds", "pids")
 EXTENDED_COMPUTE = "compute:extended"
 
 
@@ -33,9 +33,10 @@ def tenant_default_limits(tenant_id: Any) -> dict[str, Any]:
 def applied_limits(
     requested: Mapping[str, Any], *, tenant_id: Any, capabilities: Collection[str]
 ) -> dict[str, Any]:
-    maxima = settings.ARGUS_RESOURCE_MAXIMA
-    bound = dict(maxima)
-    if EXTENDED_COMPUTE not in capabilities:
-        defaults = tenant_default_limits(tenant_id)
-        bound = {key: min(defaults[key], maxima[key]) for key in RESOURCE_KEYS}
-    return {key: min(requested[key], bound[key]) for key in RESOURCE_KEYS}
+    extended = EXTENDED_COMPUTE in capabilities
+    return bounded_limits(
+        requested,
+        defaults=settings.ARGUS_TENANT_DEFAULT_LIMITS if extended else tenant_default_limits(tenant_id),
+        maxima=settings.ARGUS_RESOURCE_MAXIMA,
+        extended=extended,
+    )

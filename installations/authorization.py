@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import semver
 from django.conf import settings
@@ -57,7 +58,11 @@ def resolve_version(installation: Installation) -> PluginVersion | None:
     """The version an installation runs: its pin, or the newest PUBLISHED version."""
     if installation.pinned_version_id is not None:
         return installation.pinned_version
-    return _NEWEST_PUBLISHED.first(installation.plugin_id)
+    return newest_published_version(installation.plugin_id)
+
+
+def newest_published_version(plugin_id: Any) -> PluginVersion | None:
+    return _NEWEST_PUBLISHED.first(plugin_id)
 
 
 _NEWEST_PUBLISHED = PreparedQuery(

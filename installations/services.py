@@ -27,7 +27,7 @@ from registry.services import visible_plugins
 from registry.versioning import parse_version
 from triggers import events as trigger_events
 
-from .authorization import resolve_version, version_refusals
+from .authorization import newest_published_version, resolve_version, version_refusals
 from .error_codes import InstallationErrorCode
 from .models import Capability, CapabilityGrant, Installation, InstallationEvent, InstallationEventKind
 
@@ -67,8 +67,12 @@ _INSTALLATION_WITH_ROLE = PreparedQuery(
 )
 
 
-def _pin(plugin_id: Any, version: Any) -> PluginVersion | None:
-    """A version string pins that version; None, "" or "latest" follows the newest published one."""
+def _pin(plugin_id: Any, version: Any, *, allow_deprecated: bool = False) -> PluginVersion | None:
+    """A version string pins that version; None, "" or "latest" follows the newest published one.
+
+    A DEPRECATED version still runs for installations already pinned to it, but pinning one anew is an
+    explicit choice (``allow_deprecated``): the refusal names the version to use instead.
+    """
     if version in (None, "", LATEST):
         return None
     parse_version(version)
@@ -81,6 +85,15 @@ def _pin(plugin_id: Any, version: Any) -> PluginVersion | None:
         raise DomainError(
             InstallationErrorCode.NOT_INSTALLABLE,
             f"Version {version} is not a published version of this plugin.",
+            "version",
+        )
+    if pinned.status == VersionStatus.DEPRECATED and not allow_deprecated:
+        newest = newest_published_version(plugin_id)
+        instead = f"Use {newest.version} instead" if newest else "No published version replaces it"
+        reason = f" ({pinned.deprecation_reason})" if pinned.deprecation_reason else ""
+        raise DomainError(
+            InstallationErrorCode.VERSION_DEPRECATED,
+            f"Version {version} is deprecated{reason}. {instead}, or pass allowDeprecated: true to pin it.",
             "version",
         )
     return pinned
@@ -130,13 +143,19 @@ def _clean_config(config: Any, version: PluginVersion) -> dict[str, Any]:
 
 @transaction.atomic
 def install_plugin(
-    *, actor: User, tenant_id: Any, plugin_id: Any, version: Any = None, config: Any = None
+    *,
+    actor: User,
+    tenant_id: Any,
+    plugin_id: Any,
+    version: Any = None,
+    config: Any = None,
+    allow_deprecated: bool = False,
 ) -> Installation:
     membership = require_tenant_role(actor, tenant_id, Role.ADMIN)
     plugin = visible_plugins(actor).filter(pk=parse_uuid(plugin_id, field="pluginId")).first()
     if plugin is None:
         raise not_found("Plugin", "pluginId")
-    pinned = _pin(plugin.pk, version)
+    pinned = _pin(plugin.pk, version, allow_deprecated=allow_deprecated)
     probe = Installation(tenant=membership.tenant, plugin=plugin, pinned_version=pinned)
     effective = resolve_version(probe)
     _check_installable(effective)
@@ -196,7 +215,12 @@ _UNCHANGED = object()
 
 @transaction.atomic
 def update_installation(
-    *, actor: User, installation_id: Any, version: Any = _UNCHANGED, config: Any = _UNCHANGED
+    *,
+    actor: User,
+    installation_id: Any,
+    version: Any = _UNCHANGED,
+    config: Any = _UNCHANGED,
+    allow_deprecated: bool = False,
 ):
     """Change the pinned version ("latest" to follow new releases) and/or the configuration.
 
@@ -210,7 +234,7 @@ def update_installation(
         raise DomainError(CommonErrorCode.REQUIRED, "Give a version or a configuration to change.", "version")
     events = []
     if version is not _UNCHANGED:
-        installation.pinned_version = _pin(installation.plugin_id, version)
+        installation.pinned_version = _pin(installation.plugin_id, version, allow_deprecated=allow_deprecated)
         _check_installable(resolve_version(installation))
         events.append(InstallationEventKind.VERSION_CHANGED)
     effective = resolve_version(installation)

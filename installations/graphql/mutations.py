@@ -18,6 +18,9 @@ class InstallPlugin(BaseMutation):
         plugin_id = graphene.ID(required=True)
         version = graphene.String(description="Pin this version; omit (or 'latest') to follow new releases.")
         config = graphene.JSONString()
+        allow_deprecated = graphene.Boolean(
+            default_value=False, description="Pin a DEPRECATED version knowingly (refused otherwise)."
+        )
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> InstallPlugin:
@@ -44,6 +47,9 @@ class UpdateInstallation(BaseMutation):
         id = graphene.ID(required=True)
         version = graphene.String(description="A version to pin, or 'latest'.")
         config = graphene.JSONString()
+        allow_deprecated = graphene.Boolean(
+            default_value=False, description="Pin a DEPRECATED version knowingly (refused otherwise)."
+        )
 
     @classmethod
     def perform_mutation(

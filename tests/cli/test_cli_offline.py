@@ -358,11 +358,12 @@ def test_publish_sends_a_graphql_multipart_request(server, signed_bundle):
         }
     }
     result = run(
-        "publish", signed_bundle, "--url", url, "--plugin-id", "plugin-42", "--signing-key-id", "key-7",
-        "--changelog", "First release", env={"ARGUS_TOKEN": "tok-123"},
+        "--json", "publish", signed_bundle, "--url", url, "--plugin-id", "plugin-42", "--signing-key-id", "key-7",
+        "--changelog", "First release", env={"ARGUS_TOKEN": "tok-123", "ARGUS_PLUGIN_CONFIG": "/nonexistent/c.json"},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert result.stdout.split() == ["UGx1Z2luVmVyc2lvbjox", "PENDING_REVIEW"]
+    answer = json.loads(result.stdout)
+    assert (answer["id"], answer["status"], answer["version"]) == ("UGx1Z2luVmVyc2lvbjox", "PENDING_REVIEW", "1.0.0")
 
     (request,) = handler.requests
     assert request["headers"]["Authorization"] == "Bearer tok-123"
@@ -395,7 +396,7 @@ def test_publish_reports_mutation_errors(server, signed_bundle):
     result = run(
         "publish", signed_bundle, "--url", url, "--token", "t", "--plugin-id", "p", "--signing-key-id", "k"
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # refused by the server
     assert "[SIGNATURE_INVALID] signature: Signature does not verify." in result.stderr
 
 
@@ -405,7 +406,7 @@ def test_publish_reports_top_level_graphql_errors(server, signed_bundle):
     result = run(
         "publish", signed_bundle, "--url", url, "--token", "t", "--plugin-id", "p", "--signing-key-id", "k"
     )
-    assert result.exit_code == 1 and "Authentication required." in result.stderr
+    assert result.exit_code == 3 and "Authentication required." in result.stderr
 
 
 def test_publish_unreachable_server_is_a_clean_error(signed_bundle):
@@ -413,5 +414,5 @@ def test_publish_unreachable_server_is_a_clean_error(signed_bundle):
         "publish", signed_bundle, "--url", "http://127.0.0.1:9/graphql/", "--token", "secret-token",
         "--plugin-id", "p", "--signing-key-id", "k", "--timeout", "5",
     )  # fmt: skip
-    assert result.exit_code == 1 and "could not reach" in result.stderr
+    assert result.exit_code == 4 and "could not reach" in result.stderr  # a network error
     assert "secret-token" not in result.output

@@ -1,0 +1,208 @@
+"""`argus-plugin run`: a plugin folder run locally the way the platform runs it.
+
+Same runtime image, same sandbox package (execution.sandbox: single-use container, no network,
+read-only root, dropped capabilities, the manifest's resources bounded like a tenant's defaults) and
+the same statuses as a platform run. Only the local Docker engine is needed, no platform.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from argus_cli.errors import CliError
+from argus_plugins import runtimes
+from execution.sandbox import (
+    DockerUnavailable,
+    InvalidJob,
+    Outcome,
+    RuntimeImageMissing,
+    SandboxJob,
+    SandboxLimits,
+    SandboxResult,
+    connect,
+    run_job,
+)
+from registry.bundles import extract_bundle, inspect_bundle, pack_directory
+
+MiB = 1 << 20
+# The platform's default caps (ARGUS_STDOUT_MAX_BYTES, ARGUS_STDERR_MAX_BYTES, ARGUS_OUTPUT_MAX_BYTES).
+STDOUT_MAX_BYTES = MiB
+STDERR_MAX_BYTES = MiB
+OUTPUT_MAX_BYTES = 4 * MiB
+ARTIFACTS_WRITE = "artifacts:write"
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
+
+BUILD_HINT = (
+    "build it from a checkout of the platform with `python manage.py build_runtime_images` "
+    "(needs debootstrap and root; offline once Debian's packages are cached)"
+)
+
+
+@dataclass
+class LocalRun:
+    status: str
+    reason: str | None
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    output: Any = None
+    limits: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, str] = field(default_factory=dict)
+    artifacts: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "errorReason": self.reason,
+            "exitCode": self.exit_code,
+            "output": self.output,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "limits": self.limits,
+            "evidence": self.evidence,
+            "artifacts": self.artifacts,
+        }
+
+
+def read_input(value: str) -> bytes:
+    """``--input``: a JSON text, or the path of a file holding one. Must be a JSON object."""
+    path = Path(value)
+    text = (
+        path.read_text(encoding="utf-8") if not value.lstrip().startswith("{") and path.is_file() else value
+    )
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"--input is neither a JSON object nor a file holding one: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise CliError("--input must be a JSON object.")
+    return json.dumps(parsed).encode()
+
+
+def evidence_ids(paths: list[Path]) -> dict[str, str]:
+    """Each evidence file under a safe id derived from its name (the platform uses the evidence's UUID)."""
+    mapping: dict[str, str] = {}
+    for path in paths:
+        if not path.is_file():
+            raise CliError(f"evidence {path} is not a file.")
+        base = _UNSAFE_ID.sub("-", path.name).strip(".-")[:100] or "evidence"
+        candidate, n = base, 1
+        while candidate in mapping:
+            n += 1
+            candidate = f"{base}-{n}"
+        mapping[candidate] = str(path.resolve())
+    return mapping
+
+
+def run_locally(
+    directory: Path,
+    *,
+    input_json: bytes,
+    evidence: list[Path],
+    extended: bool = False,
+    timeout_seconds: float | None = None,
+) -> LocalRun:
+    data = pack_directory(directory)
+    manifest = inspect_bundle(data).manifest
+    table = runtimes.runtime_images(python_launch=os.environ.get("ARGUS_PYTHON_LAUNCH", "fork"))
+    runtime = table.get(str(manifest.get("runtime")))
+    if runtime is None:
+        raise CliError(f"unknown runtime {manifest.get('runtime')!r}; this CLI knows: {', '.join(table)}.")
+    limits = runtimes.bounded_limits(manifest["resources"], extended=extended)
+    if timeout_seconds is not None:
+        limits["timeout_seconds"] = min(limits["timeout_seconds"], timeout_seconds)
+    files = evidence_ids(evidence)
+    job = SandboxJob(
+        execution_id=f"local-{uuid.uuid4()}",
+        image=runtime["image"],
+        interpreter=tuple(runtime["interpreter"]),
+        launch=runtime["launch"],
+        entrypoint=manifest["entrypoint"],
+        bundle=functools.partial(extract_bundle, data),
+        input=input_json,
+        evidence=files,
+        plugin_name=str(manifest["name"]),
+        plugin_version=str(manifest["version"]),
+        artifacts_enabled=ARTIFACTS_WRITE in manifest.get("capabilities", []),
+        work_dir=Path(tempfile.gettempdir()) / "argus-plugin-run",
+        limits=SandboxLimits(
+            memory_mb=int(limits["memory_mb"]),
+            cpus=float(limits["cpus"]),
+            pids=int(limits["pids"]),
+            timeout_seconds=float(limits["timeout_seconds"]),
+            stdout_max_bytes=STDOUT_MAX_BYTES,
+            stderr_max_bytes=STDERR_MAX_BYTES,
+            output_max_bytes=OUTPUT_MAX_BYTES,
+        ),
+    )
+    try:
+        client = connect()  # DOCKER_HOST or the local socket, as the docker CLI does
+    except DockerUnavailable as exc:
+        raise CliError(f"cannot reach the Docker engine: {exc}. Start Docker or set DOCKER_HOST.") from None
+    try:
+        result = run_job(client, job)
+    except RuntimeImageMissing:
+        raise CliError(
+            f"the runtime image {runtime['image']} is not on this Docker engine; {BUILD_HINT}."
+        ) from None
+    except DockerUnavailable as exc:
+        raise CliError(f"the Docker engine failed: {exc}") from None
+    except InvalidJob as exc:
+        raise CliError(f"the plugin cannot run: {exc}") from None
+    finally:
+        client.close()
+    return _classify(result, limits, files)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _classify(result: SandboxResult, limits: dict[str, Any], evidence: dict[str, str]) -> LocalRun:
+    """The platform's statuses for a sandbox result (execution/worker.py decides them the same way)."""
+    run = LocalRun(
+        status="FAILED",
+        reason=None,
+        exit_code=result.exit_code,
+        stdout=_text(result.stdout),
+        stderr=_text(result.stderr),
+        limits=limits,
+        evidence=evidence,
+        artifacts=[artifact.name for artifact in result.artifacts],
+    )
+    if result.outcome == Outcome.TIMED_OUT:
+        run.status, run.reason = "TIMED_OUT", f"Timed out after {limits['timeout_seconds']} s."
+    elif result.outcome == Outcome.MEMORY_EXCEEDED:
+        run.status, run.reason = "MEMORY_EXCEEDED", f"Exceeded its memory limit of {limits['memory_mb']} MiB."
+    elif result.outcome == Outcome.CANCELLED:
+        run.status, run.reason = "CANCELLED", "Cancelled."
+    elif result.outcome == Outcome.SANDBOX_ERROR:
+        run.reason = f"Sandbox error: {result.error}"
+    else:
+        problems = []
+        if result.exit_code != 0:
+            problems.append(f"The plugin exited with code {result.exit_code}.")
+        if result.output_error:
+            problems.append(f"Output refused: {result.output_error}.")
+        elif result.output_truncated:
+            problems.append(f"The output exceeded {OUTPUT_MAX_BYTES} bytes.")
+        elif result.output is not None:
+            try:
+                run.output = json.loads(result.output)
+            except ValueError as error:
+                problems.append(f"output.json is not valid JSON: {error}.")
+        problems.extend(f"Artifact refused: {error}." for error in result.artifact_errors[:10])
+        if problems:
+            run.output = None
+            run.reason = " ".join(problems)
+        else:
+            run.status = "SUCCEEDED"
+    return run
