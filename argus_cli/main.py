@@ -184,7 +184,10 @@ def keygen(
     passphrase_env: PassphraseEnv = None,
     passphrase_prompt: PassphrasePrompt = False,
 ) -> None:
-    """Generate an RSA-4096 signing key pair (private.pem is PKCS#8, mode 0600)."""
+    """Generate an RSA-4096 signing key pair (private.pem is PKCS#8, mode 0600).
+
+    Example:  argus-plugin keygen --out keys --passphrase-prompt
+    """
     with expected_errors():
         passphrase = _passphrase(passphrase_env, passphrase_prompt, confirm=True)
         if passphrase is None:
@@ -205,7 +208,10 @@ def pack(
         Path | None, typer.Option("-o", "--output", help="Bundle file (default: NAME-VERSION.tar.gz).")
     ] = None,
 ) -> None:
-    """Pack a directory into a reproducible bundle and print its code_sha256."""
+    """Pack a directory into a reproducible bundle and print its code_sha256.
+
+    Example:  argus-plugin pack chat-keyword-counter -o counter.tar.gz
+    """
     with expected_errors():
         if not directory.is_dir():
             raise CliError(f"{directory} is not a directory.")
@@ -237,7 +243,10 @@ def sign(
     passphrase_env: PassphraseEnv = None,
     passphrase_prompt: PassphrasePrompt = False,
 ) -> None:
-    """Sign a bundle; writes BUNDLE.sig and prints the base64 signature."""
+    """Sign a bundle; writes BUNDLE.sig and prints the base64 signature.
+
+    Example:  argus-plugin sign counter.tar.gz --key keys/private.pem
+    """
     with expected_errors():
         _, info = _read_bundle(bundle)
         version = _check_manifest(info)
@@ -265,7 +274,10 @@ def verify(
         str | None, typer.Option("--plugin", metavar="SLUG", help="Plugin slug (default: manifest name).")
     ] = None,
 ) -> None:
-    """Check a bundle's signature exactly as the registry does."""
+    """Check a bundle's signature exactly as the registry does.
+
+    Example:  argus-plugin verify counter.tar.gz --signature counter.tar.gz.sig --public-key keys/public.pem
+    """
     with expected_errors():
         _, info = _read_bundle(bundle)
         version = info.manifest.get("version")
