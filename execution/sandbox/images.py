@@ -46,7 +46,7 @@ DEFAULT_CACHE_DIR = Path("/var/cache/argus-runtime")
 # ordinary recipe changes are tracked by the revision label.
 DEFAULT_RUNTIME_IMAGES: dict[str, dict[str, Any]] = {
     "python3.11": {
-        "image": "argus-runtime-python3.11:1",
+        "image": "argus-runtime-python3.11:2-stream",
         "suite": "bookworm",
         "packages": ["python3"],
         "interpreter": ["python3"],
