@@ -1,4 +1,4 @@
-"""The ``argus-plugin`` commands: keygen, pack, sign, verify, publish.
+"""The ``argus-plugin`` commands: keygen, pack, sign, verify, publish, run.
 
 Machine-readable results (fingerprint, code_sha256, signature, version id) go to stdout, one per line;
 explanations go to stderr. Every expected failure exits with status 1 and a one-line reason.
@@ -6,15 +6,17 @@ explanations go to stderr. Every expected failure exits with status 1 and a one-
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from argus_cli import keys, publish
+from argus_cli import keys, publish, runs
 from argus_cli.errors import CliError, expected_errors
 from registry.bundles import DEFAULT_MAX_BUNDLE_BYTES, BundleInfo, inspect_bundle, pack_directory
 from registry.manifest import validate_manifest
@@ -255,6 +257,57 @@ def publish_command(
         _info(f"published version {version}: id and status:")
         typer.echo(result.id)
         typer.echo(result.status)
+
+
+@app.command("run")
+def run_command(
+    url: Annotated[str, typer.Option("--url", help="GraphQL endpoint, e.g. https://argus.example/graphql")],
+    token: Annotated[
+        str, typer.Option("--token", envvar="ARGUS_TOKEN", help="API token (or env ARGUS_TOKEN).")
+    ],
+    installation_id: Annotated[str, typer.Option("--installation-id", help="Installation to run.")],
+    input: Annotated[str, typer.Option("--input", help="The run's input, a JSON object.")] = "{}",
+    evidence: Annotated[
+        list[str] | None, typer.Option("--evidence", metavar="ID", help="Evidence id (repeatable).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the run.")] = 600.0,
+) -> None:
+    """Run an installed plugin and wait for it, showing its progress; prints the status and the output.
+
+    Exits with 1 unless the run SUCCEEDED (its reason goes to stderr).
+    """
+    with expected_errors():
+        try:
+            parsed_input = json.loads(input)
+        except ValueError as exc:
+            raise CliError(f"--input is not JSON: {exc}") from None
+        if not isinstance(parsed_input, dict):
+            raise CliError("--input must be a JSON object.")
+        if publish.is_insecure_url(url):
+            _info(f"warning: {url} is plain HTTP; the token is sent unencrypted.")
+        client = runs.GraphQLClient(url, token)
+        execution_id = runs.start_run(client, installation_id, parsed_input, list(evidence or []))
+        _info(f"execution {execution_id} queued")
+        interactive = sys.stderr.isatty()
+        shown = [""]
+
+        def show(execution: dict[str, Any], elapsed: float) -> None:
+            line = runs.progress_line(execution, elapsed)
+            if interactive:
+                typer.echo(f"\r\033[K{line}", err=True, nl=False)
+            elif line.split(" (")[0] != shown[0].split(" (")[0]:  # a log: only when something changed
+                _info(line)
+            shown[0] = line
+
+        result = runs.wait_for_run(client, execution_id, timeout=timeout, on_poll=show)
+        if interactive:
+            typer.echo("", err=True)
+        typer.echo(result["status"])
+        if result.get("output") is not None:
+            typer.echo(result["output"])
+        if result["status"] != "SUCCEEDED":
+            reason = result.get("errorReason") or "no reason given"
+            raise CliError(f"the run ended {result['status']}: {reason}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -151,3 +151,26 @@ def test_cancel_keeps_what_the_plugin_printed_so_far(deploy, world):
     assert execution.status == ExecutionStatus.CANCELLED
     assert (execution.stdout, execution.stderr) == ("started\n", "warming up\n")
     assert execution.ledger_entry.record["stdout_sha256"] == execution.stdout_sha256
+
+
+def test_the_cli_waits_for_a_run_showing_its_progress(deploy, world, live_server):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from argus_plugins.tenancy import services as tenancy_services
+
+    code = PROGRESS.replace("range(1, 6)", "range(1, 4)").replace("/ 5", "/ 3").replace("of 5", "of 3")
+    code += "\nopen('/argus/output/output.json', 'w').write('{\"lines\": 3}')\n"
+    installation = deploy(code)
+    _, token = tenancy_services.create_api_token(actor=world.analyst_a, name="cli-run")
+    done = subprocess.run(
+        [sys.executable, "-m", "argus_cli", "run", "--url", f"{live_server.url}/graphql/", "--token", token,
+         "--installation-id", str(installation.pk), "--input", "{}", "--timeout", "120"],
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["SUCCEEDED", '{"lines": 3}']
+    progress = [line for line in done.stderr.splitlines() if line.startswith("RUNNING ")]
+    assert any("%" in line and "100%" not in line and "step" in line for line in progress), done.stderr
+    assert "SUCCEEDED [##############################] 100% step 3 of 3" in done.stderr
