@@ -249,13 +249,15 @@ class LivePublisher:
     stderr progress }`` while it runs.
 
     The sandbox sends updates only when something changed, at most every
-    ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS; this keeps to the same pace whatever arrives. A database hiccup
-    here never fails the run (it is logged; the next update tries again).
+    ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS, and each one is written. The guard here only bounds the database
+    writes should the stream deliver updates bunched together (half the interval: a late update followed
+    by a punctual one must not hide the newer one until the run ends). A database hiccup never fails the
+    run (it is logged; the next update tries again).
     """
 
     def __init__(self, execution_id: Any) -> None:
         self.execution_id = execution_id
-        self.interval = settings.ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS
+        self.interval = settings.ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS / 2
         self._next_at = 0.0
         self._published: tuple[int, int, Any] = (0, 0, None)
 
@@ -414,12 +416,12 @@ def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, containe
         )
     except DockerUnavailable as error:
         reason = f"The Docker engine became unreachable during the run: {error}"
-        _record_failure(execution, prepared, {"error_reason": reason})
+        _record_failure(execution, {"error_reason": reason})
         return
     except Exception as error:
         logger.exception("Execution %s failed in the sandbox", execution.pk)
         reason = f"Internal error while running the plugin ({type(error).__name__})."
-        _record_failure(execution, prepared, {"error_reason": reason})
+        _record_failure(execution, {"error_reason": reason})
         return
     _record_outcome(execution, prepared, result)
 
@@ -457,10 +459,10 @@ def _record_outcome(execution: Execution, prepared: Prepared, result: SandboxRes
     # Nothing of the attempt committed; the plugin's output and artifacts are left out this time, its
     # stdout, stderr and exit code are still kept.
     kept = {key: value for key, value in _kept_fields(result).items() if not key.startswith("progress")}
-    _record_failure(execution, prepared, {**kept, "error_reason": reason})
+    _record_failure(execution, {**kept, "error_reason": reason})
 
 
-def _record_failure(execution: Execution, prepared: Prepared, fields: dict[str, Any]) -> None:
+def _record_failure(execution: Execution, fields: dict[str, Any]) -> None:
     execution.status = ExecutionStatus.RUNNING  # a rolled-back attempt may have moved it in memory only
     finish(execution, ExecutionStatus.FAILED, expected=ExecutionStatus.RUNNING, **fields)
 
