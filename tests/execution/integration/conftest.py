@@ -70,6 +70,12 @@ def platform_worker(
         "ARGUS_SANDBOX_WORK_DIR": str(sandbox_dir),
         "ARGUS_HEARTBEAT_TIMEOUT_SECONDS": "20",
     }
+    # Orphans already on this shared engine (of other, dead test processes on the machine) are not ours.
+    client = connect()
+    try:
+        foreign = set(_orphans(client))
+    finally:
+        client.close()
     with running_worker(work, concurrency=2, extra_env=env) as worker:
         previous = celery_app.conf.task_default_queue
         celery_app.conf.task_default_queue = worker.queue
@@ -81,7 +87,11 @@ def platform_worker(
     # (containers of other live processes on this machine, e.g. a benchmark, are not ours to judge).
     client = connect()
     try:
-        wait_for(lambda: not _orphans(client), timeout=20, what="sandbox containers of stopped workers to go")
+        wait_for(
+            lambda: not set(_orphans(client)) - foreign,
+            timeout=20,
+            what="sandbox containers of stopped workers to go",
+        )
     finally:
         client.close()
 
