@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from execution.sandbox import (
     connect,
     run_job,
 )
+from execution.sandbox.protocol import LiveOutput
+from execution.verdict import Verdict, judge
 from registry.bundles import extract_bundle, inspect_bundle, pack_directory
 
 MiB = 1 << 20
@@ -38,6 +41,7 @@ STDOUT_MAX_BYTES = MiB
 STDERR_MAX_BYTES = MiB
 OUTPUT_MAX_BYTES = 4 * MiB
 ARTIFACTS_WRITE = "artifacts:write"
+LIVE_INTERVAL_SECONDS = 0.5  # as the platform publishes a running plugin's output
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
 BUILD_HINT = (
@@ -109,6 +113,7 @@ def run_locally(
     evidence: list[Path],
     extended: bool = False,
     timeout_seconds: float | None = None,
+    on_live: Callable[[LiveOutput], None] | None = None,
 ) -> LocalRun:
     data = pack_directory(directory)
     manifest = inspect_bundle(data).manifest
@@ -133,6 +138,7 @@ def run_locally(
         plugin_version=str(manifest["version"]),
         artifacts_enabled=ARTIFACTS_WRITE in manifest.get("capabilities", []),
         work_dir=Path(tempfile.gettempdir()) / "argus-plugin-run",
+        update_interval_seconds=LIVE_INTERVAL_SECONDS if on_live is not None else 0.0,
         limits=SandboxLimits(
             memory_mb=int(limits["memory_mb"]),
             cpus=float(limits["cpus"]),
@@ -148,7 +154,7 @@ def run_locally(
     except DockerUnavailable as exc:
         raise CliError(f"cannot reach the Docker engine: {exc}. Start Docker or set DOCKER_HOST.") from None
     try:
-        result = run_job(client, job)
+        result = run_job(client, job, on_live=on_live)
     except RuntimeImageMissing:
         raise CliError(
             f"the runtime image {runtime['image']} is not on this Docker engine; {BUILD_HINT}."
@@ -167,42 +173,24 @@ def _text(data: bytes) -> str:
 
 
 def _classify(result: SandboxResult, limits: dict[str, Any], evidence: dict[str, str]) -> LocalRun:
-    """The platform's statuses for a sandbox result (execution/worker.py decides them the same way)."""
-    run = LocalRun(
-        status="FAILED",
-        reason=None,
+    """The platform's statuses for a sandbox result: the worker's own judgement (execution.verdict)."""
+    if result.outcome == Outcome.CANCELLED:
+        verdict = Verdict("CANCELLED", "Cancelled.")
+    else:
+        verdict = judge(
+            result,
+            timeout_seconds=limits["timeout_seconds"],
+            memory_mb=limits["memory_mb"],
+            output_max_bytes=OUTPUT_MAX_BYTES,
+        )
+    return LocalRun(
+        status=verdict.status,
+        reason=verdict.reason,
         exit_code=result.exit_code,
         stdout=_text(result.stdout),
         stderr=_text(result.stderr),
+        output=verdict.output,
         limits=limits,
         evidence=evidence,
         artifacts=[artifact.name for artifact in result.artifacts],
     )
-    if result.outcome == Outcome.TIMED_OUT:
-        run.status, run.reason = "TIMED_OUT", f"Timed out after {limits['timeout_seconds']} s."
-    elif result.outcome == Outcome.MEMORY_EXCEEDED:
-        run.status, run.reason = "MEMORY_EXCEEDED", f"Exceeded its memory limit of {limits['memory_mb']} MiB."
-    elif result.outcome == Outcome.CANCELLED:
-        run.status, run.reason = "CANCELLED", "Cancelled."
-    elif result.outcome == Outcome.SANDBOX_ERROR:
-        run.reason = f"Sandbox error: {result.error}"
-    else:
-        problems = []
-        if result.exit_code != 0:
-            problems.append(f"The plugin exited with code {result.exit_code}.")
-        if result.output_error:
-            problems.append(f"Output refused: {result.output_error}.")
-        elif result.output_truncated:
-            problems.append(f"The output exceeded {OUTPUT_MAX_BYTES} bytes.")
-        elif result.output is not None:
-            try:
-                run.output = json.loads(result.output)
-            except ValueError as error:
-                problems.append(f"output.json is not valid JSON: {error}.")
-        problems.extend(f"Artifact refused: {error}." for error in result.artifact_errors[:10])
-        if problems:
-            run.output = None
-            run.reason = " ".join(problems)
-        else:
-            run.status = "SUCCEEDED"
-    return run

@@ -1,7 +1,8 @@
 """The ``argus-plugin`` commands: the publisher's whole tool, from an empty folder to a plugin in review.
 
 Offline: init, pack, run (local, in Docker), keygen, sign, verify. Against a server: login, publisher
-create, key register, publish, submit, status, versions, deprecate, listing edit.
+create, key register, publish, submit, status, versions, deprecate, listing edit, execute (a run on the
+platform, with its progress).
 
 Results go to stdout (`--json` for one JSON document), explanations to stderr. Exit codes: 0 success,
 1 a local problem, 2 a usage error, 3 refused by the server (its error code printed), 4 the server
@@ -22,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from argus_cli import api, config, keys, local_run, scaffold
+from argus_cli import api, config, keys, local_run, runs, scaffold
 from argus_cli import publish as publishing
 from argus_cli.errors import EXIT_RUN_FAILED, CliError, UsageError, expected_errors
 from registry.bundles import DEFAULT_MAX_BUNDLE_BYTES, BundleInfo, inspect_bundle, pack_directory
@@ -638,6 +639,53 @@ def listing_edit(
         _emit(listing, f"listing {listing['slug']} updated{' (delisted)' if listing['delisted'] else ''}")
 
 
+@app.command("execute")
+def execute_command(
+    installation: Annotated[str, typer.Argument(help="Installation id (the plugin installed in a tenant).")],
+    input_json: Annotated[str, typer.Option("--input", help="The run's input, a JSON object.")] = "{}",
+    evidence: Annotated[
+        list[str] | None, typer.Option("--evidence", metavar="ID", help="Evidence id (repeatable).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the run.")] = 600.0,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Run an installed plugin on the platform and wait for it, showing its progress; prints the status
+    and the output (exit code 5 unless it SUCCEEDED).
+
+    Example:  argus-plugin execute 6f1c… --input '{"keyword": "invoice"}' --evidence 0b7e…
+    """
+    with expected_errors():
+        parsed_input = json.loads(local_run.read_input(input_json))
+        client = _api(url, token)
+        execution_id = runs.start_run(client, installation, parsed_input, list(evidence or []))
+        _info(f"execution {execution_id} queued")
+        interactive = sys.stderr.isatty() and not OUTPUT.json
+        shown = [""]
+
+        def show(execution: dict[str, Any], elapsed: float) -> None:
+            line = runs.progress_line(execution, elapsed)
+            if interactive:
+                typer.echo(f"\r\033[K{line}", err=True, nl=False)
+            elif line.split(" (")[0] != shown[0].split(" (")[0]:  # a log: only when something changed
+                _info(line)
+            shown[0] = line
+
+        result = runs.wait_for_run(client, execution_id, timeout=timeout, on_poll=show)
+        if interactive:
+            typer.echo("", err=True)
+    if OUTPUT.json:
+        typer.echo(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        typer.echo(result["status"])
+        if result.get("output") is not None:
+            typer.echo(result["output"])
+        if result["status"] != "SUCCEEDED":
+            _info(f"the run ended {result['status']}: {result.get('errorReason') or 'no reason given'}")
+    if result["status"] != "SUCCEEDED":
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
 @app.command("init")
 def init_command(
     name: Annotated[str, typer.Argument(help="Plugin slug, also the folder's name.")],
@@ -657,6 +705,36 @@ def init_command(
               f"created {target} ({len(written)} files)",
               f"Next: argus-plugin run {target} --input {target / 'sample-input.json'} "
               f"--evidence {target / 'sample-evidence' / 'notes.txt'}")  # fmt: skip
+
+
+def _decoded(data: bytes | bytearray) -> str:
+    return bytes(data).decode("utf-8", "replace")
+
+
+class _LivePrinter:
+    """What a local run prints while it runs (stdout and stderr as they come, progress when it moves),
+    then whatever arrived after the last update."""
+
+    def __init__(self) -> None:
+        self.stdout = self.stderr = 0
+        self.progress: tuple[float, str] | None = None
+
+    def __call__(self, live: Any) -> None:
+        self._show(_decoded(live.stdout), _decoded(live.stderr))
+        if live.progress is not None and (live.progress.fraction, live.progress.message) != self.progress:
+            self.progress = (live.progress.fraction, live.progress.message)
+            _info(f"[{live.progress.fraction * 100:3.0f}%] {live.progress.message}")
+
+    def _show(self, stdout: str, stderr: str) -> None:
+        if len(stdout) > self.stdout:
+            typer.echo(stdout[self.stdout :], nl=False, err=True)
+            self.stdout = len(stdout)
+        if len(stderr) > self.stderr:
+            typer.secho(stderr[self.stderr :], nl=False, err=True, fg=typer.colors.YELLOW)
+            self.stderr = len(stderr)
+
+    def finish(self, stdout: str, stderr: str) -> None:
+        self._show(stdout, stderr)
 
 
 @app.command("run")
@@ -682,16 +760,15 @@ def run_command(
             raise CliError(f"{directory} is not a directory.")
         _check_manifest(inspect_bundle(pack_directory(directory)))
         payload = local_run.read_input(input_json)
+        printer = None if OUTPUT.json else _LivePrinter()
         result = local_run.run_locally(
-            directory, input_json=payload, evidence=list(evidence or []), extended=extended
+            directory, input_json=payload, evidence=list(evidence or []), extended=extended, on_live=printer
         )
     if OUTPUT.json:
         typer.echo(json.dumps(result.as_json(), indent=2, sort_keys=True))
     else:
-        if result.stdout:
-            _info("--- stdout ---\n" + result.stdout.rstrip("\n"))
-        if result.stderr:
-            _info("--- stderr ---\n" + result.stderr.rstrip("\n"))
+        assert printer is not None
+        printer.finish(result.stdout, result.stderr)
         limits = ", ".join(f"{k}={v}" for k, v in result.limits.items())
         _info(f"--- {result.status} (exit code {result.exit_code}; limits {limits})")
         if result.reason:

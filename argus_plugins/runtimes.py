@@ -20,10 +20,11 @@ def runtime_images(*, python_launch: str = "fork") -> dict[str, dict[str, Any]]:
     """Runtime name (as in manifests) -> the locally built image that runs it (build_runtime_images)."""
     return {
         "python3.11": {
-            "image": "argus-runtime-python3.11:1",
+            "image": "argus-runtime-python3.11:2",
             "suite": "bookworm",
             "packages": ["python3"],
             "interpreter": ["python3"],
+            # Tag 2: the launcher streams live output and progress (a protocol break with tag 1's workers).
             # Python plugins run in a fork of the launcher's interpreter: no second interpreter start per
             # run (see execution/sandbox/launcher.py); "exec" runs `python3 <entrypoint>` as a new program.
             "launch": python_launch,

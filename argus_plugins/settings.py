@@ -258,6 +258,9 @@ ARGUS_SANDBOX_OCI_RUNTIME = env.str("ARGUS_SANDBOX_OCI_RUNTIME", default="")
 #: Host directory for per-run scratch space bind-mounted read-only into sandboxes.
 ARGUS_SANDBOX_WORK_DIR = env.str("ARGUS_SANDBOX_WORK_DIR", default=str(DATA_DIR / "work"))
 ARGUS_CANCEL_POLL_SECONDS = 0.25
+#: While a run is RUNNING, what its plugin printed and reported (progress) so far is sent by the sandbox
+#: and written to the run at most this often, and only when something changed (0 turns it off).
+ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS = 0.5
 ARGUS_HEARTBEAT_SECONDS = 5
 ARGUS_HEARTBEAT_TIMEOUT_SECONDS = env.int("ARGUS_HEARTBEAT_TIMEOUT_SECONDS", default=60)
 ARGUS_QUEUED_STALE_SECONDS = env.int("ARGUS_QUEUED_STALE_SECONDS", default=120)

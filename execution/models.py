@@ -95,6 +95,10 @@ class Execution(models.Model):
     stderr_truncated = models.BooleanField(default=False)
     stdout_sha256 = models.CharField(max_length=64, blank=True)
     stderr_sha256 = models.CharField(max_length=64, blank=True)
+    #: The plugin's latest progress report (while RUNNING: as of its last update; see the container contract).
+    progress_fraction = models.FloatField(null=True, blank=True)
+    progress_message = models.CharField(max_length=200, blank=True)
+    progress_updated_at = models.DateTimeField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
     output_sha256 = models.CharField(max_length=64, blank=True)
     container_id = models.CharField(max_length=80, blank=True)

@@ -44,16 +44,13 @@ from .sandbox import (
     run_job,
 )
 from .sandbox.container import StartedContainer
+from .sandbox.protocol import LiveOutput
 from .services import EVIDENCE_READ
+from .verdict import judge
 
 logger = logging.getLogger(__name__)
 
 ARTIFACTS_WRITE = "artifacts:write"
-OUTCOME_STATUS = {
-    Outcome.TIMED_OUT: ExecutionStatus.TIMED_OUT,
-    Outcome.MEMORY_EXCEEDED: ExecutionStatus.MEMORY_EXCEEDED,
-    Outcome.CANCELLED: ExecutionStatus.CANCELLED,
-}
 
 
 class TenantAtCapacity(Exception):
@@ -204,6 +201,7 @@ def _sandbox_job(prepared: Prepared) -> SandboxJob:
             stderr_max_bytes=settings.ARGUS_STDERR_MAX_BYTES,
             output_max_bytes=settings.ARGUS_OUTPUT_MAX_BYTES,
         ),
+        update_interval_seconds=settings.ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS,
     )
 
 
@@ -241,8 +239,46 @@ class CancelWatch:
         return self._cancelled
 
 
-def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+class LivePublisher:
+    """Writes what a RUNNING plugin printed and reported so far to its row, for ``execution { stdout
+    stderr progress }`` while it runs.
+
+    The sandbox sends updates only when something changed, at most every
+    ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS, and each one is written. The guard here only bounds the database
+    writes should the stream deliver updates bunched together (half the interval: a late update followed
+    by a punctual one must not hide the newer one until the run ends). A database hiccup never fails the
+    run (it is logged; the next update tries again).
+    """
+
+    def __init__(self, execution_id: Any) -> None:
+        self.execution_id = execution_id
+        self.interval = settings.ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS / 2
+        self._next_at = 0.0
+        self._published: tuple[int, int, Any] = (0, 0, None)
+
+    def __call__(self, live: LiveOutput) -> None:
+        now = time.monotonic()
+        state = (len(live.stdout), len(live.stderr), live.progress)
+        if now < self._next_at or state == self._published:
+            return
+        fields: dict[str, Any] = {"stdout": _text(live.stdout), "stderr": _text(live.stderr)}
+        if live.progress is not None and live.progress != self._published[2]:
+            fields.update(
+                progress_fraction=live.progress.fraction,
+                progress_message=live.progress.message,
+                progress_updated_at=clock.now(),
+            )
+        try:
+            Execution.objects.filter(pk=self.execution_id, status=ExecutionStatus.RUNNING).update(**fields)
+        except Exception:
+            logger.exception("Publishing the live output of execution %s failed", self.execution_id)
+            return
+        self._published = state
+        self._next_at = now + self.interval
+
+
+def _text(data: bytes | bytearray) -> str:
+    return bytes(data).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def _save_artifacts(execution: Execution, result: SandboxResult) -> None:
@@ -256,7 +292,9 @@ def _save_artifacts(execution: Execution, result: SandboxResult) -> None:
         record.save()
 
 
-def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[ExecutionStatus, dict[str, Any]]:
+def _kept_fields(result: SandboxResult) -> dict[str, Any]:
+    """What is recorded of every run that reached the sandbox, whatever its outcome: the plugin's stdout,
+    stderr and exit code, the last progress it reported, and the sandbox's bookkeeping."""
     fields: dict[str, Any] = {
         "exit_code": result.exit_code,
         "stdout": _text(result.stdout),
@@ -268,41 +306,34 @@ def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[Execut
         "container_id": result.container_id or "",
         "timings": {key: round(value, 6) for key, value in result.timings.items()},
     }
+    if result.progress is not None:
+        fraction, message = result.progress
+        fields.update(progress_fraction=fraction, progress_message=message, progress_updated_at=clock.now())
+    return fields
+
+
+def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[ExecutionStatus, dict[str, Any]]:
+    fields = _kept_fields(result)
     if result.outcome == Outcome.CANCELLED:  # the reason was written by whoever asked, meanwhile
         fields["error_reason"] = (
             Execution.objects.filter(pk=execution.pk).values_list("cancel_reason", flat=True).first()
             or "Cancelled."
         )
-        return OUTCOME_STATUS[result.outcome], fields
-    if result.outcome in OUTCOME_STATUS:
-        limits = execution.applied_limits
-        fields["error_reason"] = {
-            Outcome.TIMED_OUT: f"Timed out after {limits['timeout_seconds']} s.",
-            Outcome.MEMORY_EXCEEDED: f"Exceeded its memory limit of {limits['memory_mb']} MiB.",
-        }[result.outcome]
-        return OUTCOME_STATUS[result.outcome], fields
-    if result.outcome == Outcome.SANDBOX_ERROR:
-        return ExecutionStatus.FAILED, {**fields, "error_reason": f"Sandbox error: {result.error}"}
-    if result.output is not None:
+        return ExecutionStatus.CANCELLED, fields
+    if result.outcome == Outcome.COMPLETED and result.output is not None:
         fields["output_sha256"] = sha256_hex(result.output)
-    problems = []
-    if result.exit_code != 0:
-        problems.append(f"The plugin exited with code {result.exit_code}.")
-    if result.output_error:
-        problems.append(f"Output refused: {result.output_error}.")
-    elif result.output_truncated:
-        problems.append(f"The output exceeded {settings.ARGUS_OUTPUT_MAX_BYTES} bytes.")
-    elif result.output is not None:
-        try:
-            fields["output"] = json.loads(result.output)
-        except ValueError as error:
-            problems.append(f"output.json is not valid JSON: {error}.")
-    if result.artifact_errors:
-        problems.extend(f"Artifact refused: {error}." for error in result.artifact_errors[:10])
-    if problems:
-        fields.pop("output", None)
-        return ExecutionStatus.FAILED, {**fields, "error_reason": " ".join(problems)}
-    return ExecutionStatus.SUCCEEDED, fields
+    limits = execution.applied_limits
+    verdict = judge(
+        result,
+        timeout_seconds=limits["timeout_seconds"],
+        memory_mb=limits["memory_mb"],
+        output_max_bytes=settings.ARGUS_OUTPUT_MAX_BYTES,
+    )
+    if verdict.has_output:
+        fields["output"] = verdict.output
+    if verdict.reason is not None:
+        fields["error_reason"] = verdict.reason
+    return ExecutionStatus(verdict.status), fields
 
 
 def run(execution_id: str) -> None:
@@ -352,7 +383,6 @@ def run(execution_id: str) -> None:
 
 
 def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, container: StartedContainer) -> None:
-    result: SandboxResult | None = None
     try:
         result = run_job(
             runtime.docker_client(),
@@ -360,28 +390,59 @@ def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, containe
             pool=runtime.container_pool(),
             cancel=CancelWatch(execution.pk),
             container=container,
+            on_live=LivePublisher(execution.pk) if job.update_interval_seconds else None,
         )
     except DockerUnavailable as error:
-        status = ExecutionStatus.FAILED
-        fields = {"error_reason": f"The Docker engine became unreachable during the run: {error}"}
+        reason = f"The Docker engine became unreachable during the run: {error}"
+        _record_failure(execution, {"error_reason": reason})
+        return
     except Exception as error:
         logger.exception("Execution %s failed in the sandbox", execution.pk)
-        status = ExecutionStatus.FAILED
-        fields = {"error_reason": f"Internal error while running the plugin ({type(error).__name__})."}
-    else:
+        reason = f"Internal error while running the plugin ({type(error).__name__})."
+        _record_failure(execution, {"error_reason": reason})
+        return
+    _record_outcome(execution, prepared, result)
+
+
+def _record_outcome(execution: Execution, prepared: Prepared, result: SandboxResult) -> None:
+    """Record the run's terminal status from what the sandbox returned. Whatever the plugin produced, the
+    run ends terminal here, with its stdout, stderr and exit code: a failure while judging or storing the
+    outcome is logged and recorded as FAILED (an internal error, not the plugin's), never raised."""
+    try:
         status, fields = _outcome_fields(execution, result)
-    keep_artifacts = result is not None and bool(result.artifacts) and status == ExecutionStatus.SUCCEEDED
-    # With artifacts to keep, they commit together with the terminal status, or neither does.
-    with transaction.atomic() if keep_artifacts else contextlib.nullcontext():
-        finished = finish(
-            execution,
-            status,
-            expected=ExecutionStatus.RUNNING,
-            evidence_links=prepared.evidence_links,
-            **fields,
-        )
-        if finished and keep_artifacts:
-            _save_artifacts(execution, result)
+    except Exception as error:
+        logger.exception("Judging the outcome of execution %s failed", execution.pk)
+        status = ExecutionStatus.FAILED
+        fields = {
+            **_kept_fields(result),
+            "error_reason": f"Internal error while recording the outcome ({type(error).__name__}).",
+        }
+    keep_artifacts = bool(result.artifacts) and status == ExecutionStatus.SUCCEEDED
+    try:
+        # With artifacts to keep, they commit together with the terminal status, or neither does.
+        with transaction.atomic() if keep_artifacts else contextlib.nullcontext():
+            finished = finish(
+                execution,
+                status,
+                expected=ExecutionStatus.RUNNING,
+                evidence_links=prepared.evidence_links,
+                **fields,
+            )
+            if finished and keep_artifacts:
+                _save_artifacts(execution, result)
+        return
+    except Exception as error:
+        logger.exception("Recording the outcome of execution %s failed; recording it as FAILED", execution.pk)
+        reason = f"Internal error while recording the outcome ({type(error).__name__})."
+    # Nothing of the attempt committed; the plugin's output and artifacts are left out this time, its
+    # stdout, stderr and exit code are still kept.
+    kept = {key: value for key, value in _kept_fields(result).items() if not key.startswith("progress")}
+    _record_failure(execution, {**kept, "error_reason": reason})
+
+
+def _record_failure(execution: Execution, fields: dict[str, Any]) -> None:
+    execution.status = ExecutionStatus.RUNNING  # a rolled-back attempt may have moved it in memory only
+    finish(execution, ExecutionStatus.FAILED, expected=ExecutionStatus.RUNNING, **fields)
 
 
 def fail_lost_run(execution: Execution, reason: str) -> bool:

@@ -84,6 +84,12 @@ def prepare_record(record: Any) -> tuple[dict[str, Any], bytes]:
     return json.loads(canonical), canonical
 
 
+def check_ledger_domain(value: Any, path: str = "$") -> None:
+    """The ledger's rules on top of RFC 8785 for a value already known to be canonicalisable (e.g. what
+    ``argus_plugins.canonical.parse_json`` returned); raises NotCanonicalizable naming the path."""
+    _check_ledger_domain(value, path)
+
+
 def _check_ledger_domain(value: Any, path: str) -> None:
     # canonical_json has already walked the value (depth, types, ints); only the ledger's extras remain.
     if isinstance(value, str):

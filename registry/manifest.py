@@ -49,6 +49,7 @@ class ManifestErrorCode(enum.StrEnum):
     REQUIRED = "REQUIRED"
     UNKNOWN_FIELD = "UNKNOWN_FIELD"
     VERSION_MISMATCH = "VERSION_MISMATCH"
+    NAME_MISMATCH = "NAME_MISMATCH"
     UNKNOWN_RUNTIME = "UNKNOWN_RUNTIME"
     UNKNOWN_CAPABILITY = "UNKNOWN_CAPABILITY"
     UNKNOWN_EVENT = "UNKNOWN_EVENT"
@@ -132,11 +133,14 @@ def validate_manifest(
     known_capabilities: Collection[str] | None = None,
     known_events: Collection[str] | None = None,
     bundle_files: Collection[str] | None = None,
+    plugin_slug: str | None = None,
 ) -> PluginManifest:
     """Validate ``manifest`` (the parsed manifest.json) and return it typed; raise ManifestInvalid.
 
     ``version``: the version being created (must equal manifest["version"] exactly, because the version
-    string is part of the signed statement). ``platform_version``: this platform's SemVer, checked
+    string is part of the signed statement). ``plugin_slug``: the plugin the version is uploaded to (must
+    equal manifest["name"], so a reviewer reading the manifest sees the plugin it really belongs to).
+    ``platform_version``: this platform's SemVer, checked
     against min/max_platform_version (inclusive). ``resource_limits``: maxima for every key of
     RESOURCE_FIELDS. ``bundle_files``: regular files in the bundle; the entrypoint must be one.
     ``None`` skips the corresponding check.
@@ -159,6 +163,7 @@ def validate_manifest(
             known_capabilities=known_capabilities,
             known_events=known_events,
             bundle_files=bundle_files,
+            plugin_slug=plugin_slug,
         )
         # A value the schema already refused gets no second, derived complaint (a malformed capability
         # is not also reported as unknown).
@@ -260,6 +265,7 @@ def _semantic_issues(
     known_capabilities: Collection[str] | None,
     known_events: Collection[str] | None,
     bundle_files: Collection[str] | None,
+    plugin_slug: str | None = None,
 ) -> list[ManifestIssue]:
     issues: list[ManifestIssue] = []
     add = issues.append
@@ -283,6 +289,16 @@ def _semantic_issues(
                 ManifestErrorCode.VERSION_MISMATCH,
                 "version",
                 f"manifest.json declares version {declared!r} but version {version!r} is being created.",
+            )
+        )
+
+    declared_name = manifest.get("name")
+    if plugin_slug is not None and isinstance(declared_name, str) and declared_name != plugin_slug:
+        add(
+            ManifestIssue(
+                ManifestErrorCode.NAME_MISMATCH,
+                "name",
+                f"manifest.json names the plugin {declared_name!r} but this upload is for {plugin_slug!r}.",
             )
         )
 

@@ -239,6 +239,7 @@ def validate_upload(
             known_capabilities=known_capability_names(),
             known_events=PLATFORM_EVENT_TYPES,
             bundle_files=info.file_names,
+            plugin_slug=plugin.slug,
         )
     except manifest_rules.ManifestInvalid as invalid:
         raise _manifest_errors(invalid) from None

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import transaction
 
+from argus_cli.runs import progress_line
 from argus_plugins.tenancy import services as tenancy_services
 from argus_plugins.tenancy.models import Membership, Role, Tenant, User
 
@@ -57,6 +58,7 @@ EXECUTION_QUERY = """
 query($id: ID!) {
   execution(id: $id) {
     status terminal exitCode stdout stderr output errorReason durationMs ledgerEntry { sequence entryHash }
+    progress { fraction message }
   }
 }"""
 
@@ -222,8 +224,14 @@ def run_demo(
         "execution"
     ]
     write(f"Queued execution {execution['id']}; waiting for the sandbox…")
+    shown = ""
     while True:
         result = api.query(EXECUTION_QUERY, id=execution["id"])["execution"]
+        # The run's status and the plugin's own progress report, each time either changes.
+        line = progress_line(result, time.monotonic() - started)
+        if line.split(" (")[0] != shown:
+            write(f"  {line}")
+            shown = line.split(" (")[0]
         if result["terminal"] or time.monotonic() - started > timeout:
             break
         time.sleep(0.2)

@@ -40,6 +40,17 @@ class ArtifactType(DjangoObjectType):
         fields = ("id", "name", "size", "sha256", "created_at")
 
 
+class ExecutionProgressType(graphene.ObjectType):
+    """The plugin's latest progress report (see the container contract: JSON lines on descriptor 3)."""
+
+    fraction = graphene.Float(required=True, description="From 0 to 1.")
+    message = graphene.String(required=True)
+    updated_at = graphene.DateTime(required=True, description="When the platform received it.")
+
+    class Meta:
+        name = "ExecutionProgress"
+
+
 class ExecutionType(DjangoObjectType):
     status = graphene.Field(ExecutionStatusEnum, required=True)
     trigger = graphene.Field(TriggerEnum, required=True)
@@ -55,6 +66,11 @@ class ExecutionType(DjangoObjectType):
     evidence = graphene.List(graphene.NonNull(EvidenceType), required=True)
     artifacts = graphene.List(graphene.NonNull(ArtifactType), required=True)
     terminal = graphene.Boolean(required=True)
+    progress = graphene.Field(
+        ExecutionProgressType,
+        description="The plugin's latest progress report; null until it makes one. While the run is "
+        "RUNNING, stdout and stderr likewise hold what it printed so far (refreshed at most every 0.5 s).",
+    )
 
     class Meta:
         model = Execution
@@ -97,6 +113,16 @@ class ExecutionType(DjangoObjectType):
     @staticmethod
     def resolve_terminal(execution: Execution, info: graphene.ResolveInfo) -> bool:
         return execution.is_terminal
+
+    @staticmethod
+    def resolve_progress(execution: Execution, info: graphene.ResolveInfo) -> ExecutionProgressType | None:
+        if execution.progress_updated_at is None or execution.progress_fraction is None:
+            return None
+        return ExecutionProgressType(
+            fraction=execution.progress_fraction,
+            message=execution.progress_message,
+            updated_at=execution.progress_updated_at,
+        )
 
     @staticmethod
     def resolve_applied_limits(execution: Execution, info: graphene.ResolveInfo) -> Any:

@@ -35,6 +35,8 @@ from typing import Any
 import docker
 import docker.errors
 
+from argus_plugins.runtimes import runtime_images
+
 from .container import LAUNCHER_COMMAND, LAUNCHER_PATH, docker_errors
 from .errors import ImageBuildError, RuntimeImageMissing
 from .spec import SANDBOX_GID, SANDBOX_UID
@@ -42,16 +44,9 @@ from .spec import SANDBOX_GID, SANDBOX_UID
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_CACHE_DIR = Path("/var/cache/argus-runtime")
 
-# What settings.ARGUS_RUNTIME_IMAGES defaults to. Bump a tag's number only for a deliberate break;
-# ordinary recipe changes are tracked by the revision label.
-DEFAULT_RUNTIME_IMAGES: dict[str, dict[str, Any]] = {
-    "python3.11": {
-        "image": "argus-runtime-python3.11:1",
-        "suite": "bookworm",
-        "packages": ["python3"],
-        "interpreter": ["python3"],
-    },
-}
+# What settings.ARGUS_RUNTIME_IMAGES defaults to (one table: argus_plugins/runtimes.py). Bump a tag's
+# number only for a deliberate break; ordinary recipe changes are tracked by the revision label.
+DEFAULT_RUNTIME_IMAGES: dict[str, dict[str, Any]] = runtime_images()
 
 LABEL_RUNTIME = "org.argus.runtime"
 LABEL_REVISION = "org.argus.runtime.revision"

@@ -17,6 +17,9 @@ Life of a container:
    from PID 1 hits everything else in the container, double-forked daemons included) and reap
    them. Only then we collect /argus/output/output.json and the artifacts: with nothing left
    alive there is no race between our checks and our reads.
+   While the plugin runs, at most every ``update_interval`` seconds of the job (and only when something
+   changed) we send an update frame: the stdout/stderr bytes kept since the last one, and the plugin's
+   latest progress report, read as JSON lines from a pipe on its file descriptor 3 (PROGRESS_FD).
 4. We write one result frame on stdout (RESULT_MAGIC, u32 length, JSON header, raw blobs,
    RESULT_END) and exit. The worker removes the container.
 
@@ -51,6 +54,10 @@ JOB_MAGIC = b"ARGUSJ01"
 ACK_MAGIC = b"ARGUSACK"
 RESULT_MAGIC = b"ARGUSR01"
 RESULT_END = b"ARGUSEND"
+# Zero or more of these come between ACK_MAGIC and the result frame: what the plugin printed and reported
+# so far (UPDATE_MAGIC, u32 length, JSON header, then the new stdout and stderr bytes it announces).
+UPDATE_MAGIC = b"ARGUSU01"
+MAX_UPDATE_HEADER = 4096
 LENGTH = struct.Struct(">I")
 MAX_JOB_HEADER = 1 << 20
 MAX_RESULT_HEADER = 1 << 20
@@ -65,8 +72,20 @@ LAUNCHER_DIR = "/opt/argus"
 # before we stop waiting for EOF and kill them.
 DRAIN_GRACE_SECONDS = 0.2
 REAP_INTERVAL_SECONDS = 0.25
-ARTIFACT_MAX_DEPTH = 16
+ARTIFACT_MAX_DEPTH = 8
 ARTIFACT_MAX_ERRORS = 100
+# Artifact names (paths under /argus/artifacts): each segment 1-100 characters from ARTIFACT_NAME_CHARS,
+# not starting with "." or "-" (no hidden files, nothing a shell or a tool could take for an option), at
+# most ARTIFACT_MAX_DEPTH directories deep and ARTIFACT_NAME_MAX characters in all: stored as they are,
+# never cut, so two names can never collide. Names equal but for case are refused too.
+ARTIFACT_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-+=,@")
+ARTIFACT_SEGMENT_MAX = 100
+ARTIFACT_NAME_MAX = 255
+# The plugin's progress channel: a pipe on this descriptor (also in $ARGUS_PROGRESS_FD), one JSON object
+# per line, e.g. {"progress": 0.42, "message": "scanning chat-export.txt"}. The latest valid line counts.
+PROGRESS_FD = 3
+PROGRESS_LINE_MAX = 4096
+PROGRESS_MESSAGE_MAX = 200
 CHUNK = 1 << 16
 PR_SET_DUMPABLE = 4
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -330,9 +349,10 @@ def _kill_everything(main_pid: int, deadline_seconds: float = 5.0) -> int | None
 
 def spawn(
     argv: list[str], cwd: str, env: dict[str, str], stdin_path: str, main: str | None = None
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, int]:
     """Start the plugin in a new session: stdin from ``stdin_path``, stdout and stderr on two new
-    pipes, nothing else inherited. Returns (pid, stdout fd, stderr fd); a failure before the plugin's
+    pipes, the write end of a third (progress) pipe on PROGRESS_FD, nothing else inherited. Returns
+    (pid, stdout fd, stderr fd, progress fd); a failure before the plugin's
     code starts (missing interpreter, bad cwd) is raised here as OSError, as subprocess would.
 
     Without ``main`` the child execs ``argv``. With ``main`` (a Python file) the forked child becomes
@@ -349,6 +369,8 @@ def spawn(
         opened += [err_r, err_w]
         report_r, report_w = os.pipe()  # closed once the plugin's code starts: EOF means it runs
         opened += [report_r, report_w]
+        progress_r, progress_w = os.pipe()
+        opened += [progress_r, progress_w]
         if main is not None:
             # The child's collector then leaves the launcher's objects alone: fewer pages copied on write.
             gc.freeze()
@@ -362,8 +384,13 @@ def spawn(
             os.dup2(stdin_fd, 0)
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
+            if report_w == PROGRESS_FD:
+                report_w = os.dup(report_w)  # the lowest free descriptor: anything but PROGRESS_FD
+            if progress_w != PROGRESS_FD:
+                os.dup2(progress_w, PROGRESS_FD)
+            os.set_inheritable(PROGRESS_FD, True)  # the plugin's own subprocesses may report too
             max_fd = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
-            os.closerange(3, report_w)
+            os.closerange(PROGRESS_FD + 1, report_w)
             os.closerange(report_w + 1, max(max_fd, report_w + 1))
             os.setsid()
             os.chdir(cwd)
@@ -379,19 +406,19 @@ def spawn(
             os._exit(127)
         os.close(report_w)
         _become_main(main)  # never returns: ends this process like the end of a script
-    for fd in (stdin_fd, out_w, err_w, report_w):
+    for fd in (stdin_fd, out_w, err_w, report_w, progress_w):
         os.close(fd)
     try:
         report = _read_up_to(report_r, 32)
     finally:
         os.close(report_r)
     if report:
-        for fd in (out_r, err_r):
+        for fd in (out_r, err_r, progress_r):
             os.close(fd)
         os.waitpid(pid, 0)
         code = int(report) if report.isdigit() else 22
         raise OSError(code, os.strerror(code), argv[0])
-    return pid, out_r, err_r
+    return pid, out_r, err_r, progress_r
 
 
 def _prepare_main(main: str, env: dict[str, str]) -> None:
@@ -455,6 +482,96 @@ def _become_main(main: str) -> None:
     raise SystemExit(0)
 
 
+class _Progress:
+    """The plugin's progress channel: JSON lines on a pipe, the latest valid report kept.
+
+    A line is ``{"progress": <number 0..1>, "message": <string, optional>}``; anything else (not JSON,
+    NaN, out of range, over PROGRESS_LINE_MAX bytes) is ignored, so a plugin's mistake here costs it
+    nothing but the report.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.latest: dict | None = None
+        self.version = 0  # bumped by every accepted report
+        self._partial = bytearray()
+        self._overlong = False
+
+    def feed(self, chunk: bytes) -> None:
+        lines = chunk.split(b"\n")
+        for index, piece in enumerate(lines):
+            if index < len(lines) - 1:  # a complete line
+                if not self._overlong and len(self._partial) + len(piece) <= PROGRESS_LINE_MAX:
+                    self._accept(bytes(self._partial) + piece)
+                self._partial = bytearray()
+                self._overlong = False
+            elif not self._overlong:
+                if len(self._partial) + len(piece) > PROGRESS_LINE_MAX:
+                    self._partial = bytearray()
+                    self._overlong = True
+                else:
+                    self._partial += piece
+
+    def _accept(self, line: bytes) -> None:
+        try:
+            report = json_loads(line)
+        except (ValueError, RecursionError):
+            return
+        if not isinstance(report, dict):
+            return
+        fraction = report.get("progress")
+        message = report.get("message", "")
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
+            return
+        if not isinstance(message, str):
+            return
+        # Printable text only: the message is shown to people (no escapes, no line breaks).
+        message = "".join(c if c.isprintable() else " " for c in message[:PROGRESS_MESSAGE_MAX])
+        self.latest = {"fraction": float(fraction), "message": message}
+        self.version += 1
+
+
+class _Updates:
+    """Sends update frames while the plugin runs: what it printed since the last frame and its latest
+    progress, at most every ``interval`` seconds and only when something changed (a plugin that is done
+    within the first interval costs nothing)."""
+
+    def __init__(self, interval: float, started: float, stdout: _Capture, stderr: _Capture) -> None:
+        self.interval = interval
+        self.next_at = started + interval if interval > 0 else None
+        self.stdout, self.stderr = stdout, stderr
+        self.sent_stdout = self.sent_stderr = 0
+        self.sent_progress = 0
+
+    def wait_limit(self, now: float, progress: _Progress) -> float | None:
+        """How long the main loop may sleep before an update is due (None: no limit from us)."""
+        if self.next_at is None or not self._changed(progress):
+            return None
+        return max(self.next_at - now, 0.0)
+
+    def _changed(self, progress: _Progress) -> bool:
+        return (
+            len(self.stdout.data) > self.sent_stdout
+            or len(self.stderr.data) > self.sent_stderr
+            or progress.version != self.sent_progress
+        )
+
+    def maybe_send(self, now: float, progress: _Progress, out_fd: int = 1) -> None:
+        if self.next_at is None or now < self.next_at or not self._changed(progress):
+            return
+        new_stdout = self.stdout.data[self.sent_stdout :]
+        new_stderr = self.stderr.data[self.sent_stderr :]
+        header: dict = {"stdout": len(new_stdout), "stderr": len(new_stderr)}
+        if progress.latest is not None:
+            header["progress"] = progress.latest
+            self.sent_progress = progress.version
+        body = json_dumps(header).encode()
+        _write_all(out_fd, UPDATE_MAGIC + LENGTH.pack(len(body)) + body + new_stdout + new_stderr)
+        self.sent_stdout += len(new_stdout)
+        self.sent_stderr += len(new_stderr)
+        self.next_at = now + self.interval
+
+
 def _run_plugin(job: dict) -> dict:
     stdout = _Capture(int(job["stdout_max"]))
     stderr = _Capture(int(job["stderr_max"]))
@@ -465,7 +582,7 @@ def _run_plugin(job: dict) -> dict:
     started = time.monotonic()
     deadline = started + timeout
     try:
-        pid, out_fd, err_fd = spawn(
+        pid, out_fd, err_fd, progress_fd = spawn(
             [str(a) for a in job["argv"]],
             str(job.get("cwd", PLUGIN_DIR)),
             env,
@@ -481,14 +598,16 @@ def _run_plugin(job: dict) -> dict:
             "oom_killed": False,
             "stdout": stdout,
             "stderr": stderr,
+            "progress": None,
             "run_seconds": 0.0,
             "kill_seconds": 0.0,
         }
     streams = {out_fd: stdout, err_fd: stderr}
-    for fd in streams:
-        os.set_blocking(fd, False)
+    progress = _Progress(progress_fd)
+    updates = _Updates(float(job.get("update_interval") or 0), started, stdout, stderr)
     poller = select.poll()
-    for fd in streams:
+    for fd in (out_fd, err_fd, progress_fd):
+        os.set_blocking(fd, False)
         poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     pidfd = -1
     try:
@@ -513,8 +632,14 @@ def _run_plugin(job: dict) -> dict:
         if status is None:
             # Wake up now and then to reap orphans (their zombies count against the pids limit).
             wait = min(wait, REAP_INTERVAL_SECONDS if pidfd >= 0 else 0.01)
+            update_wait = updates.wait_limit(now, progress)
+            if update_wait is not None:
+                wait = min(wait, update_wait)
         for fd, _event in poller.poll(max(wait, 0) * 1000):
             if fd == pidfd:
+                continue
+            if fd == progress.fd:
+                _read_progress(progress, poller)
                 continue
             _drain(fd, streams, poller)
         if status is None:
@@ -525,6 +650,8 @@ def _run_plugin(job: dict) -> dict:
                     poller.unregister(pidfd)
                     os.close(pidfd)
                     pidfd = -1
+            else:
+                updates.maybe_send(time.monotonic(), progress)
     run_seconds = time.monotonic() - started
 
     kill_started = time.monotonic()
@@ -534,6 +661,7 @@ def _run_plugin(job: dict) -> dict:
     # Every writer is dead now: whatever is still in the pipes is the rest of the output.
     for fd in list(streams):
         _drain(fd, streams, poller, until_eof=True)
+    _read_progress(progress, poller, until_eof=True)
     if pidfd >= 0:
         os.close(pidfd)
     kill_seconds = time.monotonic() - kill_started
@@ -548,9 +676,27 @@ def _run_plugin(job: dict) -> dict:
         "oom_killed": oom_killed,
         "stdout": stdout,
         "stderr": stderr,
+        "progress": progress.latest,
         "run_seconds": run_seconds,
         "kill_seconds": kill_seconds,
     }
+
+
+def _read_progress(progress: _Progress, poller: select.poll, until_eof: bool = False) -> None:
+    """Read what the progress pipe holds; close it at its end."""
+    while progress.fd >= 0:
+        try:
+            chunk = os.read(progress.fd, CHUNK)
+        except BlockingIOError:
+            if not until_eof:
+                return
+            chunk = b""  # no writer can exist any more; never spin
+        if not chunk:
+            poller.unregister(progress.fd)
+            os.close(progress.fd)
+            progress.fd = -1
+            return
+        progress.feed(chunk)
 
 
 def _decode_status(status: int | None) -> tuple[int | None, int | None]:
@@ -645,8 +791,43 @@ def _read_up_to(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def artifact_segment_problem(segment: str) -> str | None:
+    """Why ``segment`` (one component of an artifact's path) is refused, or None when it is acceptable."""
+    if not segment or len(segment) > ARTIFACT_SEGMENT_MAX:
+        return f"each part of a name must be 1-{ARTIFACT_SEGMENT_MAX} characters long"
+    if segment[0] in ".-":
+        return "a name part must not start with '.' or '-'"
+    for char in segment:
+        if char not in ARTIFACT_NAME_CHARS:
+            return "names may only use A-Z a-z 0-9 and . _ - + = , @"
+    return None
+
+
+def artifact_name_problem(name: str) -> str | None:
+    """Why the artifact path ``name`` ("dir/file.csv") is refused, or None: the same rule the worker
+    applies to every name in a result frame."""
+    if len(name) > ARTIFACT_NAME_MAX:
+        return f"the whole name must be at most {ARTIFACT_NAME_MAX} characters"
+    segments = name.split("/")
+    if len(segments) > ARTIFACT_MAX_DEPTH + 1:
+        return f"nested deeper than {ARTIFACT_MAX_DEPTH} directories"
+    for segment in segments:
+        problem = artifact_segment_problem(segment)
+        if problem is not None:
+            return problem
+    return None
+
+
+def display_name(name: str) -> str:
+    """A refused name as it may be shown: quoted, escapes spelled out (no terminal control reaches a
+    reader), cut to a readable length."""
+    shown = ascii(name[:120])
+    return shown + "..." if len(name) > 120 else shown
+
+
 def collect_artifacts(max_count: int, max_bytes: int) -> tuple[list[tuple[str, int, int]], list[str]]:
-    """Regular files under /argus/artifacts as (name, open fd, size); symlinks etc. are refused."""
+    """Regular files under /argus/artifacts as (name, open fd, size); symlinks, special files and names
+    outside the artifact name rules are refused, each with its reason."""
     found: list[tuple[str, int, int]] = []
     errors: list[str] = []
     budget = [max_bytes]
@@ -655,7 +836,7 @@ def collect_artifacts(max_count: int, max_bytes: int) -> tuple[list[tuple[str, i
     except OSError:
         return found, errors
     try:
-        _walk_artifacts(root, "", 0, max_count, budget, found, errors)
+        _walk_artifacts(root, "", 0, max_count, budget, found, errors, set())
     finally:
         os.close(root)
     if len(errors) > ARTIFACT_MAX_ERRORS:
@@ -671,18 +852,22 @@ def _walk_artifacts(
     budget: list[int],
     found: list[tuple[str, int, int]],
     errors: list[str],
+    seen: set[str],
 ) -> None:
     try:
         names = sorted(os.listdir(dir_fd))
     except OSError as exc:
-        errors.append(f"{prefix or '.'}: cannot list directory: {exc.strerror}")
+        errors.append(f"{display_name(prefix) if prefix else '.'}: cannot list directory: {exc.strerror}")
         return
     for name in names:
         rel = prefix + name
-        try:
-            rel.encode("utf-8")
-        except UnicodeEncodeError:
-            errors.append(f"{rel.encode('utf-8', 'backslashreplace').decode()}: name is not UTF-8; refused")
+        problem = artifact_segment_problem(name)
+        if problem is None and len(rel) > ARTIFACT_NAME_MAX:
+            problem = f"the whole name must be at most {ARTIFACT_NAME_MAX} characters"
+        if problem is None and rel.casefold() in seen:
+            problem = "another artifact has the same name but for case"
+        if problem is not None:
+            errors.append(f"{display_name(rel)}: {problem}; refused")
             continue
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -695,13 +880,14 @@ def _walk_artifacts(
             if depth >= ARTIFACT_MAX_DEPTH:
                 errors.append(f"{rel}: nested deeper than {ARTIFACT_MAX_DEPTH} directories; refused")
                 continue
+            seen.add(rel.casefold())
             try:
                 sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
             except OSError as exc:
                 errors.append(f"{rel}: cannot open directory: {exc.strerror}")
                 continue
             try:
-                _walk_artifacts(sub, rel + "/", depth + 1, max_count, budget, found, errors)
+                _walk_artifacts(sub, rel + "/", depth + 1, max_count, budget, found, errors, seen)
             finally:
                 os.close(sub)
         elif not stat.S_ISREG(st.st_mode):
@@ -716,6 +902,7 @@ def _walk_artifacts(
             except OSError as exc:
                 errors.append(f"{rel}: cannot open: {exc.strerror or exc}")
                 continue
+            seen.add(rel.casefold())
             budget[0] -= size
             found.append((rel, fd, size))
 
@@ -796,6 +983,7 @@ def _header(ran: dict, output_info: dict, artifact_errors: list[str], blob_index
         "output": output_info,
         "artifact_errors": artifact_errors,
         "blobs": blob_index,
+        "progress": ran.get("progress"),
         "timings": {"plugin_run": ran["run_seconds"], "kill": ran["kill_seconds"], "collect": 0.0},
     }
 

@@ -2,7 +2,9 @@
 
 Everything that comes out of a container is untrusted. The parser is incremental, checks every
 length against the caps of the job before buffering, and raises MalformedFrame on anything
-unexpected; the caller turns that into a SANDBOX_ERROR with the reason.
+unexpected; the caller turns that into a SANDBOX_ERROR with the reason. Update frames (what the plugin
+printed and reported while running) may come between the acknowledgement and the result frame; their
+bytes accumulate in ``LiveOutput``, within the same caps.
 """
 
 from __future__ import annotations
@@ -10,21 +12,23 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import launcher as _launcher
-from .spec import Artifact, SandboxJob, safe_relative_path
+from .spec import Artifact, SandboxJob
 
 JOB_MAGIC = _launcher.JOB_MAGIC
 ACK_MAGIC = _launcher.ACK_MAGIC
 RESULT_MAGIC = _launcher.RESULT_MAGIC
 RESULT_END = _launcher.RESULT_END
+UPDATE_MAGIC = _launcher.UPDATE_MAGIC
+MAX_UPDATE_HEADER = _launcher.MAX_UPDATE_HEADER
 PROTOCOL_VERSION = _launcher.PROTOCOL_VERSION
 _LENGTH = _launcher.LENGTH
 _PREFIX = len(RESULT_MAGIC) + _LENGTH.size
 MAX_RESULT_HEADER = _launcher.MAX_RESULT_HEADER
-MAX_ARTIFACT_NAME = 1024
+MAX_ARTIFACT_NAME = _launcher.ARTIFACT_NAME_MAX
 
 # Docker's multiplexed attach stream (non-TTY): u8 stream, 3 zero bytes, u32 big-endian size.
 _MUX = struct.Struct(">BxxxI")
@@ -52,6 +56,7 @@ def encode_job(job: SandboxJob) -> bytes:
         "artifacts": bool(job.artifacts_enabled),
         "artifacts_max_count": limits.artifacts_max_count,
         "artifacts_max_bytes": limits.artifacts_max_bytes,
+        "update_interval": float(job.update_interval_seconds),
     }
     body = json.dumps(header, separators=(",", ":")).encode()
     return JOB_MAGIC + _LENGTH.pack(len(body)) + body
@@ -85,6 +90,29 @@ class FrameCaps:
             blobs += self.artifacts_bytes
         return len(ACK_MAGIC) + _PREFIX + MAX_RESULT_HEADER + blobs + len(RESULT_END)
 
+    @property
+    def max_updates(self) -> int:
+        """Bytes the update frames may bring on top of the result frame: their stdout and stderr (within
+        the caps); their headers are counted by the attach stream's overall allowance."""
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Progress:
+    fraction: float
+    message: str
+
+
+@dataclass
+class LiveOutput:
+    """What the plugin printed and reported so far, from the update frames (within the caps)."""
+
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    progress: Progress | None = None
+    #: Bumped by every update frame: the worker publishes when it changed.
+    version: int = 0
+
 
 @dataclass
 class ParsedResult:
@@ -93,6 +121,7 @@ class ParsedResult:
     stderr: bytes
     output: bytes | None
     artifacts: list[Artifact]
+    progress: Progress | None = None
 
 
 class ResultFrameParser:
@@ -105,6 +134,9 @@ class ResultFrameParser:
         self._header: dict[str, Any] | None = None
         self._header_end = 0
         self._frame_end = 0
+        self._update: dict[str, Any] | None = None
+        self._update_end = 0
+        self.live = LiveOutput()
         self.result: ParsedResult | None = None
 
     @property
@@ -124,7 +156,9 @@ class ResultFrameParser:
                 return
             del self._buf[: len(ACK_MAGIC)]
             self.acked = True
-        if self._header is None:
+        while self._header is None and self._try_update():
+            pass
+        if self._header is None and self._update is None and not self._buf.startswith(UPDATE_MAGIC):
             self._try_header()
         if self._header is not None and len(self._buf) >= self._frame_end:
             if len(self._buf) > self._frame_end:
@@ -134,9 +168,55 @@ class ResultFrameParser:
             self.result = self._split()
             self._buf = bytearray()
 
+    def _try_update(self) -> bool:
+        """Consume one complete update frame at the front of the buffer; False when there is none (yet)."""
+        if self._update is None:
+            if len(self._buf) < _PREFIX:
+                return False
+            if bytes(self._buf[: len(UPDATE_MAGIC)]) != UPDATE_MAGIC:
+                return False  # a result frame (checked by _try_header)
+            (size,) = _LENGTH.unpack_from(self._buf, len(UPDATE_MAGIC))
+            if size > MAX_UPDATE_HEADER:
+                raise MalformedFrame(f"update header of {size} bytes is over the limit")
+            if len(self._buf) < _PREFIX + size:
+                return False
+            try:
+                header = json.loads(bytes(self._buf[_PREFIX : _PREFIX + size]))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise MalformedFrame(f"update header is not JSON: {exc}") from None
+            self._check_update(header)
+            self._update = header
+            self._update_end = _PREFIX + size + header["stdout"] + header["stderr"]
+        if len(self._buf) < self._update_end:
+            return False
+        header = self._update
+        start = self._update_end - header["stdout"] - header["stderr"]
+        self.live.stdout += self._buf[start : start + header["stdout"]]
+        self.live.stderr += self._buf[start + header["stdout"] : self._update_end]
+        if "progress" in header:
+            self.live.progress = _progress(header["progress"])
+        self.live.version += 1
+        del self._buf[: self._update_end]
+        self._update = None
+        return True
+
+    def _check_update(self, header: Any) -> None:
+        if not isinstance(header, dict) or not set(header) <= {"stdout", "stderr", "progress"}:
+            raise MalformedFrame("update header has the wrong shape")
+        for stream, cap, kept in (
+            ("stdout", self.caps.stdout, self.live.stdout),
+            ("stderr", self.caps.stderr, self.live.stderr),
+        ):
+            size = header.get(stream)
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0 or len(kept) + size > cap:
+                raise MalformedFrame(f"update {stream} size is missing or over its cap")
+        if "progress" in header:
+            _progress(header["progress"])
+
     def _try_header(self) -> None:
         if len(self._buf) < _PREFIX:
-            if not RESULT_MAGIC.startswith(bytes(self._buf[: len(RESULT_MAGIC)])):
+            head = bytes(self._buf[: len(RESULT_MAGIC)])
+            if not (RESULT_MAGIC.startswith(head) or UPDATE_MAGIC.startswith(head)):
                 raise MalformedFrame("result stream does not start with the frame magic")
             return
         if bytes(self._buf[: len(RESULT_MAGIC)]) != RESULT_MAGIC:
@@ -175,6 +255,8 @@ class ResultFrameParser:
         timings = _expect(header, "timings", dict)
         if not all(isinstance(v, int | float) for v in timings.values()):
             raise MalformedFrame("timings must be numbers")
+        if header.get("progress") is not None:
+            _progress(header["progress"])
         blobs = _expect(header, "blobs", list)
         kinds = [b.get("kind") if isinstance(b, dict) else None for b in blobs]
         if kinds[:2] != ["stdout", "stderr"]:
@@ -195,13 +277,13 @@ class ResultFrameParser:
                 cap = self.caps.output
             elif kind == "artifact" and self.caps.artifacts_enabled:
                 name = blob.get("name")
-                if not isinstance(name, str) or len(name) > MAX_ARTIFACT_NAME or name in artifact_names:
-                    raise MalformedFrame("artifact name missing, too long or duplicated")
-                try:
-                    safe_relative_path(name, what="artifact")
-                except ValueError:
-                    raise MalformedFrame(f"unsafe artifact name {name!r}") from None
-                artifact_names.add(name)
+                if not isinstance(name, str) or name.casefold() in artifact_names:
+                    raise MalformedFrame("artifact name missing or duplicated")
+                # The launcher refuses such names itself (the plugin's error): one here is a protocol fault.
+                if _launcher.artifact_name_problem(name) is not None:
+                    shown = _launcher.display_name(name)
+                    raise MalformedFrame(f"artifact name {shown} breaks the name rules")
+                artifact_names.add(name.casefold())
                 if len(artifact_names) > self.caps.artifacts_count:
                     raise MalformedFrame("more artifacts than allowed")
                 artifact_bytes += size
@@ -233,7 +315,22 @@ class ResultFrameParser:
             else:
                 artifacts.append(Artifact(blob["name"], data, hashlib.sha256(data).hexdigest()))
         view.release()
-        return ParsedResult(self._header, stdout, stderr, output, artifacts)
+        progress = self._header.get("progress")
+        return ParsedResult(
+            self._header, stdout, stderr, output, artifacts, _progress(progress) if progress else None
+        )
+
+
+def _progress(value: Any) -> Progress:
+    """A progress report from a frame, checked (the launcher validated it; the frame is still untrusted)."""
+    if not isinstance(value, dict) or set(value) != {"fraction", "message"}:
+        raise MalformedFrame("progress has the wrong shape")
+    fraction, message = value["fraction"], value["message"]
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
+        raise MalformedFrame("progress fraction must be a number from 0 to 1")
+    if not isinstance(message, str) or len(message) > _launcher.PROGRESS_MESSAGE_MAX:
+        raise MalformedFrame("progress message must be a short string")
+    return Progress(float(fraction), message)
 
 
 def _expect(obj: dict[str, Any], key: str, types: type | tuple[type, ...]) -> Any:
@@ -255,7 +352,7 @@ class AttachDemuxer:
         self.parser = parser
         self.stderr = bytearray()
         self.stderr_cap = stderr_cap
-        self.max_total = parser.caps.max_frame + 16 * 1024 * 1024
+        self.max_total = parser.caps.max_frame + parser.caps.max_updates + 16 * 1024 * 1024
         self.total = 0
         self._buf = bytearray()
 

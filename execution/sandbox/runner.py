@@ -24,7 +24,7 @@ import docker
 from .container import StartedContainer, discard, docker_errors, oom_killed, owner_id, start_container
 from .errors import DockerUnavailable
 from .pool import ContainerPool
-from .protocol import AttachDemuxer, FrameCaps, MalformedFrame, ResultFrameParser, encode_job
+from .protocol import AttachDemuxer, FrameCaps, LiveOutput, MalformedFrame, ResultFrameParser, encode_job
 from .spec import MiB, Outcome, SandboxJob, SandboxResult
 from .workspace import Slot
 
@@ -44,6 +44,10 @@ class CancelSignal(Protocol):
     """What ``run_job`` asks between reads: a threading.Event, or anything with the same ``is_set``."""
 
     def is_set(self) -> bool: ...
+
+
+#: Called with what the plugin printed and reported so far, whenever an update frame brought more.
+LiveCallback = Callable[[LiveOutput], None]
 
 
 def default_work_dir() -> Path:
@@ -94,9 +98,13 @@ def run_job(
     cancel: CancelSignal | None = None,
     on_started: Callable[[str], None] | None = None,
     container: StartedContainer | None = None,
+    on_live: LiveCallback | None = None,
 ) -> SandboxResult:
     """Run ``spec`` and return what happened; the container is gone (or queued for removal on the
     pool's reaper) when this returns, whatever the path.
+
+    With ``spec.update_interval_seconds``, ``on_live`` hears what the plugin printed and reported while
+    it runs; a cancelled or overdue run's result keeps what had arrived by then (within the caps).
 
     ``container`` is one ``acquire`` returned for this job; without it, one is acquired here.
     Raises InvalidJob for an unacceptable job, DockerUnavailable when the engine cannot be reached
@@ -115,7 +123,7 @@ def run_job(
     if not container.pooled:
         timings.update(container.timings)
     try:
-        result = _drive(client, container, spec, cancel, on_started, timings)
+        result = _drive(client, container, spec, cancel, on_started, timings, on_live)
     finally:
         t = time.perf_counter()
         if pool is not None:
@@ -136,9 +144,23 @@ def _drive(
     cancel: CancelSignal | None,
     on_started: Callable[[str], None] | None,
     timings: dict[str, float],
+    on_live: LiveCallback | None = None,
 ) -> SandboxResult:
     def finish(outcome: Outcome, error: str | None = None) -> SandboxResult:
-        return SandboxResult(outcome, container_id=container.id, timings=timings, error=error)
+        # Cut short by the worker: what the update frames brought is all there is of the plugin's output.
+        live = parser.live
+        progress = (live.progress.fraction, live.progress.message) if live.progress else None
+        return SandboxResult(
+            outcome,
+            container_id=container.id,
+            timings=timings,
+            error=error,
+            stdout=bytes(live.stdout),
+            stderr=bytes(live.stderr),
+            stdout_total=len(live.stdout),
+            stderr_total=len(live.stderr),
+            progress=progress,
+        )
 
     t = time.perf_counter()
     container.slot.fill(spec.bundle, spec.entrypoint, spec.input, spec.evidence)
@@ -155,6 +177,7 @@ def _drive(
 
     caps = FrameCaps.for_job(spec)
     parser = ResultFrameParser(caps)
+    live_version = 0
     demux = AttachDemuxer(parser)
     # Until the launcher acknowledges the job only its boot is being waited for; from the ack on
     # the plugin's timeout runs, plus time to kill, collect and ship a full frame.
@@ -181,9 +204,9 @@ def _drive(
             try:
                 chunk = sock.recv(RECV_CHUNK)
             except OSError as exc:
-                return _no_frame(client, container, timings, f"attach stream failed: {exc}")
+                return _no_frame(client, container, timings, f"attach stream failed: {exc}", parser.live)
             if not chunk:
-                return _no_frame(client, container, timings, _describe_missing(demux))
+                return _no_frame(client, container, timings, _describe_missing(demux), parser.live)
             was_acked = parser.acked
             demux.feed(chunk)
             if parser.acked and not was_acked:
@@ -191,8 +214,12 @@ def _drive(
                 timings["ack"] = time.perf_counter() - t
                 if on_started is not None:
                     on_started(container.id)
+            if on_live is not None and parser.live.version != live_version and not parser.done:
+                live_version = parser.live.version
+                on_live(parser.live)
     except MalformedFrame as exc:
-        return _no_frame(client, container, timings, f"malformed result from the sandbox: {exc}")
+        reason = f"malformed result from the sandbox: {exc}"
+        return _no_frame(client, container, timings, reason, parser.live)
     finally:
         timings["wait"] = time.perf_counter() - t
     assert parser.result is not None
@@ -216,7 +243,11 @@ def _describe_missing(demux: AttachDemuxer) -> str:
 
 
 def _no_frame(
-    client: docker.DockerClient, container: StartedContainer, timings: dict[str, float], reason: str
+    client: docker.DockerClient,
+    container: StartedContainer,
+    timings: dict[str, float],
+    reason: str,
+    live: LiveOutput | None = None,
 ) -> SandboxResult:
     # The launcher itself may have been the OOM killer's victim; the engine knows.
     try:
@@ -224,7 +255,17 @@ def _no_frame(
     except DockerUnavailable:
         memory = False
     outcome = Outcome.MEMORY_EXCEEDED if memory else Outcome.SANDBOX_ERROR
-    return SandboxResult(outcome, container_id=container.id, timings=timings, error=reason)
+    live = live or LiveOutput()
+    return SandboxResult(
+        outcome,
+        container_id=container.id,
+        timings=timings,
+        error=reason,
+        stdout=bytes(live.stdout),
+        stderr=bytes(live.stderr),
+        stdout_total=len(live.stdout),
+        stderr_total=len(live.stderr),
+    )
 
 
 def _from_frame(
@@ -249,6 +290,7 @@ def _from_frame(
     else:
         outcome = Outcome.COMPLETED
     output_info = header["output"]
+    progress = (parsed.progress.fraction, parsed.progress.message) if parsed.progress else None
     return SandboxResult(
         outcome,
         exit_code=header["exit_code"],
@@ -266,4 +308,5 @@ def _from_frame(
         artifact_errors=list(header["artifact_errors"]),
         container_id=container.id,
         timings=timings,
+        progress=progress,
     )

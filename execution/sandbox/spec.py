@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import InvalidJob
+from .launcher import PROGRESS_FD
 
 MiB = 1 << 20
 
@@ -117,6 +118,9 @@ class SandboxJob:
     #: run as ``__main__`` by a fork of the launcher's own (already started) interpreter, the image's
     #: ``python3``; the same program as ``python3 <entrypoint>`` without a second interpreter start.
     launch: str = "exec"
+    #: While the plugin runs, the launcher sends what it printed and reported at most this often (and only
+    #: when something changed); 0: only the final result.
+    update_interval_seconds: float = 0.0
 
     def container_settings(self) -> ContainerSettings:
         return ContainerSettings.for_job(self.image, self.runtime, self.limits)
@@ -137,6 +141,7 @@ class SandboxJob:
         env["ARGUS_EXECUTION_ID"] = self.execution_id
         env["ARGUS_PLUGIN"] = self.plugin_name
         env["ARGUS_PLUGIN_VERSION"] = self.plugin_version
+        env["ARGUS_PROGRESS_FD"] = str(PROGRESS_FD)
         for value in env.values():
             if "\0" in value:
                 raise InvalidJob("environment values must not contain NUL")
@@ -203,3 +208,5 @@ class SandboxResult:
     path: str = ""  # "pool" or "cold"
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    #: The plugin's latest progress report as (fraction, message), if it made one.
+    progress: tuple[float, str] | None = None

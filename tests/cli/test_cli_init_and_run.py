@@ -27,7 +27,14 @@ def test_init_writes_a_valid_plugin_folder(tmp_path):
     made = cli("--json", "init", "chat-keyword-counter", "--dir", tmp_path / "p")
     assert made.exit_code == 0, made.output
     files = {Path(f).name for f in json.loads(made.stdout)["files"]}
-    assert {"manifest.json", "main.py", "sample-input.json", "notes.txt", "test_plugin.py", "README.md"} <= files
+    assert {
+        "manifest.json",
+        "main.py",
+        "sample-input.json",
+        "notes.txt",
+        "test_plugin.py",
+        "README.md",
+    } <= files
     manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
     assert manifest["name"] == "chat-keyword-counter" and manifest["entrypoint"] == "main.py"
     assert "Chat Keyword Counter" in (tmp_path / "p" / "README.md").read_text()
@@ -53,7 +60,7 @@ def test_init_never_overwrites(tmp_path):
 def test_every_command_has_help_with_an_example():
     commands = [
         ["init"], ["run"], ["pack"], ["keygen"], ["sign"], ["verify"], ["login"], ["publish"], ["submit"],
-        ["status"], ["versions"], ["deprecate"], ["publisher", "create"], ["key", "register"], ["listing", "edit"],
+        ["status"], ["execute"], ["versions"], ["deprecate"], ["publisher", "create"], ["key", "register"], ["listing", "edit"],
     ]  # fmt: skip
     for command in commands:
         shown = cli(*command, "--help")
@@ -93,7 +100,9 @@ class TestLocalRuns:
         return folder
 
     def test_a_plugin_that_loops_forever_times_out(self, tmp_path):
-        folder = self._plugin(tmp_path, "print('spinning', flush=True)\nwhile True:\n    pass\n", timeout_seconds=2)
+        folder = self._plugin(
+            tmp_path, "print('spinning', flush=True)\nwhile True:\n    pass\n", timeout_seconds=2
+        )
         ran = cli("--json", "run", folder)
         assert ran.exit_code == EXIT_RUN_FAILED
         result = json.loads(ran.stdout)
@@ -131,5 +140,25 @@ def test_bad_input_is_a_clean_error(tmp_path):
 
 def test_docker_missing_is_explained(tmp_path):
     assert cli("init", "demo", "--dir", tmp_path / "p").exit_code == 0
-    refused = cli("run", tmp_path / "p", "--input", '{"keyword": "x"}', env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    refused = cli(
+        "run", tmp_path / "p", "--input", '{"keyword": "x"}', env={"DOCKER_HOST": "unix:///nonexistent.sock"}
+    )
     assert refused.exit_code == 1 and "cannot reach the Docker engine" in refused.stderr
+
+
+@pytest.mark.docker
+def test_a_local_run_shows_output_and_progress_as_it_runs(tmp_path):
+    folder = tmp_path / "slow"
+    assert cli("init", "slow", "--dir", folder).exit_code == 0
+    (folder / "main.py").write_text(
+        "import json, os, time\n"
+        "for i in range(1, 4):\n"
+        "    print(f'line {i}', flush=True)\n"
+        "    os.write(int(os.environ['ARGUS_PROGRESS_FD']), (json.dumps({'progress': i / 3, 'message': f'step {i}'}) + '\\n').encode())\n"
+        "    time.sleep(0.7)\n"
+        "open('/argus/output/output.json', 'w').write('{}')\n"
+    )
+    ran = cli("run", folder, "--input", '{"keyword": "x"}')
+    assert ran.exit_code == 0, ran.output
+    # Printed as it happened: each line before the next progress report, not all at the end.
+    assert "line 1\n[ 33%] step 1\nline 2\n[ 67%] step 2\nline 3\n[100%] step 3\n--- SUCCEEDED" in ran.stderr

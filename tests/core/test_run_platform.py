@@ -41,6 +41,7 @@ def test_run_platform_starts_everything_and_runs_the_demo_plugin(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "is up (database ok, redis ok, docker ok)" in output
     assert "finished: SUCCEEDED" in output
+    assert "SUCCEEDED [##############################] 100% done" in output  # the plugin's own progress
     assert "iban   GB82WEST12345698765432" in output
     assert "Ledger entry #" in output
     token_line = output.split("API token for 'demo-admin'")[1].splitlines()[1].strip()

@@ -157,3 +157,26 @@ def test_executions_list_filters_and_does_not_grow_queries(world, gql_for, insta
     assert data["executions"]["totalCount"] == 15
     assert analyst.execute(EXECUTIONS, {"t": str(world.tenant_a.pk), "s": "SUCCEEDED"}).data["executions"][
         "totalCount"] == 0
+
+
+PROGRESS = "query($id: ID!) { execution(id: $id) { status stdout progress { fraction message updatedAt } } }"
+
+
+def test_progress_is_null_until_reported_then_shown_with_the_live_stdout(world, gql_for, installation):
+    from argus_plugins.core import clock
+
+    analyst = gql_for(world.analyst_a)
+    run = analyst.execute(RUN, {"i": str(installation.pk)}).payload("runPlugin")["execution"]
+    fresh = analyst.execute(PROGRESS, {"id": run["id"]}).data["execution"]
+    assert (fresh["stdout"], fresh["progress"]) == ("", None)
+    # What the worker's live publisher writes while the run is RUNNING.
+    Execution.objects.filter(pk=run["id"]).update(
+        status=ExecutionStatus.RUNNING, stdout="line 1\n", progress_fraction=0.42,
+        progress_message="scanning chat-export.txt", progress_updated_at=clock.now(),
+    )  # fmt: skip
+    live = analyst.execute(PROGRESS, {"id": run["id"]}).data["execution"]
+    assert (live["status"], live["stdout"]) == ("RUNNING", "line 1\n")
+    assert live["progress"]["fraction"] == 0.42 and live["progress"]["message"] == "scanning chat-export.txt"
+    assert live["progress"]["updatedAt"]
+    other = gql_for(world.admin_b).execute(PROGRESS, {"id": run["id"]})
+    assert other.body["data"] == {"execution": None} and other.errors[0]["extensions"]["code"] == "NOT_FOUND"

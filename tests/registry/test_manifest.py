@@ -136,6 +136,13 @@ def test_version_must_equal_the_version_being_created():
     assert "1.3.0" in found[0].message and "1.2.0" in found[0].message
 
 
+def test_name_must_equal_the_slug_of_the_plugin_uploaded_to():
+    assert check(VALID, plugin_slug="Acme Hasher").name == "Acme Hasher"
+    found = issues(VALID, plugin_slug="acme-hasher")
+    assert [(i.code, i.field) for i in found] == [(C.NAME_MISMATCH, "name")]
+    assert "Acme Hasher" in found[0].message and "acme-hasher" in found[0].message
+
+
 @pytest.mark.parametrize(
     "bad",
     ["1.2", "v1.2.0", "01.2.0", "1.2.0-", "1.2.0+", "1.2.0-01", "1.\u0663.0", "1.2.0\n", " 1.2.0", "1" * 70],

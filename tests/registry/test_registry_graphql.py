@@ -224,6 +224,17 @@ def test_version_mismatch_and_duplicates_are_refused(dev, publisher_kit, plugin)
     assert PluginVersion.objects.count() == 1
 
 
+def test_a_manifest_naming_another_plugin_is_refused_and_nothing_is_stored(dev, publisher_kit, plugin):
+    other = services.create_plugin(
+        actor=publisher_kit.owner, publisher_id=publisher_kit.publisher.pk, slug="other-plugin", name="Other"
+    )
+    payload = _upload(dev, publisher_kit, plugin, manifest=manifest_for(other.slug, "1.0.0"))
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [("NAME_MISMATCH", "manifest.name")]
+    assert payload["pluginVersion"] is None
+    assert PluginVersion.objects.count() == 0
+    assert _stored_bundles() == set()
+
+
 def test_versions_list_newest_semver_first(publisher_kit, plugin, gql_for):
     for version in ["1.0.0-alpha", "1.0.0", "1.0.0-beta", "1.10.0", "1.2.0", "1.0.0-alpha.1"]:
         publisher_kit.upload(plugin, version)

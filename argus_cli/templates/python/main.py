@@ -8,6 +8,7 @@ The Argus container contract (see the platform README, "The container contract")
 - no network, a read-only file system except /tmp and /argus/output; standard library only.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -18,8 +19,13 @@ OUTPUT = "/argus/output/output.json"
 
 
 def report_progress(fraction: float, message: str) -> None:
-    """Tell the platform how far the run is (shown while it runs); harmless where nobody listens."""
-    print(json.dumps({"progress": round(fraction, 3), "message": message}), file=sys.stderr, flush=True)
+    """Tell the platform how far the run is (shown while it runs): one JSON line on the progress file
+    descriptor ($ARGUS_PROGRESS_FD); harmless where nobody listens."""
+    fd = os.environ.get("ARGUS_PROGRESS_FD")
+    line = json.dumps({"progress": round(fraction, 3), "message": message}) + "\n"
+    if fd:
+        with contextlib.suppress(OSError):
+            os.write(int(fd), line.encode())
 
 
 def scan(path: str, keyword: str) -> dict:

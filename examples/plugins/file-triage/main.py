@@ -1,5 +1,6 @@
 """Hash evidence, identify file types by magic bytes and flag high-entropy (encrypted/packed) content."""
 
+import contextlib
 import hashlib
 import json
 import math
@@ -74,12 +75,24 @@ def triage(path: str) -> dict:
     }
 
 
+def report_progress(fraction: float, message: str) -> None:
+    """Tell the platform how far along the run is (shown while it runs): one JSON line on the progress
+    descriptor the platform passes in ARGUS_PROGRESS_FD. Never fails the plugin."""
+    descriptor = os.environ.get("ARGUS_PROGRESS_FD")
+    if descriptor is None:
+        return
+    line = json.dumps({"progress": round(fraction, 4), "message": message[:200]}) + "\n"
+    with contextlib.suppress(OSError, ValueError):
+        os.write(int(descriptor), line.encode())
+
+
 def main() -> int:
     request = json.load(sys.stdin)
     threshold = float(request.get("entropy_threshold", 7.5))
     report = []
     ids = sorted(os.listdir(EVIDENCE_DIR)) if os.path.isdir(EVIDENCE_DIR) else []
-    for evidence_id in ids:
+    for index, evidence_id in enumerate(ids):
+        report_progress(index / len(ids), f"triaging evidence {index + 1} of {len(ids)}")
         item = triage(os.path.join(EVIDENCE_DIR, evidence_id))
         item["evidence_id"] = evidence_id
         item["likely_encrypted_or_packed"] = item["entropy"] >= threshold and item["type"] in (
@@ -91,6 +104,7 @@ def main() -> int:
         print(f"{evidence_id}: {item['type']}, {item['size']} bytes, entropy {item['entropy']}")
     with open("/argus/output/output.json", "w") as out:
         json.dump({"items": report}, out)
+    report_progress(1.0, "done")
     return 0
 
 

@@ -5,6 +5,7 @@ Argus container contract: input JSON on stdin, evidence at /argus/evidence/<id>,
 """
 
 import collections
+import contextlib
 import ipaddress
 import json
 import os
@@ -73,13 +74,25 @@ def extract(text: str, kinds: list[str]) -> dict[str, collections.Counter]:
     return found
 
 
+def report_progress(fraction: float, message: str) -> None:
+    """Tell the platform how far along the run is (shown while it runs): one JSON line on the progress
+    descriptor the platform passes in ARGUS_PROGRESS_FD. Never fails the plugin."""
+    descriptor = os.environ.get("ARGUS_PROGRESS_FD")
+    if descriptor is None:
+        return
+    line = json.dumps({"progress": round(fraction, 4), "message": message[:200]}) + "\n"
+    with contextlib.suppress(OSError, ValueError):
+        os.write(int(descriptor), line.encode())
+
+
 def main() -> int:
     request = json.load(sys.stdin)
     kinds = request.get("types") or list(PATTERNS)
     limit = request.get("max_per_type", 1000)
     items, totals = [], collections.Counter()
     evidence_ids = sorted(os.listdir(EVIDENCE_DIR)) if os.path.isdir(EVIDENCE_DIR) else []
-    for evidence_id in evidence_ids:
+    for index, evidence_id in enumerate(evidence_ids):
+        report_progress(index / len(evidence_ids), f"scanning evidence {index + 1} of {len(evidence_ids)}")
         with open(os.path.join(EVIDENCE_DIR, evidence_id), "rb") as handle:
             text = handle.read(MAX_BYTES_PER_ITEM).decode("utf-8", errors="replace")
         for kind, counter in extract(text, kinds).items():
@@ -94,6 +107,7 @@ def main() -> int:
     }
     with open("/argus/output/output.json", "w") as out:
         json.dump(result, out)
+    report_progress(1.0, "done")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Build a UTC timeline from the timestamps in text evidence; write timeline.csv as an artifact."""
 
+import contextlib
 import csv
 import datetime as dt
 import email.utils
@@ -51,13 +52,25 @@ def parse_line(line: str, syslog_year: int) -> tuple[dt.datetime, str] | None:
     return None
 
 
+def report_progress(fraction: float, message: str) -> None:
+    """Tell the platform how far along the run is (shown while it runs): one JSON line on the progress
+    descriptor the platform passes in ARGUS_PROGRESS_FD. Never fails the plugin."""
+    descriptor = os.environ.get("ARGUS_PROGRESS_FD")
+    if descriptor is None:
+        return
+    line = json.dumps({"progress": round(fraction, 4), "message": message[:200]}) + "\n"
+    with contextlib.suppress(OSError, ValueError):
+        os.write(int(descriptor), line.encode())
+
+
 def main() -> int:
     request = json.load(sys.stdin)
     syslog_year = request.get("year_for_syslog", dt.datetime.now(dt.UTC).year)
     max_events = request.get("max_events", 10000)
     events = []
     ids = sorted(os.listdir(EVIDENCE_DIR)) if os.path.isdir(EVIDENCE_DIR) else []
-    for evidence_id in ids:
+    for index, evidence_id in enumerate(ids):
+        report_progress(index / len(ids), f"reading evidence {index + 1} of {len(ids)}")
         with open(os.path.join(EVIDENCE_DIR, evidence_id), encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle, start=1):
                 parsed = parse_line(line, syslog_year)
@@ -84,6 +97,7 @@ def main() -> int:
     print(f"{len(events)} event(s) from {len(ids)} evidence item(s), {first} .. {last}")
     with open("/argus/output/output.json", "w") as out:
         json.dump({"count": len(events), "first": first, "last": last, "events": events}, out)
+    report_progress(1.0, "done")
     return 0
 
 

@@ -77,19 +77,27 @@ def platform_worker(
             yield worker
         finally:
             celery_app.conf.task_default_queue = previous
-    # The worker processes have exited: any managed container whose owner process is dead is a leak
-    # (containers of other live processes on this machine, e.g. a benchmark, are not ours to judge).
+    # The worker processes have exited: any container of theirs (its slot is in their sandbox directory)
+    # still there is a leak. Containers of other processes on this shared engine, alive or dead (e.g. a
+    # benchmark, another checkout's tests), are not ours to judge.
     client = connect()
     try:
-        wait_for(lambda: not _orphans(client), timeout=20, what="sandbox containers of stopped workers to go")
+        wait_for(
+            lambda: not _orphans(client, sandbox_dir),
+            timeout=20,
+            what="sandbox containers of stopped workers to go",
+        )
     finally:
         client.close()
 
 
-def _orphans(client: Any) -> list[str]:
+def _orphans(client: Any, sandbox_dir: Path) -> list[str]:
     containers = client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"})
     return [
-        c["Id"][:12] for c in containers if not local_owner_is_alive((c.get("Labels") or {}).get(LABEL_OWNER, ""))
+        c["Id"][:12]
+        for c in containers
+        if not local_owner_is_alive((c.get("Labels") or {}).get(LABEL_OWNER, ""))
+        and any(str(m.get("Source", "")).startswith(str(sandbox_dir)) for m in c.get("Mounts") or [])
     ]
 
 

@@ -72,7 +72,7 @@ def test_success_records_everything_and_its_ledger_entry(deploy, world, gql_for)
 @pytest.mark.parametrize(
     ("code", "status", "reason"),
     [
-        ("open('/argus/output/output.json','w').write('{not json')", "FAILED", "not valid JSON"),
+        ("open('/argus/output/output.json','w').write('{not json')", "FAILED", "output.json is not acceptable JSON"),
         ("import sys; sys.exit(3)", "FAILED", "exited with code 3"),
         ("import os; os.symlink('/etc/passwd', '/argus/output/output.json')", "FAILED", "symlink"),
         ("while True: pass", "TIMED_OUT", "Timed out after 2"),

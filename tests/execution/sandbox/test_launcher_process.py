@@ -101,11 +101,12 @@ def test_spawn_runs_the_program_with_its_stdin_env_cwd_and_nothing_else(tmp_path
         'ls /proc/self/fd | sort -n | tr "\\n" " "; echo "sid=$(cut -d" " -f6 /proc/self/stat)" >&2'
     )
     try:
-        pid, out_fd, err_fd = launcher.spawn(
+        pid, out_fd, err_fd, progress_fd = launcher.spawn(
             ["/bin/sh", "-c", script], str(tmp_path), {"ONLY_THIS": "yes", "PATH": "/usr/bin:/bin"}, str(stdin_file)
         )
         out, err = _read_all(out_fd).decode(), _read_all(err_fd).decode()
         _, status = os.waitpid(pid, 0)
+        os.close(progress_fd)
     finally:
         os.close(leaked_r)
         os.close(leaked_w)
@@ -113,8 +114,9 @@ def test_spawn_runs_the_program_with_its_stdin_env_cwd_and_nothing_else(tmp_path
     lines = out.splitlines()
     assert lines[0] == '{"n": 1}'
     assert lines[1] == f"cwd={tmp_path} env=yes other=unset"
-    # 0, 1, 2 and the one ls opened to list the directory: nothing of the launcher's leaks in.
-    assert [int(fd) for fd in lines[2].split()] == [0, 1, 2, 3]
+    # 0, 1, 2, the progress pipe (3) and the one ls opened to list the directory: nothing of the
+    # launcher's leaks in.
+    assert [int(fd) for fd in lines[2].split()] == [0, 1, 2, 3, 4]
     assert err.strip() == f"sid={pid}"  # a session (and process group) of its own
 
 
@@ -151,7 +153,7 @@ FORK_RUNNER = """
 import json, os, sys
 sys.path.insert(0, {directory!r})
 import launcher
-pid, out_fd, err_fd = launcher.spawn([sys.executable, {main!r}], {cwd!r}, {env!r}, {stdin!r}, main={main!r})
+pid, out_fd, err_fd, progress_fd = launcher.spawn([sys.executable, {main!r}], {cwd!r}, {env!r}, {stdin!r}, main={main!r})
 def drain(fd):
     chunks = []
     while chunk := os.read(fd, 65536):

@@ -8,6 +8,7 @@ one case's observable result. That keeps the slow ones (timeouts, floods) overla
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import socket
@@ -183,6 +184,35 @@ with open("/argus/output/output.json", "w") as fh:
     fh.write("{}")
 """
 
+ARTIFACT_NAMES = """
+import os
+root = "/argus/artifacts"
+for name in ["ok-1.txt", "\\x1b[31mred", "new\\nline", "back\\\\slash", "-rf", "$(id)", ".hidden", "Ok-1.TXT"]:
+    with open(os.path.join(root, name), "w") as fh:
+        fh.write("x")
+deep = root
+for level in range(6):
+    deep = os.path.join(deep, chr(ord("a") + level) * 200)
+    os.mkdir(deep)
+with open(os.path.join(deep, "f" * 200), "w") as fh:
+    fh.write("deep")
+nested = os.path.join(root, *["d"] * 9)
+os.makedirs(nested)
+with open(os.path.join(nested, "too-deep.txt"), "w") as fh:
+    fh.write("x")
+"""
+
+LIVE = """
+import os, sys, time
+progress = int(os.environ["ARGUS_PROGRESS_FD"])
+os.write(progress, b"not json\\n" + b'{"progress": NaN}\\n' + b'{"progress": 2}\\n')
+for step in range(1, 5):
+    print(f"step {step}", flush=True)
+    os.write(progress, f'{{"progress": {step / 4}, "message": "step {step}\\\\u001b"}}\\n'.encode())
+    time.sleep(0.4)
+sys.stderr.write("done\\n")
+"""
+
 DAEMON_SIGTERM = """
 import os, signal, time
 if os.fork() == 0:
@@ -305,6 +335,7 @@ def runs(
         "output_symlink": make_job(OUTPUT_SYMLINK),
         "artifacts": make_job(ARTIFACTS, artifacts_enabled=True),
         "artifacts_disabled": make_job(ARTIFACTS),
+        "artifact_names": make_job(ARTIFACT_NAMES, artifacts_enabled=True),
         "daemon_sigterm": make_job(DAEMON_SIGTERM, limits=short),
         "daemon_exit": make_job(DAEMON_EXIT),
         "environment": make_job(ENVIRONMENT),
@@ -325,6 +356,27 @@ def runs(
         os.environ.pop("ARGUS_FAKE_SECRET", None)
     assert sandbox_pool.reaper.flush(60), "used containers were not removed in time"
     yield results
+
+
+def test_live_output_and_progress_arrive_while_the_plugin_runs(make_job, sandbox_pool, docker_client) -> None:
+    seen: list[tuple[bytes, bytes, tuple[float, str] | None]] = []
+
+    def on_live(live) -> None:
+        progress = (live.progress.fraction, live.progress.message) if live.progress else None
+        seen.append((bytes(live.stdout), bytes(live.stderr), progress))
+
+    job = make_job(LIVE, update_interval_seconds=0.3)
+    result = run_job(docker_client, job, pool=sandbox_pool, on_live=on_live)
+    assert result.outcome == Outcome.COMPLETED and result.exit_code == 0, result
+    assert result.stdout == b"step 1\nstep 2\nstep 3\nstep 4\n" and result.stderr == b"done\n"
+    assert result.progress == (1.0, "step 4 ")  # the last valid report; control characters blanked
+    assert len(seen) >= 2, seen
+    for earlier, later in itertools.pairwise(seen):
+        assert later[0].startswith(earlier[0])  # the stream only grows
+    assert all(stdout.startswith(b"step 1\n") for stdout, _, _ in seen)
+    fractions = [progress[0] for _, _, progress in seen if progress]
+    assert fractions and fractions == sorted(fractions) and fractions[0] < 1.0  # invalid lines ignored
+    assert seen[0][0] != result.stdout  # the first update came before the plugin was done
 
 
 def _json(run: Run) -> dict:
@@ -440,6 +492,19 @@ def test_artifacts_are_collected_and_symlinks_and_fifos_refused(runs: dict[str, 
     assert "etc-link: is a symlink; refused" in errors
     assert "pipe: is not a regular file; refused" in errors
     assert all(b"root:" not in a.data for a in result.artifacts)
+
+
+def test_artifact_names_outside_the_rules_are_refused_by_name_not_by_the_protocol(runs: dict[str, Run]) -> None:
+    result = runs["artifact_names"].result
+    assert result.outcome == Outcome.COMPLETED, result.error  # never "malformed result from the sandbox"
+    assert [a.name for a in result.artifacts] == ["Ok-1.TXT"]  # names are walked in sorted order
+    errors = result.artifact_errors
+    for shown in ["'\\x1b[31mred'", "'new\\nline'", "'back\\\\slash'", "'-rf'", "'$(id)'", "'.hidden'"]:
+        assert any(error.startswith(shown + ":") and error.endswith("; refused") for error in errors), shown
+    assert any(e.startswith("'ok-1.txt': another artifact has the same name but for case") for e in errors)
+    assert any(e.startswith("'" + "a" * 100) and "1-100 characters" in e for e in errors)
+    assert any("nested deeper than 8 directories" in e for e in errors)
+    assert not any("\x1b" in error or "\n" in error for error in errors)  # no raw control character
 
 
 def test_artifacts_are_not_collected_without_the_capability(runs: dict[str, Run]) -> None:
