@@ -53,6 +53,8 @@ ARGUS_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ARGUS_METRICS_DIR))
 #: Bearer token a Prometheus server sends to scrape ``/metrics``; unset, the endpoint answers 404.
 ARGUS_METRICS_TOKEN = env.str("ARGUS_METRICS_TOKEN", default="")
+#: Collectors that compute gauges from the database when ``/metrics`` is scraped (dotted paths).
+ARGUS_METRICS_COLLECTORS = ["execution.metrics.QueueDepthCollector"]
 
 if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY")  # raises ImproperlyConfigured when missing

@@ -1,0 +1,55 @@
+"""The Prometheus endpoint ``/metrics``: every platform process's metrics, added up, behind a bearer token.
+
+Each process (gunicorn workers, Celery worker processes, beat) writes its counters and histograms to files
+in ``ARGUS_METRICS_DIR`` (prometheus-client's multiprocess mode, enabled by the settings), so one scrape of
+the web tier sees the work of all of them, including runs the workers finished. Gauges that describe the
+platform's state rather than one process's work (queue depth per tenant, ...) are computed from the database
+at scrape time by the collectors listed in ``ARGUS_METRICS_COLLECTORS`` (dotted paths; each app registers its
+own, so this module imports no app above core).
+
+The endpoint answers 404 until ``ARGUS_METRICS_TOKEN`` is set, and 401 without ``Authorization: Bearer <it>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from functools import cache
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+
+@cache
+def _scrape_time_collectors(paths: tuple[str, ...]) -> tuple[Collector, ...]:
+    return tuple(import_string(path)() for path in paths)
+
+
+def registry() -> CollectorRegistry:
+    """A registry of every process's metrics plus the scrape-time collectors, built for one scrape."""
+    scrape = CollectorRegistry()
+    MultiProcessCollector(scrape, path=str(settings.ARGUS_METRICS_DIR))
+    for collector in _scrape_time_collectors(tuple(settings.ARGUS_METRICS_COLLECTORS)):
+        scrape.register(collector)
+    return scrape
+
+
+def _authorized(request: HttpRequest, token: str) -> bool:
+    supplied = request.headers.get("Authorization", "")
+    return hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode())
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    token = settings.ARGUS_METRICS_TOKEN
+    if not token:
+        raise Http404("Metrics are disabled (ARGUS_METRICS_TOKEN is not set).")
+    if not _authorized(request, token):
+        response = HttpResponse("A valid metrics token is required.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
