@@ -45,12 +45,15 @@ def _development_secret_key(path: Path) -> str:
     return key
 
 
-#: Every process of the platform (gunicorn workers, Celery worker processes) writes its Prometheus metrics
-#: here, and ``/metrics`` adds them up (prometheus-client's multiprocess mode). prometheus-client reads the
-#: variable when it is first imported, which is after the settings. Wipe it when the whole platform restarts.
-ARGUS_METRICS_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics")))
-ARGUS_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+#: Every process of the platform (gunicorn workers, Celery worker processes, beat) writes its Prometheus
+#: metrics into PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode; the library reads the
+#: variable when first imported, after the settings), and ``/metrics`` adds up what it finds in
+#: ARGUS_METRICS_DIR and its subdirectories. By default both are one directory; services in separate
+#: containers each write into their own subdirectory of a shared volume (see compose.yaml).
+_metrics_default = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics"))
+ARGUS_METRICS_DIR = Path(env.str("ARGUS_METRICS_DIR", default=_metrics_default))
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ARGUS_METRICS_DIR))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 #: Bearer token a Prometheus server sends to scrape ``/metrics``; unset, the endpoint answers 404.
 ARGUS_METRICS_TOKEN = env.str("ARGUS_METRICS_TOKEN", default="")
 #: Collectors that compute gauges from the database when ``/metrics`` is scraped (dotted paths).

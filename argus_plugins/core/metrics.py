@@ -13,13 +13,16 @@ The endpoint answers 404 until ``ARGUS_METRICS_TOKEN`` is set, and 401 without `
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -29,10 +32,19 @@ def _scrape_time_collectors(paths: tuple[str, ...]) -> tuple[Collector, ...]:
     return tuple(import_string(path)() for path in paths)
 
 
+class PlatformProcessesCollector(MultiProcessCollector):
+    """prometheus-client's multiprocess collector over a directory and its subdirectories (a service each)."""
+
+    def collect(self) -> Iterable[Metric]:
+        root = Path(self._path)
+        files = sorted(str(path) for path in (*root.glob("*.db"), *root.glob("*/*.db")))
+        return self.merge(files, accumulate=True)
+
+
 def registry() -> CollectorRegistry:
     """A registry of every process's metrics plus the scrape-time collectors, built for one scrape."""
     scrape = CollectorRegistry()
-    MultiProcessCollector(scrape, path=str(settings.ARGUS_METRICS_DIR))
+    PlatformProcessesCollector(scrape, path=str(settings.ARGUS_METRICS_DIR))
     for collector in _scrape_time_collectors(tuple(settings.ARGUS_METRICS_COLLECTORS)):
         scrape.register(collector)
     return scrape

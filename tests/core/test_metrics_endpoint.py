@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
@@ -45,3 +49,18 @@ def test_the_token_gets_prometheus_text_with_the_web_tiers_request_metrics(setti
 def test_metrics_answer_get_only(settings):
     settings.ARGUS_METRICS_TOKEN = TOKEN
     assert Client().post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 405
+
+
+def test_metrics_of_every_service_directory_are_added_up(settings, tmp_path):
+    """Processes of each service (separate containers) write into their own subdirectory of a shared volume."""
+    count_two = "from prometheus_client import Counter; Counter('argus_test_things', 'Things.', ['kind']).labels('a').inc(2)"
+    for service in ("web", "worker", "beat"):
+        (tmp_path / service).mkdir()
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / service)}
+        subprocess.run([sys.executable, "-c", count_two], env=env, check=True)
+    settings.ARGUS_METRICS_DIR = tmp_path
+    settings.ARGUS_METRICS_TOKEN = TOKEN
+    response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    families = {family.name: family for family in text_string_to_metric_families(response.content.decode())}
+    (sample,) = families["argus_test_things"].samples
+    assert sample.labels == {"kind": "a"} and sample.value == 6
