@@ -8,6 +8,8 @@ import pytest
 
 from argus_plugins.tenancy import services as tenancy_services
 from argus_plugins.tenancy.models import User
+from installations.catalog import sync_catalog
+from installations.models import Capability
 from registry import services
 from registry.models import PluginVersion
 
@@ -27,6 +29,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.django_db(transaction=True)
 def test_keygen_pack_sign_publish_against_a_live_server(live_server, tmp_path):
+    sync_catalog(Capability)  # a data migration's rows; an earlier transactional test may have flushed them
     developer = User.objects.create(username="cli-dev")
     _, token = tenancy_services.create_api_token(actor=developer, name="cli")
     publisher = services.create_publisher(actor=developer, name="CLI Labs", slug="cli-labs")
