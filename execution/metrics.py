@@ -15,6 +15,8 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from argus_plugins.core.metrics import quietly
+
 from .models import Execution, ExecutionStatus
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ CONTAINER_START = Histogram(
 START_PHASES = ("create", "attach", "start")
 
 
+@quietly
 def record_finished(execution: Execution) -> None:
     """Count a run that just reached its terminal status, once the transaction recording it commits."""
     status, trigger = str(execution.status), str(execution.trigger)
@@ -71,6 +74,7 @@ def record_finished(execution: Execution) -> None:
         else None
     )
 
+    @quietly
     def observe() -> None:
         RUNS_FINISHED.labels(status, trigger).inc()
         if duration is not None:
@@ -81,6 +85,7 @@ def record_finished(execution: Execution) -> None:
     transaction.on_commit(observe)
 
 
+@quietly
 def record_sandbox_acquired(container: StartedContainer, *, pooled: bool) -> None:
     """A worker got the sandbox container for a run: warm from its pool, or started cold."""
     source = "pool" if container.pooled else "cold"

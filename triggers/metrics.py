@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from argus_plugins.core.metrics import quietly
+
 from .models import WebhookAttempt
 
 WEBHOOK_ATTEMPTS = Counter(
@@ -19,6 +21,7 @@ WEBHOOK_RESPONSE = Histogram(
 )
 
 
+@quietly
 def record_attempt(attempt: WebhookAttempt) -> None:
     if attempt.succeeded:
         outcome = "succeeded"

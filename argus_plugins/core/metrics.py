@@ -12,19 +12,62 @@ The endpoint answers 404 until ``ARGUS_METRICS_TOKEN`` is set, and 401 without `
 
 from __future__ import annotations
 
+import functools
 import hmac
-from collections.abc import Iterable
+import logging
+import time
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def quietly(record: Callable[P, None]) -> Callable[P, None]:
+    """For the apps' recording hooks: a metric that cannot be written (say, the metrics directory's disk is
+    full) is logged, and never fails the run, ledger append or delivery it describes."""
+
+    @functools.wraps(record)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            record(*args, **kwargs)
+        except Exception:
+            logger.exception("Recording metrics (%s) failed", record.__qualname__)
+
+    return wrapper
+
+
+def timed(histogram: Histogram) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a function to observe its duration in ``histogram`` (quietly: see ``quietly``)."""
+
+    @quietly
+    def observe(seconds: float) -> None:
+        histogram.observe(seconds)
+
+    def decorate(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                observe(time.perf_counter() - started)
+
+        return wrapper
+
+    return decorate
 
 
 @cache

@@ -8,6 +8,7 @@ from django.test import Client
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from execution import metrics
 from execution.models import ExecutionStatus, Trigger
 from execution.recording import finish
 from execution.services import run_plugin
@@ -77,3 +78,18 @@ def test_queue_depth_per_tenant_is_read_from_the_database_at_scrape_time(world, 
     depth = queue_depth(settings)
     assert depth[("argus_runs_queued", slug)] == 1 and depth[("argus_runs_running", slug)] == 1
     assert ("argus_runs_queued", world.tenant_b.slug) not in depth
+
+
+def test_a_run_finishes_when_its_metrics_cannot_be_written(
+    world, installation, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    def disk_full(*labels: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(metrics.RUNS_FINISHED, "labels", disk_full)
+    execution = run_plugin(actor=world.analyst_a, installation_id=installation.pk, input={})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert finish(execution, ExecutionStatus.CANCELLED, expected=ExecutionStatus.QUEUED, error_reason="x")
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.CANCELLED and execution.ledger_entry_id is not None
+    assert "No space left on device" in caplog.text
