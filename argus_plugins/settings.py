@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 
 from argus_plugins import runtimes
 
@@ -45,6 +46,20 @@ def _development_secret_key(path: Path) -> str:
         handle.write(key)
     return key
 
+
+#: Every process of the platform (gunicorn workers, Celery worker processes, beat) writes its Prometheus
+#: metrics into PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode; the library reads the
+#: variable when first imported, after the settings), and ``/metrics`` adds up what it finds in
+#: ARGUS_METRICS_DIR and its subdirectories. By default both are one directory; services in separate
+#: containers each write into their own subdirectory of a shared volume (see compose.yaml).
+_metrics_default = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics"))
+ARGUS_METRICS_DIR = Path(env.str("ARGUS_METRICS_DIR", default=_metrics_default))
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ARGUS_METRICS_DIR))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+#: Bearer token a Prometheus server sends to scrape ``/metrics``; unset, the endpoint answers 404.
+ARGUS_METRICS_TOKEN = env.str("ARGUS_METRICS_TOKEN", default="")
+#: Collectors that compute gauges from the database when ``/metrics`` is scraped (dotted paths).
+ARGUS_METRICS_COLLECTORS = ["execution.metrics.QueueDepthCollector"]
 
 if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY")  # raises ImproperlyConfigured when missing
@@ -80,8 +95,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "argus_plugins.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "argus_plugins.urls"
@@ -97,7 +115,8 @@ WSGI_APPLICATION = "argus_plugins.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # templates/ overrides third-party templates (graphene/graphiql.html: GraphiQL from our static files).
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -153,6 +172,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+#: GraphiQL and React, installed from the npm registry by scripts/lib.sh (tools/graphiql) into build/.
+GRAPHIQL_ASSETS_DIR = BASE_DIR / "build" / "graphiql"
+STATICFILES_DIRS = [("graphiql", GRAPHIQL_ASSETS_DIR)]
 MEDIA_ROOT = Path(env.str("ARGUS_MEDIA_ROOT", default=str(DATA_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -166,6 +188,23 @@ SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+#: Every page (admin, GraphiQL) may load scripts, styles and data from its own origin only: no CDN, no inline
+#: script. GraphiQL's stylesheet embeds its fonts and icons as data: URLs; its dialogs add a <style> element,
+#: allowed by the page's nonce (a nonce is in the header only of pages that use one).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- GraphQL ------------------------------------------------------------------------------------------
 GRAPHENE = {
@@ -201,6 +240,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="argus")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Task events (received, started, succeeded, failed, retried, and sent by the publisher) for monitors such as
+# Flower or `celery events`; see README, "Operations".
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
 # Celery's Django fixup closes every database connection before and after each task unless this is set,
 # which would make every task pay a new connection (on PostgreSQL a backend start). Tasks keep theirs
 # instead, checked before each task like a web request's (CONN_MAX_AGE, CONN_HEALTH_CHECKS; see

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 
 from argus_plugins.core.graphql.view import ArgusGraphQLView
+from argus_plugins.core.metrics import metrics
 from argus_plugins.core.views import healthz
 
 urlpatterns = [
@@ -11,4 +12,5 @@ urlpatterns = [
     # POST into a GET that has lost its body ("Must provide query string").
     path("graphql", ArgusGraphQLView.as_view(), name="graphql-without-slash"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
 ]

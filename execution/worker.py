@@ -30,7 +30,7 @@ from installations.authorization import authorize
 from registry.bundles import extract_bundle
 from registry.services import verify_stored_version
 
-from . import runtime
+from . import metrics, runtime
 from .models import Execution, ExecutionArtifact, ExecutionEvidence, ExecutionStatus
 from .recording import finish
 from .sandbox import (
@@ -365,6 +365,7 @@ def run(execution_id: str) -> None:
     try:
         job = _sandbox_job(prepared)
         container = acquire(client, job, pool=pool)
+        metrics.record_sandbox_acquired(container, pooled=pool is not None)
     except DockerUnavailable:
         raise
     except Exception as error:

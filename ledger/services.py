@@ -20,10 +20,12 @@ from django.db.models import QuerySet
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError
+from argus_plugins.core.metrics import timed
 from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.permissions import require_authenticated, require_tenant_role
 
+from . import metrics
 from .hashing import GENESIS_HASH, check_entry_type, entry_hash, format_timestamp, prepare_record
 from .models import LedgerEntry, LedgerHead
 
@@ -74,6 +76,7 @@ def append_entries(items: Iterable[tuple[str, dict[str, Any], Any]]) -> list[Led
     return _append(prepared, [None] * len(prepared))
 
 
+@timed(metrics.APPEND_SECONDS)
 def _append(prepared: list[tuple[str, dict, bytes, Any]], ids: list[uuid.UUID | None]) -> list[LedgerEntry]:
     if not prepared:
         return []

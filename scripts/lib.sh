@@ -71,9 +71,36 @@ ensure_postgres() {
         as_root su postgres -c "psql -qc \"CREATE ROLE argus LOGIN SUPERUSER PASSWORD 'argus'\""
 }
 
+ensure_graphiql_assets() {
+    # GraphiQL and React come from the npm registry at the versions pinned in tools/graphiql/package-lock.json,
+    # copied into build/graphiql/ (served as static files: the GraphiQL page loads nothing from elsewhere).
+    local stamp="$ROOT/build/graphiql.installed"
+    local wanted
+    wanted="$(cat "$ROOT/tools/graphiql/package-lock.json" "$ROOT/tools/graphiql/install.sh" | sha256sum | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || [ ! -d "$ROOT/build/graphiql" ]; then
+        if ! command -v npm >/dev/null 2>&1; then
+            log "Installing Debian packages: npm"
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+        fi
+        log "Installing GraphiQL from the npm registry (tools/graphiql)"
+        bash "$ROOT/tools/graphiql/install.sh" "$ROOT/build/graphiql" >/dev/null
+        echo "$wanted" > "$stamp"
+    fi
+}
+
+ensure_browser() {
+    # The browser tests (tests/browser) drive Debian's Chromium through Playwright; no browser download.
+    dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" && return 0
+    log "Installing Debian packages: chromium"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+}
+
 ensure_platform_ready() {
     ensure_apt_packages
     ensure_venv
+    ensure_graphiql_assets
     ensure_redis
     ensure_docker
 }

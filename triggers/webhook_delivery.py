@@ -28,7 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from argus_plugins.core import clock
 from ledger.hashing import format_timestamp
 
-from . import ssrf
+from . import metrics, ssrf
 from .models import Event, WebhookAttempt, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from .webhooks import signing_secrets
 
@@ -157,7 +157,9 @@ def attempt(delivery_id: Any) -> WebhookAttempt | None:
     if not claimed:
         return None
     result = _send(endpoint, delivery.event, now)
-    return _record(delivery, number, manual, result, now)
+    log = _record(delivery, number, manual, result, now)
+    metrics.record_attempt(log)
+    return log
 
 
 @transaction.atomic

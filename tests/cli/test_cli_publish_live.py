@@ -32,6 +32,7 @@ def cli(*args: str, input: str | None = None, cwd: Path = ROOT) -> subprocess.Co
 
 @pytest.mark.django_db(transaction=True)
 def test_keygen_pack_sign_publish_against_a_live_server(live_server, tmp_path):
+    sync_catalog(Capability)  # a data migration's rows; an earlier transactional test may have flushed them
     developer = User.objects.create(username="cli-dev")
     _, token = tenancy_services.create_api_token(actor=developer, name="cli")
     publisher = services.create_publisher(actor=developer, name="CLI Labs", slug="cli-labs")

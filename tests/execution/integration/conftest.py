@@ -69,6 +69,8 @@ def platform_worker(
         "ARGUS_MEDIA_ROOT": str(shared_media),
         "ARGUS_SANDBOX_WORK_DIR": str(sandbox_dir),
         "ARGUS_HEARTBEAT_TIMEOUT_SECONDS": "20",
+        # The worker's Prometheus metrics go to a directory of their own (see worker_metrics_dir).
+        "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
     }
     with running_worker(work, concurrency=2, extra_env=env) as worker:
         previous = celery_app.conf.task_default_queue
@@ -89,6 +91,12 @@ def platform_worker(
         )
     finally:
         client.close()
+
+
+@pytest.fixture
+def worker_metrics_dir(platform_worker: WorkerProcess) -> Path:
+    """Where the shared worker's processes write their Prometheus metrics (multiprocess mode)."""
+    return platform_worker.log_path.parent / "metrics"
 
 
 def _orphans(client: Any, sandbox_dir: Path) -> list[str]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from typing import Any
@@ -33,7 +35,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         base_url = f"http://{options['host']}:{options['port']}"
         children: list[subprocess.Popen] = []
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # This start's processes keep their Prometheus metrics in a directory of their own (pids of earlier
+        # starts are gone; their files would add stale counts), removed when the platform stops.
+        metrics_dir = tempfile.mkdtemp(prefix="platform-", dir=settings.ARGUS_METRICS_DIR)
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "ARGUS_METRICS_DIR": metrics_dir,
+            "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        }
         python = sys.executable
         commands = {
             "web": [
@@ -96,6 +106,7 @@ class Command(BaseCommand):
             pass
         finally:
             self._stop(children)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
     def _wait_healthy(self, base_url: str, children: list[subprocess.Popen]) -> dict[str, Any]:
         deadline = time.monotonic() + 60
