@@ -4,7 +4,9 @@ Staff accounts log in to the admin (``is_staff``) but see only what their groups
 registry (the review queue first) and the marketplace's content moderation; an operator executions, the
 ledger, tenancy, installations, triggers, the audit log, schedules and billing. Superusers see everything.
 The groups are created by a data migration and brought up to date again by ``create_staff_user`` (the
-function is idempotent: a group ends with exactly the permissions listed here).
+function is idempotent: a group ends with exactly the permissions listed here). Inlines need their model's
+view permission too (a version's history, a listing's plans). When this list changes, add a data migration
+that calls ``sync_staff_groups`` again so that existing deployments follow.
 """
 
 from __future__ import annotations
@@ -29,15 +31,20 @@ ROLE_PERMISSIONS: dict[StaffRole, tuple[str, ...]] = {
         "registry.view_pluginversionreview",
         "registry.review_pluginversion",
         "registry.view_pluginversion",
+        "registry.view_lifecycleevent",  # a version's history, shown on its page
         "registry.view_plugin",
         "registry.view_publisher",
         "registry.change_publisher",  # marks a vetted publisher verified
+        "registry.view_publishermembership",
         "registry.view_signingkey",
         # Marketplace content moderation: delist/relist listings, hide reviews (through the services).
         "marketplace.view_listing",
         "marketplace.change_listing",
+        "marketplace.view_plan",
+        "marketplace.view_listingmoderationevent",
         "marketplace.view_reviewmoderation",
         "marketplace.change_reviewmoderation",
+        "marketplace.view_reviewflag",
     ),
     StaffRole.OPERATOR: (
         # Runs and their record.
@@ -75,28 +82,31 @@ ROLE_PERMISSIONS: dict[StaffRole, tuple[str, ...]] = {
         "core.view_tenantflag",
         "core.change_tenantflag",
         "marketplace.view_entitlement",
+        "marketplace.view_entitlementevent",
         "marketplace.view_invoice",
     ),
 }
 
 
-def sync_staff_groups(apps: Any = None) -> dict[StaffRole, Any]:
-    """Create or correct the role groups (historical ``apps`` in a migration, the live registry otherwise)."""
+def sync_staff_groups(apps: Any = None, groups: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Create or correct the role groups: ``groups`` maps a group name to its permissions (default: the
+    roles above). A migration passes its historical ``apps`` and its own frozen copy of the roles."""
     if apps is None:
         from django.apps import apps as live_apps
 
         apps = live_apps
+    if groups is None:
+        groups = {GROUP_NAMES[role]: list(names) for role, names in ROLE_PERMISSIONS.items()}
     _ensure_permissions(apps)
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
-    groups = {}
+    synced = {}
     with transaction.atomic():
-        for role, names in ROLE_PERMISSIONS.items():
-            group, _ = group_model.objects.get_or_create(name=GROUP_NAMES[role])
-            wanted = [_permission(permission_model, name) for name in names]
-            group.permissions.set(wanted)
-            groups[role] = group
-    return groups
+        for name, permissions in groups.items():
+            group, _ = group_model.objects.get_or_create(name=name)
+            group.permissions.set([_permission(permission_model, dotted) for dotted in permissions])
+            synced[name] = group
+    return synced
 
 
 def _permission(permission_model: Any, dotted: str) -> Any:
@@ -124,7 +134,7 @@ def _ensure_permissions(apps: Any) -> None:
 
 def grant_role(user: Any, role: StaffRole) -> None:
     """Make ``user`` staff with ``role`` (other roles it holds stay)."""
-    group = sync_staff_groups()[role]
+    group = sync_staff_groups()[GROUP_NAMES[role]]
     with transaction.atomic():
         if not user.is_staff:
             user.is_staff = True

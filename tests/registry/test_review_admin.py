@@ -64,6 +64,7 @@ def test_queue_shows_what_a_reviewer_needs(reviewer, in_review):
     assert "Verified" in page and in_review.code_sha256 in page
     assert "main.py" in page and "manifest.json" in page
     assert "memory_mb=128" in page
+    assert "Lifecycle events" in page and "IN_REVIEW" in page  # the version's history (inline)
 
 
 def test_admin_approve_publishes_and_records_the_reviewer(reviewer, in_review, world):

@@ -82,13 +82,26 @@ def operator(db):
     return _logged_in("otto-operator")
 
 
+def test_the_newest_groups_migration_carries_the_current_roles():
+    """Changing the roles needs a data migration with the new list, or deployments keep the old groups."""
+    import pkgutil
+    from importlib import import_module
+
+    from argus_plugins.staff import migrations
+
+    names = sorted(module.name for module in pkgutil.iter_modules(migrations.__path__))
+    frozen = [import_module(f"{migrations.__name__}.{name}") for name in names]
+    newest = [module.GROUPS for module in frozen if hasattr(module, "GROUPS")][-1]
+    assert {GROUP_NAMES[role]: list(perms) for role, perms in ROLE_PERMISSIONS.items()} == newest
+
+
 def test_the_groups_hold_exactly_their_roles_permissions(db):
     # The data migration calls the same function; a flushed (transactional) test database may have lost
     # its groups, and a group changed by hand is corrected.
     from django.contrib.auth.models import Permission
 
     groups = sync_staff_groups()
-    groups[StaffRole.OPERATOR].permissions.add(Permission.objects.get(codename="delete_tenant"))
+    groups["Operators"].permissions.add(Permission.objects.get(codename="delete_tenant"))
     sync_staff_groups()
     for role, names in ROLE_PERMISSIONS.items():
         group = Group.objects.get(name=GROUP_NAMES[role])
