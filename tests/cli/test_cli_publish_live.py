@@ -27,6 +27,10 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.django_db(transaction=True)
 def test_keygen_pack_sign_publish_against_a_live_server(live_server, tmp_path):
+    from installations.catalog import sync_catalog
+    from installations.models import Capability
+
+    sync_catalog(Capability)  # an earlier transactional test in this process may have flushed the catalog
     developer = User.objects.create(username="cli-dev")
     _, token = tenancy_services.create_api_token(actor=developer, name="cli")
     publisher = services.create_publisher(actor=developer, name="CLI Labs", slug="cli-labs")
