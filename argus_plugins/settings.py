@@ -73,7 +73,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "argus_plugins.staff.apps.ArgusAdminConfig",  # django.contrib.admin with the review queue first
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "ledger",
     "marketplace",
     "triggers",
+    "argus_plugins.staff.apps.StaffConfig",
 ]
 
 MIDDLEWARE = [
@@ -275,6 +276,9 @@ ARGUS_MAX_BUNDLE_UNCOMPRESSED_BYTES = env.int(
     "ARGUS_MAX_BUNDLE_UNCOMPRESSED_BYTES", default=100 * 1024 * 1024
 )
 ARGUS_MAX_BUNDLE_MEMBERS = env.int("ARGUS_MAX_BUNDLE_MEMBERS", default=2000)
+#: The review page shows at most this much of each bundle file, and this much source in all.
+ARGUS_REVIEW_MAX_FILE_BYTES = env.int("ARGUS_REVIEW_MAX_FILE_BYTES", default=256 * 1024)
+ARGUS_REVIEW_MAX_TOTAL_BYTES = env.int("ARGUS_REVIEW_MAX_TOTAL_BYTES", default=2 * 1024 * 1024)
 #: Publisher keys: RSA of at least this many bits (4096; a FIPS deployment may allow 3072).
 ARGUS_SIGNING_KEY_MIN_BITS = env.int("ARGUS_SIGNING_KEY_MIN_BITS", default=4096)
 #: Hard ceilings on what any manifest may ask for, whatever the grants (argus_plugins/runtimes.py).

@@ -60,6 +60,7 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ("sequence",)
         verbose_name_plural = "ledger entries"
+        permissions = [("verify_ledger", "Can verify the ledger's hash chain")]
         constraints = [
             models.CheckConstraint(condition=models.Q(sequence__gte=1), name="ledger_sequence_positive"),
         ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -15,7 +16,7 @@ from django.urls import path
 
 from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core import clock
-from argus_plugins.core.admin_mixins import StaffReadOnlyMixin, StaffViewMixin
+from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
 from argus_plugins.core.errors import DomainError, DomainErrors
 
 from . import analytics, listings, reviews
@@ -95,7 +96,7 @@ class ModerationEventInline(admin.TabularInline):
 
 
 @admin.register(Listing)
-class ListingAdmin(AuditedAdminMixin, StaffViewMixin, admin.ModelAdmin):
+class ListingAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ("plugin", "tagline", "delisted_at", "updated_at")
     list_filter = (("delisted_at", admin.EmptyFieldListFilter),)
     search_fields = ("plugin__slug", "plugin__name", "tagline")
@@ -120,13 +121,10 @@ class ListingAdmin(AuditedAdminMixin, StaffViewMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff  # every field is read-only; for the actions
-
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Delist the selected listings (asks for a reason)")
+    @admin.action(description="Delist the selected listings (asks for a reason)", permissions=["change"])
     def delist(self, request: HttpRequest, queryset: QuerySet[Listing]) -> HttpResponse | None:
         return _with_reason(
             self,
@@ -137,7 +135,7 @@ class ListingAdmin(AuditedAdminMixin, StaffViewMixin, admin.ModelAdmin):
             id_argument="listing_id",
         )
 
-    @admin.action(description="Relist the selected listings")
+    @admin.action(description="Relist the selected listings", permissions=["change"])
     def relist(self, request: HttpRequest, queryset: QuerySet[Listing]) -> HttpResponse | None:
         return _with_reason(
             self,
@@ -158,6 +156,8 @@ class ListingAdmin(AuditedAdminMixin, StaffViewMixin, admin.ModelAdmin):
 
     def analytics_view(self, request: HttpRequest) -> HttpResponse:
         """Unsuppressed figures per plugin over the last N days (default 30), computed by the database."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         try:
             days = max(1, min(int(request.GET.get("days", 30)), analytics.MAX_RANGE_DAYS))
         except ValueError:
@@ -217,14 +217,14 @@ class ReviewModerationAdmin(AuditedAdminMixin, StaffReadOnlyMixin, admin.ModelAd
         )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Needed for actions; every field stays read-only.
-        return request.user.is_active and request.user.is_staff
+        # The change permission (a reviewer's) is needed for the actions; every field stays read-only.
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
 
     @admin.display(description="Flags", ordering="flags_total")
     def flag_count(self, review: Any) -> int:
         return review.flags_total
 
-    @admin.action(description="Hide the selected reviews (asks for a reason)")
+    @admin.action(description="Hide the selected reviews (asks for a reason)", permissions=["change"])
     def hide(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         return _with_reason(
             self,

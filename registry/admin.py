@@ -1,5 +1,7 @@
-"""Reviewers' desk: a review queue of versions IN_REVIEW, oldest first, with approve/reject that call the
-same service functions as the GraphQL API. Versions, keys and history are read-only here."""
+"""Reviewers' desk: a review queue of versions IN_REVIEW, oldest first; each version's page shows its
+files' source and the diff to the previous published version, with approve/reject that call the same
+service functions as the GraphQL API. Versions, keys and history are read-only here. Who sees what is
+decided by model permissions (the Reviewers group: argus_plugins.staff.roles)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,19 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from argus_plugins.audit import services as audit
 from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core.admin_mixins import ReadOnlyMixin
 from argus_plugins.core.errors import DomainError, DomainErrors
 
-from . import bundles, services
+from . import bundles, code_review, services
 from .models import (
     LifecycleEvent,
     Plugin,
@@ -76,6 +80,9 @@ class LifecycleEventInline(admin.TabularInline):
         return False
 
 
+#: Who may approve or reject (besides being staff, which the service itself requires).
+REVIEW_PERMISSION = "registry.review_pluginversion"
+
 REVIEW_FIELDS = (
     "plugin",
     "version",
@@ -95,6 +102,12 @@ REVIEW_FIELDS = (
     "review_notes",
     "reviewer",
     "reviewed_at",
+)
+CODE_FIELDS = ("source_code", "changes_since_previous")
+REVIEW_FIELDSETS = (
+    (None, {"fields": REVIEW_FIELDS}),
+    ("Source code", {"fields": ("source_code",), "classes": ("wide",)}),
+    ("Changes since the previous published version", {"fields": ("changes_since_previous",)}),
 )
 
 
@@ -148,18 +161,80 @@ class VersionDetailsMixin:
         )
         return format_html("<table><tr><th>path</th><th>bytes</th><th>sha256</th></tr>{}</table>", rows)
 
+    def _sources(self, version: PluginVersion) -> list[code_review.SourceFile]:
+        # Read once per page: both the source and the diff need them.
+        if not hasattr(version, "_review_sources"):
+            version._review_sources = code_review.source_files(version)
+        return version._review_sources
+
+    @admin.display(description="Files")
+    def source_code(self, version: PluginVersion) -> SafeString | str:
+        try:
+            files = self._sources(version)
+        except (OSError, bundles.BundleRejected) as error:
+            return f"Cannot read the bundle: {error}"
+        return format_html_join("", "{}", ((_source_block(file),) for file in files))
+
+    @admin.display(description="Diff")
+    def changes_since_previous(self, version: PluginVersion) -> SafeString | str:
+        previous = code_review.previous_published_version(version)
+        if previous is None:
+            return "No earlier version of this plugin was published: everything is new (see the files above)."
+        try:
+            diffs = code_review.file_diffs(
+                previous, code_review.source_files(previous), version, self._sources(version)
+            )
+        except (OSError, bundles.BundleRejected) as error:
+            return f"Cannot read a bundle: {error}"
+        heading = format_html(
+            '<p class="argus-diff-base">Compared with <strong>{}</strong> (published {}).</p>',
+            previous,
+            previous.published_at,
+        )
+        if not diffs:
+            return format_html("{}<p>No file changed.</p>", heading)
+        blocks = format_html_join(
+            "",
+            '<details open class="argus-diff"><summary>{} ({})</summary>{}</details>',
+            (
+                (diff.path, diff.change, code_review.highlight_diff(diff.unified) if diff.unified else "")
+                for diff in diffs
+            ),
+        )
+        return format_html("{}{}", heading, blocks)
+
+
+def _source_block(file: code_review.SourceFile) -> SafeString:
+    if file.text is None:
+        body = format_html("<p>{} bytes, not shown ({}).</p>", file.size, file.omitted_reason)
+    else:
+        shown = len(file.text.encode())
+        cut = (
+            format_html("<p><strong>Only the first {} of {} bytes are shown.</strong></p>", shown, file.size)
+            if file.truncated
+            else ""
+        )
+        body = format_html("{}{}", cut, code_review.highlight_source(file.path, file.text))
+    return format_html(
+        '<details open class="argus-file" data-path="{}"><summary>{} ({} bytes)</summary>{}</details>',
+        file.path,
+        file.path,
+        file.size,
+        body,
+    )
+
 
 @admin.register(PluginVersion)
 class PluginVersionAdmin(AuditedAdminMixin, VersionDetailsMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("plugin", "version", "status", "created_at", "published_at")
     list_filter = ("status",)
     search_fields = ("plugin__slug", "version", "code_sha256")
-    fields = REVIEW_FIELDS
-    readonly_fields = REVIEW_FIELDS
+    fieldsets = REVIEW_FIELDSETS
+    readonly_fields = REVIEW_FIELDS + CODE_FIELDS
     inlines = (LifecycleEventInline,)
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
+    class Media:
+        css = {"all": ("registry/review.css",)}
 
 
 @admin.register(PluginVersionReview)
@@ -167,10 +242,13 @@ class ReviewQueueAdmin(AuditedAdminMixin, VersionDetailsMixin, admin.ModelAdmin)
     """The review queue: versions IN_REVIEW, oldest submission first."""
 
     list_display = ("plugin", "version", "publisher", "submitted_at", "requested_capabilities")
-    fields = REVIEW_FIELDS
-    readonly_fields = REVIEW_FIELDS
+    fieldsets = REVIEW_FIELDSETS
+    readonly_fields = REVIEW_FIELDS + CODE_FIELDS
     inlines = (LifecycleEventInline,)
     change_form_template = "admin/registry/pluginversionreview/change_form.html"
+
+    class Media:
+        css = {"all": ("registry/review.css",)}
 
     def get_queryset(self, request: HttpRequest):
         return (
@@ -187,11 +265,9 @@ class ReviewQueueAdmin(AuditedAdminMixin, VersionDetailsMixin, admin.ModelAdmin)
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
+        # "Changing" a version in the queue means deciding on it; every field stays read-only.
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(REVIEW_PERMISSION)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
@@ -201,6 +277,8 @@ class ReviewQueueAdmin(AuditedAdminMixin, VersionDetailsMixin, admin.ModelAdmin)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _decide(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
         notes = request.POST.get("decision_notes", "")
         approve = "_approve" in request.POST
         service = services.approve_version if approve else services.reject_version

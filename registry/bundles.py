@@ -568,6 +568,44 @@ def inspect_bundle(
     )
 
 
+@dataclass(frozen=True)
+class FileHead:
+    """The first bytes of one regular file of a bundle (for showing code to a reviewer)."""
+
+    path: str
+    size: int
+    head: bytes
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.head) < self.size
+
+
+def read_file_heads(
+    data: bytes,
+    *,
+    max_file_bytes: int,
+    max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    max_members: int = DEFAULT_MAX_MEMBERS,
+) -> tuple[FileHead, ...]:
+    """Every regular file's first ``max_file_bytes`` bytes, in archive order, with the same validation as
+    inspect_bundle's walk (the rest of each file is read and discarded, never kept)."""
+    heads: list[FileHead] = []
+
+    def on_member(member: _Member, name: str, reader: _TarReader) -> None:
+        if member.is_dir:
+            return
+        kept = bytearray()
+        for chunk in reader.read_data():
+            if len(kept) < max_file_bytes:
+                kept += chunk[: max_file_bytes - len(kept)]
+        heads.append(FileHead(path=name, size=member.size, head=bytes(kept)))
+
+    _walk(data, _Limits(max_bundle_bytes, max_uncompressed_bytes, max_members), on_member)
+    return tuple(heads)
+
+
 def _load_manifest(raw: bytes, *, present: bool) -> dict[str, Any]:
     if not present:
         raise _reject(BundleErrorCode.MANIFEST_MISSING, "manifest.json is missing from the bundle root.")

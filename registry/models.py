@@ -150,6 +150,7 @@ class PluginVersion(models.Model):
 
     class Meta:
         ordering = ("plugin", "-precedence_key")
+        permissions = [("review_pluginversion", "Can approve or reject plugin versions in review")]
         constraints = [
             models.UniqueConstraint(fields=("plugin", "version"), name="uniq_plugin_version"),
             # 1.0.0+a and 1.0.0+b have equal precedence: one of them would be unreachable.

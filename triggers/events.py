@@ -6,8 +6,9 @@ commit with its terminal status; the other hooks register work for after the com
 here is logged and never undoes or breaks the caller's change. Event types:
 
 * ``evidence.uploaded``, ``plugin.installed``;
-* ``execution.succeeded`` (SUCCEEDED) and ``execution.failed`` (FAILED, TIMED_OUT, MEMORY_EXCEEDED);
-  CANCELLED and REJECTED runs emit nothing;
+* ``execution.succeeded`` (SUCCEEDED), ``execution.failed`` (FAILED, TIMED_OUT, MEMORY_EXCEEDED),
+  ``execution.rejected`` (REJECTED: refused at enqueue or by the worker's second check) and
+  ``execution.cancelled`` (CANCELLED): every terminal status emits exactly one;
 * ``custom.<name>``: a SUCCEEDED run's output ``{"events": [{"type": "custom.x", "payload": {...}}]}``,
   accepted only when the run held ``events:emit`` and its manifest's ``emits`` declares the type.
   Everything refused is noted in the execution's warnings.
@@ -44,12 +45,16 @@ EVENTS_EMIT = "events:emit"
 CUSTOM_EVENT_TYPE = re.compile(r"^custom(\.[a-z][a-z0-9_]*)+$")
 SUCCEEDED_EVENT = "execution.succeeded"
 FAILED_EVENT = "execution.failed"
-#: Execution statuses -> the platform event they emit (others emit nothing).
+REJECTED_EVENT = "execution.rejected"
+CANCELLED_EVENT = "execution.cancelled"
+#: Terminal execution statuses -> the platform event they emit (QUEUED and RUNNING emit nothing).
 EXECUTION_EVENTS = {
     "SUCCEEDED": SUCCEEDED_EVENT,
     "FAILED": FAILED_EVENT,
     "TIMED_OUT": FAILED_EVENT,
     "MEMORY_EXCEEDED": FAILED_EVENT,
+    "REJECTED": REJECTED_EVENT,
+    "CANCELLED": CANCELLED_EVENT,
 }
 #: Outputs larger than this are left out of execution.* payloads (``output_omitted`` says so).
 MAX_OUTPUT_IN_PAYLOAD_BYTES = 32 * 1024

@@ -245,6 +245,7 @@ class EventDelivery(models.Model):
 
     class Meta:
         ordering = ("-created_at", "id")
+        verbose_name_plural = "event deliveries"
         constraints = [
             models.UniqueConstraint(
                 fields=("subscription", "event"), name="uniq_event_delivery_per_subscription"
@@ -338,6 +339,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ("-created_at", "id")
+        verbose_name_plural = "webhook deliveries"
         constraints = [
             models.UniqueConstraint(fields=("endpoint", "event"), name="uniq_webhook_delivery_per_endpoint")
         ]

@@ -1,20 +1,14 @@
-"""Permission mixins shared by the operators' admin screens of every app."""
+"""Permission mixins shared by the staff admin screens of every app.
+
+Who sees a screen is decided by Django's model permissions, which the staff roles grant (Reviewers,
+Operators: argus_plugins.staff.roles); being staff only lets an account log in to the admin.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest
-
-
-class StaffViewMixin:
-    """Platform staff see these screens without per-model permissions."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.is_staff
 
 
 class ReadOnlyMixin:
@@ -30,5 +24,5 @@ class ReadOnlyMixin:
         return False
 
 
-class StaffReadOnlyMixin(StaffViewMixin, ReadOnlyMixin):
-    """Staff read everything here; nobody edits it."""
+class StaffReadOnlyMixin(ReadOnlyMixin):
+    """Staff whose role grants the model's view permission read everything here; nobody edits it."""

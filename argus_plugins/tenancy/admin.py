@@ -51,7 +51,7 @@ class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request, obj=None) -> bool:  # tokens are created by their owner only
         return False
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke_selected(self, request, queryset) -> None:
         from argus_plugins.core import clock
 

@@ -7,12 +7,13 @@ import graphene
 from django.db.models import Prefetch, QuerySet
 from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode
 
+from argus_plugins.core.errors import CommonErrorCode, DomainError
 from argus_plugins.core.graphql.connections import connection_args, resolve_connection
-from argus_plugins.core.validation import parse_uuid
 from argus_plugins.tenancy.permissions import require_tenant_role
 
 from ..models import Evidence, Execution
 from ..services import get_evidence, get_execution
+from .filters import MAX_REASON_SEARCH_CHARS, filter_executions
 from .types import (
     EvidenceConnection,
     EvidenceType,
@@ -81,12 +82,24 @@ class ExecutionQueries(graphene.ObjectType):
     executions = graphene.Field(
         ExecutionConnection,
         required=True,
+        description="A tenant's executions, newest first, for triage: every filter given must match.",
         **connection_args(
             tenant_id=graphene.ID(required=True),
-            status=ExecutionStatusEnum(),
+            statuses=graphene.List(
+                graphene.NonNull(ExecutionStatusEnum), description="Any of these statuses."
+            ),
+            status=graphene.Argument(ExecutionStatusEnum, deprecation_reason="Use `statuses`."),
+            since=graphene.DateTime(description="Queued at or after this time."),
+            until=graphene.DateTime(description="Queued before this time."),
             plugin_id=graphene.ID(),
             installation_id=graphene.ID(),
             trigger=TriggerEnum(),
+            error_reason_contains=graphene.String(
+                description=(
+                    "Case-insensitive text in the error reason "
+                    f"(at most {MAX_REASON_SEARCH_CHARS} characters)."
+                )
+            ),
         ),
     )
     evidence = graphene.Field(EvidenceType, id=graphene.ID(required=True))
@@ -104,25 +117,23 @@ class ExecutionQueries(graphene.ObjectType):
         root: Any,
         info: graphene.ResolveInfo,
         tenant_id: str,
+        statuses: list[str] | None = None,
         status: str | None = None,
-        plugin_id: str | None = None,
-        installation_id: str | None = None,
-        trigger: str | None = None,
-        **page: Any,
+        first: int | None = None,
+        after: str | None = None,
+        **filters: Any,
     ) -> ExecutionConnection:
         membership = require_tenant_role(info.context.user, tenant_id)
-        executions = execution_queryset().filter(tenant=membership.tenant)
-        if status:
-            executions = executions.filter(status=status)
-        if trigger:
-            executions = executions.filter(trigger=trigger)
-        if plugin_id:
-            executions = executions.filter(plugin_version__plugin_id=parse_uuid(plugin_id, field="pluginId"))
-        if installation_id:
-            executions = executions.filter(
-                installation_id=parse_uuid(installation_id, field="installationId")
-            )
-        return resolve_connection(ExecutionConnection, executions.order_by("-queued_at", "id"), **page)
+        if status is not None:  # deprecated single-status form
+            if statuses is not None:
+                raise DomainError(CommonErrorCode.INVALID, "Give 'statuses' or 'status', not both.", "status")
+            statuses = [status]
+        executions = filter_executions(
+            execution_queryset().filter(tenant=membership.tenant), statuses=statuses, **filters
+        )
+        return resolve_connection(
+            ExecutionConnection, executions.order_by("-queued_at", "id"), first=first, after=after
+        )
 
     @staticmethod
     def resolve_evidence(root: Any, info: graphene.ResolveInfo, id: str) -> Evidence:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from argus_plugins.staff.roles import StaffRole, grant_role
 from execution.models import ExecutionStatus
 from marketplace import entitlements, reviews
 from marketplace.models import Listing, ListingModerationEvent, Review, ReviewFlag
@@ -16,6 +17,9 @@ from .conftest import install_directly, make_execution
 
 @pytest.fixture
 def desk(world):
+    # Moderation is a reviewer's work, billing an operator's: this desk holds both roles.
+    grant_role(world.staff, StaffRole.REVIEWER)
+    grant_role(world.staff, StaffRole.OPERATOR)
     client = Client()
     client.force_login(world.staff)
     return client

@@ -18,7 +18,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--create-user", action="store_true", help="Create the user if it does not exist."
         )
-        parser.add_argument("--staff", action="store_true", help="Make the user staff (operator/reviewer).")
+        parser.add_argument(
+            "--staff", action="store_true", help="Make the user staff (a role comes from create_staff_user)."
+        )
         parser.add_argument("--name", default="cli", help="A label for the token.")
 
     @transaction.atomic
