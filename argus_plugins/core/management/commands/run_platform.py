@@ -1,21 +1,19 @@
-"""Run web (gunicorn), a Celery worker and Celery beat in the foreground, then show the platform working."""
+"""Run web (nginx in front of gunicorn), a Celery worker and Celery beat in the foreground, then the demo."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from argus_plugins.core.demo import prepare_demo_admin, run_demo
+from argus_plugins.core.web_tier import WebTier, WebTierError, stop_processes, wait_healthy
 
 
 class Command(BaseCommand):
@@ -25,29 +23,24 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=2, help="Celery worker processes.")
+        parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers behind nginx.")
         parser.add_argument("--no-demo", action="store_true", help="Do not run the demo plugin.")
         parser.add_argument(
             "--exit-after-demo", action="store_true", help="Stop everything once the demo has run (for CI)."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        base_url = f"http://{options['host']}:{options['port']}"
+        web_tier = WebTier(options["host"], options["port"], gunicorn_workers=options["web_workers"])
+        base_url = web_tier.base_url
         children: list[subprocess.Popen] = []
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         python = sys.executable
+        try:
+            web_commands = web_tier.prepare()
+        except WebTierError as error:
+            raise CommandError(str(error)) from error
         commands = {
-            "web": [
-                python,
-                "-m",
-                "gunicorn",
-                "argus_plugins.wsgi:application",
-                "--bind",
-                f"{options['host']}:{options['port']}",
-                "--workers",
-                "2",
-                "--access-logfile",
-                "-",
-            ],
+            **web_commands,
             "worker": [
                 python,
                 "-m",
@@ -73,11 +66,16 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         try:
             for name, command in commands.items():
-                self.stdout.write(f"Starting {name}: {' '.join(command[2:5])} …")
+                shown = command[2:5] if command[0] == python else command[:1]
+                self.stdout.write(f"Starting {name}: {' '.join(shown)} …")
+                process_env = web_tier.environment(env) if name in {"web", "nginx"} else env
                 children.append(
-                    subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True)
+                    subprocess.Popen(command, cwd=settings.BASE_DIR, env=process_env, start_new_session=True)
                 )
-            health = self._wait_healthy(base_url, children)
+            try:
+                health = wait_healthy(base_url, children)
+            except WebTierError as error:
+                raise CommandError(str(error)) from error
             username, token = prepare_demo_admin()
             self._banner(base_url, username, token, health)
             if not options["no_demo"]:
@@ -95,22 +93,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            self._stop(children)
-
-    def _wait_healthy(self, base_url: str, children: list[subprocess.Popen]) -> dict[str, Any]:
-        deadline = time.monotonic() + 60
-        last_error = ""
-        while time.monotonic() < deadline:
-            for child in children:
-                if child.poll() is not None:
-                    raise CommandError(f"A platform process exited during start-up: {child.args}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/healthz", timeout=5) as response:  # noqa: S310
-                    return json.loads(response.read())
-            except Exception as error:  # noqa: BLE001 - keep polling until the deadline
-                last_error = str(error)
-                time.sleep(0.5)
-        raise CommandError(f"The platform did not become healthy: {last_error}")
+            stop_processes(children)
+            web_tier.cleanup()
 
     def _banner(self, base_url: str, username: str, token: str, health: dict[str, Any]) -> None:
         checks = ", ".join(
@@ -128,15 +112,3 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))
-
-    def _stop(self, children: list[subprocess.Popen]) -> None:
-        for child in children:
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
