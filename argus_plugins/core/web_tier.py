@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -97,8 +98,6 @@ def nginx_binary() -> str:
 
 
 def _free_loopback_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -127,6 +126,7 @@ class WebTier:
         self.access_log = access_log
         self.runtime_parent = runtime_parent or Path(settings.DATA_DIR) / "run"
         self.runtime_dir: Path | None = None
+        self.gunicorn_bind = ""
         self.processes: list[subprocess.Popen] = []
 
     @property
@@ -145,6 +145,7 @@ class WebTier:
         else:
             port = _free_loopback_port()
             gunicorn_bind = upstream = f"127.0.0.1:{port}"
+        self.gunicorn_bind = gunicorn_bind
         user = None
         if os.geteuid() == 0:
             user = f"{pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name}"
@@ -183,15 +184,47 @@ class WebTier:
         # nginx overwrites X-Forwarded-For with the peer's address, so the audit log may trust it.
         return {**env, "ARGUS_TRUST_X_FORWARDED_FOR": "1"}
 
-    def start(self, env: dict[str, str] | None = None, cwd: Path | None = None) -> list[subprocess.Popen]:
-        """Start gunicorn and nginx (each in its own session); the caller waits for health."""
+    def start(
+        self, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+    ) -> list[subprocess.Popen]:
+        """Start gunicorn, then nginx once gunicorn listens (each in its own session); return both.
+
+        The caller stops them (``stop`` or ``stop_processes``) and waits for ``/healthz`` if it wants to.
+        """
         commands = self.prepare()
         env = self.environment({**(env if env is not None else os.environ), "PYTHONUNBUFFERED": "1"})
-        for command in commands.values():
+        for name, command in commands.items():
             self.processes.append(
                 subprocess.Popen(command, cwd=cwd or settings.BASE_DIR, env=env, start_new_session=True)
             )
+            if name == "web":
+                self._wait_listening(self.processes[-1], timeout)
         return list(self.processes)
+
+    def _wait_listening(self, process: subprocess.Popen, timeout: float) -> None:
+        # nginx started before gunicorn listens would log a failed upstream connection per early request.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise WebTierError(f"gunicorn exited during start-up (code {process.returncode})")
+            if self._upstream_accepts():
+                return
+            time.sleep(0.1)
+        raise WebTierError(f"gunicorn did not listen on {self.gunicorn_bind} within {timeout:.0f} s")
+
+    def _upstream_accepts(self) -> bool:
+        if self.gunicorn_bind.startswith("unix:"):
+            family, address = socket.AF_UNIX, self.gunicorn_bind.removeprefix("unix:")
+        else:
+            host, port = self.gunicorn_bind.rsplit(":", 1)
+            family, address = socket.AF_INET, (host, int(port))
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1)
+            try:
+                probe.connect(address)
+            except OSError:
+                return False
+        return True
 
     def stop(self) -> None:
         stop_processes(self.processes)

@@ -35,12 +35,7 @@ class Command(BaseCommand):
         children: list[subprocess.Popen] = []
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         python = sys.executable
-        try:
-            web_commands = web_tier.prepare()
-        except WebTierError as error:
-            raise CommandError(str(error)) from error
         commands = {
-            **web_commands,
             "worker": [
                 python,
                 "-m",
@@ -66,13 +61,13 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, request_stop)
         try:
             for name, command in commands.items():
-                shown = command[2:5] if command[0] == python else command[:1]
-                self.stdout.write(f"Starting {name}: {' '.join(shown)} …")
-                process_env = web_tier.environment(env) if name in {"web", "nginx"} else env
+                self.stdout.write(f"Starting {name}: {' '.join(command[2:5])} …")
                 children.append(
-                    subprocess.Popen(command, cwd=settings.BASE_DIR, env=process_env, start_new_session=True)
+                    subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True)
                 )
+            self.stdout.write(f"Starting web: gunicorn, then nginx in front of it on {base_url} …")
             try:
+                children.extend(web_tier.start(env=env))
                 health = wait_healthy(base_url, children)
             except WebTierError as error:
                 raise CommandError(str(error)) from error
@@ -94,7 +89,7 @@ class Command(BaseCommand):
             pass
         finally:
             stop_processes(children)
-            web_tier.cleanup()
+            web_tier.stop()
 
     def _banner(self, base_url: str, username: str, token: str, health: dict[str, Any]) -> None:
         checks = ", ".join(
