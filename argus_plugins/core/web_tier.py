@@ -34,6 +34,13 @@ from django.template import Context, Engine
 TEMPLATE_PATH = Path(__file__).with_name("nginx.conf.template")
 #: Where compose.yaml's nginx service finds its configuration (rendered by ``nginx_config --compose``).
 COMPOSE_CONFIG_PATH = Path(settings.BASE_DIR) / "deploy" / "nginx" / "compose.conf"
+# The client's address comes from nginx's X-Forwarded-For (gunicorn's own peer is nginx).
+_ACCESS_LOG_OPTIONS = [
+    "--access-logfile",
+    "-",
+    "--access-logformat",
+    '%({x-forwarded-for}i)s - %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms',
+]
 # sun_path holds 108 bytes on Linux; a longer socket path falls back to a loopback port.
 _MAX_UNIX_SOCKET_PATH = 100
 
@@ -156,7 +163,9 @@ class WebTier:
             upstream=upstream,
             pid_path=str(self.runtime_dir / "nginx.pid"),
             temp_dir=str(self.runtime_dir),
-            access_log="/dev/stdout" if self.access_log else "off",
+            # gunicorn writes the access log: nginx reopening /dev/stdout would get its own file offset
+            # when stdout is a file, and the lines of the two would overwrite each other.
+            access_log="off",
             user=user,
             worker_processes="1",
             **limits_from_settings(),
@@ -175,6 +184,7 @@ class WebTier:
                 str(self.gunicorn_workers),
                 # Its control socket defaults to one path per user (~/.gunicorn): two platforms would clash.
                 "--no-control-socket",
+                *(_ACCESS_LOG_OPTIONS if self.access_log else []),
             ],
             "nginx": [nginx_path, "-p", str(self.runtime_dir), "-c", str(config_path), "-e", "stderr"],
         }
