@@ -220,3 +220,20 @@ def test_compose_file_is_valid_and_only_nginx_is_published():
     assert {"nginx", "web", "worker", "beat", "migrate", "postgres", "redis"} <= services.keys()
     assert {name for name, keys in services.items() if "ports:" in keys} == {"nginx"}
     assert "depends_on:" in services["nginx"]
+
+
+@pytest.mark.docker
+@pytest.mark.redis
+def test_an_anonymous_chunked_body_is_cut_off_at_the_limit(web_tier):
+    # No Content-Length to check up front: nginx counts while reading and stops at the anonymous limit.
+    chunk = b"x" * 65536
+    with _connect(web_tier) as sock:
+        sock.sendall(
+            b"POST /graphql/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        for _ in range(settings.ARGUS_WEB_ANONYMOUS_MAX_BODY_BYTES // len(chunk) + 2):
+            sock.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        status, body = _read_response(sock)
+    assert status == 413
+    assert body["errors"][0]["extensions"]["code"] == "REQUEST_TOO_LARGE"
