@@ -3,8 +3,9 @@
     .venv/bin/python bench/execution_bench.py [--runs N] [--workers 1,2,4] [--batch B] [--quick | --tiny]
 
 Self-contained: it makes a throwaway SQLite database, media, data and sandbox work directory under a
-temporary directory, migrates it, starts gunicorn (2 sync workers, as ``run_platform`` does) and Celery
-workers (ONE ``celery worker`` process per measurement with prefork concurrency N, i.e. N pool child
+temporary directory, migrates it, starts gunicorn (2 sync workers, as ``run_platform`` does behind its
+nginx, which this bench leaves out: one client, no slow bodies) and Celery workers (ONE ``celery worker``
+process per measurement with prefork concurrency N, i.e. N pool child
 processes, each with its own warm-container pool) on a queue of its own, creates a staff user and API
 token, a publisher with an RSA-4096 key, a trivial plugin (reads stdin, writes a tiny output.json)
 published, approved and installed in a tenant (no capabilities), then measures in one run:
