@@ -98,6 +98,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "argus_plugins.core.middleware.RequestIdMiddleware",
+    "argus_plugins.core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -361,3 +362,16 @@ ARGUS_MARKETPLACE_RENEWAL_LEAD = datetime.timedelta(
 )
 #: Publishers' analytics: a bucket with fewer distinct tenants than this is suppressed.
 ARGUS_MARKETPLACE_MIN_TENANTS_PER_BUCKET = env.int("ARGUS_MARKETPLACE_MIN_TENANTS_PER_BUCKET", default=3)
+
+# --- Web tier (nginx in front of gunicorn; see argus_plugins/core/web_tier.py) --------------------------
+#: Largest request body accepted from an authenticated client: the largest upload plus multipart framing.
+ARGUS_WEB_MAX_BODY_BYTES = env.int(
+    "ARGUS_WEB_MAX_BODY_BYTES", default=max(ARGUS_MAX_EVIDENCE_BYTES, ARGUS_MAX_BUNDLE_BYTES) + 1024 * 1024
+)
+#: Largest request body from a client that sends neither a bearer token nor a session cookie: refused
+#: from its Content-Length before the body is read (by nginx, and by RequestBodyLimitMiddleware).
+ARGUS_WEB_ANONYMOUS_MAX_BODY_BYTES = env.int("ARGUS_WEB_ANONYMOUS_MAX_BODY_BYTES", default=256 * 1024)
+#: nginx closes a connection that sends nothing (headers or body) or reads nothing for this long.
+ARGUS_WEB_CLIENT_TIMEOUT_SECONDS = env.int("ARGUS_WEB_CLIENT_TIMEOUT_SECONDS", default=10)
+#: nginx gives gunicorn this long to answer a (fully buffered) request.
+ARGUS_WEB_UPSTREAM_TIMEOUT_SECONDS = env.int("ARGUS_WEB_UPSTREAM_TIMEOUT_SECONDS", default=60)

@@ -1,10 +1,11 @@
 """End-to-end execution benchmark: the whole platform versus a bare docker-SDK run of the same work.
 
-    .venv/bin/python bench/execution_bench.py [--runs N] [--workers 1,2,4] [--batch B] [--quick]
+    .venv/bin/python bench/execution_bench.py [--runs N] [--workers 1,2,4] [--batch B] [--quick | --tiny]
 
 Self-contained: it makes a throwaway SQLite database, media, data and sandbox work directory under a
-temporary directory, migrates it, starts gunicorn (2 sync workers, as ``run_platform`` does) and Celery
-workers (ONE ``celery worker`` process per measurement with prefork concurrency N, i.e. N pool child
+temporary directory, migrates it, starts gunicorn (2 sync workers, as ``run_platform`` does behind its
+nginx, which this bench leaves out: one client, no slow bodies) and Celery workers (ONE ``celery worker``
+process per measurement with prefork concurrency N, i.e. N pool child
 processes, each with its own warm-container pool) on a queue of its own, creates a staff user and API
 token, a publisher with an RSA-4096 key, a trivial plugin (reads stdin, writes a tiny output.json)
 published, approved and installed in a tenant (no capabilities), then measures in one run:
@@ -1090,7 +1091,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pool-size", type=int, default=None, help="ARGUS_SANDBOX_POOL_SIZE for workers")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--quick", action="store_true", help="fewer runs (about a minute and a half)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="2 latency pairs, a batch of 3 with N=1: real but short (CI)"
+    )
     args = parser.parse_args()
+    if args.tiny:
+        args.quick = True
+        args.runs = args.runs or 2
+        args.batch = args.batch or 3
+        args.workers = "1"
     args.workers = [int(n) for n in args.workers.split(",") if n.strip()]
     if args.runs is None:
         args.runs = 6 if args.quick else 20

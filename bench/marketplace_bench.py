@@ -1,6 +1,6 @@
 """Marketplace browse/search benchmark: a page of 20 against a page of 100, same run, same data.
 
-    .venv/bin/python bench/marketplace_bench.py [--listings 10000] [--reviews 100000] [--repeat 5]
+    .venv/bin/python bench/marketplace_bench.py [--listings 10000] [--reviews 100000] [--repeat 5] [--tiny]
 
 Self-contained: it points DATABASE_URL (and the data directory) at a throwaway SQLite file under a
 temporary directory, migrates it in a subprocess, bulk-creates the listings (each with a published,
@@ -255,7 +255,10 @@ def main() -> None:
     parser.add_argument("--listings", type=int, default=10_000)
     parser.add_argument("--reviews", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--tiny", action="store_true", help="200 listings, 1 000 reviews, 1 round (CI)")
     args = parser.parse_args()
+    if args.tiny:
+        args.listings, args.reviews, args.repeat = 200, 1_000, 1
     workdir = Path(tempfile.mkdtemp(prefix="argus-marketplace-bench-"))
     try:
         setup_environment(workdir)

@@ -1,6 +1,6 @@
 """Micro-benchmark: a bare docker-SDK run vs the sandbox's cold path vs its pool path.
 
-    .venv/bin/python bench/sandbox_bench.py [--runs 20] [--pool-size 2]
+    .venv/bin/python bench/sandbox_bench.py [--runs 20] [--pool-size 2] [--tiny]
 
 All three run the same trivial plugin (print a JSON line) under the same limits. "bare" is what a
 naive integration does: containers.run(detach) + wait + logs + remove. Runs are interleaved and
@@ -12,8 +12,11 @@ for refills, to show what happens when jobs arrive faster than the pool can rest
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -78,8 +81,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--refill-delay", type=float, default=None, help="pool refill delay (s)")
-    parser.add_argument("--work-dir", type=Path, default=Path("/var/tmp/argus-sandbox-bench"))
+    parser.add_argument("--work-dir", type=Path, default=None, help="default: a fresh directory in /var/tmp")
+    parser.add_argument("--tiny", action="store_true", help="2 runs of each: a smoke run for CI")
     args = parser.parse_args()
+    if args.tiny:
+        args.runs = 2
+    if args.work_dir is None:
+        # One directory per run, so benches started side by side never share pool slots.
+        args.work_dir = Path(tempfile.mkdtemp(prefix="argus-sandbox-bench-", dir="/var/tmp"))
+        atexit.register(shutil.rmtree, args.work_dir, ignore_errors=True)
 
     client = connect(timeout=120)
     ensure_runtime_images(

@@ -4,7 +4,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-APT_PACKAGES=(redis-server docker.io debootstrap postgresql python3-venv chromium)
+APT_PACKAGES=(redis-server docker.io debootstrap postgresql python3-venv nginx docker-compose chromium)
 
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 

@@ -1,9 +1,7 @@
-"""Run web (gunicorn), a Celery worker and Celery beat in the foreground, then show the platform working."""
+"""Run web (nginx in front of gunicorn), a Celery worker and Celery beat in the foreground, then the demo."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
 import signal
@@ -11,13 +9,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from argus_plugins.core.demo import prepare_demo_admin, run_demo
+from argus_plugins.core.web_tier import WebTier, WebTierError, stop_processes, wait_healthy
 
 
 class Command(BaseCommand):
@@ -27,13 +25,15 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=2, help="Celery worker processes.")
+        parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers behind nginx.")
         parser.add_argument("--no-demo", action="store_true", help="Do not run the demo plugin.")
         parser.add_argument(
             "--exit-after-demo", action="store_true", help="Stop everything once the demo has run (for CI)."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        base_url = f"http://{options['host']}:{options['port']}"
+        web_tier = WebTier(options["host"], options["port"], gunicorn_workers=options["web_workers"])
+        base_url = web_tier.base_url
         children: list[subprocess.Popen] = []
         # This start's processes keep their Prometheus metrics in a directory of their own (pids of earlier
         # starts are gone; their files would add stale counts), removed when the platform stops.
@@ -46,18 +46,6 @@ class Command(BaseCommand):
         }
         python = sys.executable
         commands = {
-            "web": [
-                python,
-                "-m",
-                "gunicorn",
-                "argus_plugins.wsgi:application",
-                "--bind",
-                f"{options['host']}:{options['port']}",
-                "--workers",
-                "2",
-                "--access-logfile",
-                "-",
-            ],
             "worker": [
                 python,
                 "-m",
@@ -87,7 +75,12 @@ class Command(BaseCommand):
                 children.append(
                     subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True)
                 )
-            health = self._wait_healthy(base_url, children)
+            self.stdout.write(f"Starting web: gunicorn, then nginx in front of it on {base_url} …")
+            try:
+                children.extend(web_tier.start(env=env))
+                health = wait_healthy(base_url, children)
+            except WebTierError as error:
+                raise CommandError(str(error)) from error
             username, token = prepare_demo_admin()
             self._banner(base_url, username, token, health)
             if not options["no_demo"]:
@@ -105,23 +98,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            self._stop(children)
+            stop_processes(children)
+            web_tier.stop()
             shutil.rmtree(metrics_dir, ignore_errors=True)
-
-    def _wait_healthy(self, base_url: str, children: list[subprocess.Popen]) -> dict[str, Any]:
-        deadline = time.monotonic() + 60
-        last_error = ""
-        while time.monotonic() < deadline:
-            for child in children:
-                if child.poll() is not None:
-                    raise CommandError(f"A platform process exited during start-up: {child.args}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/healthz", timeout=5) as response:  # noqa: S310
-                    return json.loads(response.read())
-            except Exception as error:  # noqa: BLE001 - keep polling until the deadline
-                last_error = str(error)
-                time.sleep(0.5)
-        raise CommandError(f"The platform did not become healthy: {last_error}")
 
     def _banner(self, base_url: str, username: str, token: str, health: dict[str, Any]) -> None:
         checks = ", ".join(
@@ -139,15 +118,3 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))
-
-    def _stop(self, children: list[subprocess.Popen]) -> None:
-        for child in children:
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
