@@ -288,22 +288,22 @@ def deterministic_tar_gz(root: Path) -> bytes:
     """The tree under ``root`` as tar.gz bytes that depend only on names, contents and the executable
     bit: the same wheels give the same digest on every node and at every rebuild."""
     buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=6) as zipped:
-        with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive:
-            for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
-                relative = path.relative_to(root).as_posix()
-                info = tarfile.TarInfo(relative)
-                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-                if path.is_symlink():
-                    raise LayerBuildFailed(
-                        LayerErrorCode.DEPENDENCY_INSTALL_FAILED, f"symlink in layer: {relative}"
-                    )
-                if path.is_dir():
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    archive.addfile(info)
-                    continue
-                info.size = path.stat().st_size
-                info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
-                with path.open("rb") as handle:
-                    archive.addfile(info, handle)
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=6) as zipped,
+        tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
+            relative = path.relative_to(root).as_posix()
+            info = tarfile.TarInfo(relative)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if path.is_symlink():
+                raise LayerBuildFailed(LayerErrorCode.DEPENDENCY_INSTALL_FAILED, f"symlink in layer: {relative}")
+            if path.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                archive.addfile(info)
+                continue
+            info.size = path.stat().st_size
+            info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            with path.open("rb") as handle:
+                archive.addfile(info, handle)
     return buffer.getvalue()
