@@ -297,7 +297,9 @@ def deterministic_tar_gz(root: Path) -> bytes:
             info = tarfile.TarInfo(relative)
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
             if path.is_symlink():
-                raise LayerBuildFailed(LayerErrorCode.DEPENDENCY_INSTALL_FAILED, f"symlink in layer: {relative}")
+                raise LayerBuildFailed(
+                    LayerErrorCode.DEPENDENCY_INSTALL_FAILED, f"symlink in layer: {relative}"
+                )
             if path.is_dir():
                 info.type, info.mode = tarfile.DIRTYPE, 0o755
                 archive.addfile(info)
