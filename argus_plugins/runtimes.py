@@ -24,6 +24,8 @@ def runtime_images(*, python_launch: str = "fork") -> dict[str, dict[str, Any]]:
             "suite": "bookworm",
             "packages": ["python3"],
             "interpreter": ["python3"],
+            # Third-party wheels in a version's dependency layer must fit this interpreter.
+            "python_version": "3.11",
             # Python plugins run in a fork of the launcher's interpreter: no second interpreter start per
             # run (see execution/sandbox/launcher.py); "exec" runs `python3 <entrypoint>` as a new program.
             "launch": python_launch,
