@@ -20,7 +20,7 @@ def runtime_images(*, python_launch: str = "fork") -> dict[str, dict[str, Any]]:
     """Runtime name (as in manifests) -> the locally built image that runs it (build_runtime_images)."""
     return {
         "python3.11": {
-            "image": "argus-runtime-python3.11:1",
+            "image": "argus-runtime-python3.11:1-deps",
             "suite": "bookworm",
             "packages": ["python3"],
             "interpreter": ["python3"],

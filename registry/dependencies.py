@@ -134,6 +134,28 @@ def freeze(layer_id: Any) -> DependencyLayer | None:
     return layer
 
 
+def verified_layer(version: PluginVersion) -> bytes | None:
+    """The version's frozen layer, re-hashed from storage: what is hashed is what is mounted. None when
+    the version has no dependencies; INTEGRITY_MISMATCH when the layer is missing, unresolved or altered."""
+    if lock_file_of(version.manifest) is None:
+        return None
+    layer = version.dependency_layer
+    if layer is None or layer.status != LayerStatus.RESOLVED:
+        raise DomainError(
+            RegistryErrorCode.INTEGRITY_MISMATCH, "The version's dependency layer is not resolved."
+        )
+    try:
+        with default_storage.open(layer.archive.name, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        raise DomainError(RegistryErrorCode.INTEGRITY_MISMATCH, "The dependency layer is missing.") from None
+    if hashlib.sha256(data).hexdigest() != layer.archive_sha256:
+        raise DomainError(
+            RegistryErrorCode.INTEGRITY_MISMATCH, "The dependency layer does not match its recorded SHA-256."
+        )
+    return data
+
+
 def sbom_of(version: PluginVersion) -> dict[str, Any] | None:
     """The CycloneDX SBOM of a version's frozen layer (None without dependencies or before freezing)."""
     layer = version.dependency_layer

@@ -284,6 +284,45 @@ def _license(metadata) -> str:
     return text.splitlines()[0][:100] if text else ""
 
 
+#: Where the layer appears in the sandbox (the slot's deps/ directory) and what joins sys.path.
+SANDBOX_LAYER_DIR = "/argus/deps"
+SANDBOX_SITE_PACKAGES = f"{SANDBOX_LAYER_DIR}/{SITE_PACKAGES}"
+MAX_LAYER_UNCOMPRESSED_BYTES = 1 << 30
+
+
+def extract_layer(archive: bytes, dest: str | os.PathLike[str]) -> None:
+    """Unpack a layer this module built (and whose SHA-256 the caller verified) into the empty ``dest``:
+    regular files and directories only, relative paths that stay inside, bounded in size."""
+    root = Path(dest)
+    total = 0
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for member in tar:
+            parts = Path(member.name).parts
+            if not parts or member.name.startswith("/") or ".." in parts:
+                raise LayerBuildFailed(
+                    LayerErrorCode.DEPENDENCY_INSTALL_FAILED, f"unsafe path {member.name!r}"
+                )
+            target = root.joinpath(*parts)
+            if member.isdir():
+                target.mkdir(mode=0o755, parents=True, exist_ok=True)
+                continue
+            if not member.isreg():
+                raise LayerBuildFailed(
+                    LayerErrorCode.DEPENDENCY_INSTALL_FAILED, f"not a file: {member.name!r}"
+                )
+            total += member.size
+            if total > MAX_LAYER_UNCOMPRESSED_BYTES:
+                raise LayerBuildFailed(LayerErrorCode.DEPENDENCY_INSTALL_FAILED, "the layer is too large")
+            target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None  # a regular file
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                while chunk := source.read(CHUNK):
+                    handle.write(chunk)
+            os.chmod(target, 0o755 if member.mode & 0o111 else 0o644)
+
+
 def deterministic_tar_gz(root: Path) -> bytes:
     """The tree under ``root`` as tar.gz bytes that depend only on names, contents and the executable
     bit: the same wheels give the same digest on every node and at every rebuild."""

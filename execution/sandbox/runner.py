@@ -141,7 +141,7 @@ def _drive(
         return SandboxResult(outcome, container_id=container.id, timings=timings, error=error)
 
     t = time.perf_counter()
-    container.slot.fill(spec.bundle, spec.entrypoint, spec.input, spec.evidence)
+    container.slot.fill(spec.bundle, spec.entrypoint, spec.input, spec.evidence, layer=spec.layer)
     header = encode_job(spec)
     timings["prepare"] = time.perf_counter() - t
 
