@@ -27,7 +27,14 @@ def test_init_writes_a_valid_plugin_folder(tmp_path):
     made = cli("--json", "init", "chat-keyword-counter", "--dir", tmp_path / "p")
     assert made.exit_code == 0, made.output
     files = {Path(f).name for f in json.loads(made.stdout)["files"]}
-    assert {"manifest.json", "main.py", "sample-input.json", "notes.txt", "test_plugin.py", "README.md"} <= files
+    assert {
+        "manifest.json",
+        "main.py",
+        "sample-input.json",
+        "notes.txt",
+        "test_plugin.py",
+        "README.md",
+    } <= files
     manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
     assert manifest["name"] == "chat-keyword-counter" and manifest["entrypoint"] == "main.py"
     assert "Chat Keyword Counter" in (tmp_path / "p" / "README.md").read_text()
@@ -93,7 +100,9 @@ class TestLocalRuns:
         return folder
 
     def test_a_plugin_that_loops_forever_times_out(self, tmp_path):
-        folder = self._plugin(tmp_path, "print('spinning', flush=True)\nwhile True:\n    pass\n", timeout_seconds=2)
+        folder = self._plugin(
+            tmp_path, "print('spinning', flush=True)\nwhile True:\n    pass\n", timeout_seconds=2
+        )
         ran = cli("--json", "run", folder)
         assert ran.exit_code == EXIT_RUN_FAILED
         result = json.loads(ran.stdout)
@@ -131,5 +140,35 @@ def test_bad_input_is_a_clean_error(tmp_path):
 
 def test_docker_missing_is_explained(tmp_path):
     assert cli("init", "demo", "--dir", tmp_path / "p").exit_code == 0
-    refused = cli("run", tmp_path / "p", "--input", '{"keyword": "x"}', env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    refused = cli(
+        "run", tmp_path / "p", "--input", '{"keyword": "x"}', env={"DOCKER_HOST": "unix:///nonexistent.sock"}
+    )
     assert refused.exit_code == 1 and "cannot reach the Docker engine" in refused.stderr
+
+
+def test_pack_refuses_an_unhashed_lock_file_naming_the_line(tmp_path):
+    assert cli("init", "with-deps", "--dir", tmp_path / "p").exit_code == 0
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    manifest["dependencies"] = {"lock_file": "requirements.lock"}
+    (tmp_path / "p" / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "p" / "requirements.lock").write_text("# pinned\npefile==2024.8.26\n")
+    refused = cli("pack", tmp_path / "p", "-o", tmp_path / "p.tar.gz")
+    assert refused.exit_code == 1
+    assert (
+        "[DEPENDENCY_UNHASHED] requirements.lock: line 2: pefile==2024.8.26 has no --hash" in refused.stderr
+    )
+    assert not (tmp_path / "p.tar.gz").exists()
+
+
+@pytest.mark.docker
+def test_a_plugin_with_a_native_dependency_runs_locally(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    example = ROOT / "examples" / "plugins" / "yara-scan"
+    ran = cli("--json", "run", example, "--evidence", ROOT / "examples" / "evidence" / "chat-export.txt")
+    assert ran.exit_code == 0, ran.output
+    result = json.loads(ran.stdout)
+    assert result["status"] == "SUCCEEDED" and result["output"]["yara_version"] == "4.5.4"
+    assert {m["rule"] for m in result["output"]["results"][0]["matches"]} >= {"bitcoin_address", "iban_like"}
+    assert (
+        len(list((tmp_path / "cache" / "argus-plugin" / "layers").glob("*.tar.gz"))) == 1
+    )  # built once, cached

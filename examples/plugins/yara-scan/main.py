@@ -4,6 +4,7 @@ Uses yara-python (native code, from the version's frozen dependency layer): the 
 then each evidence file is scanned. Reports progress on fd 3 when the platform provides it.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -18,10 +19,8 @@ MAX_STRINGS_PER_RULE = 20
 
 def progress(fraction, message):
     """The platform's progress protocol: one JSON line on fd 3, when it is open."""
-    try:
+    with contextlib.suppress(OSError):
         os.write(3, (json.dumps({"progress": fraction, "message": message}) + "\n").encode())
-    except OSError:
-        pass
 
 
 def main():
@@ -43,8 +42,11 @@ def main():
                         "rule": match.rule,
                         "description": match.meta.get("description", ""),
                         "strings": [
-                            {"identifier": s.identifier, "offsets": [i.offset for i in s.instances][:MAX_STRINGS_PER_RULE]}
-                            for s in match.strings
+                            {
+                                "identifier": found.identifier,
+                                "offsets": [hit.offset for hit in found.instances][:MAX_STRINGS_PER_RULE],
+                            }
+                            for found in match.strings
                         ],
                     }
                     for match in matches
