@@ -31,9 +31,10 @@ from execution.sandbox import (
     connect,
     run_job,
 )
+from registry import ecosystems
 from registry.bundles import extract_bundle, inspect_bundle, pack_directory, read_bundle_file
-from registry.layers import SANDBOX_SITE_PACKAGES, LayerBuildFailed, TargetPython, extract_layer, freeze_layer
-from registry.lockfile import MAX_LOCK_FILE_BYTES, LockedRequirement, LockFileInvalid, parse_lock_file
+from registry.layers import LayerBuildFailed, extract_layer
+from registry.lockfile import MAX_LOCK_FILE_BYTES, LockedRequirement, LockFileInvalid
 from registry.manifest import lock_file_of
 
 MiB = 1 << 20
@@ -99,8 +100,10 @@ def check_lock_file(manifest: dict[str, Any], data: bytes) -> list[LockedRequire
     content = read_bundle_file(data, lock_file, max_bytes=MAX_LOCK_FILE_BYTES)
     if content is None:
         raise CliError(f"the manifest's lock file {lock_file} is not in the plugin folder.")
+    table = runtimes.runtime_images()
+    ecosystem = table.get(str(manifest.get("runtime")), {}).get("dependencies", ecosystems.PIP)
     try:
-        return parse_lock_file(content)
+        return ecosystems.parse_lock(ecosystem, content)
     except LockFileInvalid as invalid:
         lines = "\n".join(f"  [{p.code.value}] {lock_file}: {p}" for p in invalid.problems)
         raise CliError(f"the lock file is refused:\n{lines}") from None
@@ -111,19 +114,24 @@ def cache_dir() -> Path:
     return Path(base) / "argus-plugin" / "layers"
 
 
-def dependency_layer(requirements: list[LockedRequirement], python_version: str) -> bytes:
+def dependency_layer(ecosystem: str, requirements: list[LockedRequirement], python_version: str) -> bytes:
     """The layer the platform would freeze for these requirements, built once and cached by lock hash
     (the cached archive is re-hashed against the digest recorded when it was built)."""
-    text = "".join(f"{r.pin} {' '.join(r.hashes)}\n" for r in requirements)
-    key = hashlib.sha256(f"{python_version}\n{text}".encode()).hexdigest()
+    text = ecosystems.normalized_lock(ecosystem, requirements)
+    key = hashlib.sha256(f"{ecosystem}\n{python_version}\n{text}".encode()).hexdigest()
     archive, digest = cache_dir() / f"{key}.tar.gz", cache_dir() / f"{key}.sha256"
     if archive.is_file() and digest.is_file():
         data = archive.read_bytes()
         if hashlib.sha256(data).hexdigest() == digest.read_text().strip():
             return data
-    index = os.environ.get("ARGUS_PACKAGE_INDEX_URL", "https://pypi.org/simple")
+    defaults = ecosystems.Sources()
+    sources = ecosystems.Sources(
+        pip_index_url=os.environ.get("ARGUS_PACKAGE_INDEX_URL", defaults.pip_index_url),
+        npm_registry_url=os.environ.get("ARGUS_NPM_REGISTRY_URL", defaults.npm_registry_url),
+        python_version=python_version,
+    )
     try:
-        frozen = freeze_layer(requirements, index_url=index, target=TargetPython(version=python_version))
+        frozen = ecosystems.freeze(ecosystem, requirements, sources)
     except LayerBuildFailed as failed:
         raise CliError(f"dependencies cannot be resolved [{failed.code.value}]: {failed.message}") from None
     archive.parent.mkdir(parents=True, exist_ok=True)
@@ -165,8 +173,13 @@ def run_locally(
     if timeout_seconds is not None:
         limits["timeout_seconds"] = min(limits["timeout_seconds"], timeout_seconds)
     files = evidence_ids(evidence)
+    ecosystem = runtime.get("dependencies", ecosystems.PIP)
     requirements = check_lock_file(manifest, data)
-    layer = dependency_layer(requirements, runtime.get("python_version", "3.11")) if requirements else None
+    layer = (
+        dependency_layer(ecosystem, requirements, runtime.get("python_version", "3.11"))
+        if requirements
+        else None
+    )
     job = SandboxJob(
         execution_id=f"local-{uuid.uuid4()}",
         image=runtime["image"],
@@ -177,7 +190,7 @@ def run_locally(
         input=input_json,
         evidence=files,
         layer=functools.partial(extract_layer, layer) if layer is not None else None,
-        env={"PYTHONPATH": SANDBOX_SITE_PACKAGES} if layer is not None else {},
+        env=ecosystems.SANDBOX_ENV[ecosystem] if layer is not None else {},
         plugin_name=str(manifest["name"]),
         plugin_version=str(manifest["version"]),
         artifacts_enabled=ARTIFACTS_WRITE in manifest.get("capabilities", []),

@@ -243,6 +243,8 @@ ARGUS_RUNTIME_IMAGES = runtimes.runtime_images(python_launch=env.str("ARGUS_PYTH
 #: Where plugin dependencies (hash-pinned lock files) are fetched from when a version is submitted:
 #: PyPI, or an agency's internal mirror in an air-gapped network (any PEP 503 simple index).
 ARGUS_PACKAGE_INDEX_URL = env.str("ARGUS_PACKAGE_INDEX_URL", default="https://pypi.org/simple")
+#: The same for node runtimes' npm lock files (any registry serving npm's tarball URLs).
+ARGUS_NPM_REGISTRY_URL = env.str("ARGUS_NPM_REGISTRY_URL", default="https://registry.npmjs.org")
 #: A layer still PENDING after this long had its task lost (broker down): the sweep publishes it again.
 ARGUS_LAYER_STALE_SECONDS = env.int("ARGUS_LAYER_STALE_SECONDS", default=600)
 

@@ -27,9 +27,10 @@ from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError
 from argus_plugins.core.prepared import PreparedQuery
 from installations.authorization import authorize
+from registry import ecosystems
 from registry.bundles import extract_bundle
-from registry.dependencies import verified_layer
-from registry.layers import SANDBOX_SITE_PACKAGES, extract_layer
+from registry.dependencies import ecosystem_of, verified_layer
+from registry.layers import extract_layer
 from registry.services import verify_stored_version
 
 from . import runtime
@@ -197,7 +198,7 @@ def _sandbox_job(prepared: Prepared) -> SandboxJob:
         input=json.dumps(execution.input).encode(),
         evidence=prepared.evidence,
         layer=functools.partial(extract_layer, prepared.layer) if prepared.layer is not None else None,
-        env={"PYTHONPATH": SANDBOX_SITE_PACKAGES} if prepared.layer is not None else {},
+        env=ecosystems.SANDBOX_ENV[ecosystem_of(version.runtime)] if prepared.layer is not None else {},
         plugin_name=version.plugin.slug,
         plugin_version=version.version,
         artifacts_enabled=ARTIFACTS_WRITE in prepared.capabilities,

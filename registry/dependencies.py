@@ -9,6 +9,7 @@ layer is RESOLVED; runs verify the layer's archive SHA-256 like the bundle's cod
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -23,16 +24,26 @@ from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError, DomainErrors
 from argus_plugins.core.publishing import publish_after_commit
 
-from . import bundles
+from . import bundles, ecosystems
 from .error_codes import RegistryErrorCode
-from .layers import LayerBuildFailed, ResolvedPackage, TargetPython, freeze_layer, lock_text
-from .lockfile import MAX_LOCK_FILE_BYTES, LockedRequirement, LockFileInvalid, parse_lock_file
+from .layers import LayerBuildFailed, ResolvedPackage
+from .lockfile import MAX_LOCK_FILE_BYTES, LockedRequirement, LockFileInvalid
 from .manifest import lock_file_of
 from .models import DependencyLayer, LayerStatus, PluginVersion
 from .sbom import build_sbom, sbom_diff
 
 logger = logging.getLogger(__name__)
 FREEZE_TASK = "registry.freeze_dependencies"
+
+
+def ecosystem_of(runtime: str) -> str:
+    return settings.ARGUS_RUNTIME_IMAGES.get(runtime, {}).get("dependencies", ecosystems.PIP)
+
+
+def sources() -> ecosystems.Sources:
+    return ecosystems.Sources(
+        pip_index_url=settings.ARGUS_PACKAGE_INDEX_URL, npm_registry_url=settings.ARGUS_NPM_REGISTRY_URL
+    )
 
 
 def locked_requirements(manifest: dict[str, Any], bundle_bytes: bytes) -> list[LockedRequirement] | None:
@@ -53,7 +64,7 @@ def locked_requirements(manifest: dict[str, Any], bundle_bytes: bytes) -> list[L
     except bundles.BundleRejected as rejected:
         raise DomainError(rejected.code, rejected.message, "bundle") from None
     try:
-        return parse_lock_file(data or b"")
+        return ecosystems.parse_lock(ecosystem_of(str(manifest.get("runtime"))), data or b"")
     except LockFileInvalid as invalid:
         raise DomainErrors(
             DomainError(problem.code, f"{lock_file}: {problem}", "bundle") for problem in invalid.problems
@@ -66,10 +77,11 @@ def attach_layer(version: PluginVersion, bundle_bytes: bytes) -> DependencyLayer
     requirements = locked_requirements(version.manifest, bundle_bytes)
     if requirements is None:
         return None
-    text = lock_text(requirements)
+    ecosystem = ecosystem_of(version.runtime)
+    text = ecosystems.normalized_lock(ecosystem, requirements)
     digest = hashlib.sha256(text.encode()).hexdigest()
     layer, created = DependencyLayer.objects.get_or_create(
-        runtime=version.runtime, lock_sha256=digest, defaults={"lock_text": text}
+        runtime=version.runtime, lock_sha256=digest, defaults={"lock_text": text, "ecosystem": ecosystem}
     )
     if not created and layer.status == LayerStatus.FAILED:
         DependencyLayer.objects.filter(pk=layer.pk, status=LayerStatus.FAILED).update(
@@ -103,13 +115,11 @@ def freeze(layer_id: Any) -> DependencyLayer | None:
     layer = DependencyLayer.objects.filter(pk=layer_id).first()
     if layer is None or layer.status != LayerStatus.PENDING:
         return layer
-    requirements = parse_lock_file(layer.lock_text.encode())
+    requirements = ecosystems.parse_lock(layer.ecosystem, layer.lock_text.encode())
     python_version = settings.ARGUS_RUNTIME_IMAGES.get(layer.runtime, {}).get("python_version", "3.11")
     try:
-        frozen = freeze_layer(
-            requirements,
-            index_url=settings.ARGUS_PACKAGE_INDEX_URL,
-            target=TargetPython(version=python_version),
+        frozen = ecosystems.freeze(
+            layer.ecosystem, requirements, dataclasses.replace(sources(), python_version=python_version)
         )
     except LayerBuildFailed as failed:
         DependencyLayer.objects.filter(pk=layer.pk, status=LayerStatus.PENDING).update(
@@ -162,7 +172,13 @@ def sbom_of(version: PluginVersion) -> dict[str, Any] | None:
     if layer is None or layer.status != LayerStatus.RESOLVED:
         return None
     packages = [ResolvedPackage(**package) for package in layer.packages]
-    return build_sbom(version.plugin.slug, version.version, packages, layer_sha256=layer.archive_sha256)
+    return build_sbom(
+        version.plugin.slug,
+        version.version,
+        packages,
+        layer_sha256=layer.archive_sha256,
+        purl_type=ecosystems.PURL_TYPES[layer.ecosystem],
+    )
 
 
 def sbom_changes(version: PluginVersion) -> dict[str, list[str]] | None:

@@ -55,14 +55,16 @@ class LockFileInvalid(ValueError):
 
 @dataclass(frozen=True)
 class LockedRequirement:
-    name: str  # canonical (PEP 503) name
+    name: str  # canonical (PEP 503) name; npm: the package name
     version: str
-    hashes: tuple[str, ...]  # sha256 hex digests, any of which may match the fetched file
+    #: pip: sha256 hex digests, any of which may match the fetched file; npm: "sha512-<base64>" integrity.
+    hashes: tuple[str, ...]
     line: int
+    path: str = ""  # npm: where it is installed (node_modules/a/node_modules/b)
 
     @property
     def pin(self) -> str:
-        return f"{self.name}=={self.version}"
+        return f"{self.name}@{self.version}" if self.path else f"{self.name}=={self.version}"
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:

@@ -127,6 +127,7 @@ class DependencyLayer(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     runtime = models.CharField(max_length=64)
+    ecosystem = models.CharField(max_length=16, default="pip")
     lock_sha256 = models.CharField(max_length=64)
     #: The exact lock text resolved (already checked: pinned, hashed), kept for the reviewer.
     lock_text = models.TextField()

@@ -36,7 +36,12 @@ def _licenses(text: str) -> list[LicenseExpression | DisjunctiveLicense]:
 
 
 def build_sbom(
-    plugin: str, version: str, packages: Sequence[ResolvedPackage], *, layer_sha256: str
+    plugin: str,
+    version: str,
+    packages: Sequence[ResolvedPackage],
+    *,
+    layer_sha256: str,
+    purl_type: str = "pypi",
 ) -> dict[str, Any]:
     """The SBOM as a JSON object: the plugin version as the described component, each package a library."""
     bom = Bom()
@@ -53,8 +58,8 @@ def build_sbom(
             name=package.name,
             version=package.version,
             type=ComponentType.LIBRARY,
-            bom_ref=f"pkg:pypi/{package.name}@{package.version}",
-            purl=PackageURL(type="pypi", name=package.name, version=package.version,
+            bom_ref=f"pkg:{purl_type}/{package.name}@{package.version}",
+            purl=PackageURL(type=purl_type, name=package.name, version=package.version,
                             qualifiers={"file_name": package.filename}),
             hashes=[HashType(alg=HashAlgorithm.SHA_256, content=package.sha256)],
             licenses=_licenses(package.license),

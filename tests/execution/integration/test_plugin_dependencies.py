@@ -26,7 +26,8 @@ pytestmark = [
     pytest.mark.worker,
 ]
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "plugins" / "yara-scan"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+EXAMPLE = EXAMPLES / "plugins" / "yara-scan"
 EVIDENCE = b"pay to 1BoatSLRHtKNngkdXEeobR76b53LETtpyT or DE89 3704 0044 0532 0130 00 today\n"
 
 
@@ -88,3 +89,54 @@ def test_yara_plugin_is_frozen_reviewed_run_offline_and_refused_when_tampered(
     tampered = run()
     assert tampered.status == "REJECTED"
     assert "dependency layer does not match its recorded SHA-256" in tampered.error_reason
+
+
+def _publish_example(name, world, kit):
+    source = EXAMPLES / "plugins" / name
+    manifest = json.loads((source / "manifest.json").read_text())
+    plugin = registry_services.create_plugin(
+        actor=kit.owner, publisher_id=kit.publisher.pk, slug=name, name=name
+    )
+    bundle = bundles.pack_directory(source)
+    version = registry_services.create_plugin_version(
+        actor=kit.owner, plugin_id=plugin.pk, version=manifest["version"], changelog="", bundle_bytes=bundle,
+        signature=sign(kit.private_key, name, manifest["version"], bundle, manifest), signing_key_id=kit.key.pk,
+    )  # fmt: skip
+    registry_services.submit_for_review(actor=kit.owner, version_id=version.pk)
+    version.refresh_from_db()
+    wait_for(
+        lambda: DependencyLayer.objects.get(pk=version.dependency_layer_id).status != LayerStatus.PENDING,
+        timeout=240,
+        what="the worker to freeze the dependency layer",
+    )
+    registry_services.approve_version(actor=world.staff, version_id=version.pk)
+    installation = installation_services.install_plugin(
+        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=plugin.pk
+    )
+    for capability in manifest["capabilities"]:
+        installation_services.grant_capability(
+            actor=world.admin_a, installation_id=installation.pk, capability=capability
+        )
+    return version, installation
+
+
+def test_a_node_plugin_with_an_npm_dependency_runs_through_the_same_path(
+    world, publisher_kit, platform_worker
+):
+    version, installation = _publish_example("indicator-check-js", world, publisher_kit)
+    assert dependencies.sbom_of(version)["components"][0]["purl"].startswith("pkg:npm/validator@13.15.35")
+    chat = (EXAMPLES / "evidence" / "chat-export.txt").read_bytes()
+    evidence = services.upload_evidence(
+        actor=world.analyst_a, tenant_id=world.tenant_a.pk, upload=SimpleUploadedFile("chat.txt", chat)
+    )
+    execution = services.run_plugin(
+        actor=world.analyst_a, installation_id=installation.pk, input={}, evidence_ids=[evidence.pk]
+    )
+    execution = wait_terminal(execution, timeout=120)
+    assert execution.status == "SUCCEEDED", (execution.error_reason, execution.stderr)
+    assert execution.output["runtime"].startswith("node 18.")
+    assert execution.output["indicators"]["iban"] == ["GB82 WEST 1234 5698 7654 32"]
+    assert "validator 13.15.35" in execution.stdout
+    entry = execution.ledger_entry
+    assert entry.entry_type == "execution.completed" and entry.record["status"] == "SUCCEEDED"
+    assert entry.record["code_sha256"] == version.code_sha256
