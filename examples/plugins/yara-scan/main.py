@@ -18,9 +18,10 @@ MAX_STRINGS_PER_RULE = 20
 
 
 def progress(fraction, message):
-    """The platform's progress protocol: one JSON line on fd 3, when it is open."""
+    """The platform's progress protocol: one JSON line on $ARGUS_PROGRESS_FD, when it is open."""
     with contextlib.suppress(OSError):
-        os.write(3, (json.dumps({"progress": fraction, "message": message}) + "\n").encode())
+        line = json.dumps({"progress": fraction, "message": message}) + "\n"
+        os.write(int(os.environ.get("ARGUS_PROGRESS_FD", "3")), line.encode())
 
 
 def main():
