@@ -8,6 +8,7 @@ the same statuses as a platform run. Only the local Docker engine is needed, no 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -33,7 +34,11 @@ from execution.sandbox import (
 )
 from execution.sandbox.protocol import LiveOutput
 from execution.verdict import Verdict, judge
-from registry.bundles import extract_bundle, inspect_bundle, pack_directory
+from registry import ecosystems
+from registry.bundles import extract_bundle, inspect_bundle, pack_directory, read_bundle_file
+from registry.layers import LayerBuildFailed, extract_layer
+from registry.lockfile import MAX_LOCK_FILE_BYTES, LockedRequirement, LockFileInvalid
+from registry.manifest import lock_file_of
 
 MiB = 1 << 20
 # The platform's default caps (ARGUS_STDOUT_MAX_BYTES, ARGUS_STDERR_MAX_BYTES, ARGUS_OUTPUT_MAX_BYTES).
@@ -91,6 +96,54 @@ def read_input(value: str) -> bytes:
     return json.dumps(parsed).encode()
 
 
+def check_lock_file(manifest: dict[str, Any], data: bytes) -> list[LockedRequirement] | None:
+    """The manifest's lock file parsed as the platform parses it at upload (None when there is none)."""
+    lock_file = lock_file_of(manifest)
+    if lock_file is None:
+        return None
+    content = read_bundle_file(data, lock_file, max_bytes=MAX_LOCK_FILE_BYTES)
+    if content is None:
+        raise CliError(f"the manifest's lock file {lock_file} is not in the plugin folder.")
+    table = runtimes.runtime_images()
+    ecosystem = table.get(str(manifest.get("runtime")), {}).get("dependencies", ecosystems.PIP)
+    try:
+        return ecosystems.parse_lock(ecosystem, content)
+    except LockFileInvalid as invalid:
+        lines = "\n".join(f"  [{p.code.value}] {lock_file}: {p}" for p in invalid.problems)
+        raise CliError(f"the lock file is refused:\n{lines}") from None
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "argus-plugin" / "layers"
+
+
+def dependency_layer(ecosystem: str, requirements: list[LockedRequirement], python_version: str) -> bytes:
+    """The layer the platform would freeze for these requirements, built once and cached by lock hash
+    (the cached archive is re-hashed against the digest recorded when it was built)."""
+    text = ecosystems.normalized_lock(ecosystem, requirements)
+    key = hashlib.sha256(f"{ecosystem}\n{python_version}\n{text}".encode()).hexdigest()
+    archive, digest = cache_dir() / f"{key}.tar.gz", cache_dir() / f"{key}.sha256"
+    if archive.is_file() and digest.is_file():
+        data = archive.read_bytes()
+        if hashlib.sha256(data).hexdigest() == digest.read_text().strip():
+            return data
+    defaults = ecosystems.Sources()
+    sources = ecosystems.Sources(
+        pip_index_url=os.environ.get("ARGUS_PACKAGE_INDEX_URL", defaults.pip_index_url),
+        npm_registry_url=os.environ.get("ARGUS_NPM_REGISTRY_URL", defaults.npm_registry_url),
+        python_version=python_version,
+    )
+    try:
+        frozen = ecosystems.freeze(ecosystem, requirements, sources)
+    except LayerBuildFailed as failed:
+        raise CliError(f"dependencies cannot be resolved [{failed.code.value}]: {failed.message}") from None
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    archive.write_bytes(frozen.archive)
+    digest.write_text(frozen.sha256 + "\n")
+    return frozen.archive
+
+
 def evidence_ids(paths: list[Path]) -> dict[str, str]:
     """Each evidence file under a safe id derived from its name (the platform uses the evidence's UUID)."""
     mapping: dict[str, str] = {}
@@ -125,6 +178,13 @@ def run_locally(
     if timeout_seconds is not None:
         limits["timeout_seconds"] = min(limits["timeout_seconds"], timeout_seconds)
     files = evidence_ids(evidence)
+    ecosystem = runtime.get("dependencies", ecosystems.PIP)
+    requirements = check_lock_file(manifest, data)
+    layer = (
+        dependency_layer(ecosystem, requirements, runtime.get("python_version", "3.11"))
+        if requirements
+        else None
+    )
     job = SandboxJob(
         execution_id=f"local-{uuid.uuid4()}",
         image=runtime["image"],
@@ -134,6 +194,8 @@ def run_locally(
         bundle=functools.partial(extract_bundle, data),
         input=input_json,
         evidence=files,
+        layer=functools.partial(extract_layer, layer) if layer is not None else None,
+        env=ecosystems.SANDBOX_ENV[ecosystem] if layer is not None else {},
         plugin_name=str(manifest["name"]),
         plugin_version=str(manifest["version"]),
         artifacts_enabled=ARTIFACTS_WRITE in manifest.get("capabilities", []),

@@ -140,8 +140,9 @@ def _read_bundle(path: Path) -> tuple[bytes, BundleInfo]:
     return data, inspect_bundle(data)
 
 
-def _check_manifest(info: BundleInfo) -> str:
-    """Offline manifest check (structure, entrypoint); platform-specific checks happen on the server."""
+def _check_manifest(info: BundleInfo, data: bytes) -> str:
+    """Offline manifest check (structure, entrypoint, lock file); platform-specific checks happen on the
+    server."""
     version = info.manifest.get("version")
     validate_manifest(
         info.manifest,
@@ -152,6 +153,7 @@ def _check_manifest(info: BundleInfo) -> str:
         bundle_files=info.file_names,
     )
     assert isinstance(version, str)  # validate_manifest guarantees it
+    local_run.check_lock_file(info.manifest, data)
     return version
 
 
@@ -218,7 +220,7 @@ def pack(
             raise CliError(f"{directory} is not a directory.")
         data = pack_directory(directory)
         info = inspect_bundle(data)
-        version = _check_manifest(info)
+        version = _check_manifest(info, data)
         if output is None:
             safe = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{info.manifest['name']}-{version}").strip("-.")
             output = Path(f"{safe or 'bundle'}.tar.gz")
@@ -249,8 +251,8 @@ def sign(
     Example:  argus-plugin sign counter.tar.gz --key keys/private.pem
     """
     with expected_errors():
-        _, info = _read_bundle(bundle)
-        version = _check_manifest(info)
+        data, info = _read_bundle(bundle)
+        version = _check_manifest(info, data)
         slug = _slug(plugin, info.manifest)
         private_key = keys.load_private_key(
             key, _passphrase(passphrase_env, passphrase_prompt, confirm=False)
@@ -374,7 +376,7 @@ def publish_command(
         version = version or (manifest_version if isinstance(manifest_version, str) else None)
         if not version:
             raise CliError("manifest.json has no version; pass --version.")
-        _check_manifest(info)
+        _check_manifest(info, data)
         slug = plugin if plugin and not _looks_like_id(plugin) else _slug(None, info.manifest)
         fingerprint = None
         if key is not None:
@@ -758,7 +760,8 @@ def run_command(
     with expected_errors():
         if not directory.is_dir():
             raise CliError(f"{directory} is not a directory.")
-        _check_manifest(inspect_bundle(pack_directory(directory)))
+        packed = pack_directory(directory)
+        _check_manifest(inspect_bundle(packed), packed)
         payload = local_run.read_input(input_json)
         printer = None if OUTPUT.json else _LivePrinter()
         result = local_run.run_locally(

@@ -25,9 +25,22 @@ def runtime_images(*, python_launch: str = "fork") -> dict[str, dict[str, Any]]:
             "packages": ["python3"],
             "interpreter": ["python3"],
             # Tag 2: the launcher streams live output and progress (a protocol break with tag 1's workers).
+            # Third-party wheels in a version's dependency layer must fit this interpreter.
+            "python_version": "3.11",
             # Python plugins run in a fork of the launcher's interpreter: no second interpreter start per
             # run (see execution/sandbox/launcher.py); "exec" runs `python3 <entrypoint>` as a new program.
             "launch": python_launch,
+            "dependencies": "pip",
+        },
+        # JavaScript: Debian bookworm's Node.js 18 (the launcher itself needs python3 in every image).
+        # A third runtime is this much configuration plus, for its packages, a lock-file format.
+        "node18": {
+            "image": "argus-runtime-node18:1",
+            "suite": "bookworm",
+            "packages": ["python3", "nodejs"],
+            "interpreter": ["node"],
+            "launch": "exec",
+            "dependencies": "npm",
         },
     }
 

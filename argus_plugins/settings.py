@@ -288,6 +288,13 @@ ARGUS_RESOURCE_MAXIMA = dict(runtimes.RESOURCE_MAXIMA)
 ARGUS_TENANT_DEFAULT_LIMITS = dict(runtimes.TENANT_DEFAULT_LIMITS)
 #: Runtime name (as in manifests) -> the locally built image that runs it (build_runtime_images).
 ARGUS_RUNTIME_IMAGES = runtimes.runtime_images(python_launch=env.str("ARGUS_PYTHON_LAUNCH", default="fork"))
+#: Where plugin dependencies (hash-pinned lock files) are fetched from when a version is submitted:
+#: PyPI, or an agency's internal mirror in an air-gapped network (any PEP 503 simple index).
+ARGUS_PACKAGE_INDEX_URL = env.str("ARGUS_PACKAGE_INDEX_URL", default="https://pypi.org/simple")
+#: The same for node runtimes' npm lock files (any registry serving npm's tarball URLs).
+ARGUS_NPM_REGISTRY_URL = env.str("ARGUS_NPM_REGISTRY_URL", default="https://registry.npmjs.org")
+#: A layer still PENDING after this long had its task lost (broker down): the sweep publishes it again.
+ARGUS_LAYER_STALE_SECONDS = env.int("ARGUS_LAYER_STALE_SECONDS", default=600)
 
 # --- Execution engine ---------------------------------------------------------------------------------
 ARGUS_MAX_EVIDENCE_BYTES = env.int("ARGUS_MAX_EVIDENCE_BYTES", default=512 * 1024 * 1024)
@@ -314,6 +321,7 @@ ARGUS_HEARTBEAT_TIMEOUT_SECONDS = env.int("ARGUS_HEARTBEAT_TIMEOUT_SECONDS", def
 ARGUS_QUEUED_STALE_SECONDS = env.int("ARGUS_QUEUED_STALE_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE = {
     "sweep-executions": {"task": "execution.sweep", "schedule": 30.0},
+    "sweep-dependency-layers": {"task": "registry.sweep_dependency_layers", "schedule": 300.0},
     "marketplace-billing-cycle": {"task": "marketplace.billing_cycle", "schedule": 300.0},
 }
 

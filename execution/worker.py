@@ -27,7 +27,10 @@ from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError
 from argus_plugins.core.prepared import PreparedQuery
 from installations.authorization import authorize
+from registry import ecosystems
 from registry.bundles import extract_bundle
+from registry.dependencies import ecosystem_of, verified_layer
+from registry.layers import extract_layer
 from registry.services import verify_stored_version
 
 from . import metrics, runtime
@@ -64,6 +67,7 @@ class Prepared:
     bundle: bytes  # the archive, hashed and signature-verified moments ago
     evidence: dict[str, str]
     evidence_links: list[ExecutionEvidence]
+    layer: bytes | None = None  # the dependency layer's archive, re-hashed moments ago
 
 
 #: The run with everything the worker reads (authorisation, limits, the ledger record), in one query
@@ -74,6 +78,7 @@ _RUN_WITH_CONTEXT = PreparedQuery(
         "installation",
         "plugin_version__plugin",
         "plugin_version__signing_key",
+        "plugin_version__dependency_layer",
         "triggered_by",
     ).filter(pk=pk),
     Execution._meta.pk,
@@ -162,6 +167,7 @@ def prepare(execution: Execution) -> Prepared | None:
         return None
     try:
         bundle = verify_stored_version(execution.plugin_version)
+        layer = verified_layer(execution.plugin_version)
     except DomainError as error:
         _reject(execution, f"Plugin integrity check failed: {error.message}", links)
         return None
@@ -169,7 +175,7 @@ def prepare(execution: Execution) -> Prepared | None:
     if problem:
         _reject(execution, problem, links)
         return None
-    return Prepared(execution, decision.capabilities, bundle, evidence, links)
+    return Prepared(execution, decision.capabilities, bundle, evidence, links, layer)
 
 
 def _sandbox_job(prepared: Prepared) -> SandboxJob:
@@ -188,6 +194,8 @@ def _sandbox_job(prepared: Prepared) -> SandboxJob:
         bundle=functools.partial(extract_bundle, prepared.bundle),
         input=json.dumps(execution.input).encode(),
         evidence=prepared.evidence,
+        layer=functools.partial(extract_layer, prepared.layer) if prepared.layer is not None else None,
+        env=ecosystems.SANDBOX_ENV[ecosystem_of(version.runtime)] if prepared.layer is not None else {},
         plugin_name=version.plugin.slug,
         plugin_version=version.version,
         artifacts_enabled=ARTIFACTS_WRITE in prepared.capabilities,

@@ -606,6 +606,30 @@ def read_file_heads(
     return tuple(heads)
 
 
+def read_bundle_file(
+    data: bytes,
+    path: str,
+    *,
+    max_bytes: int,
+    max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_BYTES,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
+    max_members: int = DEFAULT_MAX_MEMBERS,
+) -> bytes | None:
+    """The content of the regular file ``path`` in a bundle (validated as inspect_bundle does), None when
+    absent; BundleRejected when it is larger than ``max_bytes``."""
+    found: list[bytes] = []
+
+    def on_member(member: _Member, name: str, reader: _TarReader) -> None:
+        if member.is_dir or name != path:
+            return
+        if member.size > max_bytes:
+            raise _reject(BundleErrorCode.TOO_LARGE, f"{path} is larger than {max_bytes} bytes.")
+        found.append(b"".join(reader.read_data()))
+
+    _walk(data, _Limits(max_bundle_bytes, max_uncompressed_bytes, max_members), on_member)
+    return found[0] if found else None
+
+
 def _load_manifest(raw: bytes, *, present: bool) -> dict[str, Any]:
     if not present:
         raise _reject(BundleErrorCode.MANIFEST_MISSING, "manifest.json is missing from the bundle root.")

@@ -57,6 +57,7 @@ class ManifestErrorCode(enum.StrEnum):
     INVALID_SCHEMA = "INVALID_SCHEMA"
     PLATFORM_INCOMPATIBLE = "PLATFORM_INCOMPATIBLE"
     ENTRYPOINT_MISSING = "ENTRYPOINT_MISSING"
+    LOCK_FILE_MISSING = "LOCK_FILE_MISSING"
 
 
 class ManifestIssue(NamedTuple):
@@ -360,7 +361,23 @@ def _semantic_issues(
                 f"{entrypoint!r} is not a regular file in the bundle.",
             )
         )
+    lock_file = lock_file_of(manifest)
+    if bundle_files is not None and lock_file is not None and lock_file not in bundle_files:
+        add(
+            ManifestIssue(
+                ManifestErrorCode.LOCK_FILE_MISSING,
+                "dependencies.lock_file",
+                f"{lock_file!r} is not a regular file in the bundle.",
+            )
+        )
     return issues
+
+
+def lock_file_of(manifest: dict[str, Any]) -> str | None:
+    """The bundle path of the manifest's dependency lock file, if it declares one."""
+    dependencies = manifest.get("dependencies")
+    lock_file = dependencies.get("lock_file") if isinstance(dependencies, dict) else None
+    return lock_file if isinstance(lock_file, str) else None
 
 
 def _embedded_schema_issues(key: str, schema: dict[str, Any]) -> list[ManifestIssue]:

@@ -115,6 +115,42 @@ class VersionStatus(models.TextChoices):
 RUNNABLE_VERSION_STATUSES = (VersionStatus.PUBLISHED, VersionStatus.DEPRECATED)
 
 
+class LayerStatus(models.TextChoices):
+    PENDING = "PENDING", "Being resolved"
+    RESOLVED = "RESOLVED", "Resolved and frozen"
+    FAILED = "FAILED", "Resolution failed"
+
+
+class DependencyLayer(models.Model):
+    """The frozen third-party packages of one lock file on one runtime, shared by every version whose
+    lock file has the same bytes (builds are cached by the lock file's hash). Immutable once RESOLVED."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    runtime = models.CharField(max_length=64)
+    ecosystem = models.CharField(max_length=16, default="pip")
+    lock_sha256 = models.CharField(max_length=64)
+    #: The exact lock text resolved (already checked: pinned, hashed), kept for the reviewer.
+    lock_text = models.TextField()
+    status = models.CharField(max_length=16, choices=LayerStatus.choices, default=LayerStatus.PENDING)
+    archive = models.FileField(upload_to="layers/", max_length=255, blank=True)
+    archive_sha256 = models.CharField(max_length=64, blank=True)
+    archive_size = models.PositiveBigIntegerField(default=0)
+    #: [{name, version, filename, sha256, license, summary}] of the installed wheels.
+    packages = models.JSONField(default=list)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("runtime", "lock_sha256"), name="uniq_dependency_layer_lock"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.runtime} layer {self.lock_sha256[:12]} ({self.status})"
+
+
 class PluginVersion(models.Model):
     """One signed, immutable upload of a plugin. Only status and review fields ever change."""
 
@@ -147,6 +183,10 @@ class PluginVersion(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     deprecation_reason = models.CharField(max_length=500, blank=True)
+    #: Set when the manifest declares a lock file: the layer its packages are frozen into.
+    dependency_layer = models.ForeignKey(
+        DependencyLayer, on_delete=models.PROTECT, related_name="versions", null=True, blank=True
+    )
 
     class Meta:
         ordering = ("plugin", "-precedence_key")

@@ -26,7 +26,7 @@ from argus_plugins.tenancy.permissions import require_authenticated, require_sta
 from installations.catalog import known_capability_names
 from ledger import records as ledger_records
 
-from . import bundles, signing
+from . import bundles, dependencies, signing
 from . import manifest as manifest_rules
 from .error_codes import RegistryErrorCode
 from .lifecycle import transition_plugin, transition_version
@@ -291,6 +291,7 @@ def create_plugin_version(
             "version",
         )
     info, manifest = validate_upload(plugin=plugin, version=version, bundle_bytes=bundle_bytes)
+    dependencies.locked_requirements(info.manifest, bundle_bytes)  # unpinned or unhashed: refused now
     _verify(
         key,
         signing.signing_statement(plugin.slug, version, info.code_sha256, info.manifest_sha256),
@@ -379,7 +380,10 @@ def _version_for_publisher_action(actor: User, version_id: Any) -> PluginVersion
 @transaction.atomic
 def submit_for_review(*, actor: User, version_id: Any) -> PluginVersion:
     version = _version_for_publisher_action(actor, version_id)
-    return transition_version(version, VersionStatus.IN_REVIEW, actor=actor, submitted_at=clock.now())
+    version = transition_version(version, VersionStatus.IN_REVIEW, actor=actor, submitted_at=clock.now())
+    if manifest_rules.lock_file_of(version.manifest) is not None:
+        dependencies.attach_layer(version, verify_stored_version(version))
+    return version
 
 
 @transaction.atomic
@@ -397,6 +401,7 @@ def approve_version(*, actor: User, version_id: Any, notes: Any = "") -> PluginV
             "id",
         )
     verify_stored_version(version)
+    dependencies.require_resolved(version)
     now = clock.now()
     version = transition_version(
         version,

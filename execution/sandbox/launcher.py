@@ -436,6 +436,10 @@ def _prepare_main(main: str, env: dict[str, str]) -> None:
     sys.argv = [main]
     sys.path[:] = [os.path.dirname(main), *(p for p in sys.path if p != os.path.dirname(__file__))]
     site.main()  # -I still holds: no user site-packages, as for any process of this user with HOME=/tmp
+    # PYTHONPATH (the version's dependency layer) goes where a fresh interpreter puts it: after the
+    # script's directory, before the standard library.
+    extra = [entry for entry in env.get("PYTHONPATH", "").split(":") if entry]
+    sys.path[1:1] = extra
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # Streams as the interpreter creates them at start-up (the old ones cached the attach socket's

@@ -163,7 +163,7 @@ def _drive(
         )
 
     t = time.perf_counter()
-    container.slot.fill(spec.bundle, spec.entrypoint, spec.input, spec.evidence)
+    container.slot.fill(spec.bundle, spec.entrypoint, spec.input, spec.evidence, layer=spec.layer)
     header = encode_job(spec)
     timings["prepare"] = time.perf_counter() - t
 

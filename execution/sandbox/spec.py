@@ -106,6 +106,9 @@ class SandboxJob:
     bundle: Path | BundleFiles | BundleWriter
     input: bytes = b"{}"
     evidence: Mapping[str, str | Path] = field(default_factory=dict)
+    #: Writes the version's frozen third-party packages into the (empty) directory it is given, which
+    #: the plugin sees read-only at /argus/deps (None: the plugin has no dependencies).
+    layer: BundleWriter | None = None
     plugin_name: str = ""
     plugin_version: str = ""
     env: Mapping[str, str] = field(default_factory=dict)

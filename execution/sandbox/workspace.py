@@ -48,6 +48,7 @@ class Slot:
         self.argus_dir = root / "argus"
         self.plugin_dir = self.argus_dir / "plugin"
         self.evidence_dir = self.argus_dir / "evidence"
+        self.deps_dir = self.argus_dir / "deps"
         self.input_path = self.argus_dir / "input.json"
         self.mount_points = (self.argus_dir / "output", self.argus_dir / "artifacts")
         self.resolv_path = root / "resolv.conf"
@@ -57,7 +58,8 @@ class Slot:
         ensure_work_dir(work_dir)
         slot = cls(Path(work_dir) / f"slot-{uuid.uuid4().hex}")
         # Plain os calls on strings: one is made per container, and pathlib's would double the cost.
-        for directory in (slot.root, slot.argus_dir, slot.plugin_dir, slot.evidence_dir, *slot.mount_points):
+        directories = (slot.root, slot.argus_dir, slot.plugin_dir, slot.evidence_dir, slot.deps_dir)
+        for directory in (*directories, *slot.mount_points):
             name = os.fspath(directory)
             os.mkdir(name, DIR_MODE)
             os.chmod(name, DIR_MODE)  # mkdir's mode is filtered by the umask
@@ -83,6 +85,7 @@ class Slot:
         entrypoint: str,
         input_bytes: bytes,
         evidence: Mapping[str, str | Path],
+        layer: BundleWriter | None = None,
     ) -> None:
         if isinstance(bundle, str | Path):
             _copy_bundle_tree(Path(bundle), self.plugin_dir)
@@ -96,6 +99,8 @@ class Slot:
                 raise InvalidJob(f"entrypoint {entrypoint!r} is not a regular file in the bundle")
         except FileNotFoundError:
             raise InvalidJob(f"entrypoint {entrypoint!r} is not in the bundle") from None
+        if layer is not None:
+            layer(self.deps_dir)
         for evidence_id, source in evidence.items():
             _place_file(Path(source), self.evidence_dir / evidence_id)
         # In place: the container's bind mount pins this inode.

@@ -7,6 +7,8 @@ from graphene_django import DjangoObjectType
 
 from argus_plugins.core.graphql.connections import CountableConnection, connection_args, resolve_connection
 
+from .. import dependencies
+from ..manifest import lock_file_of
 from ..models import (
     LifecycleEvent,
     Plugin,
@@ -76,8 +78,46 @@ class ResourceRequestType(graphene.ObjectType):
     pids = graphene.Int(required=True)
 
 
+class DependencyPackageType(graphene.ObjectType):
+    name = graphene.String(required=True)
+    version = graphene.String(required=True)
+    filename = graphene.String(required=True, description="The wheel installed.")
+    sha256 = graphene.String(required=True)
+    license = graphene.String(required=True)
+
+    class Meta:
+        name = "DependencyPackage"
+
+
+class DependencyLayerType(graphene.ObjectType):
+    """A version's third-party packages, frozen into a read-only layer when it is submitted."""
+
+    lock_file = graphene.String(required=True, description="The lock file's path in the bundle.")
+    status = graphene.String(
+        required=True, description="NOT_SUBMITTED (resolved at submission), PENDING, RESOLVED or FAILED."
+    )
+    lock_sha256 = graphene.String(description="SHA-256 of the checked lock text (layers are cached by it).")
+    layer_sha256 = graphene.String(description="SHA-256 of the frozen layer, verified before every run.")
+    layer_size = graphene.Float()
+    error_code = graphene.String(description="Why resolution failed (e.g. DEPENDENCY_HASH_MISMATCH).")
+    error_message = graphene.String()
+    packages = graphene.List(graphene.NonNull(DependencyPackageType), required=True)
+
+    class Meta:
+        name = "DependencyLayer"
+
+
 class PluginVersionType(DjangoObjectType):
     status = graphene.Field(VersionStatusEnum, required=True)
+    dependencies = graphene.Field(
+        DependencyLayerType, description="Null when the manifest declares no dependencies."
+    )
+    sbom = graphene.JSONString(
+        description="CycloneDX 1.6 JSON of the frozen dependencies (null until they are resolved)."
+    )
+    sbom_changes = graphene.JSONString(
+        description="Packages added, removed and changed since the previous published version."
+    )
     manifest = graphene.JSONString(required=True)
     signature_verified = graphene.Boolean(
         required=True, description="The signature verified against the bundle and its key is not revoked."
@@ -130,6 +170,33 @@ class PluginVersionType(DjangoObjectType):
     @staticmethod
     def resolve_reviewer(version: PluginVersion, info: graphene.ResolveInfo) -> str | None:
         return version.reviewer.username if version.reviewer_id else None
+
+    @staticmethod
+    def resolve_dependencies(version: PluginVersion, info: graphene.ResolveInfo) -> dict[str, Any] | None:
+        lock_file = lock_file_of(version.manifest)
+        if lock_file is None:
+            return None
+        layer = version.dependency_layer
+        if layer is None:
+            return {"lock_file": lock_file, "status": "NOT_SUBMITTED", "packages": []}
+        return {
+            "lock_file": lock_file,
+            "status": layer.status,
+            "lock_sha256": layer.lock_sha256,
+            "layer_sha256": layer.archive_sha256 or None,
+            "layer_size": layer.archive_size or None,
+            "error_code": layer.error_code or None,
+            "error_message": layer.error_message or None,
+            "packages": layer.packages,
+        }
+
+    @staticmethod
+    def resolve_sbom(version: PluginVersion, info: graphene.ResolveInfo) -> dict[str, Any] | None:
+        return dependencies.sbom_of(version)
+
+    @staticmethod
+    def resolve_sbom_changes(version: PluginVersion, info: graphene.ResolveInfo) -> dict[str, Any] | None:
+        return dependencies.sbom_changes(version)
 
 
 class PluginVersionConnection(CountableConnection):

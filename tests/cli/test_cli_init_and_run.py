@@ -162,3 +162,31 @@ def test_a_local_run_shows_output_and_progress_as_it_runs(tmp_path):
     assert ran.exit_code == 0, ran.output
     # Printed as it happened: each line before the next progress report, not all at the end.
     assert "line 1\n[ 33%] step 1\nline 2\n[ 67%] step 2\nline 3\n[100%] step 3\n--- SUCCEEDED" in ran.stderr
+
+
+def test_pack_refuses_an_unhashed_lock_file_naming_the_line(tmp_path):
+    assert cli("init", "with-deps", "--dir", tmp_path / "p").exit_code == 0
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    manifest["dependencies"] = {"lock_file": "requirements.lock"}
+    (tmp_path / "p" / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "p" / "requirements.lock").write_text("# pinned\npefile==2024.8.26\n")
+    refused = cli("pack", tmp_path / "p", "-o", tmp_path / "p.tar.gz")
+    assert refused.exit_code == 1
+    assert (
+        "[DEPENDENCY_UNHASHED] requirements.lock: line 2: pefile==2024.8.26 has no --hash" in refused.stderr
+    )
+    assert not (tmp_path / "p.tar.gz").exists()
+
+
+@pytest.mark.docker
+def test_a_plugin_with_a_native_dependency_runs_locally(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    example = ROOT / "examples" / "plugins" / "yara-scan"
+    ran = cli("--json", "run", example, "--evidence", ROOT / "examples" / "evidence" / "chat-export.txt")
+    assert ran.exit_code == 0, ran.output
+    result = json.loads(ran.stdout)
+    assert result["status"] == "SUCCEEDED" and result["output"]["yara_version"] == "4.5.4"
+    assert {m["rule"] for m in result["output"]["results"][0]["matches"]} >= {"bitcoin_address", "iban_like"}
+    assert (
+        len(list((tmp_path / "cache" / "argus-plugin" / "layers").glob("*.tar.gz"))) == 1
+    )  # built once, cached

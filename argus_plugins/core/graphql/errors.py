@@ -19,6 +19,8 @@ ERROR_CODE_ENUMS = [
     "registry.signing:SignatureErrorCode",
     "registry.bundles:BundleErrorCode",
     "registry.manifest:ManifestErrorCode",
+    "registry.lockfile:LockErrorCode",
+    "registry.layers:LayerErrorCode",
     "installations.error_codes:InstallationErrorCode",
     "execution.error_codes:ExecutionErrorCode",
     "marketplace.error_codes:MarketplaceErrorCode",
