@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "argus_plugins.settings")
 os.environ["RATELIMIT_ENABLE"] = "false"  # measures the document checks, not the limiter
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -76,7 +76,9 @@ def refuse_as_authenticated(query: str) -> tuple[float, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--tiny", "--quick", action="store_true", help="2 rounds: a smoke test for CI")
     options = parser.parse_args()
