@@ -157,3 +157,14 @@ def test_executions_list_filters_and_does_not_grow_queries(world, gql_for, insta
     assert data["executions"]["totalCount"] == 15
     assert analyst.execute(EXECUTIONS, {"t": str(world.tenant_a.pk), "s": "SUCCEEDED"}).data["executions"][
         "totalCount"] == 0
+
+
+def test_input_may_be_sent_as_a_json_object_variable(world, gql_for, installation):
+    """``input: JSONString`` accepts the JSON object itself as the variable's value, not only its text."""
+    payload = gql_for(world.analyst_a).execute(RUN, {"i": str(installation.pk), "input": {"depth": 2}}).payload(
+        "runPlugin"
+    )
+    assert payload["errors"] == []
+    assert Execution.objects.get(pk=payload["execution"]["id"]).input == {"depth": 2}
+    refused = gql_for(world.analyst_a).execute(RUN, {"i": str(installation.pk), "input": {"depth": 9}})
+    assert refused.payload("runPlugin")["errors"][0]["field"] == "input.depth"

@@ -87,7 +87,9 @@ def _problems(value: Any, graphql_type: GraphQLInputType, path: str) -> Iterator
 
 
 def argument_problems(info: GraphQLResolveInfo, arguments: dict[str, Any]) -> list[DomainError]:
-    definition = info.parent_type.fields[info.field_name]
+    definition = info.parent_type.fields.get(info.field_name)
+    if definition is None:  # __type(name:) and other introspection fields: nothing is stored
+        return []
     errors = []
     for name, argument in definition.args.items():
         key = argument.out_name or name
