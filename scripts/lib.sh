@@ -71,6 +71,28 @@ ensure_postgres() {
         as_root su postgres -c "psql -qc \"CREATE ROLE argus LOGIN SUPERUSER PASSWORD 'argus'\""
 }
 
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        log "Installing Node.js and npm (Debian packages)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+}
+
+ensure_http_audit() {
+    # The graphql-http audit suite run by tests/core/test_graphql_over_http_live.py, exactly as locked.
+    ensure_node
+    local dir="$ROOT/tools/http-audit"
+    local stamp="$dir/node_modules/.package-lock.sha256"
+    local wanted
+    wanted="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+        log "Installing the graphql-http audit suite (npm ci in tools/http-audit)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        echo "$wanted" > "$stamp"
+    fi
+}
+
 ensure_platform_ready() {
     ensure_apt_packages
     ensure_venv

@@ -77,6 +77,10 @@ CORPUS: dict[str, str | bytes] = {
     "datetime garbage": body(
         'mutation { createApiToken(name: "t", expiresAt: "yesterday") { errors { code } } }'
     ),
+    "malformed UUID in a filter": body('{ auditEvents(tenantId: "") { totalCount } }'),
+    "malformed UUID as a staff filter": body(
+        '{ auditEvents(tenantId: "zz", targetId: "\\u0000") { totalCount } }'
+    ),
     "cursor past int64": body(f'{{ tenants(after: "{HUGE_CURSOR}") {{ totalCount }} }}'),
     "cursor at int64": body(f'{{ tenants(first: 5, after: "{INT64_CURSOR}") {{ totalCount }} }}'),
     "cursor garbage": body('{ tenants(after: "!!!") { totalCount } }'),

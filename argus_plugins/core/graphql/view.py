@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import connection, transaction
 from django.http import (
     HttpRequest,
@@ -263,7 +263,7 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         if operation_name is not None and not isinstance(operation_name, str):
             raise HttpError(HttpResponseBadRequest("The 'operationName' parameter must be a string."))
         extensions = data.get("extensions")
-        if extensions is not None and not isinstance(extensions, dict | str):
+        if extensions is not None and not isinstance(extensions, dict):
             raise HttpError(HttpResponseBadRequest("The 'extensions' parameter must be a JSON object."))
         return query, variables, operation_name, request_id
 
@@ -416,6 +416,12 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         if isinstance(original, DomainError):
             formatted["message"] = original.message
             formatted["extensions"] = {"code": original.code.value, "field": original.field}
+            return formatted
+        if isinstance(original, ValidationError):
+            # Django refusing a value on its way to the database (e.g. a malformed UUID in a filter that a
+            # resolver passed on unchecked): the client's input, not a server fault.
+            formatted["message"] = "; ".join(original.messages)
+            formatted["extensions"] = {"code": CommonErrorCode.INVALID.value, "field": None}
             return formatted
         if original is None or isinstance(original, GraphQLError) or not error.path:
             # No original error, or one raised before execution (a scalar refusing a literal or a variable,
