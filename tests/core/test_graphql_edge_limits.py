@@ -158,6 +158,9 @@ def test_anonymous_callers_are_limited_per_ip(db, rate_limits):
     here, there = Client(REMOTE_ADDR="192.0.2.1"), Client(REMOTE_ADDR="192.0.2.2")
     assert [post(here, "{ __typename }")[0].status_code for _ in range(3)] == [200, 200, 429]
     assert post(there, "{ __typename }")[0].status_code == 200
+    bad_token = {"HTTP_AUTHORIZATION": "Bearer argus_" + "x" * 43}
+    assert there.post("/graphql/", data="{}", content_type="application/json", **bad_token).status_code == 401
+    assert there.post("/graphql/", data="{}", content_type="application/json", **bad_token).status_code == 429
 
 
 def test_aliased_mutations_spend_the_mutation_budget(world, gql_for, rate_limits):

@@ -220,6 +220,10 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         if authorization is not None:
             result = authenticate_bearer(authorization)
             if result.user is None:
+                try:  # guessing tokens spends the anonymous budget of the caller's address
+                    check_request_rate(request)
+                except RateLimited as limited:
+                    return _rate_limited_response(limited, media_type)
                 return _error_response(
                     401, CommonErrorCode.UNAUTHENTICATED.value, result.error or "", media_type
                 )
