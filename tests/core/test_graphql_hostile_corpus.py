@@ -49,6 +49,13 @@ CORPUS: dict[str, str | bytes] = {
     "extensions is a number": body("{ __typename }", extensions=5),
     "unknown operation name": body("query A { __typename }", operationName="B"),
     "body is a list": "[]",
+    "body nested 100 000 deep": '{"query": "{ __typename }", "variables": {"v": '
+    + "[" * 100_000
+    + "]" * 100_000
+    + "}}",
+    "NaN variable": '{"query": "query($r: Float) { marketplaceListings(minRating: $r) { totalCount } }", '
+    '"variables": {"r": NaN}}',
+    "Infinity literal in the body": '{"query": "{ __typename }", "variables": {"x": Infinity}}',
     "body is a number": "123",
     "body is null": "null",
     "body is a string": '"{ __typename }"',
@@ -230,3 +237,61 @@ def test_the_cases_of_the_issue_answer_as_documented(world, gql_for):
         "query($s: String) { marketplaceListings(search: $s) { totalCount } }", {"s": "ok\x00"}
     )
     assert search.errors[0]["extensions"] == {"code": "INVALID", "field": "search"}
+
+
+def _upload():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("a.txt", b"x")
+
+
+MULTIPART = {
+    "operations not JSON": lambda: {"operations": "{nope", "map": "{}"},
+    "operations a list": lambda: {"operations": "[1]", "map": "{}"},
+    "operations nested 100 000 deep": lambda: {"operations": "[" * 100_000 + "]" * 100_000, "map": "{}"},
+    "map not JSON": lambda: {"operations": body("{ __typename }"), "map": "{nope"},
+    "map a list": lambda: {"operations": body("{ __typename }"), "map": "[1]", "0": _upload()},
+    "map to a missing path": lambda: {
+        "operations": body("{ __typename }", variables={}),
+        "map": '{"0": ["variables.a.b.c"]}',
+        "0": _upload(),
+    },
+    "map value not a list": lambda: {
+        "operations": body("{ __typename }", variables={"f": None}),
+        "map": '{"0": "variables.f"}',
+        "0": _upload(),
+    },
+    "map to a missing file": lambda: {
+        "operations": body("{ __typename }", variables={"f": None}),
+        "map": '{"9": ["variables.f"]}',
+    },
+    "no operations": lambda: {"map": "{}"},
+    "file where a string goes": lambda: {
+        "operations": body(
+            "mutation($n: String!) { createTenant(name: $n) { errors { code } } }", variables={"n": None}
+        ),
+        "map": '{"0": ["variables.n"]}',
+        "0": _upload(),
+    },
+}
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "authenticated"])
+def test_malformed_multipart_requests_are_typed_400s(world, caller, caplog):
+    from tests.conftest import token_for
+
+    headers = (
+        {"HTTP_AUTHORIZATION": f"Bearer {token_for(world.admin_a)}"} if caller == "authenticated" else {}
+    )
+    client = Client(raise_request_exception=False)
+    failures = []
+    with caplog.at_level(logging.INFO):
+        for name, build in MULTIPART.items():
+            caplog.clear()
+            response = client.post("/graphql/", data=build(), **headers)
+            answer = json.loads(response.content)
+            codes = [(error.get("extensions") or {}).get("code") for error in answer.get("errors") or []]
+            noisy = [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+            if response.status_code >= 500 or "INTERNAL_ERROR" in codes or None in codes or noisy:
+                failures.append((name, response.status_code, answer, noisy))
+    assert failures == []

@@ -255,6 +255,23 @@ class ArgusGraphQLView(FileUploadGraphQLView):
 
     # --- Request parameters ---------------------------------------------------------------------------
 
+    def parse_body(self, request: HttpRequest) -> Any:
+        try:
+            return super().parse_body(request)
+        except RecursionError:  # json.loads on [[[[…]]]]: graphene-django catches only ValueError/TypeError
+            raise HttpError(HttpResponseBadRequest("The request body is nested too deeply.")) from None
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            # graphene-file-upload reads 'operations' and 'map' without checking them; JSON bodies are
+            # checked by graphene-django (HttpError), so only a malformed multipart request gets here.
+            if self.get_content_type(request) != "multipart/form-data":
+                raise
+            raise HttpError(
+                HttpResponseBadRequest(
+                    "Malformed multipart request: 'operations' must be a JSON object and 'map' a JSON object "
+                    "of file names to lists of paths into it (GraphQL multipart request specification)."
+                )
+            ) from None
+
     def get_graphql_params(self, request: HttpRequest, data: Any) -> tuple[Any, Any, Any, Any]:
         """graphene-django's parameters, each checked for its type: a malformed request is a typed 400."""
         if not isinstance(data, dict | QueryDict):
