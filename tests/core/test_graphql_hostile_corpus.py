@@ -295,3 +295,23 @@ def test_malformed_multipart_requests_are_typed_400s(world, caller, caplog):
             if response.status_code >= 500 or "INTERNAL_ERROR" in codes or None in codes or noisy:
                 failures.append((name, response.status_code, answer, noisy))
     assert failures == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "payload"),
+    [
+        ("application/graphql", b"\xff\xfe{ __typename }"),
+        ("application/graphql", b"{ ...A } fragment A on Query { ...A }"),
+        ("application/x-www-form-urlencoded", b"query=%7B__typename%7D&variables=%5B1%5D"),
+        ("application/x-www-form-urlencoded", b"query=%7B__typename%7D&variables=" + b"%5B" * 5000),
+        ("text/plain", b"{ __typename }"),
+    ],
+)
+def test_other_content_types_get_typed_answers(db, content_type, payload, caplog):
+    response = Client(raise_request_exception=False).post(
+        "/graphql/", data=payload, content_type=content_type
+    )
+    assert response.status_code < 500
+    errors = json.loads(response.content).get("errors") or []
+    assert errors and all(error["extensions"]["code"] != "INTERNAL_ERROR" for error in errors)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]

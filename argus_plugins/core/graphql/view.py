@@ -260,6 +260,8 @@ class ArgusGraphQLView(FileUploadGraphQLView):
             return super().parse_body(request)
         except RecursionError:  # json.loads on [[[[…]]]]: graphene-django catches only ValueError/TypeError
             raise HttpError(HttpResponseBadRequest("The request body is nested too deeply.")) from None
+        except UnicodeDecodeError:  # an application/graphql body is decoded unchecked
+            raise HttpError(HttpResponseBadRequest("The request body is not valid UTF-8.")) from None
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             # graphene-file-upload reads 'operations' and 'map' without checking them; JSON bodies are
             # checked by graphene-django (HttpError), so only a malformed multipart request gets here.
