@@ -200,8 +200,8 @@ RATELIMIT_USE_CACHE = "ratelimit"
 # the atomic add() and incr() the limiter needs.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 GRAPHQL_RATE_LIMIT_ANONYMOUS = env.list("GRAPHQL_RATE_LIMIT_ANONYMOUS", default=["10/s", "120/m"])
-GRAPHQL_RATE_LIMIT_AUTHENTICATED = env.list("GRAPHQL_RATE_LIMIT_AUTHENTICATED", default=["50/s", "1200/m"])
-GRAPHQL_RATE_LIMIT_MUTATIONS = env.list("GRAPHQL_RATE_LIMIT_MUTATIONS", default=["10/s", "120/m"])
+GRAPHQL_RATE_LIMIT_AUTHENTICATED = env.list("GRAPHQL_RATE_LIMIT_AUTHENTICATED", default=["100/s", "3000/m"])
+GRAPHQL_RATE_LIMIT_MUTATIONS = env.list("GRAPHQL_RATE_LIMIT_MUTATIONS", default=["30/s", "600/m"])
 
 # --- Redis and Celery ---------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
