@@ -145,9 +145,46 @@ class DocumentShape:
         return result
 
 
+def mutation_count(document: DocumentNode, operation: OperationDefinitionNode) -> int:
+    """Root fields of a mutation operation, counting those reached through fragments (each spread once)."""
+    if operation.operation != OperationType.MUTATION:
+        return 0
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    seen: set[str] = set()
+
+    def count(selection_set: SelectionSetNode) -> int:
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += selection.name.value != "__typename"
+            elif isinstance(selection, InlineFragmentNode):
+                total += count(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                seen.add(selection.name.value)
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None:
+                    total += count(fragment.selection_set)
+        return total
+
+    return count(operation.selection_set)
+
+
 def structural_errors(document: DocumentNode) -> list[GraphQLError]:
     shape = DocumentShape.of(document)
+    mutations = max(
+        (
+            mutation_count(document, definition)
+            for definition in document.definitions
+            if isinstance(definition, OperationDefinitionNode)
+        ),
+        default=0,
+    )
     checks = (
+        (mutations, settings.GRAPHQL_MAX_MUTATIONS, "Too many mutations: at most {} per request."),
         (shape.operations, settings.GRAPHQL_MAX_OPERATIONS, "Too many operations: at most {} per request."),
         (shape.fields, settings.GRAPHQL_MAX_FIELDS, "Too many fields: at most {} per request."),
         (shape.aliases, settings.GRAPHQL_MAX_ALIASES, "Too many aliases: at most {} per request."),
@@ -268,53 +305,19 @@ def _field_definition(parent: GraphQLNamedType | None, name: str) -> Any:
     return None
 
 
-def mutation_count(document: DocumentNode, operation: OperationDefinitionNode) -> int:
-    """Root fields of a mutation operation, counting those reached through fragments (each spread once)."""
-    if operation.operation != OperationType.MUTATION:
-        return 0
-    fragments = {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
-    seen: set[str] = set()
-
-    def count(selection_set: SelectionSetNode) -> int:
-        total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                total += selection.name.value != "__typename"
-            elif isinstance(selection, InlineFragmentNode):
-                total += count(selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
-                seen.add(selection.name.value)
-                fragment = fragments.get(selection.name.value)
-                if fragment is not None:
-                    total += count(fragment.selection_set)
-        return total
-
-    return count(operation.selection_set)
-
-
 def operation_errors(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation: OperationDefinitionNode,
     variables: dict[str, Any],
 ) -> list[GraphQLError]:
-    """The limits that depend on which operation runs and with which variables."""
-    errors = []
+    """The limit that depends on which operation runs and with which variables: its cost."""
     cost = QueryCost(schema, document, variables).of_operation(operation)
     if cost > settings.GRAPHQL_MAX_COST:
-        errors.append(
+        return [
             limit_error(
                 f"The query costs {cost}, more than the maximum of {settings.GRAPHQL_MAX_COST}: "
                 "select fewer fields or ask for smaller pages."
             )
-        )
-    mutations = mutation_count(document, operation)
-    if mutations > settings.GRAPHQL_MAX_MUTATIONS:
-        errors.append(
-            limit_error(f"Too many mutations: at most {settings.GRAPHQL_MAX_MUTATIONS} per request.")
-        )
-    return errors
+        ]
+    return []

@@ -164,6 +164,7 @@ def check_document(schema: GraphQLSchema, query: str, rules: tuple[type[Any], ..
         settings.GRAPHQL_MAX_DEPTH,
         settings.GRAPHQL_MAX_ALIASES,
         settings.GRAPHQL_MAX_OPERATIONS,
+        settings.GRAPHQL_MAX_MUTATIONS,
         settings.GRAPHQL_MAX_PAGE_SIZE,
         graphene_settings.MAX_VALIDATION_ERRORS,
     )
