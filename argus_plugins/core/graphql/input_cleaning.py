@@ -26,6 +26,7 @@ from graphql import (
 )
 
 from ..errors import CommonErrorCode, DomainError
+from .mutations import BaseMutation
 
 
 def _text_problem(value: str) -> str | None:
@@ -111,7 +112,7 @@ class InputCleaningMiddleware:
         if not errors:
             return next_(root, info, **arguments)
         payload = getattr(info.return_type, "graphene_type", None)
-        if payload is not None and hasattr(payload, "_failure"):  # a BaseMutation payload
+        if isinstance(payload, type) and issubclass(payload, BaseMutation):
             user = info.context.user
             if payload.requires_authentication and not user.is_authenticated:
                 return next_(root, info, **arguments)  # the mutation answers UNAUTHENTICATED first
