@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "graphene_django",
+    "django_ratelimit",
     "django_celery_beat",
     "waffle",
     "djmoney",
@@ -214,16 +215,48 @@ GRAPHENE = {
     "SCHEMA_OUTPUT": str(BASE_DIR / "schema.graphql"),
     "SCHEMA_INDENT": 2,
     "ATOMIC_MUTATIONS": True,
+    # Every field's arguments are checked for unstorable text and datetimes before its resolver runs.
+    "MIDDLEWARE": ["argus_plugins.core.graphql.input_cleaning.InputCleaningMiddleware"],
 }
+# Document limits, refused before execution (README "API"). Parse, shape and validation are cached per text.
 GRAPHQL_MAX_DEPTH = env.int("GRAPHQL_MAX_DEPTH", default=12)
 GRAPHQL_MAX_ALIASES = env.int("GRAPHQL_MAX_ALIASES", default=100)
 GRAPHQL_MAX_OPERATIONS = env.int("GRAPHQL_MAX_OPERATIONS", default=10)
 GRAPHQL_MAX_QUERY_BYTES = env.int("GRAPHQL_MAX_QUERY_BYTES", default=100_000)
+GRAPHQL_MAX_TOKENS = env.int("GRAPHQL_MAX_TOKENS", default=2_000)
+GRAPHQL_MAX_FIELDS = env.int("GRAPHQL_MAX_FIELDS", default=300)
 GRAPHQL_MAX_PAGE_SIZE = env.int("GRAPHQL_MAX_PAGE_SIZE", default=100)
 GRAPHQL_DEFAULT_PAGE_SIZE = 20
+# Query cost (Saleor's model): 1 per field, what a connection selects times its page size, what another
+# list selects times this factor.
+GRAPHQL_MAX_COST = env.int("GRAPHQL_MAX_COST", default=100_000)
+GRAPHQL_COST_LIST_MULTIPLIER = env.int("GRAPHQL_COST_LIST_MULTIPLIER", default=10)
+GRAPHQL_MAX_MUTATIONS = env.int("GRAPHQL_MAX_MUTATIONS", default=10)
+# Introspection and "Did you mean …?" suggestions describe the schema: authenticated callers only.
+GRAPHQL_INTROSPECTION_ANONYMOUS = env.bool("GRAPHQL_INTROSPECTION_ANONYMOUS", default=False)
+GRAPHQL_SUGGESTIONS_ANONYMOUS = env.bool("GRAPHQL_SUGGESTIONS_ANONYMOUS", default=False)
+# Request rates per caller (API token, session user, or the IP of an anonymous caller), as
+# django-ratelimit rates that all apply; mutation fields count against their own budget.
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_USE_CACHE = "ratelimit"
+# django-ratelimit 4.1 predates Django's own Redis backend in its list of known caches; that backend has
+# the atomic add() and incr() the limiter needs.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+GRAPHQL_RATE_LIMIT_ANONYMOUS = env.list("GRAPHQL_RATE_LIMIT_ANONYMOUS", default=["10/s", "120/m"])
+GRAPHQL_RATE_LIMIT_AUTHENTICATED = env.list("GRAPHQL_RATE_LIMIT_AUTHENTICATED", default=["100/s", "3000/m"])
+GRAPHQL_RATE_LIMIT_MUTATIONS = env.list("GRAPHQL_RATE_LIMIT_MUTATIONS", default=["30/s", "600/m"])
 
 # --- Redis and Celery ---------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # Shared by every web process, so that a rate limit is one budget, not one per worker.
+    "ratelimit": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("RATELIMIT_REDIS_URL", default=REDIS_URL),
+        "KEY_PREFIX": "argus",
+    },
+}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_SERIALIZER = "json"

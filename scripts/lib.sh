@@ -71,6 +71,14 @@ ensure_postgres() {
         as_root su postgres -c "psql -qc \"CREATE ROLE argus LOGIN SUPERUSER PASSWORD 'argus'\""
 }
 
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        log "Installing Node.js and npm (Debian packages)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+}
+
 ensure_graphiql_assets() {
     # GraphiQL and React come from the npm registry at the versions pinned in tools/graphiql/package-lock.json,
     # copied into build/graphiql/ (served as static files: the GraphiQL page loads nothing from elsewhere).
@@ -78,13 +86,23 @@ ensure_graphiql_assets() {
     local wanted
     wanted="$(cat "$ROOT/tools/graphiql/package-lock.json" "$ROOT/tools/graphiql/install.sh" | sha256sum | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || [ ! -d "$ROOT/build/graphiql" ]; then
-        if ! command -v npm >/dev/null 2>&1; then
-            log "Installing Debian packages: npm"
-            as_root apt-get update -qq
-            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
-        fi
+        ensure_node
         log "Installing GraphiQL from the npm registry (tools/graphiql)"
         bash "$ROOT/tools/graphiql/install.sh" "$ROOT/build/graphiql" >/dev/null
+        echo "$wanted" > "$stamp"
+    fi
+}
+
+ensure_http_audit() {
+    # The graphql-http audit suite run by tests/core/test_graphql_over_http_live.py, exactly as locked.
+    ensure_node
+    local dir="$ROOT/tools/http-audit"
+    local stamp="$dir/node_modules/.package-lock.sha256"
+    local wanted
+    wanted="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+        log "Installing the graphql-http audit suite (npm ci in tools/http-audit)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
         echo "$wanted" > "$stamp"
     fi
 }

@@ -4,6 +4,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_platform_ready
 ensure_postgres
 ensure_browser
+ensure_http_audit
 cd "$ROOT"
 export ARGUS_TEST_POSTGRES_URL="${ARGUS_TEST_POSTGRES_URL:-postgres://argus:argus@127.0.0.1:5432/postgres}"
 # This run's Prometheus metrics (multiprocess files, one per process) start from nothing.

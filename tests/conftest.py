@@ -42,7 +42,11 @@ class GraphQLClient:
         self.client = Client()
 
     def headers(self) -> dict[str, str]:
-        return {"HTTP_AUTHORIZATION": f"Bearer {self.token}"} if self.token else {}
+        # The GraphQL-over-HTTP media type: a request error (parse, validation, limits) answers 400.
+        headers = {"HTTP_ACCEPT": "application/graphql-response+json"}
+        if self.token:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {self.token}"
+        return headers
 
     def execute_multipart(
         self, query: str, variables: dict[str, Any], files: dict[str, bytes]
@@ -86,6 +90,13 @@ def token_for(user: User) -> str:
 def isolated_media(settings, tmp_path):
     """Every test stores bundles and evidence in its own directory."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture(autouse=True)
+def no_rate_limits(settings):
+    """Rate limits are tested on their own (tests/core/test_graphql_rate_limits.py); elsewhere a fast test
+    must not be refused for being fast."""
+    settings.RATELIMIT_ENABLE = False
 
 
 @pytest.fixture

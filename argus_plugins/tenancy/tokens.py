@@ -37,6 +37,7 @@ def hash_token(raw: str) -> str:
 class BearerResult:
     user: User | None
     error: str | None = None
+    token_id: object | None = None  # the token's key, e.g. for per-token rate limits
 
 
 def authenticate_bearer(authorization: str) -> BearerResult:
@@ -59,4 +60,4 @@ def authenticate_bearer(authorization: str) -> BearerResult:
     now = clock.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return BearerResult(token.user)
+    return BearerResult(token.user, token_id=token.pk)

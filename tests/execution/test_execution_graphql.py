@@ -180,3 +180,14 @@ def test_progress_is_null_until_reported_then_shown_with_the_live_stdout(world, 
     assert live["progress"]["updatedAt"]
     other = gql_for(world.admin_b).execute(PROGRESS, {"id": run["id"]})
     assert other.body["data"] == {"execution": None} and other.errors[0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_input_may_be_sent_as_a_json_object_variable(world, gql_for, installation):
+    """``input: JSONString`` accepts the JSON object itself as the variable's value, not only its text."""
+    payload = gql_for(world.analyst_a).execute(RUN, {"i": str(installation.pk), "input": {"depth": 2}}).payload(
+        "runPlugin"
+    )
+    assert payload["errors"] == []
+    assert Execution.objects.get(pk=payload["execution"]["id"]).input == {"depth": 2}
+    refused = gql_for(world.analyst_a).execute(RUN, {"i": str(installation.pk), "input": {"depth": 9}})
+    assert refused.payload("runPlugin")["errors"][0]["field"] == "input.depth"

@@ -11,6 +11,8 @@ from graphql_relay import cursor_to_offset, offset_to_cursor
 
 from ..errors import CommonErrorCode, DomainError
 
+MAX_CURSOR_OFFSET = 2**53  # far beyond any real list; well inside a 64-bit SQL OFFSET
+
 
 class CountableConnection(graphene.relay.Connection):
     class Meta:
@@ -51,7 +53,8 @@ def resolve_connection(
     offset = 0
     if after:
         position = cursor_to_offset(after)
-        if position is None or position < 0:
+        # A forged cursor may carry any integer; one past what a database offset holds is refused here.
+        if position is None or not 0 <= position < MAX_CURSOR_OFFSET:
             raise DomainError(CommonErrorCode.INVALID, "Invalid cursor.", "after")
         offset = position + 1
     total = queryset.count()

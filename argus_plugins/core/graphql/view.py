@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import connection, transaction
 from django.http import (
     HttpRequest,
@@ -19,19 +20,23 @@ from django.http import (
     HttpResponseBadRequest,
     HttpResponseNotAllowed,
     JsonResponse,
+    QueryDict,
 )
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from graphene_django.constants import MUTATION_ERRORS_FLAG
 from graphene_django.settings import graphene_settings
-from graphene_django.views import GraphQLView, HttpError
+from graphene_django.views import GraphQLView, HttpError, set_rollback
 from graphene_file_upload.django import FileUploadGraphQLView
 from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
+    NamedTypeNode,
+    NonNullTypeNode,
+    OperationDefinitionNode,
     OperationType,
     execute,
     get_operation_ast,
@@ -44,13 +49,40 @@ from argus_plugins.tenancy.tokens import authenticate_bearer
 
 from ..errors import CommonErrorCode, DomainError
 from ..request_context import current_request_id
-from .validation import validation_rules
+from .rate_limits import RateLimited, check_mutation_rate, check_request_rate
+from .validation import limit_error, mutation_count, operation_errors, structural_errors, validation_rules
 
 logger = logging.getLogger("argus_plugins.graphql")
 
+# GraphQL over HTTP: the specification's own media type, and the legacy one most clients still ask for.
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+APPLICATION_JSON = "application/json"
+_DID_YOU_MEAN = re.compile(r"\s*Did you mean .*\?\s*$", re.DOTALL)
 
-def _error_response(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status=status)
+
+def response_media_type(request: HttpRequest) -> str:
+    """The media type of the answer: ``application/json`` unless the client prefers the newer one.
+
+    A request without ``Accept`` is a legacy client (the spec says to assume ``application/json``), and
+    ``*/*`` picks ``application/json`` too.
+    """
+    if not request.headers.get("Accept", "").strip():
+        return APPLICATION_JSON
+    return request.get_preferred_type([APPLICATION_JSON, GRAPHQL_RESPONSE_JSON]) or APPLICATION_JSON
+
+
+def _error_response(status: int, code: str, message: str, media_type: str = APPLICATION_JSON) -> JsonResponse:
+    return JsonResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status=status,
+        content_type=f"{media_type}; charset=utf-8",
+    )
+
+
+def _rate_limited_response(limited: RateLimited, media_type: str) -> JsonResponse:
+    response = _error_response(429, CommonErrorCode.RATE_LIMITED.value, limited.message, media_type)
+    response["Retry-After"] = str(limited.retry_after)
+    return response
 
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
@@ -127,8 +159,12 @@ def check_document(schema: GraphQLSchema, query: str, rules: tuple[type[Any], ..
         query,
         schema,
         rules,
+        settings.GRAPHQL_MAX_TOKENS,
+        settings.GRAPHQL_MAX_FIELDS,
+        settings.GRAPHQL_MAX_DEPTH,
         settings.GRAPHQL_MAX_ALIASES,
         settings.GRAPHQL_MAX_OPERATIONS,
+        settings.GRAPHQL_MAX_MUTATIONS,
         settings.GRAPHQL_MAX_PAGE_SIZE,
         graphene_settings.MAX_VALIDATION_ERRORS,
     )
@@ -136,16 +172,39 @@ def check_document(schema: GraphQLSchema, query: str, rules: tuple[type[Any], ..
     if checked is not None:
         return checked
     try:
-        document = parse(query)
+        document = parse(query, max_tokens=settings.GRAPHQL_MAX_TOKENS)
     except GraphQLError as error:  # a syntax error: as certain for this text next time
+        if error.message.endswith("Parsing aborted."):  # graphql-core's token and nesting limits
+            error = limit_error(error.message.removeprefix("Syntax Error: "), error.nodes)
         checked = CheckedDocument(None, (error,))
+    except RecursionError:
+        checked = CheckedDocument(None, (limit_error("The query is nested too deeply."),))
     except Exception as error:  # noqa: BLE001 - reported like graphene-django does, but not remembered
         return CheckedDocument(None, (error,))
     else:
-        errors = validate(schema, document, rules, graphene_settings.MAX_VALIDATION_ERRORS)
+        # The cheap, cycle-safe limits first: graphql-core's rules are what they protect.
+        errors = structural_errors(document) or validate(
+            schema, document, rules, graphene_settings.MAX_VALIDATION_ERRORS
+        )
         checked = CheckedDocument(document, tuple(errors))
     document_cache.put(key, checked, len(query))
     return checked
+
+
+def _json_variables_as_text(operation: OperationDefinitionNode, variables: dict[str, Any]) -> dict[str, Any]:
+    """Let a ``JSONString`` variable be sent as a JSON object (or list), not only as encoded text."""
+    for definition in operation.variable_definitions or ():
+        type_node = definition.type
+        if isinstance(type_node, NonNullTypeNode):
+            type_node = type_node.type
+        name = definition.variable.name.value
+        if (
+            isinstance(type_node, NamedTypeNode)
+            and type_node.name.value == "JSONString"
+            and isinstance(variables.get(name), dict | list)
+        ):
+            variables = {**variables, name: json.dumps(variables[name])}
+    return variables
 
 
 _DISPATCH_WITHOUT_CSRF_COOKIE = GraphQLView.dispatch.__wrapped__  # under method_decorator(ensure_csrf_cookie)
@@ -155,31 +214,115 @@ _DISPATCH_WITHOUT_CSRF_COOKIE = GraphQLView.dispatch.__wrapped__  # under method
 class ArgusGraphQLView(FileUploadGraphQLView):
     graphiql = True
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("validation_rules", validation_rules())
-        super().__init__(**kwargs)
-
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        media_type = response_media_type(request)
+        request._argus_media_type = media_type
         authorization = request.headers.get("Authorization")
         if authorization is not None:
             result = authenticate_bearer(authorization)
             if result.user is None:
-                return _error_response(401, CommonErrorCode.UNAUTHENTICATED.value, result.error or "")
+                try:  # guessing tokens spends the anonymous budget of the caller's address
+                    check_request_rate(request)
+                except RateLimited as limited:
+                    return _rate_limited_response(limited, media_type)
+                return _error_response(
+                    401, CommonErrorCode.UNAUTHENTICATED.value, result.error or "", media_type
+                )
             request.user = result.user
             request._argus_token_auth = True
+            request._argus_token_id = result.token_id
         elif request.method == "POST" and request.user.is_authenticated:
             failure = _csrf_failure(request)
             if failure is not None:
-                return _error_response(403, CommonErrorCode.PERMISSION_DENIED.value, "CSRF check failed.")
+                return _error_response(
+                    403, CommonErrorCode.PERMISSION_DENIED.value, "CSRF check failed.", media_type
+                )
         try:
+            check_request_rate(request)
             if getattr(request, "_argus_token_auth", False):
                 # graphene-django wraps dispatch in ensure_csrf_cookie for GraphiQL in a browser session. A
                 # token client sends no cookies and needs no CSRF cookie; minting one (a random secret,
                 # masked) costs a fifth of a small request.
-                return _DISPATCH_WITHOUT_CSRF_COOKIE(self, request, *args, **kwargs)
-            return super().dispatch(request, *args, **kwargs)
+                response = _DISPATCH_WITHOUT_CSRF_COOKIE(self, request, *args, **kwargs)
+            else:
+                response = super().dispatch(request, *args, **kwargs)
         except RequestDataTooBig:
-            return _error_response(413, "REQUEST_TOO_LARGE", "The request body is too large.")
+            return _error_response(413, "REQUEST_TOO_LARGE", "The request body is too large.", media_type)
+        except RateLimited as limited:
+            return _rate_limited_response(limited, media_type)
+        if response.get("Content-Type", "").startswith(APPLICATION_JSON):
+            response["Content-Type"] = f"{media_type}; charset=utf-8"
+        return response
+
+    # --- Request parameters ---------------------------------------------------------------------------
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        try:
+            return super().parse_body(request)
+        except RecursionError:  # json.loads on [[[[…]]]]: graphene-django catches only ValueError/TypeError
+            raise HttpError(HttpResponseBadRequest("The request body is nested too deeply.")) from None
+        except UnicodeDecodeError:  # an application/graphql body is decoded unchecked
+            raise HttpError(HttpResponseBadRequest("The request body is not valid UTF-8.")) from None
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            # graphene-file-upload reads 'operations' and 'map' without checking them; JSON bodies are
+            # checked by graphene-django (HttpError), so only a malformed multipart request gets here.
+            if self.get_content_type(request) != "multipart/form-data":
+                raise
+            raise HttpError(
+                HttpResponseBadRequest(
+                    "Malformed multipart request: 'operations' must be a JSON object and 'map' a JSON object "
+                    "of file names to lists of paths into it (GraphQL multipart request specification)."
+                )
+            ) from None
+
+    def get_graphql_params(self, request: HttpRequest, data: Any) -> tuple[Any, Any, Any, Any]:
+        """graphene-django's parameters, each checked for its type: a malformed request is a typed 400."""
+        if not isinstance(data, dict | QueryDict):
+            raise HttpError(HttpResponseBadRequest("The request body must be a JSON object."))
+        query, variables, operation_name, request_id = GraphQLView.get_graphql_params(request, data)
+        if query is not None and not isinstance(query, str):
+            raise HttpError(HttpResponseBadRequest("The 'query' parameter must be a string."))
+        if variables is not None and not isinstance(variables, dict):
+            raise HttpError(HttpResponseBadRequest("The 'variables' parameter must be a JSON object."))
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise HttpError(HttpResponseBadRequest("The 'operationName' parameter must be a string."))
+        extensions = data.get("extensions")
+        if extensions is not None and not isinstance(extensions, dict):
+            raise HttpError(HttpResponseBadRequest("The 'extensions' parameter must be a JSON object."))
+        return query, variables, operation_name, request_id
+
+    # --- Execution --------------------------------------------------------------------------------------
+
+    def get_response(self, request: HttpRequest, data: Any, show_graphiql: bool = False) -> tuple[Any, int]:
+        """graphene-django's ``get_response`` with GraphQL-over-HTTP status codes.
+
+        A request error (the document does not parse or validate, a limit refuses it, the variables do
+        not coerce: errors without a ``path``, and no ``data``) answers 400 in
+        ``application/graphql-response+json`` and 200 in ``application/json``, as the specification says
+        for each media type.
+        """
+        query, variables, operation_name, _id = self.get_graphql_params(request, data)
+        execution_result = self.execute_graphql_request(
+            request, data, query, variables, operation_name, show_graphiql
+        )
+        if getattr(request, MUTATION_ERRORS_FLAG, False) is True:
+            set_rollback()
+        if not execution_result:
+            return None, 200
+        response: dict[str, Any] = {}
+        status_code = 200
+        errors = execution_result.errors or []
+        if errors:
+            set_rollback()
+            response["errors"] = [self.format_error(error) for error in errors]
+        if any(not getattr(error, "path", None) for error in errors):
+            if any(not isinstance(error, GraphQLError) for error in errors):
+                status_code = 500
+            elif getattr(request, "_argus_media_type", APPLICATION_JSON) == GRAPHQL_RESPONSE_JSON:
+                status_code = 400
+        else:
+            response["data"] = execution_result.data
+        return self.json_encode(request, response, pretty=show_graphiql), status_code
 
     def execute_graphql_request(
         self,
@@ -191,30 +334,22 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         show_graphiql: bool = False,
     ) -> ExecutionResult | None:
         if query and len(query) > settings.GRAPHQL_MAX_QUERY_BYTES:
+            maximum = settings.GRAPHQL_MAX_QUERY_BYTES
             return ExecutionResult(
-                errors=[
-                    GraphQLError(
-                        f"The query is too large: at most {settings.GRAPHQL_MAX_QUERY_BYTES} characters.",
-                        extensions={"code": "QUERY_TOO_COMPLEX"},
-                    )
-                ]
+                errors=[limit_error(f"The query is too large: at most {maximum} characters.")]
             )
-        if not isinstance(query, str):
-            # Missing or non-text queries: graphene-django's own handling and error answers.
-            return super().execute_graphql_request(
-                request, data, query, variables, operation_name, show_graphiql
-            )
-        return self._execute_checked(request, query, variables, operation_name, show_graphiql)
+        return self._execute_checked(request, query or "", variables or {}, operation_name, show_graphiql)
 
     def _execute_checked(
         self,
         request: HttpRequest,
         query: str,
-        variables: Any,
+        variables: dict[str, Any],
         operation_name: str | None,
         show_graphiql: bool,
     ) -> ExecutionResult | None:
-        """graphene-django's ``execute_graphql_request`` step for step, with parse + validate cached."""
+        """graphene-django's ``execute_graphql_request`` step for step, with parse + validate cached and
+        the per-request limits (cost, mutations, mutation rate) checked before anything executes."""
         if not query:
             if show_graphiql:
                 return None
@@ -224,7 +359,8 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         if schema_validation_errors:
             return ExecutionResult(data=None, errors=schema_validation_errors)
 
-        rules = tuple(self.validation_rules) if self.validation_rules is not None else None
+        introspection = self._is_trusted_caller(request, "GRAPHQL_INTROSPECTION_ANONYMOUS")
+        rules = validation_rules(introspection=introspection)
         checked = check_document(schema, query, rules)
         if checked.document is None:
             return ExecutionResult(errors=list(checked.errors))
@@ -245,6 +381,12 @@ class ArgusGraphQLView(FileUploadGraphQLView):
             )
         if checked.errors:
             return ExecutionResult(data=None, errors=list(checked.errors))
+        if operation_ast is not None:
+            limit_errors = operation_errors(schema, document, operation_ast, variables)
+            if limit_errors:
+                return ExecutionResult(data=None, errors=limit_errors)
+            check_mutation_rate(request, mutation_count(document, operation_ast))
+            variables = _json_variables_as_text(operation_ast, variables)
 
         try:
             execute_options: dict[str, Any] = {
@@ -273,23 +415,44 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         except Exception as error:  # noqa: BLE001 - graphene-django's contract: errors go into the result
             return ExecutionResult(errors=[error])
 
+    @staticmethod
+    def _is_trusted_caller(request: HttpRequest, anonymous_setting: str) -> bool:
+        """Introspection and field suggestions: for authenticated callers, anonymous ones when allowed."""
+        return request.user.is_authenticated or getattr(settings, anonymous_setting)
+
+    # --- Errors -----------------------------------------------------------------------------------------
+
     def format_error(self, error: Exception) -> dict[str, Any]:
+        formatted = self._format_error(error)
+        request = getattr(self, "request", None)
+        if request is not None and not self._is_trusted_caller(request, "GRAPHQL_SUGGESTIONS_ANONYMOUS"):
+            # "Did you mean …?" would describe the schema to callers who may not introspect it.
+            formatted["message"] = _DID_YOU_MEAN.sub("", formatted["message"])
+        return formatted
+
+    def _format_error(self, error: Exception) -> dict[str, Any]:
         if isinstance(error, HttpError):
             return {"message": error.message or str(error), "extensions": {"code": "BAD_REQUEST"}}
         if not isinstance(error, GraphQLError):
             return self._internal_error(error, {})
         original = error.original_error
         formatted = dict(error.formatted)
-        if original is None:
-            extensions = dict(formatted.get("extensions") or {})
-            extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
-            formatted["extensions"] = extensions
-            return formatted
         if isinstance(original, DomainError):
             formatted["message"] = original.message
             formatted["extensions"] = {"code": original.code.value, "field": original.field}
             return formatted
-        if isinstance(original, GraphQLError):
+        if isinstance(original, ValidationError):
+            # Django refusing a value on its way to the database (e.g. a malformed UUID in a filter that a
+            # resolver passed on unchecked): the client's input, not a server fault.
+            formatted["message"] = "; ".join(original.messages)
+            formatted["extensions"] = {"code": CommonErrorCode.INVALID.value, "field": None}
+            return formatted
+        if original is None or isinstance(original, GraphQLError) or not error.path:
+            # No original error, or one raised before execution (a scalar refusing a literal or a variable,
+            # e.g. malformed JSON for a JSONString): the client's mistake, never an internal error.
+            extensions = dict(formatted.get("extensions") or {})
+            extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
+            formatted["extensions"] = extensions
             return formatted
         return self._internal_error(original, formatted)
 
