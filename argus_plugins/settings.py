@@ -269,6 +269,11 @@ ARGUS_CANCEL_POLL_SECONDS = 0.25
 ARGUS_HEARTBEAT_SECONDS = 5
 ARGUS_HEARTBEAT_TIMEOUT_SECONDS = env.int("ARGUS_HEARTBEAT_TIMEOUT_SECONDS", default=60)
 ARGUS_QUEUED_STALE_SECONDS = env.int("ARGUS_QUEUED_STALE_SECONDS", default=120)
+#: Runs released to the broker at once, over all tenants: set it to the total concurrency of the Celery
+#: workers. Queued runs beyond it wait in the database and are released round-robin across tenants.
+ARGUS_DISPATCH_SLOTS = env.int("ARGUS_DISPATCH_SLOTS", default=4)
+#: Runs one tenant may have QUEUED at once (a TenantPolicy may override it); runPlugin answers QUEUE_FULL.
+ARGUS_TENANT_MAX_QUEUED = env.int("ARGUS_TENANT_MAX_QUEUED", default=1000)
 CELERY_BEAT_SCHEDULE = {
     "sweep-executions": {"task": "execution.sweep", "schedule": 30.0},
     "marketplace-billing-cycle": {"task": "marketplace.billing_cycle", "schedule": 300.0},

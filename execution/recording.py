@@ -12,6 +12,7 @@ from ledger.hashing import format_optional_timestamp
 from ledger.services import append_entry
 from triggers import events as trigger_events
 
+from . import dispatch
 from .lifecycle import transition
 from .models import Execution, ExecutionEvidence, ExecutionStatus
 
@@ -82,4 +83,5 @@ def finish(
     entry = append_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
     execution.ledger_entry = entry
     trigger_events.execution_finished(execution)  # its execution.* and custom events, in this transaction
+    dispatch.release_after_commit()  # its slot is free: the next queued run (fairly chosen) may go
     return True

@@ -119,6 +119,8 @@ class TenantPolicy(models.Model):
     max_grant_lifetime = models.DurationField(null=True, blank=True)
     #: Maximum executions of this tenant running at once (None: settings.ARGUS_TENANT_MAX_CONCURRENCY).
     max_concurrent_executions = models.PositiveIntegerField(null=True, blank=True)
+    #: Maximum executions of this tenant QUEUED at once (None: settings.ARGUS_TENANT_MAX_QUEUED).
+    max_queued_executions = models.PositiveIntegerField(null=True, blank=True)
     #: Resource defaults without compute:extended, e.g. {"memory_mb": 256}; missing keys use settings.
     default_limits = models.JSONField(default=dict, blank=True)
 
