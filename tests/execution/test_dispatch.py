@@ -181,7 +181,9 @@ def test_runplugin_beyond_the_queue_cap_is_refused_with_queue_full(world, gql_fo
         TenantPolicy.objects.create(tenant=world.tenant_a, max_queued_executions=2)
     queued = tenants("A", 2)
     installation_id = queued[0].installation_id
-    mutation = """mutation($i: ID!) { runPlugin(installationId: $i) { execution { id } errors { code field } } }"""
+    mutation = (
+        """mutation($i: ID!) { runPlugin(installationId: $i) { execution { id } errors { code field } } }"""
+    )
     payload = gql_for(world.admin_a).execute(mutation, {"i": str(installation_id)}).payload("runPlugin")
     assert payload == {"execution": None, "errors": [{"code": "QUEUE_FULL", "field": None}]}
     assert Execution.objects.filter(tenant=world.tenant_a).count() == 2
