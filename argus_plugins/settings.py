@@ -224,6 +224,10 @@ LOGGING = {
     "loggers": {"django.request": {"level": "ERROR"}},
 }
 
+# --- Tenancy ------------------------------------------------------------------------------------------
+#: How long a tenant invitation waits for the invited user's answer.
+ARGUS_INVITATION_TTL_SECONDS = env.int("ARGUS_INVITATION_TTL_SECONDS", default=7 * 24 * 3600)
+
 # --- Plugins: registry and sandbox limits -------------------------------------------------------------
 ARGUS_MAX_BUNDLE_BYTES = env.int("ARGUS_MAX_BUNDLE_BYTES", default=20 * 1024 * 1024)
 ARGUS_MAX_BUNDLE_UNCOMPRESSED_BYTES = env.int(
