@@ -191,3 +191,18 @@ def test_runplugin_beyond_the_queue_cap_is_refused_with_queue_full(world, gql_fo
     _finish(queued[:1])  # a terminal run no longer counts
     payload = gql_for(world.admin_a).execute(mutation, {"i": str(installation_id)}).payload("runPlugin")
     assert payload["errors"] == [] and payload["execution"]["id"]
+
+
+@pytest.mark.postgres
+def test_the_dispatcher_on_postgresql_releases_in_turn_and_never_beyond_the_slots(
+    postgres_database, tmp_path
+):
+    from pathlib import Path
+
+    from tests.support.postgres import run_check_script
+
+    result = run_check_script(
+        Path(__file__).with_name("dispatch_postgres_check.py"), postgres_database, tmp_path
+    )
+    assert result["first"] == ["B", "A", "B", "A", "B"]
+    assert (result["concurrent"], result["distinct"], result["in_flight"], result["held"]) == (5, 5, 5, 1)
