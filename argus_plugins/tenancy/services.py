@@ -64,8 +64,9 @@ def _clean_role(role: Any) -> Role:
 def invite_tenant_member(*, actor: User, tenant_id: Any, username: Any, role: Any) -> TenantInvitation:
     """Invite ``username`` to the tenant with ``role``; nobody becomes a member until they accept.
 
-    The answer is the same whether or not the username exists (an invitation to a name nobody has is
-    simply never accepted). Inviting a name with an open invitation renews it with the new role.
+    The answer is the same whether or not the username exists: an invitation to a name nobody has waits
+    like any other, and only an account with that name (one created before it expires, too) can accept
+    it. Inviting a name with an open invitation renews it with the new role and a new expiry.
     """
     membership = require_tenant_role(actor, tenant_id, Role.ADMIN)
     username = clean_text(username, field="username", max_length=150)
