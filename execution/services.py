@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,8 +37,6 @@ from . import dispatch
 from .error_codes import ExecutionErrorCode
 from .limits import applied_limits, tenant_policy, tenant_queue_cap
 from .models import Evidence, Execution, ExecutionEvidence, ExecutionStatus, Trigger
-
-logger = logging.getLogger(__name__)
 
 EVIDENCE_READ = "evidence:read"
 MAX_EVIDENCE_PER_RUN = 50
