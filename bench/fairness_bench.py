@@ -61,8 +61,11 @@ mutation($i: ID!) { runPlugin(installationId: $i, input: "{}") { execution { id 
 """
 
 
+STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(f"[{time.monotonic() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def free_port() -> int:
@@ -121,6 +124,7 @@ class Bench:
         self.procs: list[Proc] = []
         self.worker: Proc | None = None
         self.env: dict[str, str] = {}
+        self.database = self.tmp / "bench.sqlite3"
 
     # -- services ----------------------------------------------------------------------------------------
 
@@ -131,7 +135,7 @@ class Bench:
             (self.tmp / name).mkdir()
         os.environ.update(
             {
-                "DATABASE_URL": f"sqlite:///{self.tmp / 'bench.sqlite3'}",
+                "DATABASE_URL": f"sqlite:///{self.database}",
                 "ARGUS_MEDIA_ROOT": str(self.tmp / "media"),
                 "ARGUS_DATA_DIR": str(self.tmp / "data"),
                 "ARGUS_SANDBOX_WORK_DIR": str(sandbox),
@@ -380,7 +384,9 @@ def main() -> int:
         try:
             log(f"setup in {bench.tmp} (queue {bench.queue}) ...")
             bench.configure()
+            log("creating tenants, a publisher and the plugin ...")
             bench.create_objects()
+            log("starting gunicorn and the worker ...")
             bench.start()
             for _ in range(args.warmup):
                 bench.run_a()
