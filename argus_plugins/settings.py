@@ -304,6 +304,10 @@ LOGGING = {
     "loggers": {"django.request": {"level": "ERROR"}},
 }
 
+# --- Tenancy ------------------------------------------------------------------------------------------
+#: How long a tenant invitation waits for the invited user's answer.
+ARGUS_INVITATION_TTL_SECONDS = env.int("ARGUS_INVITATION_TTL_SECONDS", default=7 * 24 * 3600)
+
 # --- Plugins: registry and sandbox limits -------------------------------------------------------------
 ARGUS_MAX_BUNDLE_BYTES = env.int("ARGUS_MAX_BUNDLE_BYTES", default=20 * 1024 * 1024)
 ARGUS_MAX_BUNDLE_UNCOMPRESSED_BYTES = env.int(
@@ -352,6 +356,11 @@ ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS = 0.5
 ARGUS_HEARTBEAT_SECONDS = 5
 ARGUS_HEARTBEAT_TIMEOUT_SECONDS = env.int("ARGUS_HEARTBEAT_TIMEOUT_SECONDS", default=60)
 ARGUS_QUEUED_STALE_SECONDS = env.int("ARGUS_QUEUED_STALE_SECONDS", default=120)
+#: Runs released to the broker at once, over all tenants: set it to the total concurrency of the Celery
+#: workers. Queued runs beyond it wait in the database and are released round-robin across tenants.
+ARGUS_DISPATCH_SLOTS = env.int("ARGUS_DISPATCH_SLOTS", default=4)
+#: Runs one tenant may have QUEUED at once (a TenantPolicy may override it); runPlugin answers QUEUE_FULL.
+ARGUS_TENANT_MAX_QUEUED = env.int("ARGUS_TENANT_MAX_QUEUED", default=1000)
 CELERY_BEAT_SCHEDULE = {
     "sweep-executions": {"task": "execution.sweep", "schedule": 30.0},
     "sweep-dependency-layers": {"task": "registry.sweep_dependency_layers", "schedule": 300.0},

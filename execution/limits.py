@@ -21,8 +21,31 @@ _POLICY = PreparedQuery(
 )
 
 
-def tenant_default_limits(tenant_id: Any) -> dict[str, Any]:
-    policy = _POLICY.first(tenant_id)
+#: "Not read yet": callers that already hold the tenant's policy (or know it has none) pass it on.
+_UNREAD: Any = object()
+
+
+def tenant_policy(tenant_id: Any) -> TenantPolicy | None:
+    return _POLICY.first(tenant_id)
+
+
+def tenant_concurrency_cap(policy: TenantPolicy | None) -> int:
+    """Runs of the tenant allowed to be in flight (released to the broker or running) at once."""
+    if policy is not None and policy.max_concurrent_executions:
+        return policy.max_concurrent_executions
+    return settings.ARGUS_TENANT_MAX_CONCURRENCY
+
+
+def tenant_queue_cap(policy: TenantPolicy | None) -> int:
+    """Runs of the tenant allowed to be QUEUED at once; one more is refused with QUEUE_FULL."""
+    if policy is not None and policy.max_queued_executions is not None:
+        return policy.max_queued_executions
+    return settings.ARGUS_TENANT_MAX_QUEUED
+
+
+def tenant_default_limits(tenant_id: Any, *, policy: TenantPolicy | None = _UNREAD) -> dict[str, Any]:
+    if policy is _UNREAD:
+        policy = tenant_policy(tenant_id)
     overrides = policy.default_limits if policy else {}
     return {
         **settings.ARGUS_TENANT_DEFAULT_LIMITS,
@@ -31,12 +54,19 @@ def tenant_default_limits(tenant_id: Any) -> dict[str, Any]:
 
 
 def applied_limits(
-    requested: Mapping[str, Any], *, tenant_id: Any, capabilities: Collection[str]
+    requested: Mapping[str, Any],
+    *,
+    tenant_id: Any,
+    capabilities: Collection[str],
+    policy: TenantPolicy | None = _UNREAD,
 ) -> dict[str, Any]:
     extended = EXTENDED_COMPUTE in capabilities
+    defaults = (
+        settings.ARGUS_TENANT_DEFAULT_LIMITS if extended else tenant_default_limits(tenant_id, policy=policy)
+    )
     return bounded_limits(
         requested,
-        defaults=settings.ARGUS_TENANT_DEFAULT_LIMITS if extended else tenant_default_limits(tenant_id),
+        defaults=defaults,
         maxima=settings.ARGUS_RESOURCE_MAXIMA,
         extended=extended,
     )

@@ -106,6 +106,9 @@ class Execution(models.Model):
     queued_at = models.DateTimeField(default=clock.now)
     #: When a task message for this run was last published (the sweeper re-publishes lost ones).
     enqueued_at = models.DateTimeField(default=clock.now)
+    #: When the dispatcher released this QUEUED run to the broker (None: it waits in the database queue;
+    #: see execution.dispatch). A tenant's latest one orders the round-robin between tenants.
+    released_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -131,6 +134,8 @@ class Execution(models.Model):
             models.Index(fields=("tenant", "-queued_at")),
             models.Index(fields=("status", "heartbeat_at")),
             models.Index(fields=("status", "enqueued_at")),
+            models.Index(fields=("status", "released_at")),
+            models.Index(fields=("tenant", "released_at")),
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from ledger.hashing import format_optional_timestamp
 from ledger.services import append_entry
 from triggers import events as trigger_events
 
-from . import metrics
+from . import dispatch, metrics
 from .lifecycle import transition
 from .models import Execution, ExecutionEvidence, ExecutionStatus
 
@@ -84,4 +84,5 @@ def finish(
     execution.ledger_entry = entry
     trigger_events.execution_finished(execution)  # its execution.* and custom events, in this transaction
     metrics.record_finished(execution)
+    dispatch.release_after_commit()  # its slot is free: the next queued run (fairly chosen) may go
     return True

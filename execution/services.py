@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from argus_plugins.canonical import CanonicalJSONError, canonical_sha256
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
 from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
-from argus_plugins.tenancy.models import Role, User
+from argus_plugins.tenancy.models import Role, Tenant, TenantPolicy, User
 from argus_plugins.tenancy.permissions import (
     require_caller_role,
     require_tenant_object_role,
@@ -34,11 +33,10 @@ from installations.models import Installation
 from installations.services import get_installation
 from triggers import events as trigger_events
 
+from . import dispatch
 from .error_codes import ExecutionErrorCode
-from .limits import applied_limits
+from .limits import applied_limits, tenant_policy, tenant_queue_cap
 from .models import Evidence, Execution, ExecutionEvidence, ExecutionStatus, Trigger
-
-logger = logging.getLogger(__name__)
 
 EVIDENCE_READ = "evidence:read"
 MAX_EVIDENCE_PER_RUN = 50
@@ -130,6 +128,18 @@ def _clean_evidence(tenant_id: Any, evidence_ids: Iterable[Any] | None) -> list[
     return [found[u] for u in uuids]
 
 
+def _require_queue_room(tenant_id: Any, policy: TenantPolicy | None) -> None:
+    """Refuse a run beyond the tenant's cap on QUEUED runs (counted under a lock on the tenant row)."""
+    if connection.features.has_select_for_update:  # SQLite: this transaction holds the write lock already
+        list(Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk", flat=True))
+    cap = tenant_queue_cap(policy)
+    if Execution.objects.filter(tenant_id=tenant_id, status=ExecutionStatus.QUEUED).count() >= cap:
+        raise DomainError(
+            ExecutionErrorCode.QUEUE_FULL,
+            f"The tenant already has {cap} runs queued, its limit: try again when some have started.",
+        )
+
+
 def refusal_errors(decision: Any) -> DomainErrors:
     return DomainErrors(
         DomainError(ExecutionErrorCode.NOT_AUTHORIZED, refusal.message, refusal.capability and "capability")
@@ -147,10 +157,12 @@ def start_execution(
     triggered_by: User | None,
     record_refusal: bool = False,
 ) -> Execution:
-    """Authorise, record QUEUED and enqueue after commit. Callers have checked who may trigger it.
+    """Authorise, record QUEUED and release to the broker after commit, when its turn comes (see
+    ``execution.dispatch``). Callers have checked who may trigger it.
 
     A refused run raises DomainErrors (nothing written), or, with ``record_refusal`` (schedules and event
     triggers, where nobody is there to read an error), is recorded as REJECTED with its ledger entry.
+    A tenant at its cap of queued runs gets QUEUE_FULL (raised, whoever triggered it).
     """
     evidence = _clean_evidence(installation.tenant_id, evidence_ids)
     decision = authorize(installation, needs={EVIDENCE_READ} if evidence else ())
@@ -158,6 +170,9 @@ def start_execution(
     if version is None or (not decision.allowed and not record_refusal):
         raise refusal_errors(decision)
     raw_input, input_digest = _clean_input(input, version.manifest.get("input_schema"))
+    policy = tenant_policy(installation.tenant_id)
+    if decision.allowed:
+        _require_queue_room(installation.tenant_id, policy)
     execution = Execution.objects.create(
         tenant_id=installation.tenant_id,
         installation=installation,
@@ -173,6 +188,7 @@ def start_execution(
             version.manifest["resources"],
             tenant_id=installation.tenant_id,
             capabilities=decision.capabilities,
+            policy=policy,
         ),
     )
     ExecutionEvidence.objects.bulk_create(
@@ -193,17 +209,8 @@ def start_execution(
 
 
 def enqueue_after_commit(execution: Execution) -> None:
-    from .tasks import run_execution
-
-    execution_id = str(execution.pk)
-
-    def publish() -> None:
-        try:
-            run_execution.delay(execution_id)
-        except Exception:
-            logger.exception("Could not enqueue execution %s; the sweeper will retry", execution_id)
-
-    transaction.on_commit(publish)
+    """The run waits in the database queue; the dispatcher releases it when a slot and its turn come."""
+    dispatch.release_after_commit()
 
 
 def run_plugin(

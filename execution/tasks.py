@@ -11,7 +11,7 @@ from django.conf import settings
 
 from argus_plugins.core import clock
 
-from . import runtime, worker
+from . import dispatch, runtime, worker
 from .models import Execution, ExecutionStatus
 from .sandbox import DockerUnavailable, sweep_orphans
 
@@ -48,7 +48,8 @@ def run_execution(self, execution_id: str) -> None:
 
 @shared_task(name="execution.sweep", acks_late=True, soft_time_limit=60, time_limit=90)
 def sweep_executions() -> dict[str, int]:
-    """Nothing stays RUNNING or QUEUED forever: finish runs whose worker died, re-enqueue lost messages."""
+    """Nothing stays RUNNING or QUEUED forever: finish runs whose worker died, re-publish lost messages,
+    release held runs into free slots (in case a dispatch after a finished run was missed)."""
     now = clock.now()
     lost = 0
     stale_heartbeat = now - dt.timedelta(seconds=settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS)
@@ -58,14 +59,22 @@ def sweep_executions() -> dict[str, int]:
         lost += worker.fail_lost_run(execution, "The worker running this execution stopped responding.")
     requeued = 0
     stale_queue = now - dt.timedelta(seconds=settings.ARGUS_QUEUED_STALE_SECONDS)
-    for execution in Execution.objects.filter(status=ExecutionStatus.QUEUED, enqueued_at__lt=stale_queue):
+    for execution in Execution.objects.filter(
+        status=ExecutionStatus.QUEUED, released_at__isnull=False, enqueued_at__lt=stale_queue
+    ):
         Execution.objects.filter(pk=execution.pk).update(enqueued_at=now)
         try:
             run_execution.delay(str(execution.pk))
             requeued += 1
         except Exception:
             logger.exception("Could not re-enqueue execution %s", execution.pk)
-    return {"lost": lost, "requeued": requeued, "orphans": _sweep_orphaned_containers()}
+    released = len(dispatch.release_queued_runs())
+    return {
+        "lost": lost,
+        "requeued": requeued,
+        "released": released,
+        "orphans": _sweep_orphaned_containers(),
+    }
 
 
 def _sweep_orphaned_containers() -> int:

@@ -74,6 +74,72 @@ class Membership(models.Model):
         return ROLE_RANK[Role(self.role)] >= ROLE_RANK[required]
 
 
+class InvitationStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    ACCEPTED = "ACCEPTED", "Accepted"
+    DECLINED = "DECLINED", "Declined"
+    REVOKED = "REVOKED", "Revoked"
+
+
+#: The only moves an invitation makes; every answer is final.
+INVITATION_TRANSITIONS: dict[str, frozenset[str]] = {
+    InvitationStatus.PENDING: frozenset(
+        {InvitationStatus.ACCEPTED, InvitationStatus.DECLINED, InvitationStatus.REVOKED}
+    ),
+    InvitationStatus.ACCEPTED: frozenset(),
+    InvitationStatus.DECLINED: frozenset(),
+    InvitationStatus.REVOKED: frozenset(),
+}
+
+
+class TenantInvitationQuerySet(models.QuerySet):
+    def open(self) -> TenantInvitationQuerySet:
+        """Pending and not expired: still waiting for the invited user's answer."""
+        return self.filter(status=InvitationStatus.PENDING, expires_at__gt=clock.now())
+
+
+class TenantInvitation(models.Model):
+    """A tenant admin's invitation for a username to join the tenant with a role.
+
+    Nobody becomes a member without consent: the membership is created only when the invited user
+    accepts. The invitation names a username, not a user, and is recorded whether or not that username
+    exists, so inviting tells the admin nothing about which accounts exist.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    status = models.CharField(
+        max_length=16, choices=InvitationStatus.choices, default=InvitationStatus.PENDING
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantInvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("tenant", "username"),
+                condition=models.Q(status="PENDING"),
+                name="uniq_pending_invitation_tenant_username",
+            )
+        ]
+        indexes = [models.Index(fields=("username", "status"))]
+
+    def __str__(self) -> str:
+        return f"{self.username} → {self.tenant} ({self.role}, {self.status})"
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= clock.now()
+
+
 class ApiTokenQuerySet(models.QuerySet):
     def active(self) -> ApiTokenQuerySet:
         now = clock.now()
@@ -119,6 +185,8 @@ class TenantPolicy(models.Model):
     max_grant_lifetime = models.DurationField(null=True, blank=True)
     #: Maximum executions of this tenant running at once (None: settings.ARGUS_TENANT_MAX_CONCURRENCY).
     max_concurrent_executions = models.PositiveIntegerField(null=True, blank=True)
+    #: Maximum executions of this tenant QUEUED at once (None: settings.ARGUS_TENANT_MAX_QUEUED).
+    max_queued_executions = models.PositiveIntegerField(null=True, blank=True)
     #: Resource defaults without compute:extended, e.g. {"memory_mb": 256}; missing keys use settings.
     default_limits = models.JSONField(default=dict, blank=True)
 

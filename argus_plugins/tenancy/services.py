@@ -1,10 +1,15 @@
-"""Tenancy use cases: tenants, members and API tokens. One transaction each; the actor is explicit."""
+"""Tenancy use cases: tenants, members and API tokens. One transaction each; the actor is explicit.
+
+Membership is by consent: an admin invites a username, the invited user accepts (or declines); members
+may leave. The audit event of each is written by the mutation base, in the same transaction.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -13,7 +18,16 @@ from argus_plugins.core.errors import CommonErrorCode, DomainError, not_found
 from argus_plugins.core.validation import clean_text, parse_uuid
 
 from .error_codes import TenancyErrorCode
-from .models import ApiToken, Membership, Role, Tenant, User
+from .models import (
+    INVITATION_TRANSITIONS,
+    ApiToken,
+    InvitationStatus,
+    Membership,
+    Role,
+    Tenant,
+    TenantInvitation,
+    User,
+)
 from .permissions import require_authenticated, require_tenant_role
 from .tokens import generate_token, hash_token
 
@@ -47,20 +61,128 @@ def _clean_role(role: Any) -> Role:
 
 
 @transaction.atomic
-def add_tenant_member(*, actor: User, tenant_id: Any, username: Any, role: Any) -> Membership:
+def invite_tenant_member(*, actor: User, tenant_id: Any, username: Any, role: Any) -> TenantInvitation:
+    """Invite ``username`` to the tenant with ``role``; nobody becomes a member until they accept.
+
+    The answer is the same whether or not the username exists: an invitation to a name nobody has waits
+    like any other, and only an account with that name (one created before it expires, too) can accept
+    it. Inviting a name with an open invitation renews it with the new role and a new expiry.
+    """
     membership = require_tenant_role(actor, tenant_id, Role.ADMIN)
     username = clean_text(username, field="username", max_length=150)
     role = _clean_role(role)
-    user = User.objects.filter(username=username, is_active=True).first()
-    if user is None:
-        raise not_found("User", "username")
-    try:
-        with transaction.atomic():
-            return Membership.objects.create(user=user, tenant=membership.tenant, role=role)
-    except IntegrityError:
+    tenant = membership.tenant
+    if Membership.objects.filter(tenant=tenant, user__username=username).exists():
+        # Members are listed to every member: saying so reveals nothing the admin cannot read.
         raise DomainError(
             CommonErrorCode.DUPLICATE, f"'{username}' is already a member of this tenant.", "username"
+        )
+    now = clock.now()
+    fields = {
+        "role": role,
+        "invited_by": actor,
+        "created_at": now,
+        "expires_at": now + dt.timedelta(seconds=settings.ARGUS_INVITATION_TTL_SECONDS),
+    }
+    pending = (
+        TenantInvitation.objects.select_for_update()
+        .filter(tenant=tenant, username=username, status=InvitationStatus.PENDING)
+        .first()
+    )
+    if pending is not None:
+        for name, value in fields.items():
+            setattr(pending, name, value)
+        pending.save(update_fields=list(fields))
+        return pending
+    try:
+        with transaction.atomic():
+            return TenantInvitation.objects.create(tenant=tenant, username=username, **fields)
+    except IntegrityError:  # a concurrent invitation of the same name won: answer with it
+        return TenantInvitation.objects.get(tenant=tenant, username=username, status=InvitationStatus.PENDING)
+
+
+def _answer(invitation: TenantInvitation, to_status: InvitationStatus) -> None:
+    """Apply one move of INVITATION_TRANSITIONS, conditionally: a concurrent answer makes this fail."""
+    if to_status not in INVITATION_TRANSITIONS[invitation.status]:
+        raise DomainError(
+            TenancyErrorCode.INVITATION_ANSWERED,
+            f"The invitation is already {invitation.get_status_display().lower()}.",
+            "id",
+        )
+    now = clock.now()
+    updated = TenantInvitation.objects.filter(pk=invitation.pk, status=invitation.status).update(
+        status=to_status, responded_at=now
+    )
+    if not updated:
+        raise DomainError(
+            TenancyErrorCode.INVITATION_ANSWERED, "The invitation was answered meanwhile.", "id"
+        )
+    invitation.status, invitation.responded_at = to_status, now
+
+
+def _my_invitation(actor: User, invitation_id: Any) -> TenantInvitation:
+    """The invitation addressed to the actor; any other one answers NOT_FOUND, like a missing one."""
+    require_authenticated(actor)
+    invitation = (
+        TenantInvitation.objects.select_for_update()
+        .select_related("tenant")
+        .filter(pk=parse_uuid(invitation_id), username=actor.username)
+        .first()
+    )
+    if invitation is None:
+        raise not_found("Invitation")
+    return invitation
+
+
+@transaction.atomic
+def accept_tenant_invitation(*, actor: User, invitation_id: Any) -> Membership:
+    invitation = _my_invitation(actor, invitation_id)
+    if invitation.status == InvitationStatus.PENDING and invitation.is_expired():
+        raise DomainError(
+            TenancyErrorCode.INVITATION_EXPIRED, "The invitation has expired: ask for a new one.", "id"
+        )
+    _answer(invitation, InvitationStatus.ACCEPTED)
+    try:
+        with transaction.atomic():
+            return Membership.objects.create(user=actor, tenant=invitation.tenant, role=invitation.role)
+    except IntegrityError:
+        raise DomainError(
+            CommonErrorCode.DUPLICATE, "You are already a member of this tenant.", "id"
         ) from None
+
+
+@transaction.atomic
+def decline_tenant_invitation(*, actor: User, invitation_id: Any) -> TenantInvitation:
+    invitation = _my_invitation(actor, invitation_id)
+    _answer(invitation, InvitationStatus.DECLINED)
+    return invitation
+
+
+@transaction.atomic
+def revoke_tenant_invitation(*, actor: User, invitation_id: Any) -> TenantInvitation:
+    require_authenticated(actor)
+    invitation = TenantInvitation.objects.select_for_update().filter(pk=parse_uuid(invitation_id)).first()
+    if invitation is None:
+        raise not_found("Invitation")
+    try:
+        require_tenant_role(actor, invitation.tenant_id, Role.ADMIN, field="id")
+    except DomainError as refusal:
+        if refusal.code == CommonErrorCode.NOT_FOUND:
+            raise not_found("Invitation") from None  # another tenant's invitation: as if missing
+        raise
+    _answer(invitation, InvitationStatus.REVOKED)
+    return invitation
+
+
+def open_invitations_for(user: User) -> Any:
+    """Invitations waiting for the user's answer, newest first."""
+    invitations = TenantInvitation.objects.open().filter(username=user.username)
+    return invitations.select_related("tenant", "invited_by").order_by("-created_at", "id")
+
+
+def _lock_admins(tenant: Tenant) -> list[Membership]:
+    # Locking the tenant's admin rows serialises concurrent removals, so the last-admin check holds.
+    return list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.ADMIN))
 
 
 @transaction.atomic
@@ -68,8 +190,7 @@ def remove_tenant_member(*, actor: User, tenant_id: Any, username: Any) -> Tenan
     admin_membership = require_tenant_role(actor, tenant_id, Role.ADMIN)
     username = clean_text(username, field="username", max_length=150)
     tenant = admin_membership.tenant
-    # Lock the tenant's admin rows so two concurrent removals cannot both pass the last-admin check.
-    admins = list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.ADMIN))
+    admins = _lock_admins(tenant)
     target = Membership.objects.filter(tenant=tenant, user__username=username).first()
     if target is None:
         raise not_found("Member", "username")
@@ -77,6 +198,21 @@ def remove_tenant_member(*, actor: User, tenant_id: Any, username: Any) -> Tenan
         raise DomainError(TenancyErrorCode.LAST_ADMIN, "A tenant must keep at least one admin.", "username")
     target.delete()
     return tenant
+
+
+@transaction.atomic
+def leave_tenant(*, actor: User, tenant_id: Any) -> Tenant:
+    """End the actor's own membership. The last admin cannot leave: the tenant would have no admin."""
+    membership = require_tenant_role(actor, tenant_id, Role.VIEWER)
+    admins = _lock_admins(membership.tenant)
+    if membership.role == Role.ADMIN and len(admins) <= 1:
+        raise DomainError(
+            TenancyErrorCode.LAST_ADMIN,
+            "You are the tenant's last admin: make another member admin before leaving.",
+            "tenantId",
+        )
+    Membership.objects.filter(pk=membership.pk).delete()
+    return membership.tenant
 
 
 @transaction.atomic

@@ -69,7 +69,7 @@ def test_successful_mutations_leave_exactly_one_event_each(world, gql_for, publi
 def test_failed_mutations_leave_no_event(world, gql_for):
     before = AuditEvent.objects.count()
     gql_for(world.viewer_a).execute(
-        'mutation($t: ID!) { addTenantMember(tenantId: $t, username: "x", role: ADMIN) { errors { code } } }',
+        'mutation($t: ID!) { inviteTenantMember(tenantId: $t, username: "x", role: ADMIN) { errors { code } } }',
         {"t": str(world.tenant_a.pk)},
     )
     gql_for(world.admin_a).execute('mutation { createTenant(name: "") { errors { code } } }')

@@ -41,12 +41,14 @@ def test_run_plugin_statement_budget(world, gql_for, installation):
     statements = _statements(context)
     reads = [sql for sql in statements if sql.startswith("SELECT")]
     writes = [sql for sql in statements if sql.startswith(("INSERT", "UPDATE"))]
-    # Token; installation with the caller's role; resolved version; marketplace plans; tenant policy.
-    assert len(reads) == 5, "\n".join(reads)
+    # Token; installation with the caller's role; resolved version; marketplace plans; tenant policy (for
+    # both the limits and the queue cap); the tenant's queued runs, counted against that cap.
+    assert len(reads) == 6, "\n".join(reads)
+    assert reads[5].startswith('SELECT COUNT(*) AS "__count" FROM "execution_execution"')
     assert "tenancy_membership" in reads[1]  # the role came with the installation, not on its own
     assert len(writes) == 2, "\n".join(writes)  # the execution and its audit event
     # Plus the savepoints of the request, the mutation and start_execution (opened and released).
-    assert len(statements) == 13, "\n".join(statements)
+    assert len(statements) == 14, "\n".join(statements)
     assert Execution.objects.filter(pk=payload["execution"]["id"]).exists()
 
 

@@ -2,13 +2,18 @@
 
 import pytest
 
-from argus_plugins.tenancy.models import ApiToken, Membership, Tenant
+from argus_plugins.tenancy.models import ApiToken, Membership, Tenant, TenantInvitation
 
 HUGE = "x" * 10_000
 
 
 def _counts():
-    return (Tenant.objects.count(), Membership.objects.count(), ApiToken.objects.count())
+    return (
+        Tenant.objects.count(),
+        Membership.objects.count(),
+        ApiToken.objects.count(),
+        TenantInvitation.objects.count(),
+    )
 
 
 CASES = [
@@ -36,34 +41,63 @@ CASES = [
         "name",
     ),
     (
-        'mutation { addTenantMember(tenantId: "nope", username: "x", role: VIEWER) { errors { code field } } }',
+        'mutation { inviteTenantMember(tenantId: "nope", username: "x", role: VIEWER) { errors { code field } } }',
         {},
-        "addTenantMember",
+        "inviteTenantMember",
         "INVALID",
         "tenantId",
     ),
     (
-        'mutation { addTenantMember(tenantId: "00000000-0000-4000-8000-000000000000", username: "x", role: VIEWER)'
+        'mutation { inviteTenantMember(tenantId: "00000000-0000-4000-8000-000000000000", username: "x", role: VIEWER)'
         " { errors { code field } } }",
         {},
-        "addTenantMember",
+        "inviteTenantMember",
         "NOT_FOUND",
         "tenantId",
     ),
     (
-        "mutation($t: ID!, $u: String!) { addTenantMember(tenantId: $t, username: $u, role: VIEWER)"
+        "mutation($t: ID!, $u: String!) { inviteTenantMember(tenantId: $t, username: $u, role: VIEWER)"
         " { errors { code field } } }",
         {"u": HUGE},
-        "addTenantMember",
+        "inviteTenantMember",
         "TOO_LONG",
         "username",
     ),
     (
-        'mutation($t: ID!) { addTenantMember(tenantId: $t, username: "ghost", role: VIEWER) { errors { code field } } }',
+        'mutation($t: ID!) { inviteTenantMember(tenantId: $t, username: "alice-admin", role: VIEWER)'
+        " { errors { code field } } }",
         {},
-        "addTenantMember",
-        "NOT_FOUND",
+        "inviteTenantMember",
+        "DUPLICATE",
         "username",
+    ),
+    (
+        'mutation { acceptTenantInvitation(id: "zzz") { errors { code field } } }',
+        {},
+        "acceptTenantInvitation",
+        "INVALID",
+        "id",
+    ),
+    (
+        'mutation { declineTenantInvitation(id: "00000000-0000-4000-8000-000000000000") { errors { code field } } }',
+        {},
+        "declineTenantInvitation",
+        "NOT_FOUND",
+        "id",
+    ),
+    (
+        'mutation { revokeTenantInvitation(id: "00000000-0000-4000-8000-000000000000") { errors { code field } } }',
+        {},
+        "revokeTenantInvitation",
+        "NOT_FOUND",
+        "id",
+    ),
+    (
+        'mutation { leaveTenant(tenantId: "nope") { errors { code field } } }',
+        {},
+        "leaveTenant",
+        "INVALID",
+        "tenantId",
     ),
     (
         'mutation($t: ID!) { removeTenantMember(tenantId: $t, username: "ghost") { errors { code field } } }',
@@ -137,7 +171,7 @@ def test_bad_input_is_a_typed_error_and_writes_nothing(
     [
         "mutation { createTenant { errors { code } } }",  # missing argument
         "mutation { createTenant(name: 42) { errors { code } } }",  # wrong type
-        'mutation { addTenantMember(tenantId: "x", username: "y", role: OWNER) { errors { code } } }',  # bad enum
+        'mutation { inviteTenantMember(tenantId: "x", username: "y", role: OWNER) { errors { code } } }',  # bad enum
         'mutation { createApiToken(name: "n", expiresAt: "yesterday") { errors { code } } }',  # bad datetime
     ],
 )

@@ -2,17 +2,19 @@
 
 import pytest
 
-from argus_plugins.tenancy.models import Membership, Role, Tenant
+from argus_plugins.tenancy.models import Membership, Role, Tenant, TenantInvitation
 
 TENANTS = "{ tenants(first: 10) { totalCount edges { node { id name slug myRole } } } }"
 TENANT = "query($id: ID!) { tenant(id: $id) { id name members { role user { username } } } }"
-ADD_MEMBER = """
+INVITE = """
 mutation($tenantId: ID!, $username: String!, $role: Role!) {
-  addTenantMember(tenantId: $tenantId, username: $username, role: $role) {
-    membership { role user { username } }
+  inviteTenantMember(tenantId: $tenantId, username: $username, role: $role) {
+    invitation { id username role status tenantName }
     errors { code field message }
   }
 }"""
+ACCEPT = """
+mutation($id: ID!) { acceptTenantInvitation(id: $id) { membership { role user { username } } errors { code } } }"""
 REMOVE_MEMBER = """
 mutation($tenantId: ID!, $username: String!) {
   removeTenantMember(tenantId: $tenantId, username: $username) { tenant { id } errors { code field message } }
@@ -77,25 +79,32 @@ def test_tenant_slugs_stay_unique(world, gql_for):
         ("staff", "NOT_FOUND"),
     ],
 )
-def test_only_tenant_admins_add_members(world, gql_for, who, code):
+def test_only_tenant_admins_invite_members(world, gql_for, who, code):
     response = gql_for(getattr(world, who)).execute(
-        ADD_MEMBER, {"tenantId": str(world.tenant_a.pk), "username": "olga-outsider", "role": "ADMIN"}
+        INVITE, {"tenantId": str(world.tenant_a.pk), "username": "olga-outsider", "role": "ADMIN"}
     )
-    payload = response.payload("addTenantMember")
-    assert payload["membership"] is None
+    payload = response.payload("inviteTenantMember")
+    assert payload["invitation"] is None
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [(code, "tenantId")]
     assert not Membership.objects.filter(user=world.outsider).exists()
+    assert not TenantInvitation.objects.exists()
 
 
-def test_admin_adds_and_removes_member(world, gql_for):
+def test_admin_invites_the_member_accepts_and_an_admin_removes(world, gql_for):
     client = gql_for(world.admin_a)
-    added = client.execute(
-        ADD_MEMBER, {"tenantId": str(world.tenant_a.pk), "username": "olga-outsider", "role": "VIEWER"}
-    ).payload("addTenantMember")
-    assert added == {"membership": {"role": "VIEWER", "user": {"username": "olga-outsider"}}, "errors": []}
+    invited = client.execute(
+        INVITE, {"tenantId": str(world.tenant_a.pk), "username": "olga-outsider", "role": "VIEWER"}
+    ).payload("inviteTenantMember")
+    assert invited["errors"] == []
+    assert not Membership.objects.filter(user=world.outsider).exists()  # not without her consent
+    accepted = gql_for(world.outsider).execute(ACCEPT, {"id": invited["invitation"]["id"]})
+    assert accepted.payload("acceptTenantInvitation") == {
+        "membership": {"role": "VIEWER", "user": {"username": "olga-outsider"}},
+        "errors": [],
+    }
     again = client.execute(
-        ADD_MEMBER, {"tenantId": str(world.tenant_a.pk), "username": "olga-outsider", "role": "ADMIN"}
-    ).payload("addTenantMember")
+        INVITE, {"tenantId": str(world.tenant_a.pk), "username": "olga-outsider", "role": "ADMIN"}
+    ).payload("inviteTenantMember")
     assert [e["code"] for e in again["errors"]] == ["DUPLICATE"]
     assert Membership.objects.get(user=world.outsider).role == Role.VIEWER
     removed = client.execute(REMOVE_MEMBER, {"tenantId": str(world.tenant_a.pk), "username": "olga-outsider"})

@@ -7,7 +7,7 @@ import graphene
 from argus_plugins.core.graphql.mutations import BaseMutation
 
 from .. import services
-from .types import ApiTokenType, MembershipType, RoleEnum, TenantType
+from .types import ApiTokenType, MembershipType, RoleEnum, TenantInvitationType, TenantType
 
 
 class CreateTenant(BaseMutation):
@@ -21,8 +21,11 @@ class CreateTenant(BaseMutation):
         return cls(tenant=services.create_tenant(actor=info.context.user, name=name), errors=[])
 
 
-class AddTenantMember(BaseMutation):
-    membership = graphene.Field(MembershipType)
+class InviteTenantMember(BaseMutation):
+    """Invite a user by username (admins). The answer is the same whether or not the username exists;
+    the user becomes a member only by accepting (acceptTenantInvitation) before it expires."""
+
+    invitation = graphene.Field(TenantInvitationType)
 
     class Arguments:
         tenant_id = graphene.ID(required=True)
@@ -30,11 +33,65 @@ class AddTenantMember(BaseMutation):
         role = RoleEnum(required=True)
 
     @classmethod
-    def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> AddTenantMember:
-        membership = services.add_tenant_member(
+    def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> InviteTenantMember:
+        invitation = services.invite_tenant_member(
             actor=info.context.user, tenant_id=data["tenant_id"], username=data["username"], role=data["role"]
         )
+        return cls(invitation=invitation, errors=[])
+
+
+class AcceptTenantInvitation(BaseMutation):
+    """Accept an invitation addressed to you: you become a member with the invited role."""
+
+    membership = graphene.Field(MembershipType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+
+    @classmethod
+    def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> AcceptTenantInvitation:
+        membership = services.accept_tenant_invitation(actor=info.context.user, invitation_id=id)
         return cls(membership=membership, errors=[])
+
+
+class DeclineTenantInvitation(BaseMutation):
+    invitation = graphene.Field(TenantInvitationType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+
+    @classmethod
+    def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> DeclineTenantInvitation:
+        invitation = services.decline_tenant_invitation(actor=info.context.user, invitation_id=id)
+        return cls(invitation=invitation, errors=[])
+
+
+class RevokeTenantInvitation(BaseMutation):
+    """Withdraw a pending invitation (the tenant's admins)."""
+
+    invitation = graphene.Field(TenantInvitationType)
+
+    class Arguments:
+        id = graphene.ID(required=True)
+
+    @classmethod
+    def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> RevokeTenantInvitation:
+        invitation = services.revoke_tenant_invitation(actor=info.context.user, invitation_id=id)
+        return cls(invitation=invitation, errors=[])
+
+
+class LeaveTenant(BaseMutation):
+    """End your own membership of a tenant. The last admin cannot leave (LAST_ADMIN)."""
+
+    tenant_id = graphene.ID(description="The tenant left.")
+
+    class Arguments:
+        tenant_id = graphene.ID(required=True)
+
+    @classmethod
+    def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, tenant_id: str) -> LeaveTenant:
+        tenant = services.leave_tenant(actor=info.context.user, tenant_id=tenant_id)
+        return cls(tenant_id=tenant.pk, errors=[])
 
 
 class RemoveTenantMember(BaseMutation):
@@ -81,7 +138,11 @@ class RevokeApiToken(BaseMutation):
 
 class TenancyMutations(graphene.ObjectType):
     create_tenant = CreateTenant.Field()
-    add_tenant_member = AddTenantMember.Field()
+    invite_tenant_member = InviteTenantMember.Field()
+    accept_tenant_invitation = AcceptTenantInvitation.Field()
+    decline_tenant_invitation = DeclineTenantInvitation.Field()
+    revoke_tenant_invitation = RevokeTenantInvitation.Field()
     remove_tenant_member = RemoveTenantMember.Field()
+    leave_tenant = LeaveTenant.Field()
     create_api_token = CreateApiToken.Field()
     revoke_api_token = RevokeApiToken.Field()

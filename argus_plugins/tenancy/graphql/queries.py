@@ -9,7 +9,8 @@ from argus_plugins.core.graphql.connections import connection_args, resolve_conn
 
 from ..models import ApiToken, Membership, Tenant
 from ..permissions import require_authenticated, require_tenant_role
-from .types import ApiTokenConnection, TenantConnection, TenantType, UserType
+from ..services import open_invitations_for
+from .types import ApiTokenConnection, TenantConnection, TenantInvitationConnection, TenantType, UserType
 
 
 def tenants_of(user: Any) -> QuerySet[Tenant]:
@@ -26,6 +27,12 @@ class TenancyQueries(graphene.ObjectType):
     tenant = graphene.Field(TenantType, id=graphene.ID(required=True))
     api_tokens = graphene.Field(
         ApiTokenConnection, required=True, description="The caller's own API tokens.", **connection_args()
+    )
+    my_invitations = graphene.Field(
+        TenantInvitationConnection,
+        required=True,
+        description="Invitations to join a tenant waiting for the caller's answer (not expired).",
+        **connection_args(),
     )
 
     @staticmethod
@@ -50,3 +57,11 @@ class TenancyQueries(graphene.ObjectType):
         require_authenticated(info.context.user)
         tokens = ApiToken.objects.filter(user=info.context.user).order_by("-created_at", "id")
         return resolve_connection(ApiTokenConnection, tokens, **page)
+
+    @staticmethod
+    def resolve_my_invitations(
+        root: Any, info: graphene.ResolveInfo, **page: Any
+    ) -> TenantInvitationConnection:
+        require_authenticated(info.context.user)
+        invitations = open_invitations_for(info.context.user)
+        return resolve_connection(TenantInvitationConnection, invitations, **page)

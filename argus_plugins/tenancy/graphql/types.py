@@ -5,9 +5,10 @@ from graphene_django import DjangoObjectType
 
 from argus_plugins.core.graphql.connections import CountableConnection
 
-from ..models import ApiToken, Membership, Role, Tenant, User
+from ..models import ApiToken, InvitationStatus, Membership, Role, Tenant, TenantInvitation, User
 
 RoleEnum = graphene.Enum.from_enum(Role, name="Role")
+InvitationStatusEnum = graphene.Enum.from_enum(InvitationStatus, name="InvitationStatus")
 
 
 class UserType(DjangoObjectType):
@@ -26,9 +27,48 @@ class MembershipType(DjangoObjectType):
         fields = ("id", "user", "role", "created_at")
 
 
+class TenantInvitationType(DjangoObjectType):
+    """An invitation to join a tenant. The invited user sees the tenant's name, not its data."""
+
+    role = graphene.Field(RoleEnum, required=True)
+    status = graphene.Field(InvitationStatusEnum, required=True)
+    expired = graphene.Boolean(required=True, description="Past its expiry: it can no longer be accepted.")
+    tenant_id = graphene.ID(required=True)
+    tenant_name = graphene.String(required=True)
+    invited_by = graphene.String(description="Username of the admin who sent it.")
+
+    class Meta:
+        model = TenantInvitation
+        name = "TenantInvitation"
+        fields = ("id", "username", "role", "status", "created_at", "expires_at", "responded_at")
+
+    @staticmethod
+    def resolve_expired(invitation: TenantInvitation, info: graphene.ResolveInfo) -> bool:
+        return invitation.is_expired()
+
+    @staticmethod
+    def resolve_tenant_name(invitation: TenantInvitation, info: graphene.ResolveInfo) -> str:
+        return invitation.tenant.name
+
+    @staticmethod
+    def resolve_invited_by(invitation: TenantInvitation, info: graphene.ResolveInfo) -> str | None:
+        return invitation.invited_by.username if invitation.invited_by_id else None
+
+
+class TenantInvitationConnection(CountableConnection):
+    class Meta:
+        node = TenantInvitationType
+
+
 class TenantType(DjangoObjectType):
     my_role = graphene.Field(RoleEnum, description="The caller's role in this tenant.")
     members = graphene.List(graphene.NonNull(MembershipType), required=True)
+    invitations = graphene.List(
+        graphene.NonNull(TenantInvitationType),
+        required=True,
+        description="Invitations waiting for an answer (not expired). Shown to the tenant's admins only; "
+        "other members get an empty list.",
+    )
 
     class Meta:
         model = Tenant
@@ -46,6 +86,13 @@ class TenantType(DjangoObjectType):
     @staticmethod
     def resolve_members(tenant: Tenant, info: graphene.ResolveInfo) -> list[Membership]:
         return list(tenant.memberships.select_related("user").order_by("created_at", "id"))
+
+    @staticmethod
+    def resolve_invitations(tenant: Tenant, info: graphene.ResolveInfo) -> list[TenantInvitation]:
+        if TenantType.resolve_my_role(tenant, info) != Role.ADMIN:
+            return []
+        invitations = TenantInvitation.objects.open().filter(tenant=tenant)
+        return list(invitations.select_related("tenant", "invited_by").order_by("-created_at", "id"))
 
 
 class TenantConnection(CountableConnection):

@@ -86,13 +86,31 @@ def test_redelivery_of_a_run_whose_worker_died_fails_it(deploy, world):
     assert orphan.status == ExecutionStatus.FAILED and "re-delivered" in orphan.error_reason
 
 
-def test_message_lost_while_broker_was_down_is_requeued(deploy, settings):
+def test_a_run_whose_publish_failed_waits_in_the_queue_and_is_released_later(deploy):
     installation = deploy("print('late but done')")
     with broker_down():
-        execution = deploy.run(installation)  # on_commit publish fails: logged, the run stays QUEUED
+        execution = deploy.run(installation)  # the publish after commit fails: logged, back on hold
     time.sleep(0.5)
     execution.refresh_from_db()
-    assert execution.status == ExecutionStatus.QUEUED
+    assert (execution.status, execution.released_at) == (ExecutionStatus.QUEUED, None)
+    swept = sweep_executions()
+    assert (swept["requeued"], swept["released"]) == (0, 1)
+    assert wait_terminal(execution).status == ExecutionStatus.SUCCEEDED
+
+
+def test_a_released_run_whose_message_was_lost_is_republished(deploy):
+    from django.db import transaction
+
+    from execution import dispatch
+
+    installation = deploy("print('late but done')")
+    with broker_down():
+        execution = deploy.run(installation)
+    with transaction.atomic():
+        assert dispatch._release() == [str(execution.pk)]  # released, then the process died: no message
+    execution.refresh_from_db()
+    assert execution.status == ExecutionStatus.QUEUED and execution.released_at is not None
+    assert sweep_executions()["requeued"] == 0  # not stale yet
     Execution.objects.filter(pk=execution.pk).update(enqueued_at=clock.now() - dt.timedelta(hours=1))
     assert sweep_executions()["requeued"] == 1
     assert wait_terminal(execution).status == ExecutionStatus.SUCCEEDED
