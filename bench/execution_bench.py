@@ -467,6 +467,7 @@ class Bench:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
+        from argus_plugins.staff.roles import StaffRole, grant_role
         from argus_plugins.tenancy import services as tenancy_services
         from argus_plugins.tenancy.models import TenantPolicy, User
         from installations import services as installation_services
@@ -476,6 +477,7 @@ class Bench:
         user = User.objects.create(username=f"bench-{self.token}", is_staff=True)
         user.set_unusable_password()
         user.save()
+        grant_role(user, StaffRole.REVIEWER)  # it approves the bench's plugin
         _, self.api_token = tenancy_services.create_api_token(actor=user, name="execution bench")
         tenant = tenancy_services.create_tenant(actor=user, name="Bench Agency")
         TenantPolicy.objects.update_or_create(tenant=tenant, defaults={"max_concurrent_executions": 64})

@@ -180,6 +180,9 @@ class Bench:
             return User.objects.create(username=f"{name}-{self.token}", is_staff=staff)
 
         operator, self.user_a, self.user_b = user("operator", staff=True), user("alice"), user("bob")
+        from argus_plugins.staff.roles import StaffRole, grant_role
+
+        grant_role(operator, StaffRole.REVIEWER)  # it approves the bench's plugin
         tenant_a = tenancy_services.create_tenant(actor=self.user_a, name="Agency A")
         tenant_b = tenancy_services.create_tenant(actor=self.user_b, name="Agency B")
         _, self.token_a = tenancy_services.create_api_token(actor=self.user_a, name="fairness bench")

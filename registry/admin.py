@@ -21,8 +21,10 @@ from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core.admin_mixins import ReadOnlyMixin
 from argus_plugins.core.errors import DomainError, DomainErrors
 
-from . import bundles, code_review, services
+from . import bundles, code_review, dependencies, services
+from .manifest import lock_file_of
 from .models import (
+    LayerStatus,
     LifecycleEvent,
     Plugin,
     PluginVersion,
@@ -103,9 +105,10 @@ REVIEW_FIELDS = (
     "reviewer",
     "reviewed_at",
 )
-CODE_FIELDS = ("source_code", "changes_since_previous")
+CODE_FIELDS = ("source_code", "changes_since_previous", "third_party_packages")
 REVIEW_FIELDSETS = (
     (None, {"fields": REVIEW_FIELDS}),
+    ("Third-party packages (frozen dependency layer, SBOM)", {"fields": ("third_party_packages",)}),
     ("Source code", {"fields": ("source_code",), "classes": ("wide",)}),
     ("Changes since the previous published version", {"fields": ("changes_since_previous",)}),
 )
@@ -174,6 +177,38 @@ class VersionDetailsMixin:
         except (OSError, bundles.BundleRejected) as error:
             return f"Cannot read the bundle: {error}"
         return format_html_join("", "{}", ((_source_block(file),) for file in files))
+
+    @admin.display(description="Packages")
+    def third_party_packages(self, version: PluginVersion) -> SafeString | str:
+        layer = version.dependency_layer
+        if lock_file_of(version.manifest) is None:
+            return "None: the plugin declares no lock file (it uses its runtime's standard library only)."
+        if layer is None or layer.status != LayerStatus.RESOLVED:
+            state = layer.get_status_display() if layer else "Not resolved yet (it is resolved at submission)"
+            error = f" [{layer.error_code}] {layer.error_message}" if layer and layer.error_message else ""
+            return f"{state}.{error} The version cannot be approved until its dependencies are frozen."
+        changes = dependencies.sbom_changes(version) or {}
+        summary = format_html_join(
+            "",
+            "<li><strong>{}</strong>: {}</li>",
+            ((kind, ", ".join(items)) for kind, items in changes.items() if items),
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            ((p["name"], p["version"], p["license"] or "unknown", p["sha256"][:16]) for p in layer.packages),
+        )
+        return format_html(
+            "<p>Layer SHA-256 <code>{}</code> ({} bytes), verified before every run. Changes since the "
+            "previous published version:</p><ul>{}</ul><table><tr><th>package</th><th>version</th>"
+            "<th>licence</th><th>sha256</th></tr>{}</table><details><summary>CycloneDX SBOM (JSON)</summary>"
+            "<pre>{}</pre></details>",
+            layer.archive_sha256,
+            layer.archive_size,
+            summary or format_html("<li>none</li>"),
+            rows,
+            json.dumps(dependencies.sbom_of(version), indent=2),
+        )
 
     @admin.display(description="Diff")
     def changes_since_previous(self, version: PluginVersion) -> SafeString | str:

@@ -386,10 +386,22 @@ def submit_for_review(*, actor: User, version_id: Any) -> PluginVersion:
     return version
 
 
+REVIEW_PERMISSION = "registry.review_pluginversion"
+
+
+def require_reviewer(actor: User) -> None:
+    """Approving and rejecting is the marketplace reviewers' job (the Reviewers role), not any staff's."""
+    require_staff(actor)
+    if not actor.has_perm(REVIEW_PERMISSION):
+        raise DomainError(
+            CommonErrorCode.PERMISSION_DENIED, "Only marketplace reviewers may approve or reject versions."
+        )
+
+
 @transaction.atomic
 def approve_version(*, actor: User, version_id: Any, notes: Any = "") -> PluginVersion:
-    """Staff approval. The stored bytes and the signature are verified again before publishing."""
-    require_staff(actor)
+    """A reviewer's approval. The stored bytes and the signature are verified again before publishing."""
+    require_reviewer(actor)
     notes = clean_text(notes, field="notes", max_length=MAX_NOTES, required=False)
     version = _get(
         PluginVersion.objects.select_related("plugin", "signing_key"), version_id, "Plugin version"
@@ -420,7 +432,7 @@ def approve_version(*, actor: User, version_id: Any, notes: Any = "") -> PluginV
 
 @transaction.atomic
 def reject_version(*, actor: User, version_id: Any, notes: Any) -> PluginVersion:
-    require_staff(actor)
+    require_reviewer(actor)
     notes = clean_text(notes, field="notes", max_length=MAX_NOTES)
     version = _get(PluginVersion.objects.select_related("plugin"), version_id, "Plugin version")
     return transition_version(

@@ -15,6 +15,7 @@ from django.test import Client
 
 from argus_plugins.tenancy import services as tenancy_services
 from argus_plugins.tenancy.models import Membership, Role, Tenant, User
+from tests.support.publishing import make_reviewer
 
 
 @dataclass
@@ -148,7 +149,7 @@ def world(db: None) -> TenantWorld:
         analyst_a=analyst_a,
         viewer_a=viewer_a,
         admin_b=admin_b,
-        staff=make_user("sam-staff", staff=True),
+        staff=make_reviewer(make_user("sam-staff", staff=True)),
         outsider=make_user("olga-outsider"),
     )
 

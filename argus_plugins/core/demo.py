@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from argus_cli.runs import progress_line
+from argus_plugins.staff.roles import StaffRole, grant_role
 from argus_plugins.tenancy import services as tenancy_services
 from argus_plugins.tenancy.models import Membership, Role, Tenant, User
 
@@ -70,6 +71,8 @@ def prepare_demo_admin() -> tuple[str, str]:
     if created:
         user.set_unusable_password()
         user.save()
+    for role in StaffRole:  # the demo's one account reviews (approves the demo plugin) and operates
+        grant_role(user, role)
     tenant = Tenant.objects.filter(memberships__user=user, name=DEMO_TENANT).first()
     if tenant is None:
         tenant = tenancy_services.create_tenant(actor=user, name=DEMO_TENANT)

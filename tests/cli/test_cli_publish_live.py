@@ -14,6 +14,7 @@ from installations.catalog import sync_catalog
 from installations.models import Capability
 from registry import services
 from registry.models import PluginVersion
+from tests.support.publishing import make_reviewer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "plugins" / "ioc-extractor"
@@ -98,7 +99,7 @@ def test_publisher_session_by_slugs_from_login_to_listing(live_server, tmp_path,
     sync_catalog(Capability)  # transactional tests flush the rows the data migrations loaded
     developer = User.objects.create(username="slug-dev")
     _, token = tenancy_services.create_api_token(actor=developer, name="cli")
-    staff = User.objects.create(username="slug-reviewer", is_staff=True)
+    staff = make_reviewer(User.objects.create(username="slug-reviewer", is_staff=True))
 
     logged_in = cli("login", f"{live_server.url}/graphql", "--token-stdin", input=token + "\n")
     assert logged_in.returncode == 0, logged_in.stderr

@@ -36,10 +36,11 @@ from marketplace.plans import requires_entitlement  # noqa: E402
 from registry import bundles, signing  # noqa: E402
 from registry import services as registry_services  # noqa: E402
 from registry.models import PluginVersion, VersionStatus  # noqa: E402
+from tests.support.publishing import make_reviewer  # noqa: E402
 
 execution_services.enqueue_after_commit = lambda execution: None  # no worker reads this database
 
-staff = User.objects.create(username="pg-staff", is_staff=True)
+staff = make_reviewer(User.objects.create(username="pg-staff", is_staff=True))
 analyst = User.objects.create(username="pg-analyst")
 _, token = tenancy_services.create_api_token(actor=analyst, name="pg")
 tenant = tenancy_services.create_tenant(actor=staff, name="PG Agency")

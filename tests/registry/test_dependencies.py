@@ -133,3 +133,21 @@ def test_layers_are_cached_by_lock_hash_and_changes_are_shown(world, publisher_k
         "changed": ["six: 1.16.0 -> 1.17.0"],
     }
     assert DependencyLayer.objects.count() == 2
+
+
+def test_the_review_page_shows_the_packages_their_changes_and_the_sbom(world, publisher_kit, plugin):
+    from django.test import Client
+    from django.urls import reverse
+
+    version = _upload(publisher_kit, plugin, "1.0.0", SIX)
+    registry_services.submit_for_review(actor=publisher_kit.owner, version_id=version.pk)
+    version.refresh_from_db()
+    client = Client()
+    client.force_login(world.staff)
+    url = reverse("admin:registry_pluginversionreview_change", args=[version.pk])
+    pending = client.get(url).content.decode()
+    assert "cannot be approved until its dependencies are frozen" in pending
+    dependencies.freeze(version.dependency_layer_id)
+    page = client.get(url).content.decode()
+    assert "Third-party packages" in page and "<td>six</td><td>1.17.0</td><td>MIT License</td>" in page
+    assert "<strong>added</strong>: six==1.17.0" in page and "CycloneDX" in page

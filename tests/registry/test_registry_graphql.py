@@ -352,3 +352,42 @@ def test_drafts_are_invisible_to_other_users(publisher_kit, plugin, world, gql_f
     assert response.body["data"] == {"pluginVersion": None}
     assert response.errors[0]["extensions"]["code"] == "NOT_FOUND"
     assert gql_for(world.admin_a).execute("{ plugins { totalCount } }").data == {"plugins": {"totalCount": 0}}
+
+
+def test_only_reviewers_approve_or_reject_not_every_staff_account(world, gql_for, publisher_kit):
+    """An operator's token (staff without the Reviewers role) cannot publish code: approving is reviewing."""
+    from argus_plugins.tenancy.models import User
+    from registry import services as registry_services
+    from registry.models import PluginVersion
+
+    plugin = registry_services.create_plugin(
+        actor=publisher_kit.owner, publisher_id=publisher_kit.publisher.pk, slug="gated", name="Gated"
+    )
+    version = publisher_kit.upload(plugin, "1.0.0")
+    registry_services.submit_for_review(actor=publisher_kit.owner, version_id=version.pk)
+    operator = User.objects.create(username="otto-operator", is_staff=True)
+    for mutation in (
+        'approvePluginVersion(id: $id, notes: "ok")',
+        'rejectPluginVersion(id: $id, notes: "no")',
+    ):
+        field = mutation.split("(")[0]
+        refused = (
+            gql_for(operator)
+            .execute(
+                f"mutation($id: ID!) {{ {mutation} {{ pluginVersion {{ status }} errors {{ code message }} }} }}",
+                {"id": str(version.pk)},
+            )
+            .payload(field)
+        )
+        assert [e["code"] for e in refused["errors"]] == ["PERMISSION_DENIED"]
+        assert "reviewers" in refused["errors"][0]["message"]
+    assert PluginVersion.objects.get(pk=version.pk).status == "IN_REVIEW"
+    approved = (
+        gql_for(world.staff)
+        .execute(
+            'mutation($id: ID!) { approvePluginVersion(id: $id, notes: "ok") { pluginVersion { status } errors { code } } }',
+            {"id": str(version.pk)},
+        )
+        .payload("approvePluginVersion")
+    )
+    assert approved == {"pluginVersion": {"status": "PUBLISHED"}, "errors": []}

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from argus_plugins.staff.roles import StaffRole, grant_role
+from argus_plugins.tenancy.models import User
 from registry import services
 from registry.models import PluginVersion, VersionStatus
 from tests.support.publishing import TRIVIAL_ENTRYPOINT, make_bundle, manifest_for
@@ -150,9 +151,10 @@ def test_approve_and_reject_from_the_page_call_the_services(reviewer, second_ver
 
 
 def test_staff_without_the_reviewer_role_can_neither_see_nor_decide(in_review, world):
-    grant_role(world.staff, StaffRole.OPERATOR)
+    operator = User.objects.create(username="otto-operator", is_staff=True)
+    grant_role(operator, StaffRole.OPERATOR)
     client = Client()
-    client.force_login(world.staff)
+    client.force_login(operator)
     assert client.get(reverse("admin:registry_pluginversionreview_changelist")).status_code == 403
     assert client.get(_url(in_review)).status_code == 403
     assert client.post(_url(in_review), {"_approve": "1", "decision_notes": "x"}).status_code == 403

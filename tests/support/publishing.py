@@ -103,6 +103,26 @@ class PublisherKit:
         return services.approve_version(actor=reviewer, version_id=uploaded.pk, notes="ok")
 
 
+def make_reviewer(user: Any) -> Any:
+    """``user`` as a marketplace reviewer: staff holding the permission approval and rejection require
+    (what the Reviewers role grants; the role's group itself is tested in tests/staff)."""
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    content_type = ContentType.objects.get_for_model(PluginVersion)
+    permission, _ = Permission.objects.get_or_create(
+        content_type=content_type,
+        codename="review_pluginversion",
+        defaults={"name": "Can approve or reject plugin versions in review"},
+    )
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    user.user_permissions.add(permission)
+    for cache in ("_perm_cache", "_user_perm_cache"):
+        user.__dict__.pop(cache, None)
+    return user
+
+
 def make_publisher_kit(owner: Any, slug: str = "acme-forensics", key_index: int = 0) -> PublisherKit:
     publisher = services.create_publisher(actor=owner, name=slug.replace("-", " ").title(), slug=slug)
     key = private_key(key_index)
