@@ -57,4 +57,20 @@ def close() -> None:
 
 
 def hostname() -> str:
+    """Names this worker process on the run it claims (``host:pid``); see ``worker_is_alive``."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_is_alive(worker_hostname: str) -> bool | None:
+    """Whether the worker process named by ``hostname()`` still exists: None when it ran on another host
+    (only its heartbeat can tell then). A pid reused since is taken for alive: the heartbeat decides then."""
+    host, _, pid = worker_hostname.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, as another user
+    return True

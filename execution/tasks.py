@@ -51,11 +51,9 @@ def sweep_executions() -> dict[str, int]:
     """Nothing stays RUNNING or QUEUED forever: finish runs whose worker died, re-enqueue lost messages."""
     now = clock.now()
     lost = 0
-    stale_heartbeat = now - dt.timedelta(seconds=settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS)
-    for execution in Execution.objects.filter(
-        status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_heartbeat
-    ):
-        lost += worker.fail_lost_run(execution, "The worker running this execution stopped responding.")
+    for execution in Execution.objects.filter(status=ExecutionStatus.RUNNING):
+        if worker.is_lost(execution):
+            lost += worker.fail_lost_run(execution, "The worker running this execution stopped responding.")
     requeued = 0
     stale_queue = now - dt.timedelta(seconds=settings.ARGUS_QUEUED_STALE_SECONDS)
     for execution in Execution.objects.filter(status=ExecutionStatus.QUEUED, enqueued_at__lt=stale_queue):

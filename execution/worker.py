@@ -9,6 +9,7 @@ path ends in a terminal status, and the sweeper finishes runs whose worker died.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import json
 import logging
@@ -175,6 +176,15 @@ def prepare(execution: Execution) -> Prepared | None:
     return Prepared(execution, decision.capabilities, bundle, evidence, links)
 
 
+def _oci_runtime(execution: Execution) -> str | None:
+    """The platform's OCI runtime, or gVisor when the tenant's policy requires it (the warm pool keys its
+    containers by runtime, so a gVisor run never gets a runc container)."""
+    policy = getattr(execution.tenant, "policy", None)
+    if policy is not None and policy.require_gvisor:
+        return settings.ARGUS_SANDBOX_GVISOR_RUNTIME
+    return settings.ARGUS_SANDBOX_OCI_RUNTIME or None
+
+
 def _sandbox_job(prepared: Prepared) -> SandboxJob:
     execution = prepared.execution
     version = execution.plugin_version
@@ -185,7 +195,7 @@ def _sandbox_job(prepared: Prepared) -> SandboxJob:
         image=runtime_config["image"],
         interpreter=tuple(runtime_config.get("interpreter", ("python3",))),
         launch=runtime_config.get("launch", "exec"),
-        runtime=settings.ARGUS_SANDBOX_OCI_RUNTIME or None,
+        runtime=_oci_runtime(execution),
         entrypoint=version.manifest["entrypoint"],
         # Extracted (and validated once more) straight into the container's slot: no copy in between.
         bundle=functools.partial(extract_bundle, prepared.bundle),
@@ -316,8 +326,12 @@ def run(execution_id: str) -> None:
     if execution is None or execution.is_terminal:
         return  # deleted, or a re-delivered message for a finished run: nothing to do
     if execution.status == ExecutionStatus.RUNNING:
-        # This message was re-delivered because the worker that claimed it died mid-run.
-        fail_lost_run(execution, "The worker running this execution was lost (re-delivered); not re-run.")
+        # A re-delivered message: after a broker connection drop Celery restores the unacknowledged messages
+        # of runs that are still running fine, so only a run whose worker is gone is lost.
+        if is_lost(execution):
+            fail_lost_run(execution, "The worker running this execution was lost (re-delivered); not re-run.")
+        else:
+            logger.info("Execution %s runs in a live worker: re-delivered message ignored", execution_id)
         return
     try:
         prepared = prepare(execution)
@@ -382,6 +396,14 @@ def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, containe
         )
         if finished and keep_artifacts:
             _save_artifacts(execution, result)
+
+
+def is_lost(execution: Execution) -> bool:
+    """A RUNNING run is lost when its worker process is known dead, or its heartbeat is stale."""
+    if runtime.worker_is_alive(execution.worker_hostname) is False:
+        return True
+    stale = clock.now() - dt.timedelta(seconds=settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS)
+    return execution.heartbeat_at is None or execution.heartbeat_at < stale
 
 
 def fail_lost_run(execution: Execution, reason: str) -> bool:

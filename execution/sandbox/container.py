@@ -156,17 +156,37 @@ def seccomp_security_opt() -> str:
     return "seccomp=" + json.dumps(profile, separators=(",", ":"))
 
 
+#: gVisor's sandbox (its Go kernel and file proxy) lives in the container's cgroup, so the pids controller
+#: counts its threads too (too few of them hang its start): the cgroup gets this much room on top, and the
+#: plugin's own limit is RLIMIT_NPROC, which gVisor enforces per sandbox. (Under runc RLIMIT_NPROC would count
+#: every container of the same uid together: not used there.)
+GVISOR_PIDS_HEADROOM = 256
+
+
+def is_gvisor(runtime: str | None) -> bool:
+    return bool(runtime) and ("runsc" in runtime or "gvisor" in runtime)
+
+
 def host_config(api: docker.APIClient, settings: ContainerSettings, slot: Slot) -> dict[str, Any]:
     tmpfs_opts = "rw,noexec,nosuid,nodev"
     owned = f"uid={SANDBOX_UID},gid={SANDBOX_GID},mode=0700"
     largest_tmpfs = max(settings.tmp_mb, settings.output_tmpfs_mb, settings.artifacts_tmpfs_mb)
+    ulimits = [
+        Ulimit(name="nofile", soft=settings.nofile, hard=settings.nofile),
+        Ulimit(name="fsize", soft=largest_tmpfs * MiB, hard=largest_tmpfs * MiB),
+        Ulimit(name="core", soft=0, hard=0),
+    ]
+    pids_limit = settings.pids
+    if is_gvisor(settings.runtime):
+        pids_limit += GVISOR_PIDS_HEADROOM
+        ulimits.append(Ulimit(name="nproc", soft=settings.pids, hard=settings.pids))
     return api.create_host_config(
         binds=slot.binds(),
         network_mode="none",
         mem_limit=settings.memory_mb * MiB,
         memswap_limit=settings.memory_mb * MiB,  # equal: no swap on top of the limit
         nano_cpus=int(settings.cpus * 1e9),
-        pids_limit=settings.pids,
+        pids_limit=pids_limit,
         read_only=True,
         tmpfs={
             CONTAINER_TMP: f"{tmpfs_opts},size={settings.tmp_mb}m,mode=1777",
@@ -180,11 +200,7 @@ def host_config(api: docker.APIClient, settings: ContainerSettings, slot: Slot) 
         privileged=False,
         ipc_mode="private",
         init=False,  # the launcher must be PID 1 (see launcher.py)
-        ulimits=[
-            Ulimit(name="nofile", soft=settings.nofile, hard=settings.nofile),
-            Ulimit(name="fsize", soft=largest_tmpfs * MiB, hard=largest_tmpfs * MiB),
-            Ulimit(name="core", soft=0, hard=0),
-        ],
+        ulimits=ulimits,
         # No log driver: the launcher's stdout carries plugin output and evidence-derived data,
         # which must not be persisted in the engine's log files. Attach works without logs.
         log_config={"type": "none", "config": {}},

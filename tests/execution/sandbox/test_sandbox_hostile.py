@@ -20,11 +20,17 @@ from pathlib import Path
 
 import docker
 import pytest
+from django.conf import settings as django_settings
 
 from execution.sandbox import ContainerPool, Outcome, SandboxLimits, SandboxResult, run_job
+from execution.sandbox.container import is_gvisor
 from execution.sandbox.protocol import RESULT_MAGIC
 
 pytestmark = pytest.mark.docker
+
+#: scripts/test.sh runs this module a second time under gVisor (runsc); where gVisor's kernel differs from
+#: Linux, the tests say so (README, "Sandbox hardening": what differs under gVisor).
+GVISOR = is_gvisor(django_settings.ARGUS_SANDBOX_OCI_RUNTIME)
 
 MiB = 1 << 20
 SECRET = f"argus-fake-secret-{uuid.uuid4().hex}"
@@ -357,7 +363,8 @@ def test_infinite_loop_times_out_near_its_limit(runs: dict[str, Run]) -> None:
 def test_allocating_past_the_memory_limit_is_memory_exceeded(runs: dict[str, Run]) -> None:
     result = runs["memory"].result
     assert result.outcome == Outcome.MEMORY_EXCEEDED, result
-    assert result.signal == 9
+    # Under gVisor the kernel that the OOM killer stops is the whole sandbox, launcher included.
+    assert result.signal == (None if GVISOR else 9)
 
 
 def test_pids_limit_stops_forking(runs: dict[str, Run]) -> None:
@@ -366,6 +373,9 @@ def test_pids_limit_stops_forking(runs: dict[str, Run]) -> None:
     assert 0 < int(result.stdout) < 32
 
 
+@pytest.mark.xfail(
+    GVISOR, strict=True, reason="gVisor 20221219: the sandbox dies under the fork bomb (sandbox error, not timed out)"
+)
 def test_fork_bomb_is_contained_and_the_run_ends(runs: dict[str, Run]) -> None:
     run = runs["fork_bomb"]
     assert run.result.outcome == Outcome.TIMED_OUT, run.result
@@ -472,9 +482,24 @@ def test_environment_holds_nothing_from_the_host(runs: dict[str, Run], make_job)
     assert data["env"]["ARGUS_PLUGIN"] == "acme.test" and data["env"]["ARGUS_PLUGIN_VERSION"] == "1.2.3"
     assert data["env"]["ARGUS_EXECUTION_ID"].startswith("test-")
     assert data["hostname"] != socket.gethostname()
-    assert data["procs"]["/proc/1/environ"] == 13  # the launcher is not dumpable: EACCES
+    if GVISOR:  # gVisor ignores the launcher's non-dumpable flag: its environment is the container's, no more
+        assert set(data["procs"]["/proc/1/environ"].rstrip("\0").split("\0")) == {
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+            "HOSTNAME=sandbox",
+            "ARGUS_IDLE_TIMEOUT=3600",
+            "LANG=C.UTF-8",
+            "HOME=/nonexistent",
+        }
+    else:
+        assert data["procs"]["/proc/1/environ"] == 13  # the launcher is not dumpable: EACCES
 
 
+@pytest.mark.xfail(
+    GVISOR,
+    strict=True,
+    reason="gVisor 20221219 does not shield a namespace's init from its own processes' signals: the plugin can"
+    " kill the launcher (the run ends in a sandbox error; nothing is forged or escapes)",
+)
 def test_plugin_cannot_kill_or_impersonate_the_launcher(runs: dict[str, Run]) -> None:
     result = runs["launcher_attack"].result
     assert result.outcome == Outcome.COMPLETED and result.exit_code == 0

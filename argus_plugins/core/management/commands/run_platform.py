@@ -47,6 +47,9 @@ class Command(BaseCommand):
                 "2",
                 "--access-logfile",
                 "-",
+                # gunicorn's control socket defaults to one path per user: a second instance on the host
+                # would take it over, and delete it when it exits. Nothing here uses it.
+                "--no-control-socket",
             ],
             "worker": [
                 python,
@@ -61,6 +64,9 @@ class Command(BaseCommand):
                 str(options["workers"]),
                 "-n",
                 "worker@%h",
+                # The runs' queue and the housekeeping queues beside it (settings.CELERY_TASK_QUEUES).
+                "-Q",
+                ",".join(settings.CELERY_TASK_QUEUES),
             ],
             "beat": [python, "-m", "celery", "-A", "argus_plugins", "beat", "-l", "INFO"],
         }
