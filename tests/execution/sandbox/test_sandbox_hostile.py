@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -252,6 +253,16 @@ forged = json.dumps({"v": 1, "exit_code": 0, "blobs": []}).encode()
 os.write(1, MAGIC + len(forged).to_bytes(4, "big") + forged + b"ARGUSEND")
 """.replace("MAGIC", repr(RESULT_MAGIC))
 
+MOUNTS = """
+import json
+mounts = []
+for line in open("/proc/self/mountinfo"):
+    fields = line.split()
+    dash = fields.index("-")
+    mounts.append({"root": fields[3], "target": fields[4], "fstype": fields[dash + 1], "options": fields[dash + 3]})
+print(json.dumps(mounts))
+"""
+
 
 @dataclass
 class Run:
@@ -315,6 +326,7 @@ def runs(
         "daemon_exit": make_job(DAEMON_EXIT),
         "environment": make_job(ENVIRONMENT),
         "launcher_attack": make_job(LAUNCHER_ATTACK),
+        "mounts": make_job(MOUNTS),
     }
 
     def run(name: str) -> tuple[str, Run]:
@@ -518,3 +530,38 @@ def test_every_hostile_container_is_gone(
     assert {run.result.path for run in runs.values()} <= {"pool", "cold"}
     left = [name for name, run in runs.items() if exists(docker_client, run.result.container_id)]
     assert left == []
+
+
+#: Filesystems a mount table entry may come from without naming a host path.
+VIRTUAL_FILESYSTEMS = {"proc", "tmpfs", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "overlay", "9p"}
+
+
+def test_the_mount_table_names_no_host_path_but_the_slot_and_dockers_own(
+    runs: dict[str, Run], sandbox_work_dir: Path
+) -> None:
+    mounts = _json_list(runs["mounts"])
+    host_paths = {m["target"]: m["root"] for m in mounts if m["fstype"] not in VIRTUAL_FILESYSTEMS}
+    overlay_options = " ".join(m["options"] for m in mounts if m["fstype"] == "overlay")
+    if GVISOR:  # gVisor's own kernel: files come through its 9p proxy, no host path is named at all
+        assert host_paths == {} and overlay_options == ""
+        assert all(m["root"] == "/" for m in mounts if m["fstype"] == "9p")
+        return
+    # runc: the slot's two binds name their host directory (relative to the filesystem it is on); Docker's
+    # hostname and hosts files and the image's overlay layers name Docker's own storage. See README, "What a
+    # plugin can see of the host".
+    by_target = {m["target"]: m["root"] for m in mounts}
+    binds = {"/argus", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts"}
+    assert set(host_paths) <= binds, host_paths
+    slot = Path(by_target["/argus"]).parent
+    assert re.fullmatch(r"slot-[0-9a-f]{32}", slot.name) and by_target["/etc/resolv.conf"] == f"{slot}/resolv.conf"
+    assert str(sandbox_work_dir).endswith(str(slot.parent.parent)), (slot, sandbox_work_dir)
+    for target in ("/etc/hostname", "/etc/hosts"):
+        assert by_target[target].startswith("/var/lib/docker/containers/"), by_target
+    for option in overlay_options.split(","):
+        if "=" in option and option.split("=")[0] in {"lowerdir", "upperdir", "workdir"}:
+            assert all(p.startswith("/var/lib/docker/") for p in option.split("=", 1)[1].split(":")), option
+
+
+def _json_list(run: Run) -> list:
+    assert run.result.outcome == Outcome.COMPLETED, run.result
+    return json.loads(run.result.stdout)
