@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
     reject_on_worker_lost=True,
     max_retries=None,
     soft_time_limit=settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + 120,
-    time_limit=settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + 180,
+    time_limit=settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + worker.RUN_TASK_TIME_LIMIT_MARGIN,
 )
 def run_execution(self, execution_id: str) -> None:
     try:

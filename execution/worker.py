@@ -57,6 +57,10 @@ OUTCOME_STATUS = {
 }
 
 
+#: The run task's hard time limit is the longest plugin timeout plus this (execution/tasks.py).
+RUN_TASK_TIME_LIMIT_MARGIN = 180
+
+
 class TenantAtCapacity(Exception):
     """The tenant already runs its maximum of executions; try again shortly (stays QUEUED)."""
 
@@ -399,10 +403,18 @@ def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, containe
 
 
 def is_lost(execution: Execution) -> bool:
-    """A RUNNING run is lost when its worker process is known dead, or its heartbeat is stale."""
-    if runtime.worker_is_alive(execution.worker_hostname) is False:
+    """Whether a RUNNING run's worker is gone: its process is known dead (same host), or its heartbeat stale.
+
+    A live process on this host keeps its run even when its heartbeat lags (a slow evidence copy, a long
+    recording) until the task's hard time limit, after which Celery has killed it (or its pid was reused).
+    """
+    alive = runtime.worker_is_alive(execution.worker_hostname)
+    if alive is False:
         return True
-    stale = clock.now() - dt.timedelta(seconds=settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS)
+    allowed = settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS
+    if alive:
+        allowed = max(allowed, settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + RUN_TASK_TIME_LIMIT_MARGIN)
+    stale = clock.now() - dt.timedelta(seconds=allowed)
     return execution.heartbeat_at is None or execution.heartbeat_at < stale
 
 
