@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -78,3 +79,14 @@ def test_worker_liveness_is_known_on_this_host_only() -> None:
     assert runtime.worker_is_alive(f"{HERE}:{_dead_pid()}") is False
     assert runtime.worker_is_alive("another-host:1") is None
     assert runtime.worker_is_alive("") is None
+
+
+def test_a_zombie_worker_is_dead() -> None:
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 10
+        while runtime.worker_is_alive(f"{HERE}:{zombie.pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)  # exited but not reaped yet: a zombie
+        assert runtime.worker_is_alive(f"{HERE}:{zombie.pid}") is False
+    finally:
+        zombie.wait()
