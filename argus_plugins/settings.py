@@ -273,6 +273,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # longest task so a slow run is never executed twice while still alive.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=1800)}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="argus")
+# Runs on the default queue; sweeps, schedules, events and webhooks on queues of their own beside it, which a
+# worker started without -Q consumes too (argus_plugins/celery.py: route_task, housekeeping_queues).
+CELERY_TASK_ROUTES = ("argus_plugins.celery.route_task",)
+CELERY_TASK_QUEUES = {
+    name: {"exchange": name, "routing_key": name}
+    for name in (
+        CELERY_TASK_DEFAULT_QUEUE,
+        f"{CELERY_TASK_DEFAULT_QUEUE}.housekeeping",
+        f"{CELERY_TASK_DEFAULT_QUEUE}.webhooks",
+    )
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Task events (received, started, succeeded, failed, retried, and sent by the publisher) for monitors such as
@@ -347,6 +358,8 @@ ARGUS_DOCKER_MAX_RETRIES = env.int("ARGUS_DOCKER_MAX_RETRIES", default=5)
 ARGUS_SANDBOX_POOL_SIZE = env.int("ARGUS_SANDBOX_POOL_SIZE", default=1)
 #: A stronger OCI runtime (e.g. gVisor's "runsc") where installed; empty uses the engine's default.
 ARGUS_SANDBOX_OCI_RUNTIME = env.str("ARGUS_SANDBOX_OCI_RUNTIME", default="")
+#: The Docker runtime name of gVisor, for tenants whose policy requires it (scripts/lib.sh: ensure_runsc).
+ARGUS_SANDBOX_GVISOR_RUNTIME = env.str("ARGUS_SANDBOX_GVISOR_RUNTIME", default="runsc")
 #: Host directory for per-run scratch space bind-mounted read-only into sandboxes.
 ARGUS_SANDBOX_WORK_DIR = env.str("ARGUS_SANDBOX_WORK_DIR", default=str(DATA_DIR / "work"))
 ARGUS_CANCEL_POLL_SECONDS = 0.25
@@ -354,15 +367,20 @@ ARGUS_CANCEL_POLL_SECONDS = 0.25
 #: and written to the run at most this often, and only when something changed (0 turns it off).
 ARGUS_LIVE_OUTPUT_INTERVAL_SECONDS = 0.5
 ARGUS_HEARTBEAT_SECONDS = 5
-ARGUS_HEARTBEAT_TIMEOUT_SECONDS = env.int("ARGUS_HEARTBEAT_TIMEOUT_SECONDS", default=60)
-ARGUS_QUEUED_STALE_SECONDS = env.int("ARGUS_QUEUED_STALE_SECONDS", default=120)
+#: A RUNNING run whose heartbeat (sent every ARGUS_HEARTBEAT_SECONDS) is older than this is lost (its worker
+#: died or hangs); on the worker's own host a dead worker process is noticed at the next sweep at once.
+ARGUS_HEARTBEAT_TIMEOUT_SECONDS = env.int("ARGUS_HEARTBEAT_TIMEOUT_SECONDS", default=30)
+#: A QUEUED run not picked up for this long is published again (its message may have been lost while the
+#: broker was down); a duplicate message is harmless (the claim is a conditional UPDATE). See README.
+ARGUS_QUEUED_STALE_SECONDS = env.int("ARGUS_QUEUED_STALE_SECONDS", default=30)
+ARGUS_SWEEP_INTERVAL_SECONDS = env.float("ARGUS_SWEEP_INTERVAL_SECONDS", default=10.0)
 #: Runs released to the broker at once, over all tenants: set it to the total concurrency of the Celery
 #: workers. Queued runs beyond it wait in the database and are released round-robin across tenants.
 ARGUS_DISPATCH_SLOTS = env.int("ARGUS_DISPATCH_SLOTS", default=4)
 #: Runs one tenant may have QUEUED at once (a TenantPolicy may override it); runPlugin answers QUEUE_FULL.
 ARGUS_TENANT_MAX_QUEUED = env.int("ARGUS_TENANT_MAX_QUEUED", default=1000)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-executions": {"task": "execution.sweep", "schedule": 30.0},
+    "sweep-executions": {"task": "execution.sweep", "schedule": ARGUS_SWEEP_INTERVAL_SECONDS},
     "sweep-dependency-layers": {"task": "registry.sweep_dependency_layers", "schedule": 300.0},
     "marketplace-billing-cycle": {"task": "marketplace.billing_cycle", "schedule": 300.0},
 }

@@ -6,7 +6,9 @@ All three run the same trivial plugin (print a JSON line) under the same limits.
 naive integration does: containers.run(detach) + wait + logs + remove. Runs are interleaved and
 each one starts with the engine quiet (pool refilled, reaper idle), so the numbers compare
 latencies rather than queueing. A final "pool, back-to-back" series sends jobs without waiting
-for refills, to show what happens when jobs arrive faster than the pool can restock.
+for refills, to show what happens when jobs arrive faster than the pool can restock. Last, gVisor:
+the sandbox's cold and pool paths under runsc and under runc, interleaved, and runsc ÷ runc for each
+(skipped when the engine has no runsc runtime: scripts/lib.sh ensure_runsc registers it).
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ def bare_run(client: docker.DockerClient, image: str, limits: SandboxLimits) -> 
     return elapsed
 
 
-def job(image: str, work_dir: Path, limits: SandboxLimits) -> SandboxJob:
+def job(image: str, work_dir: Path, limits: SandboxLimits, runtime: str | None = None) -> SandboxJob:
     return SandboxJob(
+        runtime=runtime,
         execution_id=f"bench-{uuid.uuid4().hex[:8]}",
         image=image,
         entrypoint="main.py",
@@ -82,6 +85,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--refill-delay", type=float, default=None, help="pool refill delay (s)")
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a fresh directory in /var/tmp")
+    parser.add_argument("--gvisor-runtime", default="runsc", help="Docker runtime name of gVisor")
     parser.add_argument("--tiny", action="store_true", help="2 runs of each: a smoke run for CI")
     args = parser.parse_args()
     if args.tiny:
@@ -132,6 +136,7 @@ def main() -> None:
             result = run_job(client, job(image, args.work_dir, limits), pool=pool)
             paths[result.path] += 1
             times["pool, back-to-back"].append(result.timings["total"])
+        gvisor = compare_runtimes(client, image, limits, pool, args)
     finally:
         pool.close()
 
@@ -144,10 +149,52 @@ def main() -> None:
         print(f"\n  {path} path, median per phase (ms):")
         for key, values in table.items():
             print(f"    {key:<22} {statistics.median(values) * 1000:7.1f}")
+    print(f"\n  gVisor ({args.gvisor_runtime}) vs runc, median total (ms):")
+    if gvisor is None:
+        print(f"    skipped: the engine has no '{args.gvisor_runtime}' runtime")
+    else:
+        for path, (runc_times, runsc_times) in gvisor.items():
+            runc_median, runsc_median = statistics.median(runc_times), statistics.median(runsc_times)
+            print(
+                f"    {path:<6} runc {runc_median * 1000:7.1f}   runsc {runsc_median * 1000:7.1f}"
+                f"   runsc / runc x{runsc_median / runc_median:5.2f}"
+            )
     print(
         "\n  The pool's removal happens on its reaper thread after the result is returned, so it is"
         "\n  not in the pool's latency (its 'remove' is the hand-off); the cold path removes inline."
     )
+
+
+def compare_runtimes(
+    client: docker.DockerClient,
+    image: str,
+    limits: SandboxLimits,
+    pool: ContainerPool,
+    args: argparse.Namespace,
+) -> dict[str, tuple[list[float], list[float]]] | None:
+    """Cold and pool totals under runc and under gVisor, interleaved so that both see the same load."""
+    if args.gvisor_runtime not in (client.info().get("Runtimes") or {}):
+        return None
+    runtimes = (None, args.gvisor_runtime)
+    totals: dict[str, tuple[list[float], list[float]]] = {"cold": ([], []), "pool": ([], [])}
+
+    def quiet() -> None:
+        for runtime in runtimes:
+            pool.wait_ready(job(image, args.work_dir, limits, runtime).container_settings(), timeout=120)
+        pool.reaper.flush(60)
+
+    run_job(client, job(image, args.work_dir, limits, args.gvisor_runtime))  # warm-up
+    for _ in range(args.runs):
+        for index, runtime in enumerate(runtimes):
+            quiet()
+            result = run_job(client, job(image, args.work_dir, limits, runtime))
+            assert result.stdout == b'{"ok": true}\n', result
+            totals["cold"][index].append(result.timings["total"])
+            quiet()
+            result = run_job(client, job(image, args.work_dir, limits, runtime), pool=pool)
+            assert result.path == "pool" and result.stdout == b'{"ok": true}\n', result
+            totals["pool"][index].append(result.timings["total"])
+    return totals
 
 
 if __name__ == "__main__":

@@ -57,4 +57,23 @@ def close() -> None:
 
 
 def hostname() -> str:
+    """Names this worker process on the run it claims (``host:pid``); see ``worker_is_alive``."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_is_alive(worker_hostname: str) -> bool | None:
+    """Whether the worker process named by ``hostname()`` still exists: None when it ran on another host
+    (only its heartbeat can tell then). A zombie is dead (a killed worker's pool children may wait a while for
+    whoever inherits them to reap them). A pid reused since is taken for alive: the heartbeat decides then."""
+    host, _, pid = worker_hostname.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]  # the field after the command name
+    return state not in (b"Z", b"X")

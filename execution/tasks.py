@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
     reject_on_worker_lost=True,
     max_retries=None,
     soft_time_limit=settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + 120,
-    time_limit=settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + 180,
+    time_limit=settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + worker.RUN_TASK_TIME_LIMIT_MARGIN,
 )
 def run_execution(self, execution_id: str) -> None:
     try:
@@ -52,11 +52,9 @@ def sweep_executions() -> dict[str, int]:
     release held runs into free slots (in case a dispatch after a finished run was missed)."""
     now = clock.now()
     lost = 0
-    stale_heartbeat = now - dt.timedelta(seconds=settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS)
-    for execution in Execution.objects.filter(
-        status=ExecutionStatus.RUNNING, heartbeat_at__lt=stale_heartbeat
-    ):
-        lost += worker.fail_lost_run(execution, "The worker running this execution stopped responding.")
+    for execution in Execution.objects.filter(status=ExecutionStatus.RUNNING):
+        if worker.is_lost(execution):
+            lost += worker.fail_lost_run(execution, "The worker running this execution stopped responding.")
     requeued = 0
     stale_queue = now - dt.timedelta(seconds=settings.ARGUS_QUEUED_STALE_SECONDS)
     for execution in Execution.objects.filter(

@@ -9,6 +9,7 @@ path ends in a terminal status, and the sweeper finishes runs whose worker died.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import json
 import logging
@@ -54,6 +55,10 @@ from .verdict import judge
 logger = logging.getLogger(__name__)
 
 ARTIFACTS_WRITE = "artifacts:write"
+
+
+#: The run task's hard time limit is the longest plugin timeout plus this (execution/tasks.py).
+RUN_TASK_TIME_LIMIT_MARGIN = 180
 
 
 class TenantAtCapacity(Exception):
@@ -156,14 +161,22 @@ def _claim(execution: Execution, capabilities: list[str], container_id: str) -> 
     return True
 
 
-def prepare(execution: Execution) -> Prepared | None:
-    """Second authorisation and integrity checks; REJECTED (and None) when anything fails."""
-    links = _EVIDENCE_LINKS.fetch(execution.pk)
+def _authorized(execution: Execution, links: list[ExecutionEvidence]) -> Any:
+    """The run-time authorisation (grants re-read); REJECTED and None when it refuses."""
     decision = authorize(
         execution.installation, execution.plugin_version, needs={EVIDENCE_READ} if links else ()
     )
     if not decision.allowed:
         _reject(execution, f"Refused at run time: {decision.summary()}", links)
+        return None
+    return decision
+
+
+def prepare(execution: Execution) -> Prepared | None:
+    """Second authorisation and integrity checks; REJECTED (and None) when anything fails."""
+    links = _EVIDENCE_LINKS.fetch(execution.pk)
+    decision = _authorized(execution, links)
+    if decision is None:
         return None
     try:
         bundle = verify_stored_version(execution.plugin_version)
@@ -178,6 +191,15 @@ def prepare(execution: Execution) -> Prepared | None:
     return Prepared(execution, decision.capabilities, bundle, evidence, links, layer)
 
 
+def _oci_runtime(execution: Execution) -> str | None:
+    """The platform's OCI runtime, or gVisor when the tenant's policy requires it (the warm pool keys its
+    containers by runtime, so a gVisor run never gets a runc container)."""
+    policy = getattr(execution.tenant, "policy", None)
+    if policy is not None and policy.require_gvisor:
+        return settings.ARGUS_SANDBOX_GVISOR_RUNTIME
+    return settings.ARGUS_SANDBOX_OCI_RUNTIME or None
+
+
 def _sandbox_job(prepared: Prepared) -> SandboxJob:
     execution = prepared.execution
     version = execution.plugin_version
@@ -188,7 +210,7 @@ def _sandbox_job(prepared: Prepared) -> SandboxJob:
         image=runtime_config["image"],
         interpreter=tuple(runtime_config.get("interpreter", ("python3",))),
         launch=runtime_config.get("launch", "exec"),
-        runtime=settings.ARGUS_SANDBOX_OCI_RUNTIME or None,
+        runtime=_oci_runtime(execution),
         entrypoint=version.manifest["entrypoint"],
         # Extracted (and validated once more) straight into the container's slot: no copy in between.
         bundle=functools.partial(extract_bundle, prepared.bundle),
@@ -355,8 +377,12 @@ def run(execution_id: str) -> None:
     if execution is None or execution.is_terminal:
         return  # deleted, or a re-delivered message for a finished run: nothing to do
     if execution.status == ExecutionStatus.RUNNING:
-        # This message was re-delivered because the worker that claimed it died mid-run.
-        fail_lost_run(execution, "The worker running this execution was lost (re-delivered); not re-run.")
+        # A re-delivered message: after a broker connection drop Celery restores the unacknowledged messages
+        # of runs that are still running fine, so only a run whose worker is gone is lost.
+        if is_lost(execution):
+            fail_lost_run(execution, "The worker running this execution was lost (re-delivered); not re-run.")
+        else:
+            logger.info("Execution %s runs in a live worker: re-delivered message ignored", execution_id)
         return
     try:
         prepared = prepare(execution)
@@ -381,6 +407,11 @@ def run(execution_id: str) -> None:
         fail_undispatchable(execution, f"The sandbox could not be started: {error}")
         return
     try:
+        # Once more, right before the claim: getting a container can take seconds on a loaded engine, and a
+        # grant revoked meanwhile must still stop the run.
+        if _authorized(execution, prepared.evidence_links) is None:
+            release(client, container, pool=pool)
+            return
         claimed = _claim(execution, prepared.capabilities, container.id)
     except BaseException:
         release(client, container, pool=pool)
@@ -452,6 +483,22 @@ def _record_outcome(execution: Execution, prepared: Prepared, result: SandboxRes
 def _record_failure(execution: Execution, fields: dict[str, Any]) -> None:
     execution.status = ExecutionStatus.RUNNING  # a rolled-back attempt may have moved it in memory only
     finish(execution, ExecutionStatus.FAILED, expected=ExecutionStatus.RUNNING, **fields)
+
+
+def is_lost(execution: Execution) -> bool:
+    """Whether a RUNNING run's worker is gone: its process is known dead (same host), or its heartbeat stale.
+
+    A live process on this host keeps its run even when its heartbeat lags (a slow evidence copy, a long
+    recording) until the task's hard time limit, after which Celery has killed it (or its pid was reused).
+    """
+    alive = runtime.worker_is_alive(execution.worker_hostname)
+    if alive is False:
+        return True
+    allowed = settings.ARGUS_HEARTBEAT_TIMEOUT_SECONDS
+    if alive:
+        allowed = max(allowed, settings.ARGUS_RESOURCE_MAXIMA["timeout_seconds"] + RUN_TASK_TIME_LIMIT_MARGIN)
+    stale = clock.now() - dt.timedelta(seconds=allowed)
+    return execution.heartbeat_at is None or execution.heartbeat_at < stale
 
 
 def fail_lost_run(execution: Execution, reason: str) -> bool:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Run the whole test suite against real Redis, Docker and PostgreSQL (installed and started if needed).
+# Run the whole test suite against real Redis, Docker and PostgreSQL (installed and started if needed), then the
+# sandbox suite and the example plugins a second time under gVisor (runsc), which must give the same results.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ensure_platform_ready
 ensure_postgres
 ensure_browser
 ensure_http_audit
+ensure_runsc
 cd "$ROOT"
 export ARGUS_TEST_POSTGRES_URL="${ARGUS_TEST_POSTGRES_URL:-postgres://argus:argus@127.0.0.1:5432/postgres}"
 # This run's Prometheus metrics (multiprocess files, one per process) start from nothing.
@@ -14,6 +16,18 @@ log "Building the sandbox runtime images (offline; skipped when up to date)"
 "$VENV/bin/python" manage.py build_runtime_images
 log "ruff"
 "$VENV/bin/ruff" check .
+# The gVisor pass runs after a whole-suite run only (no test path among the arguments), or when asked with
+# ARGUS_TEST_GVISOR=1; ARGUS_TEST_GVISOR=0 skips it.
+gvisor="${ARGUS_TEST_GVISOR:-auto}"
+if [ "$gvisor" = auto ]; then
+    gvisor=1
+    for arg in "$@"; do [ -e "${arg%%::*}" ] && gvisor=0; done
+fi
 log "pytest"
 # pytest exits 5 when no test ran; that is a failure here, never a silent pass.
-exec "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" "$@"
+"$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" "$@" || exit
+[ "$gvisor" = 1 ] || exit 0
+log "pytest under gVisor (ARGUS_SANDBOX_OCI_RUNTIME=runsc): the sandbox suite and the example plugins"
+ARGUS_SANDBOX_OCI_RUNTIME=runsc exec "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" -q \
+    tests/execution/sandbox tests/execution/integration/test_example_plugins.py \
+    tests/execution/integration/test_gvisor_policy.py

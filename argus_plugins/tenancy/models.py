@@ -189,6 +189,9 @@ class TenantPolicy(models.Model):
     max_queued_executions = models.PositiveIntegerField(null=True, blank=True)
     #: Resource defaults without compute:extended, e.g. {"memory_mb": 256}; missing keys use settings.
     default_limits = models.JSONField(default=dict, blank=True)
+    #: Run this tenant's plugins under gVisor (settings.ARGUS_SANDBOX_GVISOR_RUNTIME) whatever the platform's
+    #: default OCI runtime: a user-space kernel between the plugin and the host's (see README).
+    require_gvisor = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "tenant policies"

@@ -7,6 +7,8 @@ job (the cold path); see ``host_config``. Each is labelled so that orphans can b
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import os
 import select
 import socket
@@ -47,6 +49,9 @@ LAUNCHER_COMMAND = [
     f"import sys; sys.path.insert(0, {_launcher.LAUNCHER_DIR!r}); import launcher; code = launcher.main(); "
     "sys.stdout.flush(); sys.stderr.flush(); launcher.os._exit(code)",
 ]
+#: Docker's default seccomp profile (engine 20.10) with what a plugin never needs taken out; see README,
+#: "Sandbox hardening".
+SECCOMP_PROFILE_PATH = Path(__file__).with_name("seccomp.json")
 # A pre-started container whose job never comes exits by itself after this long, so a worker that
 # died without cleaning up does not leave launchers waiting forever (they are swept later).
 DEFAULT_IDLE_TIMEOUT_SECONDS = 3600
@@ -144,17 +149,44 @@ def connect(base_url: str | None = None, timeout: int = 30) -> docker.DockerClie
     return client
 
 
+@functools.cache
+def seccomp_security_opt() -> str:
+    """The profile as the engine's API takes it: its JSON text (the CLI reads the file the same way)."""
+    profile = json.loads(SECCOMP_PROFILE_PATH.read_text())
+    return "seccomp=" + json.dumps(profile, separators=(",", ":"))
+
+
+#: gVisor's sandbox (its Go kernel and file proxy) lives in the container's cgroup, so the pids controller
+#: counts its threads too (too few of them hang its start): the cgroup gets this much room on top, and the
+#: plugin's own limit is RLIMIT_NPROC, which gVisor enforces per sandbox. (Under runc RLIMIT_NPROC would count
+#: every container of the same uid together: not used there.)
+GVISOR_PIDS_HEADROOM = 256
+
+
+def is_gvisor(runtime: str | None) -> bool:
+    return bool(runtime) and ("runsc" in runtime or "gvisor" in runtime)
+
+
 def host_config(api: docker.APIClient, settings: ContainerSettings, slot: Slot) -> dict[str, Any]:
     tmpfs_opts = "rw,noexec,nosuid,nodev"
     owned = f"uid={SANDBOX_UID},gid={SANDBOX_GID},mode=0700"
     largest_tmpfs = max(settings.tmp_mb, settings.output_tmpfs_mb, settings.artifacts_tmpfs_mb)
+    ulimits = [
+        Ulimit(name="nofile", soft=settings.nofile, hard=settings.nofile),
+        Ulimit(name="fsize", soft=largest_tmpfs * MiB, hard=largest_tmpfs * MiB),
+        Ulimit(name="core", soft=0, hard=0),
+    ]
+    pids_limit = settings.pids
+    if is_gvisor(settings.runtime):
+        pids_limit += GVISOR_PIDS_HEADROOM
+        ulimits.append(Ulimit(name="nproc", soft=settings.pids, hard=settings.pids))
     return api.create_host_config(
         binds=slot.binds(),
         network_mode="none",
         mem_limit=settings.memory_mb * MiB,
         memswap_limit=settings.memory_mb * MiB,  # equal: no swap on top of the limit
         nano_cpus=int(settings.cpus * 1e9),
-        pids_limit=settings.pids,
+        pids_limit=pids_limit,
         read_only=True,
         tmpfs={
             CONTAINER_TMP: f"{tmpfs_opts},size={settings.tmp_mb}m,mode=1777",
@@ -164,15 +196,11 @@ def host_config(api: docker.APIClient, settings: ContainerSettings, slot: Slot) 
         },
         shm_size=settings.shm_mb * MiB,
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
+        security_opt=["no-new-privileges", seccomp_security_opt()],
         privileged=False,
         ipc_mode="private",
         init=False,  # the launcher must be PID 1 (see launcher.py)
-        ulimits=[
-            Ulimit(name="nofile", soft=settings.nofile, hard=settings.nofile),
-            Ulimit(name="fsize", soft=largest_tmpfs * MiB, hard=largest_tmpfs * MiB),
-            Ulimit(name="core", soft=0, hard=0),
-        ],
+        ulimits=ulimits,
         # No log driver: the launcher's stdout carries plugin output and evidence-derived data,
         # which must not be persisted in the engine's log files. Attach works without logs.
         log_config={"type": "none", "config": {}},

@@ -38,6 +38,35 @@ from .workspace import Slot, ensure_work_dir
 logger = logging.getLogger(__name__)
 
 DEFAULT_REFILL_DELAY_SECONDS = 0.25
+#: While starts keep failing (e.g. the engine is down), the filler retries every second but says so at most
+#: this often (per pool, that is per worker process).
+FAILURE_LOG_INTERVAL_SECONDS = 60.0
+
+
+class RepeatedFailureLog:
+    """Logs the first of a run of failures, then at most one line per interval with the count meanwhile,
+    and one line when things work again."""
+
+    def __init__(self, interval: float = FAILURE_LOG_INTERVAL_SECONDS) -> None:
+        self.interval = interval
+        self.failures = 0
+        self._next_log = 0.0
+        self._unlogged = 0
+
+    def failed(self, message: str, *args: object) -> None:
+        self.failures += 1
+        now = time.monotonic()
+        if now < self._next_log:
+            self._unlogged += 1
+            return
+        suffix = f" ({self._unlogged} more failures since the last report)" if self._unlogged else ""
+        logger.warning(message + "%s", *args, suffix)
+        self._next_log, self._unlogged = now + self.interval, 0
+
+    def succeeded(self, message: str, *args: object) -> None:
+        if self.failures:
+            logger.info(message + " (after %d failed attempts)", *args, self.failures)
+        self.failures, self._next_log, self._unlogged = 0, 0.0, 0
 
 
 class Reaper:
@@ -143,6 +172,7 @@ class ContainerPool:
         self._short_since: dict[ContainerSettings, float] = {}
         self._closed = False
         self.last_error: BaseException | None = None
+        self._start_failures = RepeatedFailureLog()
         self._filler = threading.Thread(target=self._fill_loop, name="argus-sandbox-pool", daemon=True)
         self._filler.start()
         # Best effort for processes that forget close(): pre-started containers must not outlive us.
@@ -302,9 +332,10 @@ class ContainerPool:
             try:
                 container = self._start(settings)
                 not_before = 0.0
+                self._start_failures.succeeded("pre-starting containers for %s works again", settings.image)
             except Exception as exc:  # noqa: BLE001 - keep the filler alive; callers fall back to cold
                 self.last_error = exc
-                logger.warning("could not pre-start a sandbox container for %s: %s", settings.image, exc)
+                self._start_failures.failed("could not pre-start a container for %s: %s", settings.image, exc)
                 not_before = time.monotonic() + 1.0
             finally:
                 with self._cond:

@@ -96,6 +96,8 @@ def make_job(runtime_image: str, sandbox_work_dir: Path) -> JobFactory:
         limits = fields.pop("limits", None) or SandboxLimits(timeout_seconds=fields.pop("timeout", 10))
         bundle = fields.pop("bundle", None) or [("main.py", code.encode())]
         fields.setdefault("launch", django_settings.ARGUS_RUNTIME_IMAGES["python3.11"].get("launch", "exec"))
+        # scripts/test.sh runs this suite a second time with ARGUS_SANDBOX_OCI_RUNTIME=runsc (gVisor).
+        fields.setdefault("runtime", django_settings.ARGUS_SANDBOX_OCI_RUNTIME or None)
         return SandboxJob(
             execution_id=fields.pop("execution_id", f"test-{uuid.uuid4().hex[:12]}"),
             image=runtime_image,

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -21,11 +22,17 @@ from pathlib import Path
 
 import docker
 import pytest
+from django.conf import settings as django_settings
 
 from execution.sandbox import ContainerPool, Outcome, SandboxLimits, SandboxResult, run_job
+from execution.sandbox.container import is_gvisor
 from execution.sandbox.protocol import RESULT_MAGIC
 
 pytestmark = pytest.mark.docker
+
+#: scripts/test.sh runs this module a second time under gVisor (runsc); where gVisor's kernel differs from
+#: Linux, the tests say so (README, "Sandbox hardening": what differs under gVisor).
+GVISOR = is_gvisor(django_settings.ARGUS_SANDBOX_OCI_RUNTIME)
 
 MiB = 1 << 20
 SECRET = f"argus-fake-secret-{uuid.uuid4().hex}"
@@ -276,6 +283,16 @@ forged = json.dumps({"v": 1, "exit_code": 0, "blobs": []}).encode()
 os.write(1, MAGIC + len(forged).to_bytes(4, "big") + forged + b"ARGUSEND")
 """.replace("MAGIC", repr(RESULT_MAGIC))
 
+MOUNTS = """
+import json
+mounts = []
+for line in open("/proc/self/mountinfo"):
+    fields = line.split()
+    dash = fields.index("-")
+    mounts.append({"root": fields[3], "target": fields[4], "fstype": fields[dash + 1], "options": fields[dash + 3]})
+print(json.dumps(mounts))
+"""
+
 
 @dataclass
 class Run:
@@ -340,6 +357,7 @@ def runs(
         "daemon_exit": make_job(DAEMON_EXIT),
         "environment": make_job(ENVIRONMENT),
         "launcher_attack": make_job(LAUNCHER_ATTACK),
+        "mounts": make_job(MOUNTS),
     }
 
     def run(name: str) -> tuple[str, Run]:
@@ -409,7 +427,8 @@ def test_infinite_loop_times_out_near_its_limit(runs: dict[str, Run]) -> None:
 def test_allocating_past_the_memory_limit_is_memory_exceeded(runs: dict[str, Run]) -> None:
     result = runs["memory"].result
     assert result.outcome == Outcome.MEMORY_EXCEEDED, result
-    assert result.signal == 9
+    # Under gVisor the kernel that the OOM killer stops is the whole sandbox, launcher included.
+    assert result.signal == (None if GVISOR else 9)
 
 
 def test_pids_limit_stops_forking(runs: dict[str, Run]) -> None:
@@ -418,6 +437,9 @@ def test_pids_limit_stops_forking(runs: dict[str, Run]) -> None:
     assert 0 < int(result.stdout) < 32
 
 
+@pytest.mark.xfail(
+    GVISOR, strict=True, reason="gVisor 20221219: the sandbox dies under the fork bomb (sandbox error, not timed out)"
+)
 def test_fork_bomb_is_contained_and_the_run_ends(runs: dict[str, Run]) -> None:
     run = runs["fork_bomb"]
     assert run.result.outcome == Outcome.TIMED_OUT, run.result
@@ -537,9 +559,24 @@ def test_environment_holds_nothing_from_the_host(runs: dict[str, Run], make_job)
     assert data["env"]["ARGUS_PLUGIN"] == "acme.test" and data["env"]["ARGUS_PLUGIN_VERSION"] == "1.2.3"
     assert data["env"]["ARGUS_EXECUTION_ID"].startswith("test-")
     assert data["hostname"] != socket.gethostname()
-    assert data["procs"]["/proc/1/environ"] == 13  # the launcher is not dumpable: EACCES
+    if GVISOR:  # gVisor ignores the launcher's non-dumpable flag: its environment is the container's, no more
+        assert set(data["procs"]["/proc/1/environ"].rstrip("\0").split("\0")) == {
+            "PATH=/usr/local/bin:/usr/bin:/bin",
+            "HOSTNAME=sandbox",
+            "ARGUS_IDLE_TIMEOUT=3600",
+            "LANG=C.UTF-8",
+            "HOME=/nonexistent",
+        }
+    else:
+        assert data["procs"]["/proc/1/environ"] == 13  # the launcher is not dumpable: EACCES
 
 
+@pytest.mark.xfail(
+    GVISOR,
+    strict=True,
+    reason="gVisor 20221219 does not shield a namespace's init from its own processes' signals: the plugin can"
+    " kill the launcher (the run ends in a sandbox error; nothing is forged or escapes)",
+)
 def test_plugin_cannot_kill_or_impersonate_the_launcher(runs: dict[str, Run]) -> None:
     result = runs["launcher_attack"].result
     assert result.outcome == Outcome.COMPLETED and result.exit_code == 0
@@ -558,3 +595,38 @@ def test_every_hostile_container_is_gone(
     assert {run.result.path for run in runs.values()} <= {"pool", "cold"}
     left = [name for name, run in runs.items() if exists(docker_client, run.result.container_id)]
     assert left == []
+
+
+#: Filesystems a mount table entry may come from without naming a host path.
+VIRTUAL_FILESYSTEMS = {"proc", "tmpfs", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "overlay", "9p"}
+
+
+def test_the_mount_table_names_no_host_path_but_the_slot_and_dockers_own(
+    runs: dict[str, Run], sandbox_work_dir: Path
+) -> None:
+    mounts = _json_list(runs["mounts"])
+    host_paths = {m["target"]: m["root"] for m in mounts if m["fstype"] not in VIRTUAL_FILESYSTEMS}
+    overlay_options = " ".join(m["options"] for m in mounts if m["fstype"] == "overlay")
+    if GVISOR:  # gVisor's own kernel: files come through its 9p proxy, no host path is named at all
+        assert host_paths == {} and overlay_options == ""
+        assert all(m["root"] == "/" for m in mounts if m["fstype"] == "9p")
+        return
+    # runc: the slot's two binds name their host directory (relative to the filesystem it is on); Docker's
+    # hostname and hosts files and the image's overlay layers name Docker's own storage. See README, "What a
+    # plugin can see of the host".
+    by_target = {m["target"]: m["root"] for m in mounts}
+    binds = {"/argus", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts"}
+    assert set(host_paths) <= binds, host_paths
+    slot = Path(by_target["/argus"]).parent
+    assert re.fullmatch(r"slot-[0-9a-f]{32}", slot.name) and by_target["/etc/resolv.conf"] == f"{slot}/resolv.conf"
+    assert str(sandbox_work_dir).endswith(str(slot.parent.parent)), (slot, sandbox_work_dir)
+    for target in ("/etc/hostname", "/etc/hosts"):
+        assert by_target[target].startswith("/var/lib/docker/containers/"), by_target
+    for option in overlay_options.split(","):
+        if "=" in option and option.split("=")[0] in {"lowerdir", "upperdir", "workdir"}:
+            assert all(p.startswith("/var/lib/docker/") for p in option.split("=", 1)[1].split(":")), option
+
+
+def _json_list(run: Run) -> list:
+    assert run.result.outcome == Outcome.COMPLETED, run.result
+    return json.loads(run.result.stdout)

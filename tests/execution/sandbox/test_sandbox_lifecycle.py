@@ -381,3 +381,19 @@ def test_pool_replaces_dead_warm_containers_and_close_removes_the_rest(
         pool.close()
     assert not exists(docker_client, warm.id) and not exists(docker_client, dead.id)
     assert list((sandbox_work_dir / "small-pool").iterdir()) == []
+
+
+def test_repeated_start_failures_are_logged_once_a_minute_not_each_second(caplog) -> None:
+    from execution.sandbox.pool import RepeatedFailureLog
+
+    log = RepeatedFailureLog(interval=60)
+    with caplog.at_level("INFO", logger="execution.sandbox.pool"):
+        for attempt in range(30):  # the filler retries every second while the engine is down
+            log.failed("could not pre-start a container for %s: %s", "img", f"down {attempt}")
+        log.succeeded("pre-starting containers for %s works again", "img")
+        log.failed("could not pre-start a container for %s: %s", "img", "down again")
+    assert [record.getMessage() for record in caplog.records] == [
+        "could not pre-start a container for img: down 0",
+        "pre-starting containers for img works again (after 30 failed attempts)",
+        "could not pre-start a container for img: down again",
+    ]

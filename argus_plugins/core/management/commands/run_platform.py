@@ -59,6 +59,9 @@ class Command(BaseCommand):
                 str(options["workers"]),
                 "-n",
                 "worker@%h",
+                # The runs' queue and the housekeeping queues beside it (settings.CELERY_TASK_QUEUES).
+                "-Q",
+                ",".join(settings.CELERY_TASK_QUEUES),
             ],
             "beat": [python, "-m", "celery", "-A", "argus_plugins", "beat", "-l", "INFO"],
         }
