@@ -16,8 +16,9 @@ log "Building the sandbox runtime images (offline; skipped when up to date)"
 "$VENV/bin/python" manage.py build_runtime_images
 log "ruff"
 "$VENV/bin/ruff" check .
-# The gVisor pass runs after a whole-suite run only (no test path among the arguments), or when asked with
-# ARGUS_TEST_GVISOR=1; ARGUS_TEST_GVISOR=0 skips it.
+# The extra passes (gVisor; the sandbox suite in the node18 image with a dependency layer) run after a
+# whole-suite run only (no test path among the arguments), or when asked with ARGUS_TEST_GVISOR=1;
+# ARGUS_TEST_GVISOR=0 skips them.
 gvisor="${ARGUS_TEST_GVISOR:-auto}"
 if [ "$gvisor" = auto ]; then
     gvisor=1
@@ -28,6 +29,9 @@ log "pytest"
 "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" "$@" || exit
 [ "$gvisor" = 1 ] || exit 0
 log "pytest under gVisor (ARGUS_SANDBOX_OCI_RUNTIME=runsc): the sandbox suite and the example plugins"
-ARGUS_SANDBOX_OCI_RUNTIME=runsc exec "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" -q \
+ARGUS_SANDBOX_OCI_RUNTIME=runsc "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" -q \
     tests/execution/sandbox tests/execution/integration/test_example_plugins.py \
-    tests/execution/integration/test_gvisor_policy.py
+    tests/execution/integration/test_gvisor_policy.py || exit
+log "pytest: the sandbox suite again in the second runtime's image (node18) with a dependency layer mounted"
+ARGUS_TEST_SANDBOX_PROFILE=node18-deps exec "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" \
+    -q tests/execution/sandbox

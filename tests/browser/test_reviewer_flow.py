@@ -13,7 +13,6 @@ from playwright.sync_api import expect
 from argus_plugins.tenancy.models import User
 from registry import services as registry_services
 from registry.models import PluginVersion, VersionStatus
-from tests.browser.reviewer_support import chromium_page_fixture  # noqa: F401 - provides chromium_page
 from tests.support.publishing import TRIVIAL_ENTRYPOINT
 
 PASSWORD = "a long reviewer passphrase 42"
@@ -29,8 +28,8 @@ def _waiting_version(world, publisher_kit) -> PluginVersion:
     return registry_services.submit_for_review(actor=publisher_kit.owner, version_id=version.pk)
 
 
-def test_reviewer_approves_a_version_from_the_queue(live_server, transactional_db, world, publisher_kit, chromium_page):
-    page = chromium_page
+def test_reviewer_approves_a_version_from_the_queue(live_server, transactional_db, world, publisher_kit, page):
+    page = page
     version = _waiting_version(world, publisher_kit)
     call_command(
         "create_staff_user", "rita", "--role", "reviewer", "--password-from-stdin",

@@ -6,7 +6,9 @@ skipping, so a CI machine without the engine cannot pass silently.
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,8 +22,14 @@ from execution.sandbox import ContainerPool, SandboxJob, SandboxLimits, connect,
 from execution.sandbox.container import LABEL_MANAGED, LABEL_OWNER
 from execution.sandbox.errors import SandboxError
 from execution.sandbox.images import DEFAULT_CACHE_DIR, DEFAULT_RUNTIME_IMAGES, ensure_runtime_images
+from registry.ecosystems import NPM, PIP, SANDBOX_ENV
+from registry.layers import deterministic_tar_gz, extract_layer
 
-RUNTIME = "python3.11"
+# scripts/test.sh runs this suite again with ARGUS_TEST_SANDBOX_PROFILE=node18-deps: the same hostile
+# programs in the second runtime's image, with a dependency layer mounted at /argus/deps and on the
+# plugin's PYTHONPATH and NODE_PATH, must meet the same fate.
+PROFILE = os.environ.get("ARGUS_TEST_SANDBOX_PROFILE", "")
+RUNTIME = "node18" if PROFILE == "node18-deps" else "python3.11"
 IMAGE = DEFAULT_RUNTIME_IMAGES[RUNTIME]["image"]
 
 
@@ -46,6 +54,19 @@ def runtime_image(docker_client: docker.DockerClient) -> str:
     except SandboxError as exc:
         pytest.fail(f"could not build the sandbox runtime image: {exc}", pytrace=False)
     return IMAGE
+
+
+@pytest.fixture(scope="session")
+def node_image(docker_client: docker.DockerClient) -> str:
+    """The second runtime's image (Debian's Node.js 18), built if missing or stale."""
+    cache_dir = Path(os.environ.get("ARGUS_RUNTIME_CACHE_DIR", DEFAULT_CACHE_DIR))
+    try:
+        ensure_runtime_images(
+            docker_client, {"node18": DEFAULT_RUNTIME_IMAGES["node18"]}, cache_dir=cache_dir, log=print
+        )
+    except SandboxError as exc:
+        pytest.fail(f"could not build the node18 runtime image: {exc}", pytrace=False)
+    return DEFAULT_RUNTIME_IMAGES["node18"]["image"]
 
 
 @pytest.fixture(scope="session")
@@ -98,9 +119,12 @@ def make_job(runtime_image: str, sandbox_work_dir: Path) -> JobFactory:
         fields.setdefault("launch", django_settings.ARGUS_RUNTIME_IMAGES["python3.11"].get("launch", "exec"))
         # scripts/test.sh runs this suite a second time with ARGUS_SANDBOX_OCI_RUNTIME=runsc (gVisor).
         fields.setdefault("runtime", django_settings.ARGUS_SANDBOX_OCI_RUNTIME or None)
+        if PROFILE == "node18-deps":
+            fields.setdefault("layer", functools.partial(extract_layer, _test_layer()))
+            fields["env"] = {**SANDBOX_ENV[PIP], **SANDBOX_ENV[NPM], **fields.get("env", {})}
         return SandboxJob(
             execution_id=fields.pop("execution_id", f"test-{uuid.uuid4().hex[:12]}"),
-            image=runtime_image,
+            image=fields.pop("image", runtime_image),
             entrypoint=fields.pop("entrypoint", "main.py"),
             bundle=bundle,
             limits=limits,
@@ -111,6 +135,18 @@ def make_job(runtime_image: str, sandbox_work_dir: Path) -> JobFactory:
         )
 
     return build
+
+
+@functools.cache
+def _test_layer() -> bytes:
+    """A small dependency layer as the platform freezes them: a Python module and an npm package."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "site-packages").mkdir()
+        (root / "site-packages" / "argus_test_dep.py").write_text("VALUE = 42\n")
+        (root / "node_modules" / "argus-test-dep").mkdir(parents=True)
+        (root / "node_modules" / "argus-test-dep" / "index.js").write_text("module.exports = 42;\n")
+        return deterministic_tar_gz(root)
 
 
 def container_exists(client: docker.DockerClient, container_id: str | None) -> bool:
