@@ -49,3 +49,20 @@ def sql(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.rowcount
+
+
+def forged_tree_hashes(sequence: int, data: bytes) -> bytes:
+    """The subtree hashes a forger who knows the tree would store for a forged entry with preimage ``data``:
+    its leaf, then one parent per trailing 1-bit of its leaf index, using the stored left siblings."""
+    from ledger.merkle import leaf_hash, node_hash
+    from ledger.tree import fetch_nodes
+
+    index, level = sequence - 1, 0
+    node = leaf_hash(data)
+    hashes = node
+    while (index >> level) & 1:
+        sibling = (level, (index >> level) - 1)
+        node = node_hash(fetch_nodes({sibling})[sibling], node)
+        hashes += node
+        level += 1
+    return hashes
