@@ -1,4 +1,4 @@
-"""The ``argus-plugin`` commands: keygen, pack, sign, verify, publish.
+"""The ``argus-plugin`` commands: keygen, pack, sign, verify, publish, receipt.
 
 Machine-readable results (fingerprint, code_sha256, signature, version id) go to stdout, one per line;
 explanations go to stderr. Every expected failure exits with status 1 and a one-line reason.
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from argus_cli import keys, publish
+from argus_cli import keys, publish, receipt
 from argus_cli.errors import CliError, expected_errors
 from registry.bundles import DEFAULT_MAX_BUNDLE_BYTES, BundleInfo, inspect_bundle, pack_directory
 from registry.manifest import validate_manifest
@@ -255,6 +255,27 @@ def publish_command(
         _info(f"published version {version}: id and status:")
         typer.echo(result.id)
         typer.echo(result.status)
+
+
+@app.command("receipt")
+def receipt_command(
+    execution_id: Annotated[str, typer.Argument(help="Id of a finished execution.")],
+    url: Annotated[str, typer.Option("--url", help="GraphQL endpoint, e.g. https://argus.example/graphql")],
+    token: Annotated[
+        str, typer.Option("--token", envvar="ARGUS_TOKEN", help="API token (or env ARGUS_TOKEN).")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: receipt-ID.json).")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 60.0,
+) -> None:
+    """Download an execution's receipt; verify it offline with ledger/standalone_verify.py receipt."""
+    with expected_errors():
+        document = receipt.fetch_receipt(url=url, token=token, execution_id=execution_id, timeout=timeout)
+        path = output or Path(f"receipt-{execution_id}.json")
+        receipt.save_receipt(document, path)
+        _info("receipt saved; verify it with: python standalone_verify.py receipt FILE --log-key LOG_KEY.pem")
+        typer.echo(str(path))
 
 
 if __name__ == "__main__":  # pragma: no cover
