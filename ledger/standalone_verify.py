@@ -384,7 +384,10 @@ class Crypto:
 
     def load_public_pem(self, pem: str):
         """``(key, DER SubjectPublicKeyInfo)``; the PEM must be exactly the canonical encoding of the key."""
-        key = self.serialization.load_pem_public_key(pem.encode("ascii"))
+        try:
+            key = self.serialization.load_pem_public_key(pem.encode("ascii"))
+        except Exception as exc:  # noqa: BLE001 - ValueError, UnsupportedAlgorithm...: all mean "not a key"
+            raise NoteError(f"not a usable PEM public key ({type(exc).__name__})") from None
         spki = self.serialization.PublicFormat.SubjectPublicKeyInfo
         if key.public_bytes(self.serialization.Encoding.PEM, spki).decode("ascii") != pem:
             raise NoteError("the public key PEM is not in its canonical form")
