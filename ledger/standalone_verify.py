@@ -623,12 +623,18 @@ def run_receipt(args) -> int:
 
 
 def read_proof(text: str):
-    """A consistency proof as the API returns it, a JSON list, or one base64 hash per line."""
+    """A consistency proof: the API's answer as saved (``{"data": {"ledgerConsistencyProof": {"hashes":
+    [...]}}}`` or any object down to ``{"hashes": [...]}``), a JSON list, or one base64 hash per line."""
     stripped = text.strip()
     if stripped.startswith(("{", "[")):
         value = strict_json(stripped)
-        if isinstance(value, dict):
-            value = value.get("hashes", value.get("data", {}))
+        while isinstance(value, dict):
+            if "hashes" in value:
+                value = value["hashes"]
+            elif len(value) == 1:
+                value = next(iter(value.values()))
+            else:
+                raise NoteError("the proof file holds no 'hashes'")
         _require(isinstance(value, list), "the proof must be a list of base64 hashes")
         return [b64decode(item) for item in value]
     return [b64decode(line) for line in stripped.splitlines() if line]

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import http.server
+import io
 import json
 import threading
 
@@ -194,3 +195,34 @@ def test_checkpoints_are_exported_to_a_directory_and_a_webhook(world, log_key, s
     assert (published / "4.checkpoint").read_text() == checkpoint.note
     assert (published / "latest.checkpoint").read_text() == checkpoint.note
     assert _Receiver.bodies[-1] == checkpoint.note.encode()
+
+
+def test_ledger_keygen_creates_a_private_key_once(settings, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.ARGUS_LEDGER_LOG_KEY_FILE = str(tmp_path / "keys" / "log.pem")
+    out = io.StringIO()
+    call_command(
+        "ledger_keygen", public_key_out=str(tmp_path / "log-public.pem"), stdout=out, stderr=io.StringIO()
+    )
+    key_file = tmp_path / "keys" / "log.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    public = (tmp_path / "log-public.pem").read_text()
+    assert out.getvalue().startswith(public) and public.startswith("-----BEGIN PUBLIC KEY-----")
+    assert out.getvalue().splitlines()[-1].startswith(f"{settings.ARGUS_LEDGER_ORIGIN}+")
+    with pytest.raises(CommandError, match="never overwritten"):
+        call_command("ledger_keygen", stdout=io.StringIO())
+    before = key_file.read_bytes()
+    call_command("ledger_keygen", if_missing=True, stdout=io.StringIO())
+    assert key_file.read_bytes() == before
+
+
+def test_ledger_checkpoint_command_issues_prints_and_exports(world, log_key, tmp_path):
+    from django.core.management import call_command
+
+    build_chain(3)
+    out = io.StringIO()
+    call_command("ledger_checkpoint", export_dir=str(tmp_path / "out"), stdout=out)
+    checkpoint = LedgerCheckpoint.objects.get()
+    assert out.getvalue() == checkpoint.note == (tmp_path / "out" / "latest.checkpoint").read_text()

@@ -147,7 +147,8 @@ def test_rewritten_tail_passes_the_chain_check_but_not_the_witness(world, log_ke
 
     # Offline, with the old note kept by anyone who saw it: consistency and the chain mode catch it too.
     (tmp_path / "new.note").write_text(new.note)
-    proof = {"hashes": [base64.b64encode(h).decode() for h in tree.consistency_proof(30, 33)]}
+    hashes = [base64.b64encode(h).decode() for h in tree.consistency_proof(30, 33)]
+    proof = {"data": {"ledgerConsistencyProof": {"hashes": hashes}}}  # the API's answer, saved as is
     (tmp_path / "proof.json").write_text(json.dumps(proof))
     key = tmp_path / "log-key.pem"
     result = standalone(

@@ -20,9 +20,16 @@ class Command(BaseCommand):
         parser.add_argument("--output", "-o", help="Key file (default: ARGUS_LEDGER_LOG_KEY_FILE).")
         parser.add_argument("--name", help="Key name printed in the verifier key (default: the log's).")
         parser.add_argument("--if-missing", action="store_true", help="Keep an existing key file.")
+        parser.add_argument("--public-key-out", help="Also write the public key (PEM) to this file.")
 
     def handle(
-        self, *args: Any, output: str | None, name: str | None, if_missing: bool, **options: Any
+        self,
+        *args: Any,
+        output: str | None,
+        name: str | None,
+        if_missing: bool,
+        public_key_out: str | None,
+        **options: Any,
     ) -> None:
         path = Path(output or settings.ARGUS_LEDGER_LOG_KEY_FILE)
         if path.exists():
@@ -39,5 +46,8 @@ class Command(BaseCommand):
         signer = NoteSigner(
             name or settings.ARGUS_LEDGER_LOG_KEY_NAME or settings.ARGUS_LEDGER_ORIGIN, load_private_key(pem)
         )
-        self.stdout.write(public_key_pem(signer.public_key), ending="")
+        public = public_key_pem(signer.public_key)
+        if public_key_out:
+            Path(public_key_out).write_text(public, encoding="ascii")
+        self.stdout.write(public, ending="")
         self.stdout.write(signer.verifier_key)
