@@ -216,6 +216,7 @@ def test_ledger_keygen_creates_a_private_key_once(settings, tmp_path):
     before = key_file.read_bytes()
     call_command("ledger_keygen", if_missing=True, stdout=io.StringIO())
     assert key_file.read_bytes() == before
+    assert (tmp_path / "keys" / "log.public.pem").read_text() == public  # the default: beside the key
 
 
 def test_ledger_checkpoint_command_issues_prints_and_exports(world, log_key, tmp_path):

@@ -1,5 +1,6 @@
 """``manage.py ledger_keygen [--output FILE] [--if-missing]``: create an ECDSA P-256 key for the ledger
-(the log's checkpoint key by default, or a witness's key) and print its public key and verifier key."""
+(the log's checkpoint key by default, or a witness's key); write its public key beside it
+(``KEYFILE.public.pem``, for verifiers) and print it and the verifier key string."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--output", "-o", help="Key file (default: ARGUS_LEDGER_LOG_KEY_FILE).")
         parser.add_argument("--name", help="Key name printed in the verifier key (default: the log's).")
         parser.add_argument("--if-missing", action="store_true", help="Keep an existing key file.")
-        parser.add_argument("--public-key-out", help="Also write the public key (PEM) to this file.")
+        parser.add_argument(
+            "--public-key-out", help="Public key (PEM) file; default: KEYFILE.public.pem beside the key."
+        )
 
     def handle(
         self,
@@ -47,7 +50,6 @@ class Command(BaseCommand):
             name or settings.ARGUS_LEDGER_LOG_KEY_NAME or settings.ARGUS_LEDGER_ORIGIN, load_private_key(pem)
         )
         public = public_key_pem(signer.public_key)
-        if public_key_out:
-            Path(public_key_out).write_text(public, encoding="ascii")
+        Path(public_key_out or path.with_suffix(".public.pem")).write_text(public, encoding="ascii")
         self.stdout.write(public, ending="")
         self.stdout.write(signer.verifier_key)
