@@ -770,7 +770,7 @@ def main(argv=None) -> int:
     run = {"chain": run_chain, "receipt": run_receipt, "consistency": run_consistency, "witness": run_witness}
     try:
         return run[args.mode](args)
-    except (NoteError, ProofError, NotCanonical, ValueError, KeyError, TypeError) as exc:
+    except (NoteError, ProofError, NotCanonical, ValueError, KeyError, TypeError, OSError) as exc:
         print(f"FAILED: {exc}")
         return 1
 

@@ -227,3 +227,27 @@ def test_ledger_checkpoint_command_issues_prints_and_exports(world, log_key, tmp
     call_command("ledger_checkpoint", export_dir=str(tmp_path / "out"), stdout=out)
     checkpoint = LedgerCheckpoint.objects.get()
     assert out.getvalue() == checkpoint.note == (tmp_path / "out" / "latest.checkpoint").read_text()
+
+
+def test_the_migration_builds_the_tree_of_an_existing_ledger(world):
+    """Entries appended before the tree existed get their subtree hashes and the head its frontier."""
+    import importlib
+
+    from django.db.migrations.executor import MigrationExecutor
+
+    build_chain(23)
+    expected_root = tree.current_head().root
+    expected_nodes = dict(LedgerEntry.objects.values_list("sequence", "subtree_hashes"))
+    sql_reset = "UPDATE ledger_ledgerentry SET subtree_hashes = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql_reset, [b""])
+        cursor.execute("UPDATE ledger_ledgerhead SET frontier = %s", [b""])
+    assert verify_chain().reason is not None  # the tree is missing now
+    state = MigrationExecutor(connection).loader.project_state(("ledger", "0004_backfill_merkle_tree"))
+    migration = importlib.import_module("ledger.migrations.0004_backfill_merkle_tree")
+    migration.backfill(state.apps, None)
+    assert tree.current_head().root == expected_root
+    assert {k: bytes(v) for k, v in LedgerEntry.objects.values_list("sequence", "subtree_hashes")} == {
+        k: bytes(v) for k, v in expected_nodes.items()
+    }
+    assert verify_chain().ok
