@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 
 from argus_plugins.core import clock
 from execution import services as execution_services
@@ -24,14 +25,18 @@ def finished_execution(world, installation) -> Execution:
         )
         for name, content in (("seized-disk.img", b"disk image bytes"), ("notes.txt", b"suspect notes"))
     ]
-    execution = execution_services.run_plugin(
-        actor=world.analyst_a,
-        installation_id=installation.pk,
-        input={"mode": "quick"},
-        evidence_ids=[str(item.pk) for item in evidence],
-    )
-    assert transition(
-        execution, ExecutionStatus.RUNNING, expected=ExecutionStatus.QUEUED, started_at=clock.now()
-    )
-    assert finish(execution, ExecutionStatus.SUCCEEDED, expected=ExecutionStatus.RUNNING, exit_code=0)
+    # One transaction: the run is queued and finished before its dispatch is published (on commit), so in a
+    # transactional test no worker can claim it in between; a late claim finds it finished and does nothing.
+    with transaction.atomic():
+        execution = execution_services.run_plugin(
+            actor=world.analyst_a,
+            installation_id=installation.pk,
+            input={"mode": "quick"},
+            evidence_ids=[str(item.pk) for item in evidence],
+        )
+        started = transition(
+            execution, ExecutionStatus.RUNNING, expected=ExecutionStatus.QUEUED, started_at=clock.now()
+        )
+        assert started
+        assert finish(execution, ExecutionStatus.SUCCEEDED, expected=ExecutionStatus.RUNNING, exit_code=0)
     return Execution.objects.get(pk=execution.pk)
