@@ -52,10 +52,16 @@ def is_insecure_url(url: str) -> bool:
 def load() -> dict[str, Any]:
     path = config_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    if not text.strip():
+        return {}  # an empty file (or /dev/null: no saved login)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
         raise CliError(f"cannot read {path}: {exc}") from None
     return data if isinstance(data, dict) else {}
 

@@ -2,7 +2,7 @@
 
 Offline: init, pack, run (local, in Docker), keygen, sign, verify. Against a server: login, publisher
 create, key register, publish, submit, status, versions, deprecate, listing edit, execute (a run on the
-platform, with its progress).
+platform, with its progress), receipt (an execution's verifiable receipt).
 
 Results go to stdout (`--json` for one JSON document), explanations to stderr. Exit codes: 0 success,
 1 a local problem, 2 a usage error, 3 refused by the server (its error code printed), 4 the server
@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from argus_cli import api, config, keys, local_run, runs, scaffold
+from argus_cli import api, config, keys, local_run, receipt, runs, scaffold
 from argus_cli import publish as publishing
 from argus_cli.errors import EXIT_RUN_FAILED, CliError, UsageError, expected_errors
 from registry.bundles import DEFAULT_MAX_BUNDLE_BYTES, BundleInfo, inspect_bundle, pack_directory
@@ -686,6 +686,28 @@ def execute_command(
             _info(f"the run ended {result['status']}: {result.get('errorReason') or 'no reason given'}")
     if result["status"] != "SUCCEEDED":
         raise typer.Exit(EXIT_RUN_FAILED)
+
+
+@app.command("receipt")
+def receipt_command(
+    execution_id: Annotated[str, typer.Argument(help="Id of a finished execution.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: receipt-ID.json).")
+    ] = None,
+    url: Url = None,
+    token: Token = None,
+) -> None:
+    """Download an execution's receipt: its ledger entry, inclusion proof and signed checkpoint, verifiable
+    offline with ledger/standalone_verify.py.
+
+    Example:  argus-plugin receipt 3f2a… -o receipt.json
+    """
+    with expected_errors():
+        document = receipt.fetch_receipt(_api(url, token), execution_id)
+        path = output or Path(f"receipt-{execution_id}.json")
+        receipt.save_receipt(document, path)
+        _info("receipt saved; verify it with: python standalone_verify.py receipt FILE --log-key LOG_KEY.pem")
+        _emit({"path": str(path)}, str(path))
 
 
 @app.command("init")

@@ -385,6 +385,29 @@ CELERY_BEAT_SCHEDULE = {
     "marketplace-billing-cycle": {"task": "marketplace.billing_cycle", "schedule": 300.0},
 }
 
+# --- Ledger: Merkle tree checkpoints, witnesses ----------------------------------------------------------
+#: The checkpoints' origin line (a schema-less URL naming this log) and, by default, the log key's name.
+ARGUS_LEDGER_ORIGIN = env.str("ARGUS_LEDGER_ORIGIN", default="argus-plugins.local/ledger")
+ARGUS_LEDGER_LOG_KEY_NAME = env.str("ARGUS_LEDGER_LOG_KEY_NAME", default="")
+#: The log's ECDSA P-256 private key (PEM, PKCS#8), from the environment or else from this file
+#: (``manage.py ledger_keygen`` creates it). Never stored in the database.
+ARGUS_LEDGER_LOG_KEY = env.str("ARGUS_LEDGER_LOG_KEY", default="")
+ARGUS_LEDGER_LOG_KEY_FILE = env.str(
+    "ARGUS_LEDGER_LOG_KEY_FILE", default=str(DATA_DIR / "keys" / "ledger-log.pem")
+)
+#: A checkpoint is issued at most this often, and only when the tree grew.
+ARGUS_LEDGER_CHECKPOINT_INTERVAL_SECONDS = env.int("ARGUS_LEDGER_CHECKPOINT_INTERVAL_SECONDS", default=60)
+#: Where each new checkpoint's note is published (empty: nowhere): a directory and/or a webhook URL.
+ARGUS_LEDGER_CHECKPOINT_EXPORT_DIR = env.str("ARGUS_LEDGER_CHECKPOINT_EXPORT_DIR", default="")
+ARGUS_LEDGER_CHECKPOINT_WEBHOOK = env.str("ARGUS_LEDGER_CHECKPOINT_WEBHOOK", default="")
+#: Called with each LedgerAlarm (a witness saw a checkpoint that does not extend the accepted one):
+#: dotted paths of functions, e.g. to page an operator. The alarm is logged and stored regardless.
+ARGUS_LEDGER_ALARM_HANDLERS = env.list("ARGUS_LEDGER_ALARM_HANDLERS", default=[])
+CELERY_BEAT_SCHEDULE["ledger-checkpoint"] = {
+    "task": "ledger.issue_checkpoint",
+    "schedule": float(ARGUS_LEDGER_CHECKPOINT_INTERVAL_SECONDS),
+}
+
 # --- Triggers and webhooks ----------------------------------------------------------------------------
 #: No schedule may fire more often than this (an interval below it, or a cron with a shorter gap, is refused).
 ARGUS_SCHEDULE_MIN_INTERVAL_SECONDS = env.int("ARGUS_SCHEDULE_MIN_INTERVAL_SECONDS", default=60)

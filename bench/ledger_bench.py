@@ -1,21 +1,30 @@
-"""Ledger verification throughput versus the raw cost of hash-chaining the same records.
+"""Ledger benchmarks: verification throughput, inclusion-proof latency and the Merkle tree's append cost.
 
-    python bench/ledger_bench.py [N] [--repeat R] [--database-url URL] [--tiny]   (N defaults to 1 000 000)
+    python bench/ledger_bench.py [N] [--repeat R] [--appends A] [--proofs P] [--database-url URL] [--tiny]
 
-Builds a chain of N entries in a fresh database (a temporary SQLite file unless ``--database-url`` names an
-empty database), then measures side by side, in one run:
+``N`` defaults to 1 000 000; ``--tiny`` (N = 2 000, 1 round, 40 appends, 50 proofs) only proves the bench
+still runs. Builds a chain of N entries *with its Merkle tree* (the entries' subtree hashes and the head's
+frontier) in a fresh database (a temporary SQLite file unless ``--database-url`` names an empty
+database, e.g. PostgreSQL), then measures, side by side in one run:
 
-* verification: ``ledger.verification.verify_chain()`` over the stored chain (streaming from the database,
-  parsing each stored record, canonicalising, hashing, checking links, tenant column and head);
-* raw chaining: the same records canonicalised (same canonicaliser) and SHA-256 chained in a plain loop;
-* raw hashing: SHA-256 chaining of the same records already canonicalised (the floor of any verifier).
+1. **Verification** (goal: ratio >= 0.5): ``ledger.verification.verify_chain()`` over the stored ledger
+   (streaming from the database, parsing each stored record, canonicalising, hashing the chain *and the
+   tree*, checking links, tenant column, stored tree hashes and head) versus raw chaining: the same records
+   canonicalised (same canonicaliser) and SHA-256 chained in a plain loop. Also printed: raw hashing of
+   pre-canonicalised records (the floor of any verifier). Alternating rounds (``--repeat``, default 3),
+   best round of each kept, because a shared machine's load comes in bursts.
+2. **Inclusion proofs** (goal <= 5 ms at 1 000 000 entries): ``ledger.tree.inclusion_proof`` for ``P``
+   random entries against the whole tree; median and 95th percentile latency, queries and rows read.
+3. **Appends with the tree / without** (goal <= 1.3): single appends, each in its own committed
+   transaction like an execution's finish, through ``ledger.services.append_entry``, versus the same
+   appends through the append path as it was before the tree (lock the head, insert, move the head; a copy
+   kept below). ``A`` per side and round, in alternating blocks of 20; after each block its entries are
+   removed and the head restored (untimed), so both sides always append to the same ledger; the median
+   block of each side is compared (a commit's fsync makes single appends noisy).
 
-The three are timed in alternating rounds (``--repeat``, default 3) and the best round of each is kept,
-because a shared machine's load comes in bursts. The ratio printed first is verification / raw chaining
-(goal >= 0.5). ``--tiny`` (2 000 entries, one round) only checks that the bench still runs. Building the
-chain is not timed:
-entries are precomputed with ledger.hashing and written with executemany, the same bytes append_entries
-would write (the build ends by checking a sample against the reference RFC 8785 library).
+Building is not timed: entries are precomputed with ledger.hashing / ledger.merkle and written with
+executemany, the same bytes append_entries would write (the build ends by checking a sample against the
+reference RFC 8785 library and the tree's root against an independent recomputation).
 """
 
 from __future__ import annotations
@@ -81,18 +90,19 @@ def setup_django(database_url: str | None) -> None:
     django.setup()
     from django.core.management import call_command
 
-    # Every app: the ledger's rows reference tenants, whose table later migrations keep extending.
-    call_command("migrate", verbosity=0)
+    call_command("migrate", verbosity=0)  # every app: the ledger's foreign keys reach tenancy's tables
     print(f"database: {database_url}", file=sys.stderr)
 
 
 def build(count: int) -> tuple[list[dict], list[bytes]]:
-    """Write ``count`` chained entries; return the record pool and its canonical bytes."""
+    """Write ``count`` chained entries with their tree; return the record pool and its canonical bytes."""
     import rfc8785
     from django.db import connection, transaction
 
     from argus_plugins.tenancy.models import Tenant
-    from ledger.hashing import GENESIS_HASH, entry_hash, prepare_record
+    from ledger import tree
+    from ledger.hashing import GENESIS_HASH, preimage, prepare_record
+    from ledger.merkle import MemoryTree, extend_frontier, leaf_hash
     from ledger.models import LedgerEntry, LedgerHead
 
     if LedgerEntry.objects.exists():
@@ -101,16 +111,20 @@ def build(count: int) -> tuple[list[dict], list[bytes]]:
     pool = [make_record(index, str(tenant.pk)) for index in range(POOL_SIZE)]
     canonical = [prepare_record(record)[1] for record in pool]  # the write-time (reference) path
     table = LedgerEntry._meta.db_table
-    columns = "id, sequence, entry_type, record, tenant_id, prev_hash, entry_hash, created_at"
-    insert = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
+    columns = "id, sequence, entry_type, record, tenant_id, prev_hash, entry_hash, created_at, subtree_hashes"
+    insert = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
     tenant_value = tenant.pk.hex if connection.vendor == "sqlite" else str(tenant.pk)
     prev = GENESIS_HASH
+    frontier: list[bytes] = []
     started = time.perf_counter()
     for start in range(0, count, BATCH):
         rows = []
         for sequence in range(start + 1, min(count, start + BATCH) + 1):
             record_bytes = canonical[(sequence - 1) % POOL_SIZE]
-            digest = entry_hash(sequence, ENTRY_TYPE, record_bytes, prev, CREATED_AT)
+            data = preimage(sequence, ENTRY_TYPE, record_bytes, prev, CREATED_AT)
+            digest = hashlib.sha256(data).hexdigest()
+            completed: list[bytes] = []
+            extend_frontier(frontier, sequence - 1, leaf_hash(data), completed.append)
             rows.append(
                 (
                     uuid.uuid4().hex,
@@ -121,6 +135,7 @@ def build(count: int) -> tuple[list[dict], list[bytes]]:
                     prev,
                     digest,
                     CREATED_AT,
+                    b"".join(completed),
                 )
             )
             prev = digest
@@ -128,14 +143,23 @@ def build(count: int) -> tuple[list[dict], list[bytes]]:
             cursor.executemany(insert, rows)
         print(f"built {min(count, start + BATCH)}/{count}", file=sys.stderr, end="\r")
     LedgerHead.objects.update_or_create(
-        pk=LedgerHead.SINGLETON_ID, defaults={"sequence": count, "entry_hash": prev}
+        pk=LedgerHead.SINGLETON_ID,
+        defaults={"sequence": count, "entry_hash": prev, "frontier": b"".join(frontier)},
     )
     print(f"\nbuild: {time.perf_counter() - started:.1f} s (not part of the comparison)", file=sys.stderr)
     for entry in LedgerEntry.objects.filter(sequence__in=[1, count]):
-        preimage = {
-            f: getattr(entry, f) for f in ("sequence", "entry_type", "record", "prev_hash", "created_at")
-        }
-        assert hashlib.sha256(rfc8785.dumps(preimage)).hexdigest() == entry.entry_hash
+        fields = ("sequence", "entry_type", "record", "prev_hash", "created_at")
+        assert (
+            hashlib.sha256(rfc8785.dumps({f: getattr(entry, f) for f in fields})).hexdigest()
+            == entry.entry_hash
+        )
+    # The stored tree against an independent recomputation (whole tree in memory; small prefix when huge).
+    check = min(count, 5000)
+    reference = MemoryTree()
+    for entry in LedgerEntry.objects.filter(sequence__lte=check).order_by("sequence"):
+        fields = ("sequence", "entry_type", "record", "prev_hash", "created_at")
+        reference.append_hash(leaf_hash(rfc8785.dumps({f: getattr(entry, f) for f in fields})))
+    assert tree.root_at(check) == reference.root()
     return pool, canonical
 
 
@@ -177,21 +201,142 @@ def raw_hashing(canonical: list[bytes], count: int) -> str:
     return prev
 
 
+def measure_proofs(count: int, samples: int) -> dict[str, float]:
+    """Latency of ``ledger.tree.inclusion_proof`` for random entries against the tree of all ``count``."""
+    import random
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from ledger import tree
+    from ledger.merkle import inclusion_nodes, nodes_of, verify_inclusion
+
+    rng = random.Random(6962)
+    root = tree.root_at(count)
+    latencies, rows = [], []
+    for _ in range(samples):
+        sequence = rng.randint(1, count)
+        started = time.perf_counter()
+        proof = tree.inclusion_proof(sequence, count)
+        latencies.append(time.perf_counter() - started)
+        verify_inclusion(sequence - 1, count, tree.leaf_hash_of(sequence), proof, root)  # not timed
+        rows.append(
+            len({(index + 1) << level for level, index in nodes_of(inclusion_nodes(sequence - 1, count))})
+        )
+    with CaptureQueriesContext(connection) as queries:
+        tree.inclusion_proof(count // 3 or 1, count)
+    latencies.sort()
+    return {
+        "median_ms": 1000 * latencies[len(latencies) // 2],
+        "p95_ms": 1000 * latencies[int(len(latencies) * 0.95)],
+        "queries": len(queries),
+        "max_rows": max(rows),
+    }
+
+
+def append_without_tree(entry_type: str, record: dict, tenant_id: object) -> None:
+    """The append path as it was before the Merkle tree (ledger.services before this change), kept here
+    as the baseline: validate and canonicalise, lock the head, insert the entry, move the head."""
+    from django.db import transaction
+
+    from argus_plugins.core import clock
+    from ledger import services
+    from ledger.hashing import entry_hash, format_timestamp
+    from ledger.models import LedgerEntry, LedgerHead
+
+    entry_type, plain, canonical, tenant_uuid = services._prepare(entry_type, record, tenant_id)
+    with transaction.atomic():
+        head = services._lock_head()
+        sequence = head.sequence + 1
+        created_at = format_timestamp(clock.now())
+        digest = entry_hash(sequence, entry_type, canonical, head.entry_hash, created_at)
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    id=uuid.uuid4(),
+                    sequence=sequence,
+                    entry_type=entry_type,
+                    record=plain,
+                    tenant_id=tenant_uuid,
+                    prev_hash=head.entry_hash,
+                    entry_hash=digest,
+                    created_at=created_at,
+                )
+            ]
+        )
+        LedgerHead.objects.filter(pk=head.pk, sequence=head.sequence).update(
+            sequence=sequence, entry_hash=digest
+        )
+
+
+def measure_appends(pool: list[dict], appends: int, repeat: int) -> dict[str, float]:
+    """Median seconds per append with the tree (append_entry) and without (the old path).
+
+    ``appends`` per side and round, in blocks of at most 20 that alternate between the sides (and which
+    side goes first), so that a burst of load on the shared machine or a write-ahead-log checkpoint hits
+    both sides alike; the median block of each side is reported.
+    """
+    import statistics
+
+    from django.db import connection, transaction
+
+    from ledger.models import LedgerEntry, LedgerHead
+    from ledger.services import append_entry
+
+    def with_tree(record: dict) -> None:
+        with transaction.atomic():  # each append commits on its own, like an execution's finish
+            append_entry(ENTRY_TYPE, record, tenant_id=record["tenant_id"])
+
+    def without_tree(record: dict) -> None:
+        with transaction.atomic():
+            append_without_tree(ENTRY_TYPE, record, record["tenant_id"])
+
+    table = LedgerEntry._meta.db_table
+    blocks: dict[str, list[float]] = {"tree": [], "plain": []}
+    sides = [("plain", without_tree), ("tree", with_tree)]
+    block = min(20, appends)
+    for block_number in range(repeat * max(1, appends // block)):
+        for name, append in sides if block_number % 2 == 0 else sides[::-1]:
+            head = LedgerHead.objects.values_list("sequence", "entry_hash", "frontier").get()
+            started = time.perf_counter()
+            for index in range(block):
+                append(pool[index % POOL_SIZE])
+            blocks[name].append((time.perf_counter() - started) / block)
+            # Untimed: both sides append to the same ledger, so each block's entries are taken out again.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {table} WHERE sequence > %s", [head[0]])  # noqa: S608
+            LedgerHead.objects.filter(pk=LedgerHead.SINGLETON_ID).update(
+                sequence=head[0], entry_hash=head[1], frontier=head[2]
+            )
+            if connection.vendor == "sqlite":
+                # Also untimed: fold the write-ahead log back into the database now, or the next side's
+                # commits would pay for checkpointing this side's pages.
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return {name: statistics.median(times) for name, times in blocks.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("count", nargs="?", type=int, default=1_000_000)
     parser.add_argument("--database-url", help="an empty database (default: a temporary SQLite file)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the best time of each is kept (3)")
-    parser.add_argument("--tiny", action="store_true", help="2 000 entries, one round: a smoke run for CI")
+    parser.add_argument("--appends", type=int, default=300, help="single appends per round and side (300)")
+    parser.add_argument("--proofs", type=int, default=500, help="inclusion proofs timed (500)")
+    parser.add_argument("--tiny", action="store_true", help="2 000 entries, 1 round: proves the bench runs")
     args = parser.parse_args()
     if args.tiny:
-        args.count, args.repeat = 2_000, 1
+        args.count, args.repeat, args.appends, args.proofs = 2000, 1, 40, 50
     setup_django(args.database_url)
+    from django.db import connection
+
     from ledger.verification import verify_chain
 
     count = args.count
     pool, canonical = build(count)
-    head = verify_chain().head_hash  # also warms the page cache for the first timed round
+    report = verify_chain()  # also warms the page cache for the first timed round
+    assert report.ok, report.summary()
+    head = report.head_hash
     best = {"verify": float("inf"), "chain": float("inf"), "hash": float("inf")}
     # The three measurements alternate and the best round of each is kept, so a burst of load from other
     # processes on the machine cannot favour one side of the comparison.
@@ -206,14 +351,27 @@ def main() -> None:
             best[name] = min(best[name], time.perf_counter() - started)
             assert result == head, (name, result, head)
         print(f"round {round_number}/{args.repeat} done", file=sys.stderr)
+    proof = measure_proofs(count, args.proofs)
+    appends = measure_appends(pool, args.appends, args.repeat)
 
     verify_rate, chain_rate, hash_rate = (count / best[name] for name in ("verify", "chain", "hash"))
+    print(f"database:                                  {connection.vendor}")
     print(f"entries:                                   {count} (best of {args.repeat} alternating rounds)")
-    print(f"verification (verify_chain, from the DB):  {verify_rate:,.0f} entries/s ({best['verify']:.1f} s)")
+    print(f"verification (chain + tree, from the DB):  {verify_rate:,.0f} entries/s ({best['verify']:.1f} s)")
     print(f"raw chaining (canonicalise + SHA-256):     {chain_rate:,.0f} entries/s ({best['chain']:.1f} s)")
     print(f"raw hashing (pre-canonicalised records):   {hash_rate:,.0f} entries/s ({best['hash']:.1f} s)")
     print(f"ratio verification / raw chaining:         {verify_rate / chain_rate:.2f}  (goal >= 0.5)")
     print(f"ratio verification / raw hashing:          {verify_rate / hash_rate:.2f}")
+    print(
+        f"inclusion proof at {count} entries:       median {proof['median_ms']:.2f} ms, "
+        f"p95 {proof['p95_ms']:.2f} ms (goal <= 5 ms), {proof['queries']} queries, "
+        f"<= {proof['max_rows']} rows ({args.proofs} proofs)"
+    )
+    print(
+        f"append with tree / without:                {appends['tree'] / appends['plain']:.2f}  (goal <= 1.3; "
+        f"{1000 * appends['tree']:.2f} ms vs {1000 * appends['plain']:.2f} ms per committed append, "
+        f"median of alternating blocks, {args.repeat} x {args.appends} per side)"
+    )
 
 
 if __name__ == "__main__":

@@ -217,11 +217,20 @@ _fast_encode = _FAST_ENCODER.encode
 def hash_stored_entry(
     sequence: int, entry_type: str, record_text: str, prev_hash: str, created_at: str
 ) -> tuple[Any, str]:
-    """Parse a stored record and return ``(record, entry_hash)``: the verifier's hot path, in one call.
+    """Parse a stored record and return ``(record, entry_hash)``."""
+    record, data = stored_preimage(sequence, entry_type, record_text, prev_hash, created_at)
+    return record, hashlib.sha256(data).hexdigest()
 
-    Equivalent to ``entry_hash(..., canonical_record(*parse_stored_record(record_text)), ...)`` (tested);
-    inlined because it runs once per entry. Raises NotCanonicalizable, ValueError (bad JSON, lone
-    surrogates) or TypeError for rows no append can have written.
+
+def stored_preimage(
+    sequence: int, entry_type: str, record_text: str, prev_hash: str, created_at: str
+) -> tuple[Any, bytes]:
+    """Parse a stored record and return ``(record, preimage)``: the verifier's hot path, in one call.
+
+    ``preimage`` is what ``entry_hash`` hashes and the Merkle tree's leaf data. Equivalent to
+    ``preimage(..., canonical_record(*parse_stored_record(record_text)), ...)`` (tested); inlined because
+    it runs once per entry. Raises NotCanonicalizable, ValueError (bad JSON, lone surrogates) or
+    TypeError for rows no append can have written.
     """
     try:
         record = _fast_decode(record_text)
@@ -238,4 +247,4 @@ def hash_stored_entry(
         text,
         sequence,
     )
-    return record, hashlib.sha256(preimage_text.encode("utf-8")).hexdigest()
+    return record, preimage_text.encode("utf-8")

@@ -13,6 +13,8 @@ from typing import Any, NoReturn
 
 from django.db import models
 
+from argus_plugins.core import clock
+
 from .hashing import GENESIS_HASH, TIMESTAMP_LENGTH
 
 
@@ -54,6 +56,10 @@ class LedgerEntry(models.Model):
     entry_hash = models.CharField(max_length=64, editable=False, db_index=True)
     #: The exact RFC 3339 string that was hashed (see ledger.hashing.format_timestamp).
     created_at = models.CharField(max_length=TIMESTAMP_LENGTH, editable=False)
+    #: The Merkle tree nodes this entry completes, 32 bytes each, level 0 (its leaf hash) upwards: entry
+    #: ``s`` completes one node per trailing zero bit of ``s``, plus its leaf (two on average). A proof
+    #: therefore reads only the O(log n) entries holding the nodes it names (see ledger.tree).
+    subtree_hashes = models.BinaryField(editable=False, default=b"")
 
     objects = LedgerEntryQuerySet.as_manager()
 
@@ -90,9 +96,103 @@ class LedgerHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
     sequence = models.BigIntegerField(default=0)
     entry_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    #: The Merkle tree's frontier: the hashes of the complete subtrees along its right edge, largest first
+    #: (one per 1-bit of ``sequence``), 32 bytes each. Enough to append a leaf and compute the root.
+    frontier = models.BinaryField(default=b"")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="ledger_head_singleton")]
 
     def __str__(self) -> str:
         return f"head #{self.sequence} {self.entry_hash[:16]}"
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> NoReturn:
+        _refuse("update")
+
+    def delete(self) -> NoReturn:
+        _refuse("delete")
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            _refuse(f"save() of an existing {self._meta.verbose_name}")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse("delete")
+
+
+class LedgerCheckpoint(AppendOnlyModel):
+    """A signed tree head: the C2SP tlog-checkpoint of the tree at ``tree_size``, as a signed note.
+
+    ``note`` is the exact text published; origin, size and root are copies of its body for querying.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    origin = models.CharField(max_length=255, editable=False)
+    tree_size = models.BigIntegerField(unique=True, editable=False)
+    #: base64 (standard alphabet) of the 32-byte root hash, exactly as in the note.
+    root_hash = models.CharField(max_length=44, editable=False)
+    note = models.TextField(editable=False)
+    #: The log key's name and its 4-byte key ID (hex) that signed the note.
+    key_name = models.CharField(max_length=255, editable=False)
+    key_id = models.CharField(max_length=8, editable=False)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+
+    class Meta:
+        ordering = ("-tree_size",)
+        constraints = [
+            models.CheckConstraint(condition=models.Q(tree_size__gte=1), name="ledger_checkpoint_size")
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.tree_size} {self.root_hash}"
+
+
+class LedgerCosignature(AppendOnlyModel):
+    """A witness's signature over a checkpoint it verified as extending every checkpoint it saw before."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    checkpoint = models.ForeignKey(
+        LedgerCheckpoint, on_delete=models.PROTECT, related_name="cosignatures", editable=False
+    )
+    witness_name = models.CharField(max_length=255, editable=False)
+    key_id = models.CharField(max_length=8, editable=False)
+    #: The signed-note signature line ("— <name> <base64>"), to be appended to the checkpoint's note.
+    signature_line = models.TextField(editable=False)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=("checkpoint", "witness_name", "key_id"), name="uniq_cosignature")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.witness_name} cosigned {self.checkpoint.tree_size}"
+
+
+class LedgerAlarm(AppendOnlyModel):
+    """An operator notification: a witness saw a checkpoint that does not extend the one it accepted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    witness_name = models.CharField(max_length=255, editable=False)
+    #: The last accepted note, and the offending one (verbatim: the evidence of the fork or rewrite).
+    accepted_note = models.TextField(editable=False)
+    offending_note = models.TextField(editable=False)
+    detail = models.TextField(editable=False)
+    created_at = models.DateTimeField(default=clock.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.witness_name}: {self.detail[:60]}"

@@ -11,6 +11,7 @@ sequence or the same predecessor, so the chain never forks, skips or repeats.
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -26,7 +27,8 @@ from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.permissions import require_authenticated, require_tenant_role
 
 from . import metrics
-from .hashing import GENESIS_HASH, check_entry_type, entry_hash, format_timestamp, prepare_record
+from .hashing import GENESIS_HASH, check_entry_type, format_timestamp, preimage, prepare_record
+from .merkle import HASH_SIZE, extend_frontier, leaf_hash
 from .models import LedgerEntry, LedgerHead
 
 
@@ -83,11 +85,16 @@ def _append(prepared: list[tuple[str, dict, bytes, Any]], ids: list[uuid.UUID | 
     with transaction.atomic():
         head = _lock_head()
         sequence, prev_hash = head.sequence, head.entry_hash
+        frontier = _frontier_of(head)
         entries = []
         for (entry_type, record, canonical, tenant_uuid), entry_id in zip(prepared, ids, strict=True):
-            sequence += 1
             created_at = format_timestamp(clock.now())
-            digest = entry_hash(sequence, entry_type, canonical, prev_hash, created_at)
+            # One preimage serves both hashes: the chain's entry_hash and the Merkle tree's leaf.
+            data = preimage(sequence + 1, entry_type, canonical, prev_hash, created_at)
+            digest = hashlib.sha256(data).hexdigest()
+            completed: list[bytes] = []
+            extend_frontier(frontier, sequence, leaf_hash(data), completed.append)
+            sequence += 1
             entries.append(
                 LedgerEntry(
                     id=entry_id or uuid.uuid4(),
@@ -98,6 +105,7 @@ def _append(prepared: list[tuple[str, dict, bytes, Any]], ids: list[uuid.UUID | 
                     prev_hash=prev_hash,
                     entry_hash=digest,
                     created_at=created_at,
+                    subtree_hashes=b"".join(completed),
                 )
             )
             prev_hash = digest
@@ -105,11 +113,18 @@ def _append(prepared: list[tuple[str, dict, bytes, Any]], ids: list[uuid.UUID | 
         # A plain conditional UPDATE (not save()) so a concurrent head change could never be overwritten;
         # the lock makes it impossible, the condition makes it checkable.
         moved = LedgerHead.objects.filter(pk=head.pk, sequence=head.sequence).update(
-            sequence=sequence, entry_hash=prev_hash
+            sequence=sequence, entry_hash=prev_hash, frontier=b"".join(frontier)
         )
         if moved != 1:  # pragma: no cover - only reachable if the lock does not serialise appends
             raise LedgerCorruptedError("The ledger head moved during an append.")
     return entries
+
+
+def _frontier_of(head: LedgerHead) -> list[bytes]:
+    packed = bytes(head.frontier)  # memoryview on PostgreSQL
+    if len(packed) != HASH_SIZE * head.sequence.bit_count():
+        raise LedgerCorruptedError("The ledger head's Merkle frontier does not match its size.")
+    return [packed[at : at + HASH_SIZE] for at in range(0, len(packed), HASH_SIZE)]
 
 
 def _prepare(entry_type: str, record: dict[str, Any], tenant_id: Any) -> tuple[str, dict, bytes, Any]:

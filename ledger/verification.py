@@ -16,14 +16,17 @@ import enum
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from hashlib import sha256
 
 from django.db.models import CharField, Subquery, TextField
 from django.db.models.functions import Cast
 
 from argus_plugins.canonical import NotCanonicalizable
 
-from .hashing import GENESIS_HASH, hash_stored_entry
-from .models import LedgerEntry, LedgerHead
+from .hashing import GENESIS_HASH, stored_preimage
+from .merkle import root_from_frontier
+from .models import LedgerCheckpoint, LedgerEntry, LedgerHead
+from .notes import b64
 
 DEFAULT_CHUNK_SIZE = 2000
 DEFAULT_PROGRESS_EVERY = 100_000
@@ -47,6 +50,12 @@ class BreakReason(enum.StrEnum):
     TENANT_MISMATCH = "TENANT_MISMATCH"
     #: The head row is missing or does not match the last entry.
     HEAD_MISMATCH = "HEAD_MISMATCH"
+    #: The stored Merkle tree hashes (an entry's subtree hashes, the head's frontier) differ from the
+    #: ones the entries imply: proofs served from them would be wrong.
+    TREE_MISMATCH = "TREE_MISMATCH"
+    #: A stored signed checkpoint's root differs from the root the entries imply at its size: the history
+    #: it signed was rewritten since.
+    CHECKPOINT_MISMATCH = "CHECKPOINT_MISMATCH"
 
 
 @dataclass(frozen=True)
@@ -60,10 +69,12 @@ class VerificationReport:
     broken_sequence: int | None = None
     reason: BreakReason | None = None
     detail: str = ""
+    #: Root of the Merkle tree of the verified entries (base64); empty when broken.
+    root_hash: str = ""
 
     def summary(self) -> str:
         if self.ok:
-            return f"Ledger OK: {self.entries_checked} entries, head {self.head_hash}"
+            return f"Ledger OK: {self.entries_checked} entries, head {self.head_hash}, root {self.root_hash}"
         where = f"sequence {self.broken_sequence}" if self.broken_sequence is not None else "the head row"
         return f"Ledger BROKEN at {where}: {self.reason}: {self.detail}"
 
@@ -82,7 +93,13 @@ def verify_chain(
 ) -> VerificationReport:
     """Verify every entry and the head row; report the first break, if any."""
     # Read the head first and verify up to it: entries appended while we stream are not half-seen.
-    head = LedgerHead.objects.filter(pk=LedgerHead.SINGLETON_ID).values_list("sequence", "entry_hash").first()
+    head = (
+        LedgerHead.objects.filter(pk=LedgerHead.SINGLETON_ID)
+        .values_list("sequence", "entry_hash", "frontier")
+        .first()
+    )
+    # Every signed root, by size, to compare with the root recomputed when the stream reaches that size.
+    checkpoint_roots = dict(LedgerCheckpoint.objects.values_list("tree_size", "root_hash"))
     rows = LedgerEntry.objects.order_by("sequence")
     if head is not None:
         rows = rows.filter(sequence__lte=head[0])
@@ -95,27 +112,61 @@ def verify_chain(
         "entry_hash",
         # As text: Django's per-row UUID conversion would cost more than hashing the entry.
         Cast("tenant_id", output_field=CharField()),
+        "subtree_hashes",
     )
     total = head[0] if head is not None else None
     expected, prev = 1, GENESIS_HASH
+    frontier: list[bytes] = []
     prev_before = GENESIS_HASH  # hash of entry expected-2, to recognise an inserted entry
     next_report = progress_every if progress is not None else -1
     tenant_spelling: dict[str, str] = {}  # stored tenant id -> str(UUID), per distinct tenant
     try:
-        for sequence, entry_type, text, prev_hash, created_at, stored_hash, tenant in rows.iterator(
-            chunk_size=chunk_size
-        ):
+        for (
+            sequence,
+            entry_type,
+            text,
+            prev_hash,
+            created_at,
+            stored_hash,
+            tenant,
+            stored_nodes,
+        ) in rows.iterator(chunk_size=chunk_size):
             if sequence != expected:
                 _explain_misplaced(sequence, expected, prev)
             try:
-                record, computed = hash_stored_entry(sequence, entry_type, text, prev_hash, created_at)
-                problem = ""
+                record, data = stored_preimage(sequence, entry_type, text, prev_hash, created_at)
+                computed, problem = sha256(data).hexdigest(), ""
             except (NotCanonicalizable, ValueError, TypeError) as exc:  # incl. JSON and encoding errors
                 record, computed, problem = None, None, f"the stored entry cannot be hashed ({exc})"
             if computed != stored_hash:
                 _explain_mismatch(sequence, prev_hash, prev, prev_before, problem)
             if prev_hash != prev:
                 _explain_link(sequence, prev_hash, prev_before)
+            # The Merkle tree (ledger.merkle.extend_frontier, inlined: it runs once per entry): the leaf, then
+            # one parent per trailing 1-bit of the tree's size before this entry.
+            node = sha256(b"\x00" + data).digest()
+            completed, size = node, sequence - 1
+            while size & 1:
+                node = sha256(b"\x01" + frontier.pop() + node).digest()
+                completed += node
+                size >>= 1
+            frontier.append(node)
+            if stored_nodes != completed:
+                raise _Break(
+                    sequence,
+                    BreakReason.TREE_MISMATCH,
+                    "its stored Merkle tree hashes are not the ones its entry implies",
+                )
+            if (
+                sequence in checkpoint_roots
+                and b64(root_from_frontier(frontier)) != checkpoint_roots[sequence]
+            ):
+                raise _Break(
+                    sequence,
+                    BreakReason.CHECKPOINT_MISMATCH,
+                    f"the signed checkpoint of {sequence} entries has another root: the entries up to "
+                    f"{sequence} were rewritten after it was signed",
+                )
             record_tenant = record.get("tenant_id") if isinstance(record, dict) else None
             column_tenant = tenant_spelling.get(tenant)
             if column_tenant is None and tenant is not None:
@@ -131,7 +182,14 @@ def verify_chain(
             if expected - 1 == next_report:
                 progress(expected - 1, total)  # type: ignore[misc]
                 next_report += progress_every
-        _check_head(head, expected - 1, prev)
+        _check_head(head, expected - 1, prev, frontier)
+        beyond = [size for size in checkpoint_roots if size >= expected]
+        if beyond:
+            raise _Break(
+                expected,
+                BreakReason.CHECKPOINT_MISMATCH,
+                f"a signed checkpoint covers {max(beyond)} entries but the ledger has only {expected - 1}",
+            )
     except _Break as broken:
         checked = (broken.sequence - 1) if broken.sequence is not None else expected - 1
         return VerificationReport(
@@ -144,7 +202,9 @@ def verify_chain(
         )
     if progress is not None and (expected == 1 or (expected - 1) % progress_every):
         progress(expected - 1, total)  # the final count, unless it was just reported
-    return VerificationReport(ok=True, entries_checked=expected - 1, head_hash=prev)
+    return VerificationReport(
+        ok=True, entries_checked=expected - 1, head_hash=prev, root_hash=b64(root_from_frontier(frontier))
+    )
 
 
 def _uuid_spelling(stored: str) -> str:
@@ -226,12 +286,14 @@ def _raise_inserted(sequence: int) -> None:
     )
 
 
-def _check_head(head: tuple[int, str] | None, last: int, last_hash: str) -> None:
+def _check_head(
+    head: tuple[int, str, bytes] | None, last: int, last_hash: str, frontier: list[bytes]
+) -> None:
     if head is None:
         if last:
             raise _Break(None, BreakReason.HEAD_MISMATCH, "the head row is missing although entries exist")
         return
-    head_sequence, head_hash = head
+    head_sequence, head_hash, head_frontier = head
     if last < head_sequence:
         successor = _successor_of(last_hash)
         if successor is not None:
@@ -251,6 +313,12 @@ def _check_head(head: tuple[int, str] | None, last: int, last_hash: str) -> None
             None,
             BreakReason.HEAD_MISMATCH,
             f"the head records hash {head_hash} for entry {head_sequence}, which hashes to {last_hash}",
+        )
+    if bytes(head_frontier) != b"".join(frontier):
+        raise _Break(
+            None,
+            BreakReason.TREE_MISMATCH,
+            "the head's Merkle frontier is not the one the entries imply: new checkpoints would be wrong",
         )
     # One statement, so an append committing meanwhile (entry and head together) is never half-seen.
     beyond = LedgerEntry.objects.filter(

@@ -5,7 +5,7 @@ from graphene_django import DjangoObjectType
 
 from argus_plugins.core.graphql.connections import CountableConnection
 
-from ..models import LedgerEntry
+from ..models import LedgerCheckpoint, LedgerEntry
 from ..verification import BreakReason
 
 BreakReasonEnum = graphene.Enum.from_enum(BreakReason, name="LedgerBreakReason")
@@ -40,9 +40,73 @@ class LedgerVerificationType(graphene.ObjectType):
     ok = graphene.Boolean(required=True)
     entries_checked = graphene.Int(required=True, description="Entries verified intact, from sequence 1.")
     head_hash = graphene.String(required=True, description="Hash of the last intact entry.")
+    root_hash = graphene.String(
+        required=True, description="Merkle tree root (RFC 9162, base64) of the entries; empty when broken."
+    )
     broken_sequence = graphene.Int(description="First broken sequence; null when ok.")
     reason = graphene.Field(BreakReasonEnum, description="Why the chain is broken; null when ok.")
     detail = graphene.String(required=True, description="Human-readable explanation (empty when ok).")
 
     class Meta:
         name = "LedgerVerification"
+
+
+class LedgerCheckpointType(graphene.ObjectType):
+    """A signed tree head: C2SP tlog-checkpoint text signed as a C2SP signed note (ECDSA P-256)."""
+
+    origin = graphene.String(required=True, description="The log's name (the checkpoint's first line).")
+    tree_size = graphene.Int(required=True, description="Number of entries the tree covers.")
+    root_hash = graphene.String(required=True, description="Merkle tree root (RFC 9162), base64.")
+    note = graphene.String(required=True, description="The full signed note, exactly as signed.")
+    cosignatures = graphene.List(
+        graphene.NonNull(graphene.String),
+        required=True,
+        description="Witness signature lines, to append to the note's signatures.",
+    )
+    created_at = graphene.DateTime(required=True)
+
+    class Meta:
+        name = "LedgerCheckpoint"
+
+    @staticmethod
+    def resolve_cosignatures(checkpoint: LedgerCheckpoint, info: graphene.ResolveInfo) -> list[str]:
+        return [cosignature.signature_line for cosignature in checkpoint.cosignatures.all()]
+
+
+class LedgerCheckpointConnection(CountableConnection):
+    class Meta:
+        node = LedgerCheckpointType
+
+
+class LedgerInclusionProofType(graphene.ObjectType):
+    leaf_index = graphene.Int(required=True, description="The entry's leaf: its sequence minus 1.")
+    tree_size = graphene.Int(required=True)
+    hashes = graphene.List(
+        graphene.NonNull(graphene.String), required=True, description="Audit path, bottom-up, base64."
+    )
+
+    class Meta:
+        name = "LedgerInclusionProof"
+
+
+class LedgerConsistencyProofType(graphene.ObjectType):
+    from_size = graphene.Int(required=True)
+    to_size = graphene.Int(required=True)
+    hashes = graphene.List(graphene.NonNull(graphene.String), required=True, description="Base64.")
+
+    class Meta:
+        name = "LedgerConsistencyProof"
+
+
+class ExecutionReceiptType(graphene.ObjectType):
+    execution_id = graphene.ID(required=True)
+    document = graphene.String(
+        required=True,
+        description=(
+            "The receipt: RFC 8785 canonical JSON plus a newline. Save it byte for byte and check it with "
+            "`ledger/standalone_verify.py receipt FILE --log-key LOG_KEY.pem`."
+        ),
+    )
+
+    class Meta:
+        name = "ExecutionReceipt"

@@ -60,7 +60,7 @@ def test_init_never_overwrites(tmp_path):
 def test_every_command_has_help_with_an_example():
     commands = [
         ["init"], ["run"], ["pack"], ["keygen"], ["sign"], ["verify"], ["login"], ["publish"], ["submit"],
-        ["status"], ["execute"], ["versions"], ["deprecate"], ["publisher", "create"], ["key", "register"], ["listing", "edit"],
+        ["status"], ["execute"], ["receipt"], ["versions"], ["deprecate"], ["publisher", "create"], ["key", "register"], ["listing", "edit"],
     ]  # fmt: skip
     for command in commands:
         shown = cli(*command, "--help")

@@ -49,3 +49,52 @@ def sql(statement: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         return cursor.rowcount
+
+
+def forged_tree_hashes(sequence: int, data: bytes) -> bytes:
+    """The subtree hashes a forger who knows the tree would store for a forged entry with preimage ``data``:
+    its leaf, then one parent per trailing 1-bit of its leaf index, using the stored left siblings."""
+    from ledger.merkle import leaf_hash, node_hash
+    from ledger.tree import fetch_nodes
+
+    index, level = sequence - 1, 0
+    node = leaf_hash(data)
+    hashes = node
+    while (index >> level) & 1:
+        sibling = (level, (index >> level) - 1)
+        node = node_hash(fetch_nodes({sibling})[sibling], node)
+        hashes += node
+        level += 1
+    return hashes
+
+
+def rewrite_tail(count: int) -> None:
+    """An insider with database access rewrites the last ``count`` entries consistently: new records, the
+    chain hashes, the tree hashes and the head (hash and frontier), so that every stored hash agrees."""
+    import hashlib
+    import json
+
+    from ledger.hashing import preimage, prepare_record
+    from ledger.merkle import range_nodes
+    from ledger.models import LedgerEntry, LedgerHead
+    from ledger.tree import fetch_nodes
+
+    size = LedgerHead.objects.get().sequence
+    prev = LedgerEntry.objects.get(sequence=size - count).entry_hash
+    for sequence in range(size - count + 1, size + 1):
+        entry = LedgerEntry.objects.get(sequence=sequence)
+        record, canonical = prepare_record({"execution_id": f"rewritten-{sequence}"})
+        data = preimage(sequence, entry.entry_type, canonical, prev, entry.created_at)
+        digest = hashlib.sha256(data).hexdigest()
+        sql(
+            "UPDATE ledger_ledgerentry SET record = %s, prev_hash = %s, entry_hash = %s, subtree_hashes = %s"
+            " WHERE sequence = %s",
+            [json.dumps(record), prev, digest, forged_tree_hashes(sequence, data), sequence],
+        )
+        prev = digest
+    nodes = range_nodes(0, size)
+    frontier = fetch_nodes(set(nodes))
+    sql(
+        "UPDATE ledger_ledgerhead SET entry_hash = %s, frontier = %s",
+        [prev, b"".join(frontier[node] for node in nodes)],
+    )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
 import pytest
 
-from ledger.hashing import entry_hash, prepare_record
+from ledger.hashing import entry_hash, preimage, prepare_record
 from ledger.models import LedgerEntry
 from ledger.verification import BreakReason, verify_chain
 
-from .support import build_chain, sql
+from .support import build_chain, forged_tree_hashes, sql
 
 pytestmark = pytest.mark.django_db
 
@@ -100,16 +101,27 @@ def test_tenant_added_to_an_untenanted_entry(chain, world):
     assert_broken(3, BreakReason.TENANT_MISMATCH)
 
 
-def test_replaced_entry_with_recomputed_hash_breaks_the_next_link(chain):
-    """A forger who rewrites entry 9 consistently still cannot fix entry 10's prev_hash."""
+def forge_entry_9(*, with_tree: bool) -> None:
     original = LedgerEntry.objects.get(sequence=9)
     forged_record, canonical = prepare_record({"execution_id": "forged"})
-    forged_hash = entry_hash(9, original.entry_type, canonical, original.prev_hash, original.created_at)
+    forged = preimage(9, original.entry_type, canonical, original.prev_hash, original.created_at)
+    tree_hashes = forged_tree_hashes(9, forged) if with_tree else bytes(original.subtree_hashes)
     sql(
-        "UPDATE ledger_ledgerentry SET record = %s, entry_hash = %s WHERE sequence = 9",
-        [json.dumps(forged_record), forged_hash],
+        "UPDATE ledger_ledgerentry SET record = %s, entry_hash = %s, subtree_hashes = %s WHERE sequence = 9",
+        [json.dumps(forged_record), hashlib.sha256(forged).hexdigest(), tree_hashes],
     )
+
+
+def test_replaced_entry_with_recomputed_hash_breaks_the_next_link(chain):
+    """A forger who rewrites entry 9 and its tree leaf consistently still cannot fix entry 10's prev_hash."""
+    forge_entry_9(with_tree=True)
     assert_broken(10, BreakReason.BROKEN_LINK)
+
+
+def test_replaced_entry_with_recomputed_hash_but_old_tree_is_a_tree_mismatch(chain):
+    """Without rewriting the tree too, the forgery shows at the entry itself: its leaf is not the stored one."""
+    forge_entry_9(with_tree=False)
+    assert_broken(9, BreakReason.TREE_MISMATCH)
 
 
 def test_relinked_entry_with_recomputed_hash_is_a_broken_link(chain):
@@ -168,7 +180,8 @@ def shift_up_from(position):
 def insert_raw(sequence, prev_hash, digest=None, record=None):
     record, canonical = prepare_record(record or {"execution_id": "inserted"})
     created_at = LedgerEntry.objects.get(sequence=1).created_at
-    digest = digest or entry_hash(sequence, "execution.completed", canonical, prev_hash, created_at)
+    data = preimage(sequence, "execution.completed", canonical, prev_hash, created_at)
+    digest = digest or hashlib.sha256(data).hexdigest()
     # bulk_create is the ORM's insert-only path; it bypasses append_entry's lock and head, as a forger would.
     LedgerEntry.objects.bulk_create(
         [
@@ -180,6 +193,7 @@ def insert_raw(sequence, prev_hash, digest=None, record=None):
                 prev_hash=prev_hash,
                 entry_hash=digest,
                 created_at=created_at,
+                subtree_hashes=forged_tree_hashes(sequence, data),
             )
         ]
     )
