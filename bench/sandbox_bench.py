@@ -168,8 +168,8 @@ def main() -> None:
             )
     layer_mib = with_deps.pop("layer_mib")
     print(
-        f"\n  A plugin with dependencies ({DEPS_LOCK.split()[0]}, a {layer_mib:.1f} MiB layer extracted per run"
-        " and imported) vs the trivial one, median total (ms):"
+        f"\n  A plugin with dependencies ({DEPS_LOCK.split()[0]}, a {layer_mib:.1f} MiB layer extracted"
+        " per run and imported) vs the trivial one, median total (ms):"
     )
     for path, (plain, deps) in with_deps.items():
         plain_median, deps_median = statistics.median(plain), statistics.median(deps)
