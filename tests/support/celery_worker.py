@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
-class WorkerProcess:
-    queue: str
+class CeleryProcess:
+    """A Celery process started by a test (its own session: killing the group kills its pool children)."""
+
     process: subprocess.Popen
     log_path: Path
 
@@ -28,10 +29,50 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
-        """Kill the whole worker (main process and pool children) as a crash would."""
+        """Kill the whole process group as a crash would."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
+
+
+@dataclass
+class WorkerProcess(CeleryProcess):
+    queue: str = ""
+
+
+BeatProcess = CeleryProcess
+
+
+@contextlib.contextmanager
+def _running(
+    started: CeleryProcess, *, ready_marker: str, what: str, ready_timeout: float
+) -> Iterator[CeleryProcess]:
+    """Wait until ``ready_marker`` is in the log, yield, then stop the process (SIGTERM, then SIGKILL)."""
+    process = started.process
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while ready_marker not in started.log():
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited early:\n{started.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} not ready after {ready_timeout}s:\n{started.log()}")
+            time.sleep(0.1)
+        yield started
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                started.kill()
+
+
+def _start(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 @contextlib.contextmanager
@@ -64,42 +105,9 @@ def running_worker(
         "-l",
         "INFO",
     ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    worker = WorkerProcess(queue=queue, process=process, log_path=log_path)
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while " ready." not in worker.log():
-            if process.poll() is not None:
-                raise RuntimeError(f"Celery worker exited early:\n{worker.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Celery worker not ready after {ready_timeout}s:\n{worker.log()}")
-            time.sleep(0.1)
+    worker = WorkerProcess(process=_start(command, env, log_path), log_path=log_path, queue=queue)
+    with _running(worker, ready_marker=" ready.", what="Celery worker", ready_timeout=ready_timeout):
         yield worker
-    finally:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-
-
-@dataclass
-class BeatProcess:
-    process: subprocess.Popen
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
 
 
 @contextlib.contextmanager
@@ -110,25 +118,6 @@ def running_beat(
     log_path = tmp_path / f"beat-{uuid.uuid4().hex[:8]}.log"
     env = {**os.environ, **(extra_env or {})}
     command = [sys.executable, "-m", "celery", "-A", "argus_plugins", "beat", "-l", "INFO", "--max-interval", "1"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    beat = BeatProcess(process=process, log_path=log_path)
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while "Sending due task" not in beat.log():
-            if process.poll() is not None:
-                raise RuntimeError(f"Celery beat exited early:\n{beat.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Celery beat sent nothing after {ready_timeout}s:\n{beat.log()}")
-            time.sleep(0.1)
+    beat = BeatProcess(process=_start(command, env, log_path), log_path=log_path)
+    with _running(beat, ready_marker="Sending due task", what="Celery beat", ready_timeout=ready_timeout):
         yield beat
-    finally:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                beat.kill()

@@ -103,13 +103,15 @@ def test_beat_killed_and_restarted_resumes_the_sweeps(platform, deploy):
             running = deploy.run(slow)
             wait_for(lambda: _running([running]), timeout=60, what="the run to be running")
             beat.kill()
+        # A run that ends releases the next held one; wait for that first, so that only a sweep is left to
+        # bring back the run whose message never reached the broker.
+        wait_terminal(running, timeout=30)
         with broker_down():
-            lost = deploy.run(quick)  # its message never reached the broker: only a sweep brings it back
+            lost = deploy.run(quick)
         time.sleep(QUEUED_STALE_SECONDS + SWEEP_INTERVAL_SECONDS)
         lost.refresh_from_db()
         assert lost.status == ExecutionStatus.QUEUED  # no beat, no sweep
         with platform.beat():
             wait_terminal(lost, timeout=SWEEP_INTERVAL_SECONDS + 30)
-        wait_terminal(running, timeout=30)
     assert statuses([running, lost]) == {ExecutionStatus.SUCCEEDED: 2}
     assert_ran_once_and_ledger_verifies([running, lost])
