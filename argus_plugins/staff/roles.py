@@ -52,6 +52,9 @@ ROLE_PERMISSIONS: dict[StaffRole, tuple[str, ...]] = {
         "ledger.view_ledgerentry",
         "ledger.view_ledgerhead",
         "ledger.verify_ledger",  # runs the chain verification from the admin
+        "ledger.view_ledgercheckpoint",
+        "ledger.view_ledgercosignature",
+        "ledger.view_ledgeralarm",  # a witness's alarm is the operators' to act on
         # Tenancy: who belongs where; operators may revoke API tokens.
         "tenancy.view_tenant",
         "tenancy.view_membership",
