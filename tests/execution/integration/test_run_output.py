@@ -136,7 +136,9 @@ def test_a_running_plugin_shows_its_stdout_and_rising_progress_before_it_ends(de
     assert data["progress"]["fraction"] == 1.0 and data["progress"]["message"] == "step 5 of 5"
     distinct = {(poll["stdout"], poll["progress"]["fraction"]) for poll in polls if poll["progress"]}
     assert len(distinct) >= 3, polls
-    ordered = sorted(distinct, key=lambda state: len(state[0]))
+    # The plugin prints a line, then reports its progress: a poll between the two sees the new line with
+    # the previous fraction. Ordered by output then fraction, progress never goes back.
+    ordered = sorted(distinct, key=lambda state: (len(state[0]), state[1]))
     fractions = [fraction for _, fraction in ordered]
     assert fractions == sorted(fractions) and fractions[0] < 1.0, ordered
     assert all(stdout.startswith("line 1\n") for stdout, _ in ordered)
