@@ -464,15 +464,12 @@ class Bench:
             raise RuntimeError(f"{name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
     def create_objects(self) -> None:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
         from argus_plugins.staff.roles import StaffRole, grant_role
         from argus_plugins.tenancy import services as tenancy_services
         from argus_plugins.tenancy.models import TenantPolicy, User
         from installations import services as installation_services
-        from registry import bundles, signing
         from registry import services as registry_services
+        from tests.support.publishing import make_publisher_kit, manifest_for
 
         user = User.objects.create(username=f"bench-{self.token}", is_staff=True)
         user.set_unusable_password()
@@ -481,47 +478,15 @@ class Bench:
         _, self.api_token = tenancy_services.create_api_token(actor=user, name="execution bench")
         tenant = tenancy_services.create_tenant(actor=user, name="Bench Agency")
         TenantPolicy.objects.update_or_create(tenant=tenant, defaults={"max_concurrent_executions": 64})
-        publisher = registry_services.create_publisher(actor=user, name="Bench Publisher", slug="bench-pub")
-        key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
-        public_pem = (
-            key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
-        signing_key = registry_services.register_signing_key(
-            actor=user, publisher_id=publisher.pk, public_key_pem=public_pem
-        )
-        slug = "bench-echo"
+        # The test suite's publishing helper: a publisher, an RSA-4096 key, a signed upload, review, approval.
+        kit = make_publisher_kit(user, slug="bench-pub")
         plugin = registry_services.create_plugin(
-            actor=user, publisher_id=publisher.pk, slug=slug, name="Bench echo"
+            actor=user, publisher_id=kit.publisher.pk, slug="bench-echo", name="Bench echo"
         )
-        manifest = {
-            "name": slug,
-            "version": "1.0.0",
-            "runtime": IMAGE_RUNTIME,
-            "entrypoint": "main.py",
-            "capabilities": [],
-            "resources": LIMITS,
-            "min_platform_version": "1.0.0",
-            "max_platform_version": "1.99.0",
-        }
-        source = self.tmp / "plugin-src"
-        source.mkdir()
-        (source / "manifest.json").write_text(json.dumps(manifest))
-        (source / "main.py").write_text(PLUGIN_MAIN)
-        bundle = bundles.pack_directory(source)
-        signature = signing.sign_statement(key, signing.statement_for_bundle(slug, "1.0.0", bundle, manifest))
-        version = registry_services.create_plugin_version(
-            actor=user,
-            plugin_id=plugin.pk,
-            version="1.0.0",
-            changelog="",
-            bundle_bytes=bundle,
-            signature=signature,
-            signing_key_id=signing_key.pk,
+        manifest = manifest_for("bench-echo", "1.0.0", runtime=IMAGE_RUNTIME, resources=LIMITS)
+        self.version = kit.publish(
+            plugin, "1.0.0", reviewer=user, manifest=manifest, files={"main.py": PLUGIN_MAIN}
         )
-        registry_services.submit_for_review(actor=user, version_id=version.pk)
-        self.version = registry_services.approve_version(actor=user, version_id=version.pk, notes="bench")
         self.installation = installation_services.install_plugin(
             actor=user, tenant_id=tenant.pk, plugin_id=plugin.pk
         )

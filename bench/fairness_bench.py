@@ -167,66 +167,28 @@ class Bench:
         ensure_runtime_images(self.client, settings.ARGUS_RUNTIME_IMAGES, cache_dir=cache, log=log)
 
     def create_objects(self) -> None:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
+        from argus_plugins.staff.roles import StaffRole, grant_role
         from argus_plugins.tenancy import services as tenancy_services
         from argus_plugins.tenancy.models import User
         from installations import services as installation_services
-        from registry import bundles, signing
         from registry import services as registry_services
+        from tests.support.publishing import make_publisher_kit, manifest_for
 
         def user(name: str, staff: bool = False) -> Any:
             return User.objects.create(username=f"{name}-{self.token}", is_staff=staff)
 
         operator, self.user_a, self.user_b = user("operator", staff=True), user("alice"), user("bob")
-        from argus_plugins.staff.roles import StaffRole, grant_role
-
         grant_role(operator, StaffRole.REVIEWER)  # it approves the bench's plugin
         tenant_a = tenancy_services.create_tenant(actor=self.user_a, name="Agency A")
         tenant_b = tenancy_services.create_tenant(actor=self.user_b, name="Agency B")
         _, self.token_a = tenancy_services.create_api_token(actor=self.user_a, name="fairness bench")
-        publisher = registry_services.create_publisher(actor=operator, name="Bench", slug="bench-pub")
-        key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
-        public_pem = (
-            key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
-        signing_key = registry_services.register_signing_key(
-            actor=operator, publisher_id=publisher.pk, public_key_pem=public_pem
-        )
-        slug = "bench-echo"
+        # The test suite's publishing helper: a publisher, an RSA-4096 key, a signed upload, review, approval.
+        kit = make_publisher_kit(operator, slug="bench-pub")
         plugin = registry_services.create_plugin(
-            actor=operator, publisher_id=publisher.pk, slug=slug, name=slug
+            actor=operator, publisher_id=kit.publisher.pk, slug="bench-echo", name="bench-echo"
         )
-        manifest = {
-            "name": slug,
-            "version": "1.0.0",
-            "runtime": IMAGE_RUNTIME,
-            "entrypoint": "main.py",
-            "capabilities": [],
-            "resources": LIMITS,
-            "min_platform_version": "1.0.0",
-            "max_platform_version": "1.99.0",
-        }
-        source = self.tmp / "plugin-src"
-        source.mkdir()
-        (source / "manifest.json").write_text(json.dumps(manifest))
-        (source / "main.py").write_text(PLUGIN_MAIN)
-        bundle = bundles.pack_directory(source)
-        signature = signing.sign_statement(key, signing.statement_for_bundle(slug, "1.0.0", bundle, manifest))
-        version = registry_services.create_plugin_version(
-            actor=operator,
-            plugin_id=plugin.pk,
-            version="1.0.0",
-            changelog="",
-            bundle_bytes=bundle,
-            signature=signature,
-            signing_key_id=signing_key.pk,
-        )
-        registry_services.submit_for_review(actor=operator, version_id=version.pk)
-        registry_services.approve_version(actor=operator, version_id=version.pk, notes="bench")
+        manifest = manifest_for("bench-echo", "1.0.0", runtime=IMAGE_RUNTIME, resources=LIMITS)
+        kit.publish(plugin, "1.0.0", reviewer=operator, manifest=manifest, files={"main.py": PLUGIN_MAIN})
         self.installation_a = installation_services.install_plugin(
             actor=self.user_a, tenant_id=tenant_a.pk, plugin_id=plugin.pk
         )
