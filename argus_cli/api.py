@@ -116,11 +116,10 @@ def _data(body: dict[str, Any]) -> dict[str, Any]:
         extensions = first.get("extensions") or {}
         code = extensions.get("code")
         messages = "; ".join(str(e.get("message", e)) for e in errors if isinstance(e, dict))
-        if code in ("INTERNAL_ERROR", None) and not body.get("data"):
+        if code == "INTERNAL_ERROR" and not body.get("data"):
             request_id = extensions.get("requestId")
             suffix = f" (request id {request_id})" if request_id else ""
-            if code == "INTERNAL_ERROR":
-                raise NetworkError(f"the server failed: {messages}{suffix}")
+            raise NetworkError(f"the server failed: {messages}{suffix}")
         raise ServerRefused(f"[{code or 'ERROR'}] {messages}", code=code, field=extensions.get("field"))
     data = body.get("data")
     if not isinstance(data, dict):

@@ -377,7 +377,7 @@ def publish_command(
         if not version:
             raise CliError("manifest.json has no version; pass --version.")
         _check_manifest(info, data)
-        slug = plugin if plugin and not _looks_like_id(plugin) else _slug(None, info.manifest)
+        slug = plugin if plugin and not publishing.is_id(plugin) else _slug(None, info.manifest)
         fingerprint = None
         if key is not None:
             private_key = keys.load_private_key(
@@ -392,7 +392,7 @@ def publish_command(
                 raise UsageError("a plugin folder is signed while publishing: pass --key PRIVATE.pem.")
             signed = _read_signature(sig_path)
         client = _api(url, token, timeout)
-        plugin_ref = plugin_id or (plugin if plugin and _looks_like_id(plugin) else None)
+        plugin_ref = plugin_id or (plugin if plugin and publishing.is_id(plugin) else None)
         created = False
         found = None
         if plugin_ref is None:
@@ -431,10 +431,6 @@ def publish_command(
             f"(id {uploaded['id']}): {status}",
             *_next_steps(slug, version, status),
         )  # fmt: skip
-
-
-def _looks_like_id(value: str) -> bool:
-    return "id" in publishing._by(value)
 
 
 def _title(slug: str) -> str:

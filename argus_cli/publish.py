@@ -99,13 +99,17 @@ LISTING_FIELDS = {
 }
 
 
-def _by(reference: str) -> dict[str, str]:
-    """A UUID is an id, anything else a slug."""
+def is_id(reference: str) -> bool:
+    """A UUID is an id; anything else is a slug."""
     try:
         uuid.UUID(reference)
     except ValueError:
-        return {"slug": reference}
-    return {"id": reference}
+        return False
+    return True
+
+
+def _by(reference: str) -> dict[str, str]:
+    return {"id": reference} if is_id(reference) else {"slug": reference}
 
 
 def find_plugin(client: Api, reference: str) -> dict[str, Any] | None:
@@ -153,7 +157,7 @@ def create_publisher(client: Api, name: str, slug: str) -> dict[str, Any]:
 
 
 def register_key(client: Api, publisher: str, public_key_pem: str) -> dict[str, Any]:
-    publisher_id = get_publisher(client, publisher)["id"] if "id" not in _by(publisher) else publisher
+    publisher_id = publisher if is_id(publisher) else get_publisher(client, publisher)["id"]
     payload = client.mutate(
         "registerSigningKey", REGISTER_KEY, {"publisherId": publisher_id, "pem": public_key_pem}
     )
