@@ -178,7 +178,8 @@ def authorize(
                 name,
             )
         )
-    # Most plugins request no capability: then there is nothing to look up (this runs twice per run).
+    # Most plugins request no capability: then there is nothing to look up (this runs at enqueue, and twice
+    # in the worker: before its integrity checks and again right before its claim).
     all_grants = (
         list(
             CapabilityGrant.objects.filter(
