@@ -61,6 +61,15 @@ ARGUS_METRICS_TOKEN = env.str("ARGUS_METRICS_TOKEN", default="")
 #: Collectors that compute gauges from the database when ``/metrics`` is scraped (dotted paths).
 ARGUS_METRICS_COLLECTORS = ["execution.metrics.QueueDepthCollector"]
 
+#: Upward reactions (argus_plugins.core.hooks): a lower layer names the point, higher apps answer it. Each
+#: point's constant lives in the hooks.py of the app that calls it; tests/core/test_hooks.py checks that
+#: every path here imports and that every point named here is one an app calls.
+ARGUS_HOOKS: dict[str, list[str]] = {
+    # core → audit: every mutation and admin change leaves one audit event, in its transaction.
+    "core.mutation_succeeded": ["argus_plugins.audit.services.record_mutation"],
+    "core.admin_changed": ["argus_plugins.audit.services.record_admin_change"],
+}
+
 if PRODUCTION:
     SECRET_KEY = env.str("SECRET_KEY")  # raises ImproperlyConfigured when missing
 else:

@@ -11,8 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
-from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
+from argus_plugins.core.admin_mixins import AuditedAdminMixin, StaffReadOnlyMixin
 
 from .models import Execution
 

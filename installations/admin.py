@@ -8,9 +8,8 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core import clock
-from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
+from argus_plugins.core.admin_mixins import AuditedAdminMixin, StaffReadOnlyMixin
 
 from .models import Capability, CapabilityGrant, Installation, InstallationEvent
 

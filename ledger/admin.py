@@ -18,8 +18,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from argus_plugins.audit import services as audit
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
-from argus_plugins.core.admin_mixins import ReadOnlyMixin
+from argus_plugins.core.admin_mixins import AuditedAdminMixin, ReadOnlyMixin
 from argus_plugins.core.errors import CommonErrorCode, DomainError
 
 from .models import LedgerAlarm, LedgerCheckpoint, LedgerCosignature, LedgerEntry, LedgerHead

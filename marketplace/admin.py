@@ -14,9 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core import clock
-from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
+from argus_plugins.core.admin_mixins import AuditedAdminMixin, StaffReadOnlyMixin
 from argus_plugins.core.errors import DomainError, DomainErrors
 
 from . import analytics, listings, reviews

@@ -16,10 +16,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from argus_plugins.audit import services as audit
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
-from argus_plugins.core.admin_mixins import ReadOnlyMixin
+from argus_plugins.core.admin_mixins import AuditedAdminMixin, ReadOnlyMixin, report_admin_change
 from argus_plugins.core.errors import DomainError, DomainErrors
+from argus_plugins.core.snapshots import snapshot
 
 from . import bundles, code_review, dependencies, services
 from .manifest import lock_file_of
@@ -319,15 +318,10 @@ class ReviewQueueAdmin(AuditedAdminMixin, VersionDetailsMixin, admin.ModelAdmin)
         service = services.approve_version if approve else services.reject_version
         try:
             with transaction.atomic():
-                before = audit.snapshot(PluginVersion.objects.filter(pk=object_id).first())
+                before = snapshot(PluginVersion.objects.filter(pk=object_id).first())
                 version = service(actor=request.user, version_id=object_id, notes=notes)
-                audit.record(
-                    f"admin.registry.pluginversion.{'approve' if approve else 'reject'}",
-                    actor=request.user,
-                    request=request,
-                    target=version,
-                    changes=audit.diff(before, audit.snapshot(version)),
-                )
+                action = f"admin.registry.pluginversion.{'approve' if approve else 'reject'}"
+                report_admin_change(action, request, version, before)
         except (DomainError, DomainErrors) as error:
             self.message_user(
                 request, f"Not {'approved' if approve else 'rejected'}: {error}", messages.ERROR

@@ -10,9 +10,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core import clock
-from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
+from argus_plugins.core.admin_mixins import AuditedAdminMixin, StaffReadOnlyMixin
 
 from . import schedules
 from .models import (

@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 
-from argus_plugins.core.admin_mixins import StaffReadOnlyMixin
+from argus_plugins.core.admin_mixins import AuditedAdminMixin, StaffReadOnlyMixin
 
-from .admin_mixins import AuditedAdminMixin
 from .models import AuditEvent
 
 # Django's group admin and django-celery-beat's schedule admins, re-registered so that their changes are

@@ -2,52 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db import models
 
-from argus_plugins.core.request_context import current_request_id
+from argus_plugins.core.request_context import client_address, current_request_id
 
 from .models import AuditEvent
-
-#: Field names whose values never enter the audit log.
-SECRET_FIELDS = {"password", "token_hash", "secret", "secret_hash", "signing_secret", "content"}
-MAX_VALUE_CHARS = 500
-
-
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value if not isinstance(value, str) else value[:MAX_VALUE_CHARS]
-    if isinstance(value, dt.datetime | dt.date | uuid.UUID | decimal.Decimal | float):
-        return str(value) if not isinstance(value, dt.datetime) else value.isoformat()
-    if isinstance(value, dict | list):
-        text = str(value)
-        return value if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
-    return str(value)[:MAX_VALUE_CHARS]
-
-
-def snapshot(instance: models.Model | None) -> dict[str, Any]:
-    """The concrete field values of ``instance`` (foreign keys as ids), secrets left out."""
-    if instance is None:
-        return {}
-    values = {}
-    for field in instance._meta.concrete_fields:
-        if field.name in SECRET_FIELDS or "secret" in field.name or field.name.endswith("_hash"):
-            continue
-        values[field.attname] = _plain(getattr(instance, field.attname))
-    return values
-
-
-def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
-    return {
-        key: [before.get(key), after.get(key)]
-        for key in sorted(set(before) | set(after))
-        if before.get(key) != after.get(key)
-    }
 
 
 def tenant_of(instance: Any) -> Any:
@@ -63,15 +24,6 @@ def tenant_of(instance: Any) -> Any:
             return target
     return None
 
-
-def client_address(request: Any) -> str | None:
-    if request is None:
-        return None
-    if settings.ARGUS_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def record(
@@ -97,3 +49,25 @@ def record(
         client_address=client_address(request),
         changes=changes or {},
     )
+
+
+def record_mutation(
+    *, name: str, actor: Any, request: Any, target: models.Model | None, input_tenant_id: Any, changes: dict
+) -> AuditEvent:
+    """The ``core.mutation_succeeded`` hook: one event per successful mutation, attributed to the target's
+    tenant, or else to the tenant the mutation named."""
+    tenant_id = tenant_of(target) if target is not None else None
+    return record(
+        f"graphql.{name}",
+        actor=actor,
+        request=request,
+        target=target,
+        tenant_id=tenant_id if tenant_id is not None else input_tenant_id,
+        changes=changes,
+    )
+
+
+def record_admin_change(*, action: str, request: Any, target: models.Model, changes: dict) -> AuditEvent:
+    """The ``core.admin_changed`` hook: one event per admin addition, change, deletion or action."""
+    return record(action, actor=request.user, request=request, target=target, changes=changes)
+

@@ -1,7 +1,6 @@
 from django.contrib import admin
 
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
-
+from .admin_mixins import AuditedAdminMixin
 from .fips import posture
 from .models import TenantFlag
 

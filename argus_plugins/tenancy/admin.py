@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
+from argus_plugins.core.admin_mixins import AuditedAdminMixin
 
 from .models import ApiToken, Membership, Tenant, User
 

@@ -10,8 +10,8 @@ from django.contrib import admin
 from django.core.management import call_command
 from django.test import Client
 
-from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.audit.models import AuditEvent, AuditImmutableError
+from argus_plugins.core.admin_mixins import AuditedAdminMixin
 from argus_plugins.core.graphql.mutations import BaseMutation
 from argus_plugins.schema import schema
 from argus_plugins.tenancy import services as tenancy_services

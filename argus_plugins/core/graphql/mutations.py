@@ -1,5 +1,6 @@
 """The base every mutation builds on: authentication first, then ``perform_mutation`` in its own
-savepoint; expected failures (``DomainError``) become the payload's ``errors`` and roll back every write."""
+savepoint; expected failures (``DomainError``) become the payload's ``errors`` and roll back every write.
+A success is reported to the ``core.mutation_succeeded`` hooks (the audit trail) in the same savepoint."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from django.db import transaction
 from django.db.models import Model
 from graphene_django.constants import MUTATION_ERRORS_FLAG
 
-from argus_plugins.audit import services as audit
-
 from ..errors import CommonErrorCode, DomainError, DomainErrors
+from ..hooks import MUTATION_SUCCEEDED, run_hooks
+from ..snapshots import diff, snapshot
 from .errors import Error, error_from_domain
 
 
@@ -39,9 +40,9 @@ class BaseMutation(graphene.Mutation):
             )
         try:
             with transaction.atomic():
-                before = cls._audit_before(data)
+                before = cls._snapshot_before(data)
                 result = cls.perform_mutation(root, info, **data)
-                cls._audit(info, data, before, result)
+                cls._report_success(info, data, before, result)
                 return result
         except DomainErrors as failure:
             return cls._failure(info, failure.errors)
@@ -49,7 +50,7 @@ class BaseMutation(graphene.Mutation):
             return cls._failure(info, [failure])
 
     @classmethod
-    def _audit_model(cls) -> type[Model] | None:
+    def _payload_model(cls) -> type[Model] | None:
         """The Django model of the payload's object field (e.g. ``installation: Installation``)."""
         for name, field in cls._meta.fields.items():
             if name == "errors":
@@ -63,38 +64,36 @@ class BaseMutation(graphene.Mutation):
         return None
 
     @classmethod
-    def _audit_before(cls, data: dict[str, Any]) -> dict[str, Any]:
+    def _snapshot_before(cls, data: dict[str, Any]) -> dict[str, Any]:
         # Mutations that act on an existing object take its id: snapshot it first, for the diff.
-        model = cls._audit_model()
+        model = cls._payload_model()
         object_id = data.get("id")
         if model is None or object_id is None:
             return {}
         try:
-            return audit.snapshot(model.objects.filter(pk=object_id).first())
+            return snapshot(model.objects.filter(pk=object_id).first())
         except (ValueError, ValidationError):
             return {}  # a malformed id: the mutation itself reports it
 
     @classmethod
-    def _audit(
+    def _report_success(
         cls, info: graphene.ResolveInfo, data: dict[str, Any], before: dict[str, Any], result: Any
     ) -> None:
-        """Every successful mutation leaves exactly one audit event, in its own transaction."""
+        """Every successful mutation is reported once (the audit trail records it), in its savepoint."""
         target = None
         for name in cls._meta.fields:
             value = getattr(result, name, None)
             if isinstance(value, Model):
                 target = value
                 break
-        tenant_id = audit.tenant_of(target) if target is not None else None
-        if tenant_id is None and data.get("tenant_id"):
-            tenant_id = data["tenant_id"]
-        audit.record(
-            f"graphql.{cls._meta.name[0].lower()}{cls._meta.name[1:]}",
+        run_hooks(
+            MUTATION_SUCCEEDED,
+            name=f"{cls._meta.name[0].lower()}{cls._meta.name[1:]}",
             actor=info.context.user,
             request=info.context,
             target=target,
-            tenant_id=tenant_id,
-            changes=audit.diff(before, audit.snapshot(target)),
+            input_tenant_id=data.get("tenant_id") or None,
+            changes=diff(before, snapshot(target)),
         )
 
     @classmethod

@@ -19,7 +19,7 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
-from argus_plugins.audit.services import client_address
+from ..request_context import client_address
 
 logger = logging.getLogger("argus_plugins.graphql")
 
