@@ -3,7 +3,7 @@
 import graphene
 
 from argus_plugins.audit.graphql.queries import AuditQueries
-from argus_plugins.core.graphql.queries import CoreQueries
+from argus_plugins.tenancy.graphql.feature_flags import FeatureFlagQueries
 from argus_plugins.tenancy.graphql.mutations import TenancyMutations
 from argus_plugins.tenancy.graphql.queries import TenancyQueries
 from execution.graphql.mutations import ExecutionMutations
@@ -20,7 +20,7 @@ from triggers.graphql.queries import TriggerQueries
 
 
 class Query(
-    CoreQueries,
+    FeatureFlagQueries,
     AuditQueries,
     TenancyQueries,
     RegistryQueries,

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "marketplace",
     "triggers",
     "argus_plugins.staff.apps.StaffConfig",
+    "argus_plugins.platform.apps.PlatformConfig",
 ]
 
 MIDDLEWARE = [

@@ -14,8 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from argus_plugins.core.demo import prepare_demo_admin, run_demo
 from argus_plugins.core.web_tier import WebTier, WebTierError, stop_processes, wait_healthy
+from argus_plugins.platform.demo import prepare_demo_admin, run_demo
 
 
 class Command(BaseCommand):

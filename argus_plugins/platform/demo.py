@@ -24,6 +24,8 @@ from argus_cli.runs import progress_line
 from argus_plugins.staff.roles import StaffRole, grant_role
 from argus_plugins.tenancy import services as tenancy_services
 from argus_plugins.tenancy.models import Membership, Role, Tenant, User
+from registry import bundles, services, signing
+from registry.models import Plugin, PluginVersion, Publisher, SigningKey, VersionStatus
 
 DEMO_USERNAME = "demo-admin"
 DEMO_TENANT = "Demo Agency"
@@ -98,9 +100,6 @@ def _demo_key(directory: Path) -> rsa.RSAPrivateKey:
 
 def publish_example(user: User, write: Callable[[str], None]) -> Any:
     """Publish (once) the example plugin as its developer would, and approve it as a reviewer."""
-    from registry import bundles, services, signing
-    from registry.models import Plugin, PluginVersion, Publisher, SigningKey, VersionStatus
-
     source = EXAMPLES / "plugins" / DEMO_PLUGIN
     manifest = json.loads((source / "manifest.json").read_text())
     existing = PluginVersion.objects.filter(plugin__slug=DEMO_PLUGIN, version=manifest["version"]).first()

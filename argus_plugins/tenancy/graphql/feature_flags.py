@@ -1,12 +1,15 @@
+"""Feature flags as a tenant member sees them. The flags themselves are core's (argus_plugins.core.flags);
+who may read them for a tenant is tenancy's rule, so the query lives here."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import graphene
 
-from argus_plugins.tenancy.permissions import require_tenant_role
+from argus_plugins.core.flags import KNOWN_FLAGS, is_enabled
 
-from ..flags import KNOWN_FLAGS, is_enabled
+from ..permissions import require_tenant_role
 
 
 class FeatureFlagType(graphene.ObjectType):
@@ -15,7 +18,7 @@ class FeatureFlagType(graphene.ObjectType):
     description = graphene.String(required=True)
 
 
-class CoreQueries(graphene.ObjectType):
+class FeatureFlagQueries(graphene.ObjectType):
     feature_flags = graphene.List(
         graphene.NonNull(FeatureFlagType),
         required=True,
