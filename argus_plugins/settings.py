@@ -68,6 +68,14 @@ ARGUS_HOOKS: dict[str, list[str]] = {
     # core → audit: every mutation and admin change leaves one audit event, in its transaction.
     "core.mutation_succeeded": ["argus_plugins.audit.services.record_mutation"],
     "core.admin_changed": ["argus_plugins.audit.services.record_admin_change"],
+    # installations → marketplace: a paid plugin installs and runs only under an entitlement.
+    "installations.authorization_policies": ["marketplace.entitlements.entitlement_refusal"],
+    # installations → execution: revoking a grant cancels the runs that need it, in the same commit.
+    "installations.grant_revoked": ["execution.services.cancel_runs_needing"],
+    # installations, execution → triggers: platform events that subscriptions and webhooks react to.
+    "installations.plugin_installed": ["triggers.events.plugin_installed"],
+    "execution.evidence_uploaded": ["triggers.events.evidence_uploaded"],
+    "execution.run_finished": ["triggers.events.execution_finished"],
 }
 
 if PRODUCTION:

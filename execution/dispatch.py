@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Min, Q
 
-from argus_plugins.core import clock
+from argus_plugins.core import clock, publishing
 from argus_plugins.tenancy.models import TenantPolicy
 
 from .limits import tenant_concurrency_cap
@@ -148,11 +148,9 @@ def release_queued_runs() -> list[str]:
 
 def publish(execution_ids: Sequence[str]) -> int:
     """Publish a task message per released run; on a broker failure put the unsent ones back on hold."""
-    from .tasks import run_execution
-
     for sent, execution_id in enumerate(execution_ids):
         try:
-            run_execution.delay(execution_id)
+            publishing.publish("execution.run", execution_id)
         except Exception:
             logger.exception("Could not publish execution %s; it goes back to the held queue", execution_id)
             unsent = list(execution_ids[sent:])

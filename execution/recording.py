@@ -8,11 +8,12 @@ from typing import Any
 
 from django.db import transaction
 
+from argus_plugins.core.hooks import run_hooks
 from ledger.hashing import format_optional_timestamp
 from ledger.services import append_entry
-from triggers import events as trigger_events
 
 from . import dispatch, metrics
+from .hooks import RUN_FINISHED
 from .lifecycle import transition
 from .models import Execution, ExecutionEvidence, ExecutionStatus
 
@@ -82,7 +83,7 @@ def finish(
     record = ledger_record(execution, evidence_links)
     entry = append_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
     execution.ledger_entry = entry
-    trigger_events.execution_finished(execution)  # its execution.* and custom events, in this transaction
+    run_hooks(RUN_FINISHED, execution)  # e.g. its execution.* and custom events, in this transaction
     metrics.record_finished(execution)
     dispatch.release_after_commit()  # its slot is free: the next queued run (fairly chosen) may go
     return True

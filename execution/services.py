@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from argus_plugins.canonical import CanonicalJSONError, canonical_sha256
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
+from argus_plugins.core.hooks import run_hooks
 from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
 from argus_plugins.tenancy.models import Role, Tenant, TenantPolicy, User
 from argus_plugins.tenancy.permissions import (
@@ -31,12 +32,13 @@ from argus_plugins.tenancy.permissions import (
 from installations.authorization import authorize
 from installations.models import Installation
 from installations.services import get_installation
-from triggers import events as trigger_events
 
 from . import dispatch
 from .error_codes import ExecutionErrorCode
+from .hooks import EVIDENCE_UPLOADED
 from .limits import applied_limits, tenant_policy, tenant_queue_cap
 from .models import Evidence, Execution, ExecutionEvidence, ExecutionStatus, Trigger
+from .recording import finish
 
 EVIDENCE_READ = "evidence:read"
 MAX_EVIDENCE_PER_RUN = 50
@@ -80,7 +82,7 @@ def upload_evidence(*, actor: User, tenant_id: Any, upload: Any, name: Any = Non
     except BaseException:
         default_storage.delete(evidence.content.name)
         raise
-    trigger_events.evidence_uploaded(evidence.pk)  # after commit: the evidence.uploaded event
+    run_hooks(EVIDENCE_UPLOADED, evidence.pk)  # e.g. the evidence.uploaded event, after commit
     return evidence
 
 
@@ -195,8 +197,6 @@ def start_execution(
         ExecutionEvidence(execution=execution, evidence=item, sha256=item.sha256) for item in evidence
     )
     if not decision.allowed:
-        from .recording import finish
-
         finish(
             execution,
             ExecutionStatus.REJECTED,
@@ -248,8 +248,6 @@ def get_execution(
 @transaction.atomic
 def request_cancel(execution: Execution, reason: str) -> Execution:
     """Cancel a queued run at once; ask the worker of a running one to kill its container."""
-    from .recording import finish
-
     execution = Execution.objects.select_for_update().get(pk=execution.pk)
     if execution.status == ExecutionStatus.QUEUED:
         finish(execution, ExecutionStatus.CANCELLED, error_reason=reason, expected=ExecutionStatus.QUEUED)

@@ -10,6 +10,7 @@ from celery.signals import worker_process_shutdown
 from django.conf import settings
 
 from argus_plugins.core import clock
+from argus_plugins.core.publishing import republish
 
 from . import dispatch, runtime, worker
 from .models import Execution, ExecutionStatus
@@ -55,17 +56,12 @@ def sweep_executions() -> dict[str, int]:
     for execution in Execution.objects.filter(status=ExecutionStatus.RUNNING):
         if worker.is_lost(execution):
             lost += worker.fail_lost_run(execution, "The worker running this execution stopped responding.")
-    requeued = 0
     stale_queue = now - dt.timedelta(seconds=settings.ARGUS_QUEUED_STALE_SECONDS)
-    for execution in Execution.objects.filter(
+    stale = Execution.objects.filter(
         status=ExecutionStatus.QUEUED, released_at__isnull=False, enqueued_at__lt=stale_queue
-    ):
-        Execution.objects.filter(pk=execution.pk).update(enqueued_at=now)
-        try:
-            run_execution.delay(str(execution.pk))
-            requeued += 1
-        except Exception:
-            logger.exception("Could not re-enqueue execution %s", execution.pk)
+    )
+    stale_ids = list(stale.values_list("pk", flat=True))
+    requeued = republish(Execution, stale_ids, stamp_field="enqueued_at", task_name="execution.run", now=now)
     released = len(dispatch.release_queued_runs())
     return {
         "lost": lost,

@@ -47,7 +47,7 @@ from .sandbox import (
     release,
     run_job,
 )
-from .sandbox.container import StartedContainer
+from .sandbox.container import LABEL_EXECUTION, StartedContainer, remove_container
 from .sandbox.protocol import LiveOutput
 from .services import EVIDENCE_READ
 from .verdict import judge
@@ -503,8 +503,6 @@ def is_lost(execution: Execution) -> bool:
 
 def fail_lost_run(execution: Execution, reason: str) -> bool:
     """Finish a RUNNING execution whose worker is gone: kill its container if it is still there."""
-    from .sandbox.container import LABEL_EXECUTION, remove_container
-
     with contextlib.suppress(Exception):  # best effort: the engine may be down too
         client = runtime.docker_client()
         ids = {

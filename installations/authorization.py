@@ -14,10 +14,12 @@ import semver
 from django.conf import settings
 
 from argus_plugins.core import clock
+from argus_plugins.core.hooks import run_hooks
 from argus_plugins.core.prepared import PreparedQuery
 from registry.models import PluginStatus, PluginVersion, VersionStatus
 
 from .error_codes import RefusalCode
+from .hooks import AUTHORIZATION_POLICIES
 from .models import CapabilityGrant, Installation
 
 
@@ -162,12 +164,8 @@ def authorize(
         )
     if version.plugin.status == PluginStatus.DEPRECATED:
         warnings.append(f"Plugin '{version.plugin.slug}' is deprecated.")
-    # Paid plugins: the marketplace owns the plans and entitlements; the rule is applied here.
-    from marketplace.entitlements import entitlement_refusal
-
-    unpaid = entitlement_refusal(installation, at)
-    if unpaid is not None:
-        refusals.append(unpaid)
+    # Rules higher apps own (paid plugins: the marketplace's entitlements) are applied here too.
+    refusals.extend(policy_refusals(installation, at))
 
     requested = set(version.capabilities)
     for name in sorted(set(needs) - requested):
@@ -200,3 +198,17 @@ def authorize(
     return AuthorizationDecision(
         installation, version, at, grants=tuple(active), refusals=tuple(refusals), warnings=tuple(warnings)
     )
+
+
+def policy_refusals(installation: Installation, at: dt.datetime) -> list[Refusal]:
+    """The refusals of the registered authorization policies (``installations.authorization_policies``)."""
+    return [refusal for refusal in run_hooks(AUTHORIZATION_POLICIES, installation, at) if refusal is not None]
+
+
+def suspension_reason(installation: Installation, at: dt.datetime | None = None) -> str | None:
+    """Why an active installation is suspended by a policy (e.g. its tenant's entitlement lapsed), or None."""
+    if installation.uninstalled_at is not None:
+        return None
+    refusals = policy_refusals(installation, at or clock.now())
+    return refusals[0].message if refusals else None
+

@@ -1,22 +1,10 @@
-"""The capability catalog as data: the JSON file in the repo is the source, the table its loaded copy."""
+"""Loading the registry's capability catalog into the ``Capability`` table that grants point at."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-CATALOG_PATH = Path(__file__).with_name("data") / "capabilities.json"
-
-
-def catalog_entries() -> list[dict[str, Any]]:
-    return json.loads(CATALOG_PATH.read_text())
-
-
-def known_capability_names() -> frozenset[str]:
-    from .models import Capability
-
-    return frozenset(Capability.objects.values_list("name", flat=True))
+from registry.capabilities import catalog_entries
 
 
 def sync_catalog(capability_model: Any) -> None:

@@ -15,7 +15,7 @@ class RiskLevel(models.TextChoices):
 
 
 class Capability(models.Model):
-    """An entry of the capability catalog (installations/data/capabilities.json, loaded by migration).
+    """An entry of the capability catalog (registry/data/capabilities.json, loaded by migration).
 
     Network access is deliberately absent: executions are always network-less.
     """

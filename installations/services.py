@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -10,6 +11,7 @@ from django.db.models import QuerySet
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
+from argus_plugins.core.hooks import run_hooks
 from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
 from argus_plugins.tenancy.models import Membership, Role, TenantPolicy, User
@@ -25,10 +27,10 @@ from ledger import records as ledger_records
 from registry.models import PluginVersion, VersionStatus
 from registry.services import visible_plugins
 from registry.versioning import parse_version
-from triggers import events as trigger_events
 
-from .authorization import newest_published_version, resolve_version, version_refusals
+from .authorization import newest_published_version, policy_refusals, resolve_version, version_refusals
 from .error_codes import InstallationErrorCode
+from .hooks import GRANT_REVOKED, PLUGIN_INSTALLED
 from .models import Capability, CapabilityGrant, Installation, InstallationEvent, InstallationEventKind
 
 MAX_CONFIG_BYTES = 64 * 1024
@@ -113,11 +115,9 @@ def _check_installable(version: PluginVersion | None) -> None:
 
 
 def _check_entitled(installation: Installation) -> None:
-    """A paid plugin installs only under an entitlement: the same rule authorize() applies to runs."""
-    from marketplace.entitlements import entitlement_refusal
-
-    refusal = entitlement_refusal(installation, clock.now())
-    if refusal is not None:
+    """The registered policies (a paid plugin needs an entitlement) apply to installs as authorize() applies
+    them to runs."""
+    for refusal in policy_refusals(installation, clock.now()):
         raise DomainError(refusal.code, refusal.message, "pluginId")
 
 
@@ -128,8 +128,6 @@ def _clean_config(config: Any, version: PluginVersion) -> dict[str, Any]:
         raise DomainError(
             InstallationErrorCode.CONFIG_INVALID, "The configuration must be a JSON object.", "config"
         )
-    import json
-
     if len(json.dumps(config)) > MAX_CONFIG_BYTES:
         raise DomainError(CommonErrorCode.TOO_LONG, "The configuration is too large.", "config")
     validate_json_schema(
@@ -184,7 +182,7 @@ def install_plugin(
         kind=InstallationEventKind.INSTALLED,
         actor=actor,
     )
-    trigger_events.plugin_installed(installation.pk)  # after commit: the plugin.installed event
+    run_hooks(PLUGIN_INSTALLED, installation.pk)  # e.g. the plugin.installed event, after commit
     return installation
 
 
@@ -343,9 +341,8 @@ def revoke_capability_grant(*, actor: User, grant_id: Any, reason: Any) -> Capab
         raise DomainError(InstallationErrorCode.GRANT_REVOKED, "This grant is already revoked.", "id")
     grant.refresh_from_db()
     ledger_records.record_grant_revoked(grant)  # same transaction: revoked iff recorded
-    from execution.services import cancel_runs_needing
-
-    cancel_runs_needing(
+    run_hooks(  # runs that need the grant stop, in this transaction
+        GRANT_REVOKED,
         grant.installation_id,
         grant.capability.name,
         f"Cancelled: the '{grant.capability.name}' grant was revoked by {actor.username} ({reason}).",

@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 
 from argus_plugins.audit import services as audit
 
+from . import checkpoints, tree
 from .merkle import ProofError, verify_consistency
 from .models import LedgerAlarm, LedgerCheckpoint, LedgerCosignature
 from .notes import Checkpoint, NoteError, NoteSigner, parse_checkpoint, verify_note
@@ -102,8 +103,6 @@ def witness_checkpoint(
 
 def run_platform_witness(*, witness: NoteSigner, state_path: Path) -> Cosigned | None:
     """Witness the newest stored checkpoint; store the cosignature. Raises WitnessAlarm after recording it."""
-    from . import checkpoints, tree
-
     newest = checkpoints.latest_checkpoint()
     if newest is None:
         return None

@@ -1,7 +1,8 @@
 """Entitlements: what lets a tenant install and run a paid plugin, and the tenant-facing use cases.
 
 The run/install RULE is decided in ``installations.authorization.authorize`` (the one authorisation
-function), which asks ``entitlement_refusal`` below; this module owns the data it needs:
+function), which asks ``entitlement_refusal`` below — registered as an authorization policy in
+``settings.ARGUS_HOOKS`` — and this module owns the data it needs:
 
 * A plugin REQUIRES an entitlement exactly when its listing offers at least one current plan and none of
   its current plans is FREE (no listing, or a listing without plans, stays free as before).
@@ -78,14 +79,6 @@ def entitlement_refusal(installation: Installation, at: dt.datetime) -> Refusal 
             "purchase or subscribe again to resume."
         )
     return Refusal(RefusalCode.ENTITLEMENT_REQUIRED, message)
-
-
-def installation_suspension(installation: Installation, at: dt.datetime | None = None) -> str | None:
-    """Why an active installation is suspended (its tenant's entitlement lapsed), or None."""
-    if installation.uninstalled_at is not None:
-        return None
-    refusal = entitlement_refusal(installation, at or clock.now())
-    return refusal.message if refusal else None
 
 
 # ------------------------------------------------------------------------------------- tenant actions

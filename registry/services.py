@@ -17,17 +17,18 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
+from argus_plugins.canonical import canonical_sha256, sha256_hex
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import User
 from argus_plugins.tenancy.permissions import require_authenticated, require_staff
-from installations.catalog import known_capability_names
 from ledger import records as ledger_records
 
 from . import bundles, dependencies, signing
 from . import manifest as manifest_rules
+from .capabilities import known_capability_names
 from .error_codes import RegistryErrorCode
 from .lifecycle import transition_plugin, transition_version
 from .models import (
@@ -351,7 +352,6 @@ def verify_stored_version(version: PluginVersion) -> bytes:
         data = read_stored_bundle(version)
     except OSError:
         raise DomainError(RegistryErrorCode.INTEGRITY_MISMATCH, "The stored bundle is missing.") from None
-    from argus_plugins.canonical import canonical_sha256, sha256_hex
 
     if (
         sha256_hex(data) != version.code_sha256

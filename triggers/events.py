@@ -32,12 +32,16 @@ from argus_plugins.core import clock
 from argus_plugins.core.errors import not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
 from argus_plugins.core.prepared import PreparedQuery
+from argus_plugins.core.publishing import publish_after_commit
 from argus_plugins.core.validation import parse_uuid
 from argus_plugins.tenancy.models import Role, Tenant
 from argus_plugins.tenancy.permissions import require_tenant_object_role
+from execution.models import Evidence, Execution, Trigger
+from installations.authorization import resolve_version
+from installations.models import Installation
 from ledger.hashing import format_optional_timestamp
 
-from .models import Event, EventDelivery
+from .models import Event, EventDelivery, EventSubscription, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +160,6 @@ def store_event(
 def has_listeners(tenant_id: Any, event_type: str) -> bool:
     """Whether dispatching an event of ``event_type`` in the tenant would reach anyone: the same
     subscriptions and endpoints that dispatch itself looks at."""
-    from .models import EventSubscription, WebhookEndpoint
-
     # Most tenants never configure a listener: one primary-key lookup answers for them.
     if not _TENANT_WITH_LISTENERS.fetch(tenant_id):
         return False
@@ -176,25 +178,13 @@ _TENANT_WITH_LISTENERS = PreparedQuery(
 
 
 def publish_dispatch(event_id: Any) -> None:
-    from .tasks import dispatch_event
-
-    event_id = str(event_id)
-
-    def publish() -> None:
-        try:
-            dispatch_event.delay(event_id)
-        except Exception:
-            logger.exception("Could not publish the dispatch of event %s; the sweeper will retry", event_id)
-
-    transaction.on_commit(publish)
+    publish_after_commit("triggers.dispatch_event", str(event_id))
 
 
 # ------------------------------------------------------------------------------- platform events
 
 
 def emit_evidence_uploaded(evidence_id: str) -> Event | None:
-    from execution.models import Evidence
-
     evidence = Evidence.objects.select_related("uploaded_by").filter(pk=evidence_id).first()
     if evidence is None:
         return None
@@ -217,9 +207,6 @@ def emit_evidence_uploaded(evidence_id: str) -> Event | None:
 
 
 def emit_plugin_installed(installation_id: str) -> Event | None:
-    from installations.authorization import resolve_version
-    from installations.models import Installation
-
     installation = (
         Installation.objects.select_related("plugin", "installed_by", "pinned_version")
         .filter(pk=installation_id)
@@ -257,8 +244,6 @@ def chain_depth_of(execution_id: Any) -> int:
 
 def emit_execution_events(execution: Any) -> list[Event]:
     """Store the execution.* event of a finished run (and its custom events)."""
-    from execution.models import Trigger
-
     if execution.status not in EXECUTION_EVENTS:
         return []
     # Only an event-triggered run descends from an event; the others start a chain.
@@ -361,8 +346,6 @@ def _check_custom_events(
 @transaction.atomic
 def add_execution_warnings(execution_id: Any, notes: list[str]) -> None:
     """Append ``notes`` to the execution's warnings; the row lock makes concurrent appends safe."""
-    from execution.models import Execution
-
     current = Execution.objects.select_for_update().filter(pk=execution_id).values_list("warnings", flat=True)
     existing = current.first()
     if existing is None:

@@ -85,20 +85,6 @@ def retry_delay(attempt_number: int) -> dt.timedelta:
     return dt.timedelta(seconds=base * _jitter.uniform(0.9, 1.1))
 
 
-def publish_attempt(delivery_id: Any) -> None:
-    from .tasks import deliver_webhook
-
-    delivery_id = str(delivery_id)
-
-    def publish() -> None:
-        try:
-            deliver_webhook.delay(delivery_id)
-        except Exception:
-            logger.exception("Could not publish webhook delivery %s; the sweeper will retry", delivery_id)
-
-    transaction.on_commit(publish)
-
-
 def _send(endpoint: WebhookEndpoint, event: Event, now: dt.datetime) -> SendResult:
     try:
         target = ssrf.resolve(endpoint.url)

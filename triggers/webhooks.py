@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from argus_plugins.core import clock, flags
 from argus_plugins.core.errors import CommonErrorCode, DomainError, not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
+from argus_plugins.core.publishing import publish_after_commit
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import Role, User
 from argus_plugins.tenancy.permissions import require_tenant_object_role, require_tenant_role, tenant_ids_of
@@ -197,8 +198,6 @@ def rotate_secret(*, actor: User, endpoint_id: Any) -> tuple[WebhookEndpoint, st
 
 def fan_out(event: Event) -> list[WebhookDelivery]:
     """One delivery per enabled endpoint of the event's tenant that wants its type (UNIQUE per event)."""
-    from .webhook_delivery import publish_attempt
-
     created = []
     for endpoint in WebhookEndpoint.objects.listening(event.tenant_id):
         if not endpoint.wants(event.type):
@@ -254,8 +253,12 @@ def redeliver(*, actor: User, delivery_id: Any) -> WebhookDelivery:
             raise DomainError(
                 CommonErrorCode.CONFLICT, "The delivery changed meanwhile; try again.", "deliveryId"
             )
-    from .webhook_delivery import publish_attempt
-
     publish_attempt(delivery.pk)
     delivery.refresh_from_db()
     return delivery
+
+
+def publish_attempt(delivery_id: Any) -> None:
+    """Deliver after the delivery row commits (the sweeper publishes again if this message is lost)."""
+    publish_after_commit("triggers.deliver_webhook", str(delivery_id))
+

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from argus_plugins.core.errors import CommonErrorCode, DomainError
 from argus_plugins.tenancy.models import Role
 from argus_plugins.tenancy.permissions import require_authenticated, require_tenant_role
 
@@ -21,6 +22,5 @@ def events_visible_to(user: Any, *, tenant_id: Any = None) -> QuerySet[AuditEven
         return AuditEvent.objects.filter(tenant=membership.tenant)
     if user.is_staff:
         return AuditEvent.objects.all()
-    from argus_plugins.core.errors import CommonErrorCode, DomainError
 
     raise DomainError(CommonErrorCode.REQUIRED, "Give the tenant whose audit log you want.", "tenantId")

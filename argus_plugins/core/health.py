@@ -11,6 +11,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from .fips import posture
+
 
 def _timed(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
     started = time.perf_counter()
@@ -48,7 +50,6 @@ def _docker() -> dict[str, Any]:
 
 def health_report() -> dict[str, Any]:
     checks = {"database": _timed(_database), "redis": _timed(_redis), "docker": _timed(_docker)}
-    from .fips import posture
 
     return {
         "ok": all(check["ok"] for check in checks.values()),

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from argus_plugins.core import clock
 from argus_plugins.core.admin_mixins import AuditedAdminMixin
 
 from .models import ApiToken, Membership, Tenant, User
@@ -53,7 +54,5 @@ class ApiTokenAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke_selected(self, request, queryset) -> None:
-        from argus_plugins.core import clock
-
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=clock.now())
         self.message_user(request, f"Revoked {count} token(s).")

@@ -9,7 +9,7 @@ from argus_plugins.core import clock
 from argus_plugins.core.graphql.connections import CountableConnection
 from registry.graphql.types import PluginType, PluginVersionType
 
-from ..authorization import AuthorizationDecision, authorize, resolve_version
+from ..authorization import AuthorizationDecision, authorize, resolve_version, suspension_reason
 from ..error_codes import RefusalCode
 from ..models import Capability, CapabilityGrant, Installation, RiskLevel
 
@@ -134,15 +134,11 @@ class InstallationType(DjangoObjectType):
 
     @staticmethod
     def resolve_suspended(installation: Installation, info: graphene.ResolveInfo) -> bool:
-        from marketplace.entitlements import installation_suspension
-
-        return installation_suspension(installation) is not None
+        return suspension_reason(installation) is not None
 
     @staticmethod
     def resolve_suspension_reason(installation: Installation, info: graphene.ResolveInfo) -> str | None:
-        from marketplace.entitlements import installation_suspension
-
-        return installation_suspension(installation)
+        return suspension_reason(installation)
 
 
 class InstallationConnection(CountableConnection):

@@ -14,6 +14,7 @@ from registry.graphql.types import PluginType, PluginVersionType, PublisherType
 from registry.models import PluginVersion, PublisherMembership
 
 from .. import analytics
+from ..listings import trusted_published_versions
 from ..models import (
     SUPPORTED_CURRENCIES,
     BillingPeriod,
@@ -30,6 +31,7 @@ from ..models import (
     ReviewReply,
     ReviewRevision,
 )
+from ..plans import current_plans
 from ..reviews import RatingSummary, rating_summary, visible_reviews
 
 PricingModelEnum = graphene.Enum.from_enum(PricingModel, name="PricingModel")
@@ -211,7 +213,6 @@ def _trusted_versions(listing: Listing) -> list[PluginVersion]:
     prefetched = getattr(listing.plugin, "trusted_versions", None)
     if prefetched is not None:
         return prefetched
-    from ..listings import trusted_published_versions
 
     return list(
         trusted_published_versions()
@@ -280,7 +281,6 @@ class ListingType(DjangoObjectType):
         prefetched = getattr(listing, "current_plans", None)
         if prefetched is not None:
             return prefetched
-        from ..plans import current_plans
 
         return list(current_plans(listing))
 

@@ -18,6 +18,7 @@ from ..models import (
     SigningKey,
     VersionStatus,
 )
+from ..services import visible_versions
 
 VersionStatusEnum = graphene.Enum.from_enum(VersionStatus, name="PluginVersionStatus")
 PluginStatusEnum = graphene.Enum.from_enum(PluginStatus, name="PluginStatus")
@@ -224,8 +225,6 @@ class PluginType(DjangoObjectType):
     def resolve_versions(
         plugin: Plugin, info: graphene.ResolveInfo, status: str | None = None, **page: Any
     ) -> PluginVersionConnection:
-        from ..services import visible_versions
-
         versions = visible_versions(info.context.user).filter(plugin=plugin).select_related("signing_key")
         if status:
             versions = versions.filter(status=status)

@@ -144,19 +144,20 @@ def test_a_cancelled_held_run_is_never_released(tenants):
 
 
 def test_a_failed_publish_puts_the_unsent_runs_back_on_hold(tenants, monkeypatch):
-    from execution.tasks import run_execution
+    from argus_plugins.core import publishing
 
     first, second = tenants("A", 2)
     released = dispatch.release_queued_runs()
     assert released == [str(first.pk), str(second.pk)]
     sent = []
 
-    def broker(execution_id):
+    def broker(task_name, execution_id):
+        assert task_name == "execution.run"
         if sent:
             raise ConnectionRefusedError("broker unreachable")  # fault injection: Redis went down
         sent.append(execution_id)
 
-    monkeypatch.setattr(run_execution, "delay", broker)
+    monkeypatch.setattr(publishing, "publish", broker)
     assert dispatch.publish(released) == 1
     first.refresh_from_db()
     second.refresh_from_db()

@@ -327,11 +327,10 @@ def test_rotated_secret_signs_with_both_during_the_grace_period(world, receiver)
 
 
 def test_sweep_publishes_due_attempts(world, receiver, monkeypatch):
-    from triggers import tasks
+    from argus_plugins.core import publishing
 
     published = []
-    monkeypatch.setattr(tasks.deliver_webhook, "delay", lambda delivery_id: published.append(delivery_id))
-    monkeypatch.setattr(tasks.dispatch_event, "delay", lambda event_id: published.append(event_id))
+    monkeypatch.setattr(publishing, "publish", lambda task_name, object_id: published.append(object_id))
     receiver.answer(500)
     create_endpoint(world, receiver.url)
     emit(world)

@@ -1,48 +1,38 @@
 """The one error shape of every mutation payload: ``errors: [Error!]!`` with ``code``, ``field``,
-``message``. ``ErrorCode`` is composed from each app's error-code enum so clients see every code."""
+``message``. ``ErrorCode`` is composed from the error-code enums the apps register (each in its
+``AppConfig.ready``), so clients see every code while this bottom layer names no app."""
 
 from __future__ import annotations
 
 import enum
-from importlib import import_module
+from functools import cache
 
 import graphene
-from django.conf import settings
 
 from ..errors import CommonErrorCode, DomainError
 
-# Each app that defines error codes lists its enum here ("module:Class").
-ERROR_CODE_ENUMS = [
-    "argus_plugins.tenancy.error_codes:TenancyErrorCode",
-    "registry.error_codes:RegistryErrorCode",
-    "registry.signing:KeyRejectionCode",
-    "registry.signing:SignatureErrorCode",
-    "registry.bundles:BundleErrorCode",
-    "registry.manifest:ManifestErrorCode",
-    "registry.lockfile:LockErrorCode",
-    "registry.layers:LayerErrorCode",
-    "installations.error_codes:InstallationErrorCode",
-    "execution.error_codes:ExecutionErrorCode",
-    "marketplace.error_codes:MarketplaceErrorCode",
-    "triggers.error_codes:TriggersErrorCode",
-    *getattr(settings, "ARGUS_EXTRA_ERROR_CODE_ENUMS", []),
-]
+_registered: list[type[enum.Enum]] = [CommonErrorCode]
 
 
-def _all_error_codes() -> list[str]:
-    names = [member.value for member in CommonErrorCode]
-    for dotted in ERROR_CODE_ENUMS:
-        module_name, _, class_name = dotted.partition(":")
-        enum_cls: type[enum.Enum] = getattr(import_module(module_name), class_name)
+def register_error_codes(*enums: type[enum.Enum]) -> None:
+    """Add an app's error codes to ``ErrorCode`` (call from ``AppConfig.ready``, before the schema is built).
+    Registering the same enum twice is harmless; a code already in ``ErrorCode`` keeps its first place."""
+    if error_code_enum.cache_info().currsize:
+        raise RuntimeError("register_error_codes() after the GraphQL schema was built")
+    _registered.extend(enum_cls for enum_cls in enums if enum_cls not in _registered)
+
+
+@cache
+def error_code_enum() -> type[graphene.Enum]:
+    """``ErrorCode``: every registered code once, in registration order (apps' order in INSTALLED_APPS)."""
+    names: list[str] = []
+    for enum_cls in _registered:
         names.extend(member.value for member in enum_cls if member.value not in names)
-    return names
-
-
-ErrorCode = graphene.Enum("ErrorCode", [(name, name) for name in _all_error_codes()])
+    return graphene.Enum("ErrorCode", [(name, name) for name in names])
 
 
 class Error(graphene.ObjectType):
-    code = graphene.Field(ErrorCode, required=True, description="Machine-readable reason.")
+    code = graphene.Field(lambda: error_code_enum(), required=True, description="Machine-readable reason.")
     field = graphene.String(description="The input field at fault (camelCase), or null for the whole input.")
     message = graphene.String(required=True, description="Human-readable explanation.")
 

@@ -117,21 +117,24 @@ def test_a_released_run_whose_message_was_lost_is_republished(deploy):
 
 
 class broker_down:
-    """Fault injection: publishing a task fails as it does when Redis is unreachable."""
+    """Fault injection: publishing a run fails as it does when Redis is unreachable."""
 
     def __enter__(self) -> None:
-        from execution.tasks import run_execution
+        from argus_plugins.core import publishing
 
-        self.task = run_execution
-        self.original = run_execution.delay
+        self.original = publishing.publish
 
-        def fail(*args, **kwargs):
-            raise ConnectionRefusedError("broker unreachable")
+        def fail(task_name, *args):
+            if task_name == "execution.run":
+                raise ConnectionRefusedError("broker unreachable")
+            self.original(task_name, *args)
 
-        run_execution.delay = fail
+        publishing.publish = fail
 
     def __exit__(self, *exc: object) -> None:
-        self.task.delay = self.original
+        from argus_plugins.core import publishing
+
+        publishing.publish = self.original
 
 
 def test_docker_unreachable_fails_with_a_clear_reason_after_retries(deploy, settings):
