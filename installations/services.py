@@ -341,7 +341,8 @@ def revoke_capability_grant(*, actor: User, grant_id: Any, reason: Any) -> Capab
         raise DomainError(InstallationErrorCode.GRANT_REVOKED, "This grant is already revoked.", "id")
     grant.refresh_from_db()
     ledger_records.record_grant_revoked(grant)  # same transaction: revoked iff recorded
-    run_hooks(  # runs that need the grant stop, in this transaction
+    # Runs that need the grant stop, in this transaction.
+    run_hooks(
         GRANT_REVOKED,
         grant.installation_id,
         grant.capability.name,

@@ -16,6 +16,8 @@ log "Building the sandbox runtime images (offline; skipped when up to date)"
 "$VENV/bin/python" manage.py build_runtime_images
 log "ruff"
 "$VENV/bin/ruff" check .
+log "import-linter: the layers of .importlinter (README: Architecture)"
+"$VENV/bin/lint-imports" --no-cache
 # The extra passes (gVisor; the sandbox suite in the node18 image with a dependency layer) run after a
 # whole-suite run only (no test path among the arguments), or when asked with ARGUS_TEST_GVISOR=1;
 # ARGUS_TEST_GVISOR=0 skips them.
