@@ -32,6 +32,7 @@ from argus_plugins.tenancy.permissions import (
 from installations.authorization import authorize
 from installations.models import Installation
 from installations.services import get_installation
+from registry.capabilities import EVIDENCE_READ
 
 from . import dispatch
 from .error_codes import ExecutionErrorCode
@@ -40,7 +41,6 @@ from .limits import applied_limits, tenant_policy, tenant_queue_cap
 from .models import Evidence, Execution, ExecutionEvidence, ExecutionStatus, Trigger
 from .recording import finish
 
-EVIDENCE_READ = "evidence:read"
 MAX_EVIDENCE_PER_RUN = 50
 
 

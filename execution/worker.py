@@ -30,6 +30,7 @@ from argus_plugins.core.prepared import PreparedQuery
 from installations.authorization import authorize
 from registry import ecosystems
 from registry.bundles import extract_bundle
+from registry.capabilities import EVIDENCE_READ
 from registry.dependencies import ecosystem_of, verified_layer
 from registry.layers import extract_layer
 from registry.services import verify_stored_version
@@ -49,7 +50,6 @@ from .sandbox import (
 )
 from .sandbox.container import LABEL_EXECUTION, StartedContainer, remove_container
 from .sandbox.protocol import LiveOutput
-from .services import EVIDENCE_READ
 from .verdict import judge
 
 logger = logging.getLogger(__name__)

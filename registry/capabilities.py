@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 CATALOG_PATH = Path(__file__).with_name("data") / "capabilities.json"
+#: The capability a run needs to be handed evidence (checked at enqueue and again in the worker).
+EVIDENCE_READ = "evidence:read"
 
 
 def catalog_entries() -> list[dict[str, Any]]:
