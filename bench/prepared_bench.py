@@ -17,7 +17,6 @@ primary keys) and the bench fails if they differ. ``--tiny`` (N = 20, 2 rounds) 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -27,19 +26,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-#: The modules whose module-level PreparedQuery objects are measured.
-MODULES = (
-    "argus_plugins.tenancy.tokens",
-    "execution.limits",
-    "execution.worker",
-    "installations.authorization",
-    "installations.services",
-    "ledger.services",
-    "marketplace.plans",
-    "triggers.events",
-)
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -67,69 +53,10 @@ def setup_django(args: argparse.Namespace) -> None:
     call_command("migrate", verbosity=0)
 
 
-def create_world() -> dict:
-    """A tenant with a published, installed plugin, an analyst with an API token and one queued run."""
-    from argus_plugins.staff.roles import StaffRole, grant_role
-    from argus_plugins.tenancy import services as tenancy_services
-    from argus_plugins.tenancy.models import Membership, Role, TenantPolicy, User
-    from argus_plugins.tenancy.tokens import hash_token
-    from execution import services as execution_services
-    from installations import services as installation_services
-    from registry import services as registry_services
-    from tests.support.publishing import make_publisher_kit
-
-    execution_services.enqueue_after_commit = lambda execution: None  # no worker reads this database
-    staff = User.objects.create(username="bench-staff", is_staff=True)
-    grant_role(staff, StaffRole.REVIEWER)
-    analyst = User.objects.create(username="bench-analyst")
-    _, token = tenancy_services.create_api_token(actor=analyst, name="bench")
-    tenant = tenancy_services.create_tenant(actor=staff, name="Bench Agency")
-    Membership.objects.create(user=analyst, tenant=tenant, role=Role.ANALYST)
-    TenantPolicy.objects.create(tenant=tenant, default_limits={"memory_mb": 128})
-    kit = make_publisher_kit(staff, slug="bench-pub")
-    plugin = registry_services.create_plugin(
-        actor=staff, publisher_id=kit.publisher.pk, slug="bench", name="Bench"
-    )
-    kit.publish(plugin, "1.0.0", reviewer=staff)
-    installation = installation_services.install_plugin(
-        actor=staff, tenant_id=tenant.pk, plugin_id=plugin.pk
-    )
-    execution = execution_services.run_plugin(actor=analyst, installation_id=installation.pk, input={"n": 1})
-    return {
-        "token_hash": hash_token(token),
-        "tenant_id": tenant.pk,
-        "user_id": analyst.pk,
-        "plugin_id": plugin.pk,
-        "installation_id": installation.pk,
-        "execution_id": execution.pk,
-    }
-
-
-def values_for(prepared, world: dict) -> tuple:
-    """The call's values, by the names of the fields the prepared query takes."""
-    by_field = {
-        ("ApiToken", "token_hash"): world["token_hash"],
-        ("TenantPolicy", "tenant"): world["tenant_id"],
-        ("Tenant", "id"): world["tenant_id"],
-        ("Execution", "id"): world["execution_id"],
-        ("ExecutionEvidence", "execution"): world["execution_id"],
-        ("PluginVersion", "plugin"): world["plugin_id"],
-        ("Listing", "plugin"): world["plugin_id"],
-        ("Installation", "id"): world["installation_id"],
-        ("Membership", "user"): world["user_id"],
-    }
-    return tuple(by_field[(field.model.__name__, field.name)] for field in prepared.fields)
-
-
-def snapshot(rows: list) -> list:
-    return [
-        (row.pk, {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields})
-        for row in rows
-    ]
-
-
 def measure(prepared, values: tuple, calls: int, rounds: int) -> tuple[float, float]:
     from django.db import transaction
+
+    from tests.support.prepared import compare
 
     def prepared_side() -> list:
         return prepared.fetch(*values)
@@ -140,7 +67,7 @@ def measure(prepared, values: tuple, calls: int, rounds: int) -> tuple[float, fl
     best = {"prepared": float("inf"), "plain": float("inf")}
     sides = [("prepared", prepared_side), ("plain", plain_side)]
     with transaction.atomic():  # select_for_update (the ledger head) needs one; both sides run in it
-        if snapshot(prepared_side()) != snapshot(plain_side()):
+        if not compare(prepared, values):
             raise SystemExit(f"the prepared query and the plain ORM disagree: {prepared.build}")
         for round_index in range(rounds):
             for name, side in sides if round_index % 2 == 0 else reversed(sides):
@@ -157,19 +84,14 @@ def main() -> int:
     setup_django(args)
     from django.db import connection
 
-    from argus_plugins.core.prepared import PreparedQuery
+    from execution import services as execution_services
+    from tests.support.prepared import HOT_PATH_MODULES, create_world, hot_path_queries, values_for
 
+    execution_services.enqueue_after_commit = lambda execution: None  # no worker reads this database
     world = create_world()
-    found = []
-    for module_name in MODULES:
-        module = importlib.import_module(module_name)
-        found += [
-            (f"{module_name}.{name}", value)
-            for name, value in vars(module).items()
-            if isinstance(value, PreparedQuery)
-        ]
+    found = hot_path_queries()
     if not found:
-        print("no PreparedQuery left in", ", ".join(MODULES))
+        print("no PreparedQuery left in", ", ".join(HOT_PATH_MODULES))
         return 0
     print(f"{connection.vendor}: {args.calls} calls x {args.rounds} rounds per side, best round")
     print(f"{'query':<52} {'prepared µs':>12} {'plain µs':>10} {'plain/prepared':>15}")
