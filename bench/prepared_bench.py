@@ -17,8 +17,10 @@ primary keys) and the bench fails if they differ. ``--tiny`` (N = 20, 2 rounds) 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -43,6 +45,7 @@ def parse_args() -> argparse.Namespace:
 
 def setup_django(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="prepared-bench-"))
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     os.environ["ARGUS_DATA_DIR"] = str(data_dir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "argus_plugins.settings"
     os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{data_dir / 'bench.sqlite3'}"
