@@ -10,10 +10,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from argus_cli.errors import CliError
-from registry.signing import DEFAULT_MIN_BITS, load_public_key
+from registry.signing import DEFAULT_MIN_BITS, PUBLIC_EXPONENT, load_public_key
 
 KEY_BITS = 4096
-PUBLIC_EXPONENT = 65537
 PRIVATE_KEY_FILE = "private.pem"
 PUBLIC_KEY_FILE = "public.pem"
 

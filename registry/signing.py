@@ -13,6 +13,12 @@ also applies to keys registered earlier):
 * the DER must be canonical (re-encoding the parsed key gives back the same bytes), so the fingerprint,
   SHA-256 of the DER SPKI, identifies the key unambiguously.
 
+``cryptography`` parses the DER (its Rust ASN.1 reader is strict: minimal lengths, no trailing bytes);
+this module keeps only what is policy: the PEM framing (cryptography's PEM loader takes the first block
+of any text and reads PKCS#1 blocks too), the key type, size and exponent bounds, canonical DER (it
+accepts rsaEncryption without NULL parameters, a second spelling of the same key) and refusing
+RSASSA-PSS-restricted SPKIs (which it loads as plain RSA keys, dropping the restriction).
+
 Signatures are RSASSA-PSS (RFC 8017) with SHA-256, MGF1-SHA-256 and a salt of EXACTLY 32 bytes, carried
 as strict standard base64 (no whitespace, padding required, canonical trailing bits). The signed
 statement is the RFC 8785 canonical JSON of plugin slug, version, bundle digest and manifest digest.
@@ -29,31 +35,32 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from argus_plugins.canonical import canonical_json, canonical_sha256, is_sha256_hex, sha256_hex
 
 DEFAULT_MIN_BITS = 4096
 DEFAULT_MAX_BITS = 16384
 SALT_LENGTH = 32
-MIN_PUBLIC_EXPONENT = 65537
+PUBLIC_EXPONENT = 65537  # what keys are generated with (argus_cli.keys)
+MIN_PUBLIC_EXPONENT = PUBLIC_EXPONENT
 MAX_PUBLIC_EXPONENT_EXCLUSIVE = 2**256
 # Far above any legitimate SPKI PEM (a 16384-bit key is ~2.8 KB); caps parsing work on hostile input.
 MAX_PEM_CHARS = 16 * 1024
 
-_OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
-_KNOWN_KEY_OIDS = {
-    "1.2.840.113549.1.1.10": "RSASSA-PSS-restricted RSA",
-    "1.2.840.10045.2.1": "EC",
-    "1.3.101.112": "Ed25519",
-    "1.3.101.113": "Ed448",
-    "1.3.101.110": "X25519",
-    "1.3.101.111": "X448",
-    "1.2.840.10040.4.1": "DSA",
-    "1.2.840.10046.2.1": "DH",
-}
+# The DER of the OID id-RSASSA-PSS (1.2.840.113549.1.1.10), which cryptography loads as a plain RSA key.
+_RSASSA_PSS_OID = bytes.fromhex("06092a864886f70d01010a")
+_KEY_KINDS: tuple[tuple[type, str], ...] = (
+    (ec.EllipticCurvePublicKey, "EC"),
+    (ed25519.Ed25519PublicKey, "Ed25519"),
+    (ed448.Ed448PublicKey, "Ed448"),
+    (x25519.X25519PublicKey, "X25519"),
+    (x448.X448PublicKey, "X448"),
+    (dsa.DSAPublicKey, "DSA"),
+)
 
 _PEM_BOUNDARY = re.compile(r"-----(BEGIN|END) ([A-Z0-9 ]*)-----")
 _BASE64_BODY = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -128,15 +135,31 @@ def load_public_key(
 
 
 def _check_der(der: bytes, *, min_bits: int, max_bits: int) -> PublicKeyInfo:
-    oid, n, e = _parse_spki(der)
-    if oid != _OID_RSA_ENCRYPTION:
-        kind = _KNOWN_KEY_OIDS.get(oid, f"algorithm {oid}")
+    public_key = _load_der(der, min_bits=min_bits)
+    if not isinstance(public_key, rsa.RSAPublicKey):
         raise KeyRejected(
             KeyRejectionCode.UNSUPPORTED_KEY_TYPE,
-            f"{kind} keys are not accepted; only RSA (rsaEncryption) keys of at least {min_bits} bits.",
+            f"{_key_kind(public_key)} keys are not accepted; only RSA (rsaEncryption) keys of at least "
+            f"{min_bits} bits.",
         )
+    reencoded = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if reencoded != der:
+        if _RSASSA_PSS_OID in der[:24]:  # within the AlgorithmIdentifier, which follows two short headers
+            # cryptography loads an RSASSA-PSS-restricted SPKI (OID 1.2.840.113549.1.1.10) as a plain RSA
+            # key and drops its restriction; we refuse it instead of silently widening what it may sign.
+            raise KeyRejected(
+                KeyRejectionCode.UNSUPPORTED_KEY_TYPE,
+                "Only rsaEncryption SubjectPublicKeyInfo keys are accepted (no RSASSA-PSS-restricted keys).",
+            )
+        # Non-canonical DER (e.g. absent instead of NULL algorithm parameters, which cryptography accepts)
+        # would let one key have several fingerprints.
+        raise KeyRejected(KeyRejectionCode.INVALID_PEM, "The key is not canonically DER-encoded.")
+    numbers = public_key.public_numbers()
+    n, e = numbers.n, numbers.e
     bits = n.bit_length()
-    if n <= 0 or n % 2 == 0:
+    if n % 2 == 0:
         raise KeyRejected(KeyRejectionCode.INVALID_KEY, "RSA modulus must be a positive odd number.")
     if bits < min_bits:
         raise KeyRejected(
@@ -146,31 +169,51 @@ def _check_der(der: bytes, *, min_bits: int, max_bits: int) -> PublicKeyInfo:
         raise KeyRejected(
             KeyRejectionCode.KEY_TOO_LARGE, f"RSA key is {bits} bits; at most {max_bits} bits are supported."
         )
+    check_public_exponent(e)
+    return PublicKeyInfo(
+        public_key=public_key, der=der, fingerprint=sha256_hex(der), key_size=bits, public_exponent=e
+    )
+
+
+def check_public_exponent(e: int) -> None:
+    """The exponent policy (module docstring): odd, 65537 <= e < 2^256. Raises KeyRejected(WEAK_EXPONENT)."""
     if e % 2 == 0 or e < MIN_PUBLIC_EXPONENT or e >= MAX_PUBLIC_EXPONENT_EXCLUSIVE:
         raise KeyRejected(
             KeyRejectionCode.WEAK_EXPONENT,
             f"RSA public exponent {_short_int(e)} is not allowed; use an odd exponent with "
-            "65537 <= e < 2^256 (65537 recommended).",
+            f"{MIN_PUBLIC_EXPONENT} <= e < 2^256 ({PUBLIC_EXPONENT} recommended).",
         )
-    if e >= n:
-        raise KeyRejected(
-            KeyRejectionCode.INVALID_KEY, "RSA public exponent must be smaller than the modulus."
-        )
+
+
+def _load_der(der: bytes, *, min_bits: int) -> PublicKeyTypes:
+    """cryptography's strict DER reader (definite, minimal lengths; no trailing bytes) -> a key object."""
     try:
-        public_key = serialization.load_der_public_key(der)
-    except (ValueError, TypeError) as exc:
-        raise KeyRejected(KeyRejectionCode.INVALID_KEY, f"The key could not be loaded: {exc}") from None
-    if not isinstance(public_key, rsa.RSAPublicKey):  # pragma: no cover - OID already checked
-        raise KeyRejected(KeyRejectionCode.UNSUPPORTED_KEY_TYPE, "Only RSA keys are accepted.")
-    reencoded = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if reencoded != der:
-        # Non-canonical DER would let one key have several fingerprints.
-        raise KeyRejected(KeyRejectionCode.INVALID_PEM, "The key is not canonically DER-encoded.")
-    return PublicKeyInfo(
-        public_key=public_key, der=der, fingerprint=sha256_hex(der), key_size=bits, public_exponent=e
-    )
+        return serialization.load_der_public_key(der)
+    except UnsupportedAlgorithm:
+        raise KeyRejected(
+            KeyRejectionCode.UNSUPPORTED_KEY_TYPE,
+            f"This key algorithm is not accepted; only RSA (rsaEncryption) keys of at least {min_bits} bits.",
+        ) from None
+    except ValueError as exc:
+        # OpenSSL refuses to build an RSA key with e < 3 or an even e before our policy sees the numbers;
+        # its message is the only sign. Should the wording change, the key is still refused (INVALID_PEM),
+        # only less precisely -- and test_key_policy_rejections says so.
+        if str(exc).startswith(("e must be odd", "e must be >= 3")):
+            raise KeyRejected(
+                KeyRejectionCode.WEAK_EXPONENT,
+                f"RSA public exponent is not allowed; use an odd exponent with {MIN_PUBLIC_EXPONENT} <= e < "
+                f"2^256 ({PUBLIC_EXPONENT} recommended).",
+            ) from None
+        raise KeyRejected(
+            KeyRejectionCode.INVALID_PEM, "The PEM block does not contain a valid DER public key."
+        ) from None
+
+
+def _key_kind(public_key: PublicKeyTypes) -> str:
+    for kind, names in _KEY_KINDS:
+        if isinstance(public_key, kind):
+            return names
+    return type(public_key).__name__  # e.g. DH: deprecated in cryptography, so not named above
 
 
 def key_fingerprint(pem: str | bytes, *, min_bits: int = DEFAULT_MIN_BITS) -> str:
@@ -179,6 +222,9 @@ def key_fingerprint(pem: str | bytes, *, min_bits: int = DEFAULT_MIN_BITS) -> st
 
 
 def _pem_to_der(pem: str | bytes) -> bytes:
+    """The framing policy, then the DER inside: cryptography's PEM loader takes the first block of any
+    text and also reads PKCS#1 ``RSA PUBLIC KEY`` blocks, so exactly-one-block, the label and "nothing
+    around it" are checked here (and the base64 strictly decoded, since the fingerprint is over the DER)."""
     if isinstance(pem, (bytes, bytearray)):
         try:
             text = bytes(pem).decode("ascii")
@@ -243,94 +289,6 @@ def _pem_to_der(pem: str | bytes) -> bytes:
     except (binascii.Error, ValueError):
         raise KeyRejected(KeyRejectionCode.INVALID_PEM, "The PEM body is not valid base64.") from None
     return der
-
-
-# --- a deliberately tiny, strict DER reader: just enough to classify the SPKI before any crypto code
-# --- sees it, so every rejection gets a precise code (cryptography refuses e=1 with a generic error).
-
-
-def _der_tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
-    """Read one DER TLV at ``pos``: (tag, value, next position). Definite minimal lengths only."""
-    if pos + 2 > len(data):
-        raise _der_error()
-    tag = data[pos]
-    first = data[pos + 1]
-    pos += 2
-    if first < 0x80:
-        length = first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data) or data[pos] == 0:
-            raise _der_error()
-        length = int.from_bytes(data[pos : pos + count], "big")
-        if length < 0x80:
-            raise _der_error()
-        pos += count
-    if pos + length > len(data):
-        raise _der_error()
-    return tag, data[pos : pos + length], pos + length
-
-
-def _der_sequence(data: bytes) -> list[tuple[int, bytes]]:
-    items = []
-    pos = 0
-    while pos < len(data):
-        tag, value, pos = _der_tlv(data, pos)
-        items.append((tag, value))
-    return items
-
-
-def _der_uint(value: bytes) -> int:
-    if not value or value[0] & 0x80 or (len(value) > 1 and value[0] == 0 and not value[1] & 0x80):
-        raise _der_error()  # negative or non-minimal INTEGER
-    return int.from_bytes(value, "big")
-
-
-def _der_oid(value: bytes) -> str:
-    if not value or value[-1] & 0x80:
-        raise _der_error()
-    arcs: list[int] = []
-    current = 0
-    for byte in value:
-        current = (current << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(current)
-            current = 0
-    first = arcs[0]
-    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
-    return ".".join(str(a) for a in head + arcs[1:])
-
-
-def _parse_spki(der: bytes) -> tuple[str, int, int]:
-    """Return (algorithm OID, n, e); n and e are 0 for non-RSA algorithms."""
-    tag, spki, end = _der_tlv(der, 0)
-    if tag != 0x30 or end != len(der):
-        raise _der_error()
-    parts = _der_sequence(spki)
-    if len(parts) != 2 or parts[0][0] != 0x30 or parts[1][0] != 0x03:
-        raise _der_error()
-    algorithm = _der_sequence(parts[0][1])
-    if not algorithm or algorithm[0][0] != 0x06:
-        raise _der_error()
-    oid = _der_oid(algorithm[0][1])
-    if oid != _OID_RSA_ENCRYPTION:
-        return oid, 0, 0
-    if algorithm[1:] != [(0x05, b"")]:  # rsaEncryption parameters must be NULL
-        raise _der_error()
-    bit_string = parts[1][1]
-    if not bit_string or bit_string[0] != 0:
-        raise _der_error()
-    tag, rsa_key, end = _der_tlv(bit_string, 1)
-    if tag != 0x30 or end != len(bit_string):
-        raise _der_error()
-    numbers = _der_sequence(rsa_key)
-    if len(numbers) != 2 or numbers[0][0] != 0x02 or numbers[1][0] != 0x02:
-        raise _der_error()
-    return oid, _der_uint(numbers[0][1]), _der_uint(numbers[1][1])
-
-
-def _der_error() -> KeyRejected:
-    return KeyRejected(KeyRejectionCode.INVALID_PEM, "The PEM block does not contain a valid DER public key.")
 
 
 def _short_int(value: int) -> str:
@@ -464,11 +422,7 @@ def sign_statement(
             KeyRejectionCode.KEY_TOO_SMALL,
             f"RSA key is {private_key.key_size} bits; at least {min_bits} bits are required.",
         )
-    e = private_key.public_key().public_numbers().e
-    if e % 2 == 0 or e < MIN_PUBLIC_EXPONENT or e >= MAX_PUBLIC_EXPONENT_EXCLUSIVE:
-        raise KeyRejected(
-            KeyRejectionCode.WEAK_EXPONENT, "RSA public exponent must be odd, 65537 <= e < 2^256."
-        )
+    check_public_exponent(private_key.public_key().public_numbers().e)
     signature = private_key.sign(statement, _pss(), hashes.SHA256())
     return base64.b64encode(signature).decode("ascii")
 

@@ -156,7 +156,11 @@ def read_job(fd: int = 0, idle_timeout: float | None = None) -> dict | None:
 
 # --------------------------------------------------------------------------------------------- JSON
 # The job header and the result header are JSON. The C scanner and string encoder of the json package
-# do the work; importing json itself would cost every run a third of this interpreter's start-up.
+# do the work; importing json itself (re, enum, functools, collections) is paid by every run: measured
+# by bench/launcher_startup_bench.py, +73% of the launcher's interpreter start-up (json and runpy together
+# +93%; 3.11.7, -I -S, median of 60 starts). The reason is start-up time only, not security: the plugin
+# runs in a forked child, so nothing it patches reaches this process's encoder. The tests check this codec
+# against json (tests/execution/sandbox/test_launcher_process.py).
 
 
 class _DecodeOptions:
@@ -459,7 +463,10 @@ def _prepare_main(main: str, env: dict[str, str]) -> None:
 
 def _become_main(main: str) -> None:
     """Run ``main`` as ``__main__``, then end with SystemExit, which unwinds to the top and lets the
-    interpreter shut down as after any script (threads joined, atexit handlers run, files flushed)."""
+    interpreter shut down as after any script (threads joined, atexit handlers run, files flushed).
+
+    ``runpy.run_path`` would do the same but import importlib.machinery/util and contextlib first (+20% of
+    the start-up, bench/launcher_startup_bench.py) and leave its own frames in the plugin's tracebacks."""
     import builtins
     from importlib.machinery import SourceFileLoader
 

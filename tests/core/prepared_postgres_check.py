@@ -19,7 +19,7 @@ django.setup()
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 from argus_plugins.tenancy import services as tenancy_services  # noqa: E402
 from argus_plugins.tenancy.models import Membership, Role, TenantPolicy, User  # noqa: E402
@@ -36,6 +36,7 @@ from marketplace.plans import requires_entitlement  # noqa: E402
 from registry import bundles, signing  # noqa: E402
 from registry import services as registry_services  # noqa: E402
 from registry.models import PluginVersion, VersionStatus  # noqa: E402
+from tests.support.prepared import compare, create_world, hot_path_queries, values_for  # noqa: E402
 from tests.support.publishing import make_reviewer  # noqa: E402
 
 execution_services.enqueue_after_commit = lambda execution: None  # no worker reads this database
@@ -142,4 +143,11 @@ if "memory_mb" not in tenant_default_limits(other.pk):
     mismatches.append("default limits")
 if requires_entitlement(plugin.pk):
     mismatches.append("entitlement")
+# Every hot-path PreparedQuery against the QuerySet it stands for, in a world of its own.
+with transaction.atomic():  # the ledger head's query locks (select_for_update)
+    world = create_world()
+    for label, prepared in hot_path_queries():
+        compared += 1
+        if not compare(prepared, values_for(prepared, world)):
+            mismatches.append(label)
 print(json.dumps({"vendor": connection.vendor, "compared": compared, "mismatches": mismatches}))

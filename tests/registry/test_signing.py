@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from argus_plugins.canonical import canonical_sha256, sha256_hex
@@ -113,6 +113,8 @@ def _der_int(value: int) -> bytes:
 
 RSA_ENCRYPTION_ALG = _tlv(0x30, bytes.fromhex("06092a864886f70d010101") + b"\x05\x00")
 RSA_PSS_ALG = _tlv(0x30, bytes.fromhex("06092a864886f70d01010a"))
+# rsaEncryption without its NULL parameters: cryptography loads it, but it is a second DER for one key.
+RSA_ALG_WITHOUT_NULL = _tlv(0x30, bytes.fromhex("06092a864886f70d010101"))
 
 
 def _spki_pem(n: int, e: int, algorithm: bytes = RSA_ENCRYPTION_ALG) -> str:
@@ -546,6 +548,9 @@ def _self_signed_certificate_pem() -> str:
         pytest.param(lambda k: _spki_pem(k.n, 65537) * 2, KeyRejectionCode.MULTIPLE_PEM_BLOCKS, id="two-blocks"),
         pytest.param(lambda k: _pem(_spki_der(k) + b"\x00"), KeyRejectionCode.INVALID_PEM, id="der-trailing-byte"),
         pytest.param(lambda k: _pem(_non_minimal_der(k)), KeyRejectionCode.INVALID_PEM, id="der-non-minimal-length"),
+        pytest.param(lambda k: _spki_pem(k.n, k.e, RSA_ALG_WITHOUT_NULL), KeyRejectionCode.INVALID_PEM, id="der-absent-null-params"),
+        pytest.param(lambda k: _spki_pem(k.n, k.e, _tlv(0x30, bytes.fromhex("06092a864886f70d0101ff0500"))), KeyRejectionCode.INVALID_PEM, id="unknown-algorithm-oid"),
+        pytest.param(lambda k: _pem(dsa.generate_private_key(2048).public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)), KeyRejectionCode.UNSUPPORTED_KEY_TYPE, id="dsa"),
         pytest.param(lambda k: _pem(_spki_der(k), "RSA PUBLIC KEY"), KeyRejectionCode.INVALID_PEM, id="pkcs1-label"),
         pytest.param(lambda k: _self_signed_certificate_pem(), KeyRejectionCode.INVALID_PEM, id="certificate"),
         pytest.param(lambda k: "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ user@host", KeyRejectionCode.INVALID_PEM, id="openssh-public"),

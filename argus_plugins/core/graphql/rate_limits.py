@@ -21,6 +21,8 @@ from redis.exceptions import RedisError
 
 from ..request_context import client_address
 
+from ..request_auth import token_id
+
 logger = logging.getLogger("argus_plugins.graphql")
 
 REQUESTS_GROUP = "graphql.requests"
@@ -39,16 +41,16 @@ class RateLimited(Exception):
 
 
 def caller_key(request: HttpRequest) -> str:
-    token_id = getattr(request, "_argus_token_id", None)
-    if token_id is not None:
-        return f"token:{token_id}"
+    token = token_id(request)
+    if token is not None:
+        return f"token:{token}"
     if request.user.is_authenticated:
         return f"user:{request.user.pk}"
     return f"ip:{client_address(request) or 'unknown'}"
 
 
 def _rates_for_requests(request: HttpRequest) -> Sequence[str]:
-    if getattr(request, "_argus_token_id", None) is not None or request.user.is_authenticated:
+    if token_id(request) is not None or request.user.is_authenticated:
         return settings.GRAPHQL_RATE_LIMIT_AUTHENTICATED
     return settings.GRAPHQL_RATE_LIMIT_ANONYMOUS
 

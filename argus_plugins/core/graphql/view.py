@@ -1,4 +1,4 @@
-"""The single GraphQL endpoint: bearer-token or session auth, request limits, and error masking."""
+"""The single GraphQL endpoint: CSRF for sessions, request limits, GraphQL-over-HTTP, error masking."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from django.http import (
     JsonResponse,
     QueryDict,
 )
-from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from graphene_django.constants import MUTATION_ERRORS_FLAG
@@ -45,9 +45,8 @@ from graphql import (
     validate_schema,
 )
 
-from argus_plugins.tenancy.tokens import authenticate_bearer
-
 from ..errors import CommonErrorCode, DomainError
+from ..request_auth import is_token_request, token_refusal
 from ..request_context import current_request_id
 from .rate_limits import RateLimited, check_mutation_rate, check_request_rate
 from .validation import limit_error, mutation_count, operation_errors, structural_errors, validation_rules
@@ -207,31 +206,33 @@ def _json_variables_as_text(operation: OperationDefinitionNode, variables: dict[
     return variables
 
 
-_DISPATCH_WITHOUT_CSRF_COOKIE = GraphQLView.dispatch.__wrapped__  # under method_decorator(ensure_csrf_cookie)
-
-
 @method_decorator(csrf_exempt, name="dispatch")
 class ArgusGraphQLView(FileUploadGraphQLView):
+    """graphene-django's view, extended only through its public hooks: ``dispatch`` (ours entirely, built
+    from ``parse_body``, ``can_display_graphiql``, ``render_graphiql`` and ``get_response``),
+    ``parse_body``, ``get_graphql_params``, ``get_response``, ``execute_graphql_request`` (the project's
+    own: cached parse and validation, document limits), ``format_error`` and ``json_encode``.
+
+    Authentication is middleware's: Django's session, or an API token (``accepts_bearer_tokens``, see
+    argus_plugins.tenancy.middleware). Session POSTs are CSRF-checked here (the view is csrf_exempt so
+    that token clients, which send no cookies, are not).
+    """
+
     graphiql = True
+    accepts_bearer_tokens = True
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         media_type = response_media_type(request)
         request._argus_media_type = media_type
-        authorization = request.headers.get("Authorization")
-        if authorization is not None:
-            result = authenticate_bearer(authorization)
-            if result.user is None:
-                try:  # guessing tokens spends the anonymous budget of the caller's address
-                    check_request_rate(request)
-                except RateLimited as limited:
-                    return _rate_limited_response(limited, media_type)
-                return _error_response(
-                    401, CommonErrorCode.UNAUTHENTICATED.value, result.error or "", media_type
-                )
-            request.user = result.user
-            request._argus_token_auth = True
-            request._argus_token_id = result.token_id
-        elif request.method == "POST" and request.user.is_authenticated:
+        refusal = token_refusal(request)
+        if refusal is not None:
+            try:  # guessing tokens spends the anonymous budget of the caller's address
+                check_request_rate(request)
+            except RateLimited as limited:
+                return _rate_limited_response(limited, media_type)
+            return _error_response(401, CommonErrorCode.UNAUTHENTICATED.value, refusal, media_type)
+        token_request = is_token_request(request)
+        if not token_request and request.method == "POST" and request.user.is_authenticated:
             failure = _csrf_failure(request)
             if failure is not None:
                 return _error_response(
@@ -239,13 +240,12 @@ class ArgusGraphQLView(FileUploadGraphQLView):
                 )
         try:
             check_request_rate(request)
-            if getattr(request, "_argus_token_auth", False):
-                # graphene-django wraps dispatch in ensure_csrf_cookie for GraphiQL in a browser session. A
-                # token client sends no cookies and needs no CSRF cookie; minting one (a random secret,
-                # masked) costs a fifth of a small request.
-                response = _DISPATCH_WITHOUT_CSRF_COOKIE(self, request, *args, **kwargs)
-            else:
-                response = super().dispatch(request, *args, **kwargs)
+            if not token_request:
+                # What graphene-django's ensure_csrf_cookie does, for browser sessions (GraphiQL) only: a
+                # token client sends no cookies, and minting one (a random secret, masked) costs a fifth
+                # of a small request. CsrfViewMiddleware sets the cookie on the response.
+                get_token(request)
+            response = self._respond(request)
         except RequestDataTooBig:
             return _error_response(413, "REQUEST_TOO_LARGE", "The request body is too large.", media_type)
         except RateLimited as limited:
@@ -253,6 +253,30 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         if response.get("Content-Type", "").startswith(APPLICATION_JSON):
             response["Content-Type"] = f"{media_type}; charset=utf-8"
         return response
+
+    def _respond(self, request: HttpRequest) -> HttpResponse:
+        """GET or POST one operation (no batching), or GraphiQL for a browser asking for HTML."""
+        try:
+            if request.method not in ("GET", "POST"):
+                raise HttpError(
+                    HttpResponseNotAllowed(["GET", "POST"], "GraphQL only supports GET and POST requests.")
+                )
+            data = self.parse_body(request)
+            if self.graphiql and self.can_display_graphiql(request, data):
+                return self.render_graphiql(
+                    request,
+                    # The settings templates/graphene/graphiql.html reads (its assets are our static files).
+                    graphiql_header_editor_enabled=graphene_settings.GRAPHIQL_HEADER_EDITOR_ENABLED,
+                    graphiql_should_persist_headers=graphene_settings.GRAPHIQL_SHOULD_PERSIST_HEADERS,
+                    graphiql_input_value_deprecation=graphene_settings.GRAPHIQL_INPUT_VALUE_DEPRECATION,
+                )
+            result, status_code = self.get_response(request, data)
+            return HttpResponse(status=status_code, content=result, content_type=APPLICATION_JSON)
+        except HttpError as error:
+            response = error.response
+            response["Content-Type"] = APPLICATION_JSON
+            response.content = self.json_encode(request, {"errors": [self.format_error(error)]})
+            return response
 
     # --- Request parameters ---------------------------------------------------------------------------
 
@@ -294,7 +318,7 @@ class ArgusGraphQLView(FileUploadGraphQLView):
     # --- Execution --------------------------------------------------------------------------------------
 
     def get_response(self, request: HttpRequest, data: Any, show_graphiql: bool = False) -> tuple[Any, int]:
-        """graphene-django's ``get_response`` with GraphQL-over-HTTP status codes.
+        """One operation's JSON answer and its status code, by GraphQL over HTTP.
 
         A request error (the document does not parse or validate, a limit refuses it, the variables do
         not coerce: errors without a ``path``, and no ``data``) answers 400 in
@@ -348,8 +372,11 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         operation_name: str | None,
         show_graphiql: bool,
     ) -> ExecutionResult | None:
-        """graphene-django's ``execute_graphql_request`` step for step, with parse + validate cached and
-        the per-request limits (cost, mutations, mutation rate) checked before anything executes."""
+        """The project's execution of one operation: parse + validate cached per query text, the
+        per-request limits (cost, mutations, mutation rate) checked before anything executes, a mutation
+        run in one transaction (ATOMIC_MUTATIONS) that rolls back when it reports errors. It keeps the
+        contract of the hook it serves: None when GraphiQL has no query, HttpError for a request that is
+        not GraphQL, every other failure in the result's errors."""
         if not query:
             if show_graphiql:
                 return None
