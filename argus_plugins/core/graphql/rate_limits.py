@@ -19,9 +19,8 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
-from ..request_context import client_address
-
 from ..request_auth import token_id
+from ..request_context import client_address
 
 logger = logging.getLogger("argus_plugins.graphql")
 
