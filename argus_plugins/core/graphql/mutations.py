@@ -1,5 +1,6 @@
 """The base every mutation builds on: authentication first, then ``perform_mutation`` in its own
-savepoint; expected failures (``DomainError``) become the payload's ``errors`` and roll back every write."""
+savepoint; expected failures (``DomainError``) become the payload's ``errors`` and roll back every write.
+A successful payload answers ``errors: []`` without the mutation saying so."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class BaseMutation(graphene.Mutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> BaseMutation:
+        """Do the work; return the payload without ``errors`` (``cls(installation=...)``)."""
         raise NotImplementedError
 
     @classmethod
@@ -41,6 +43,8 @@ class BaseMutation(graphene.Mutation):
             with transaction.atomic():
                 before = cls._audit_before(data)
                 result = cls.perform_mutation(root, info, **data)
+                if result.errors is None:
+                    result.errors = []
                 cls._audit(info, data, before, result)
                 return result
         except DomainErrors as failure:
