@@ -8,8 +8,8 @@ import pytest
 
 from argus_plugins.tenancy.models import TenantPolicy
 from execution.models import Execution, ExecutionStatus
-from tests.execution.integration.conftest import wait_for, wait_terminal
 from tests.execution.integration.test_faults import broker_down
+from tests.support.sandbox_runs import wait_for, wait_terminal
 
 from .conftest import (
     QUEUED_STALE_SECONDS,

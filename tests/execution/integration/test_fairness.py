@@ -12,7 +12,7 @@ from argus_plugins.core.errors import DomainError
 from execution import services as execution_services
 from execution.models import Execution, ExecutionStatus
 from installations import services as installation_services
-from tests.execution.integration.conftest import wait_terminal
+from tests.support.sandbox_runs import wait_terminal
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

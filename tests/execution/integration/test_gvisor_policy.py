@@ -6,7 +6,7 @@ import pytest
 
 from argus_plugins.tenancy.models import TenantPolicy
 from execution.models import ExecutionStatus
-from tests.execution.integration.conftest import wait_terminal
+from tests.support.sandbox_runs import wait_terminal
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -7,7 +7,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from execution.models import ExecutionStatus
-from tests.execution.integration.conftest import wait_terminal
+from tests.support.sandbox_runs import wait_terminal
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

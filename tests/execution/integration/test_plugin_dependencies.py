@@ -16,8 +16,8 @@ from installations import services as installation_services
 from registry import bundles, dependencies
 from registry import services as registry_services
 from registry.models import DependencyLayer, LayerStatus
-from tests.execution.integration.conftest import wait_for, wait_terminal
 from tests.support.publishing import sign
+from tests.support.sandbox_runs import wait_for, wait_terminal
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

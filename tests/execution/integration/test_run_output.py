@@ -10,7 +10,7 @@ import pytest
 
 from execution import services
 from execution.models import Execution, ExecutionStatus
-from tests.execution.integration.conftest import wait_for, wait_terminal
+from tests.support.sandbox_runs import wait_for, wait_terminal
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from execution.models import Execution, ExecutionStatus, Trigger
-from tests.execution.integration.conftest import wait_for, wait_terminal
+from tests.support.sandbox_runs import wait_for, wait_terminal
 from triggers import subscriptions
 from triggers.models import DeliveryOutcome, Event, EventDelivery
 
