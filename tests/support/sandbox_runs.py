@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -22,6 +23,15 @@ from installations import services as installation_services
 from registry import services as registry_services
 from tests.support.celery_worker import WorkerProcess, running_worker
 from tests.support.publishing import manifest_for
+
+#: The marks of a test module whose tests run plugins through a real worker: a transactional database
+#: (the worker processes must see the test's rows), Docker, Redis and the worker itself.
+SANDBOX_RUN_MARKS = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.docker,
+    pytest.mark.redis,
+    pytest.mark.worker,
+]
 
 
 def ensure_runtime_image() -> None:

@@ -14,14 +14,9 @@ from execution import worker
 from execution.models import Execution, ExecutionStatus
 from execution.tasks import sweep_executions
 from tests.support.celery_worker import running_worker
-from tests.support.sandbox_runs import sandbox_worker_env, wait_for, wait_terminal
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, sandbox_worker_env, wait_for, wait_terminal
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 
 def test_worker_killed_mid_run_still_ends_terminal(deploy, platform_worker, tmp_path, settings, shared_media):
