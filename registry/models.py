@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
-from argus_plugins.core.models import CreatedAtModel, UUIDModel
+from argus_plugins.core.models import UUIDModel
 
 
 class PublisherRole(models.TextChoices):
@@ -12,12 +12,13 @@ class PublisherRole(models.TextChoices):
     DEVELOPER = "DEVELOPER", "Developer"  # creates plugins and uploads versions
 
 
-class Publisher(UUIDModel, CreatedAtModel):
+class Publisher(UUIDModel):
     """A third-party developer organisation. ``verified`` is set by staff after vetting."""
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ("name", "id")
@@ -26,12 +27,13 @@ class Publisher(UUIDModel, CreatedAtModel):
         return self.name
 
 
-class PublisherMembership(UUIDModel, CreatedAtModel):
+class PublisherMembership(UUIDModel):
     publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publisher_memberships"
     )
     role = models.CharField(max_length=16, choices=PublisherRole.choices)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         constraints = [
@@ -42,7 +44,7 @@ class PublisherMembership(UUIDModel, CreatedAtModel):
         return f"{self.user} @ {self.publisher} ({self.role})"
 
 
-class SigningKey(UUIDModel, CreatedAtModel):
+class SigningKey(UUIDModel):
     """A publisher's RSA public key. Revoking it distrusts every version it signed, from then on."""
 
     publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="signing_keys")
@@ -50,6 +52,7 @@ class SigningKey(UUIDModel, CreatedAtModel):
     #: SHA-256 (hex) of the DER SubjectPublicKeyInfo.
     fingerprint = models.CharField(max_length=64, unique=True)
     key_bits = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
@@ -76,7 +79,7 @@ class PluginStatus(models.TextChoices):
     ARCHIVED = "ARCHIVED", "Archived"
 
 
-class Plugin(UUIDModel, CreatedAtModel):
+class Plugin(UUIDModel):
     publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="plugins")
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
@@ -84,6 +87,7 @@ class Plugin(UUIDModel, CreatedAtModel):
     description = models.TextField(blank=True)
     categories = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=PluginStatus.choices, default=PluginStatus.ACTIVE)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
@@ -112,7 +116,7 @@ class LayerStatus(models.TextChoices):
     FAILED = "FAILED", "Resolution failed"
 
 
-class DependencyLayer(UUIDModel, CreatedAtModel):
+class DependencyLayer(UUIDModel):
     """The frozen third-party packages of one lock file on one runtime, shared by every version whose
     lock file has the same bytes (builds are cached by the lock file's hash). Immutable once RESOLVED."""
 
@@ -129,6 +133,7 @@ class DependencyLayer(UUIDModel, CreatedAtModel):
     packages = models.JSONField(default=list)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -140,7 +145,7 @@ class DependencyLayer(UUIDModel, CreatedAtModel):
         return f"{self.runtime} layer {self.lock_sha256[:12]} ({self.status})"
 
 
-class PluginVersion(UUIDModel, CreatedAtModel):
+class PluginVersion(UUIDModel):
     """One signed, immutable upload of a plugin. Only status and review fields ever change."""
 
     plugin = models.ForeignKey(Plugin, on_delete=models.PROTECT, related_name="versions")
@@ -162,6 +167,7 @@ class PluginVersion(UUIDModel, CreatedAtModel):
     signature_verified_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True

@@ -5,7 +5,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from argus_plugins.core import clock
-from argus_plugins.core.models import CreatedAtModel, UUIDModel
+from argus_plugins.core.models import UUIDModel
 
 
 class User(AbstractUser, UUIDModel):
@@ -22,11 +22,12 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 1, Role.ANALYST: 2, Role.ADMIN: 3}
 
 
-class Tenant(UUIDModel, CreatedAtModel):
+class Tenant(UUIDModel):
     """An agency: the unit of isolation. Nothing of one tenant is ever visible to another."""
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     #: Set (never cleared) once the tenant has had an event subscription or webhook endpoint. Until then
     #: no event of the tenant can reach anyone, which every finished run can tell from this row alone.
     event_listeners_configured = models.BooleanField(default=False, editable=False)
@@ -64,10 +65,11 @@ class MembershipQuerySet(models.QuerySet):
         return self.filter(role=Role.ADMIN)
 
 
-class Membership(UUIDModel, CreatedAtModel):
+class Membership(UUIDModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     objects = MembershipQuerySet.as_manager()
 
@@ -106,7 +108,7 @@ class TenantInvitationQuerySet(models.QuerySet):
         return self.filter(status=InvitationStatus.PENDING, expires_at__gt=clock.now())
 
 
-class TenantInvitation(UUIDModel, CreatedAtModel):
+class TenantInvitation(UUIDModel):
     """A tenant admin's invitation for a username to join the tenant with a role.
 
     Nobody becomes a member without consent: the membership is created only when the invited user
@@ -123,6 +125,7 @@ class TenantInvitation(UUIDModel, CreatedAtModel):
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     expires_at = models.DateTimeField()
     responded_at = models.DateTimeField(null=True, blank=True)
 
@@ -154,7 +157,7 @@ class ApiTokenQuerySet(models.QuerySet):
         )
 
 
-class ApiToken(UUIDModel, CreatedAtModel):
+class ApiToken(UUIDModel):
     """A personal API token. Only its SHA-256 is stored; the secret is shown once, at creation."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
@@ -162,6 +165,7 @@ class ApiToken(UUIDModel, CreatedAtModel):
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     #: The first characters of the token, enough for a person to recognise it in a list.
     prefix = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
