@@ -1,4 +1,5 @@
-"""Fixtures that tests of several apps share: an installed plugin and a queued run of it in tenant A.
+"""Fixtures that tests of several apps share: an installed plugin and a queued run of it in tenant A, and
+an admin site client logged in as a superuser.
 
 Registered for the whole suite by ``pytest_plugins`` in tests/conftest.py. ``installation`` installs
 ``installed_version``, the echo plugin unless a directory or module overrides that fixture (e.g. with
@@ -10,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
 
+from argus_plugins.tenancy.models import User
 from execution.models import Execution
 from execution.services import run_plugin
 from installations import services as installation_services
@@ -52,3 +55,10 @@ def installation(world: Any, installed_version: PluginVersion) -> Installation:
 def queued_run(world: Any, installation: Installation) -> Execution:
     """A run of ``installation`` started by tenant A's analyst; QUEUED, since no worker runs here."""
     return run_plugin(actor=world.analyst_a, installation_id=installation.pk, input={})
+
+
+@pytest.fixture
+def operator_client(client: Client, db: None) -> Client:
+    """The test client, logged in to the admin site as a superuser (a platform operator)."""
+    client.force_login(User.objects.create_superuser("root-op", password="x"))
+    return client
