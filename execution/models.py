@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
+from argus_plugins.core.models import UUIDModel
+from argus_plugins.tenancy.models import TenantOwnedModel, tenant_key
 
 
-class Evidence(models.Model):
+class Evidence(TenantOwnedModel):
     """An evidence item of a tenant. Its SHA-256 is checked again whenever a run mounts it."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="evidence")
+    tenant = tenant_key(related_name="evidence")
     name = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -64,11 +63,10 @@ class ExecutionQuerySet(models.QuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
 
-class Execution(models.Model):
+class Execution(TenantOwnedModel):
     """One run of one plugin version for one tenant, driven QUEUED → RUNNING → a terminal status."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="executions")
+    tenant = tenant_key(related_name="executions")
     installation = models.ForeignKey(
         "installations.Installation", on_delete=models.PROTECT, related_name="executions"
     )
@@ -146,10 +144,9 @@ class Execution(models.Model):
         return self.status in TERMINAL_STATUSES
 
 
-class ExecutionEvidence(models.Model):
+class ExecutionEvidence(UUIDModel):
     """Evidence given to a run, with the SHA-256 it had when the run was queued."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="evidence_links")
     evidence = models.ForeignKey(Evidence, on_delete=models.PROTECT, related_name="+")
     sha256 = models.CharField(max_length=64)
@@ -163,8 +160,7 @@ class ExecutionEvidence(models.Model):
         return f"{self.evidence_id} in {self.execution_id}"
 
 
-class ExecutionArtifact(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class ExecutionArtifact(UUIDModel):
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="artifacts")
     name = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
+from argus_plugins.core.models import UUIDModel
+from argus_plugins.tenancy.models import TenantOwnedModel, tenant_key
 
 
 class RiskLevel(models.TextChoices):
@@ -14,13 +14,12 @@ class RiskLevel(models.TextChoices):
     HIGH = "HIGH", "High"
 
 
-class Capability(models.Model):
+class Capability(UUIDModel):
     """An entry of the capability catalog (registry/data/capabilities.json, loaded by migration).
 
     Network access is deliberately absent: executions are always network-less.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=64, unique=True)
     description = models.TextField()
     risk_level = models.CharField(max_length=8, choices=RiskLevel.choices)
@@ -38,11 +37,10 @@ class InstallationQuerySet(models.QuerySet):
         return self.filter(uninstalled_at__isnull=True)
 
 
-class Installation(models.Model):
+class Installation(TenantOwnedModel):
     """A tenant's installation of a plugin, pinned to a version or following the latest published one."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="installations")
+    tenant = tenant_key(related_name="installations")
     plugin = models.ForeignKey("registry.Plugin", on_delete=models.PROTECT, related_name="installations")
     #: None follows the newest PUBLISHED version.
     pinned_version = models.ForeignKey(
@@ -87,12 +85,10 @@ class InstallationEventKind(models.TextChoices):
     CONFIG_CHANGED = "CONFIG_CHANGED", "Configuration changed"
 
 
-class InstallationEvent(models.Model):
+class InstallationEvent(TenantOwnedModel):
     """Install tracking (append-only): the marketplace counts installs and uninstalls from these rows."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     installation = models.ForeignKey(Installation, on_delete=models.PROTECT, related_name="events")
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     plugin = models.ForeignKey(
         "registry.Plugin", on_delete=models.PROTECT, related_name="installation_events"
     )
@@ -118,10 +114,9 @@ class CapabilityGrantQuerySet(models.QuerySet):
         )
 
 
-class CapabilityGrant(models.Model):
+class CapabilityGrant(UUIDModel):
     """A tenant admin's grant of one capability to one installation. Never edited except to revoke."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     installation = models.ForeignKey(Installation, on_delete=models.PROTECT, related_name="grants")
     capability = models.ForeignKey(Capability, on_delete=models.PROTECT, related_name="grants")
     granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

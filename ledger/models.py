@@ -8,12 +8,12 @@ path of the application can rewrite history by accident; tampering at the SQL le
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, NoReturn
 
 from django.db import models
 
 from argus_plugins.core import clock
+from argus_plugins.core.models import UUIDModel
 
 from .hashing import GENESIS_HASH, TIMESTAMP_LENGTH
 
@@ -36,8 +36,7 @@ class LedgerEntryQuerySet(models.QuerySet):
     # bulk_update() and update_or_create() go through update()/save() and are refused there.
 
 
-class LedgerEntry(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class LedgerEntry(UUIDModel):
     #: 1, 2, 3, … without gaps; the position in the chain.
     sequence = models.BigIntegerField(unique=True, editable=False)
     entry_type = models.CharField(max_length=64, editable=False)
@@ -130,13 +129,12 @@ class AppendOnlyModel(models.Model):
         _refuse("delete")
 
 
-class LedgerCheckpoint(AppendOnlyModel):
+class LedgerCheckpoint(AppendOnlyModel, UUIDModel):
     """A signed tree head: the C2SP tlog-checkpoint of the tree at ``tree_size``, as a signed note.
 
     ``note`` is the exact text published; origin, size and root are copies of its body for querying.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     origin = models.CharField(max_length=255, editable=False)
     tree_size = models.BigIntegerField(unique=True, editable=False)
     #: base64 (standard alphabet) of the 32-byte root hash, exactly as in the note.
@@ -157,10 +155,9 @@ class LedgerCheckpoint(AppendOnlyModel):
         return f"checkpoint {self.tree_size} {self.root_hash}"
 
 
-class LedgerCosignature(AppendOnlyModel):
+class LedgerCosignature(AppendOnlyModel, UUIDModel):
     """A witness's signature over a checkpoint it verified as extending every checkpoint it saw before."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     checkpoint = models.ForeignKey(
         LedgerCheckpoint, on_delete=models.PROTECT, related_name="cosignatures", editable=False
     )
@@ -180,10 +177,9 @@ class LedgerCosignature(AppendOnlyModel):
         return f"{self.witness_name} cosigned {self.checkpoint.tree_size}"
 
 
-class LedgerAlarm(AppendOnlyModel):
+class LedgerAlarm(AppendOnlyModel, UUIDModel):
     """An operator notification: a witness saw a checkpoint that does not extend the one it accepted."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     witness_name = models.CharField(max_length=255, editable=False)
     #: The last accepted note, and the offending one (verbatim: the evidence of the fork or rewrite).
     accepted_note = models.TextField(editable=False)

@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError, not_found
+from argus_plugins.core.sentinels import UNSET
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import User
 from argus_plugins.tenancy.permissions import require_authenticated, require_staff
@@ -73,21 +74,18 @@ def publisher_listing(actor: User, listing_id: Any, field: str = "listingId") ->
     return listing
 
 
-_UNSET = object()
-
-
 @transaction.atomic
 def update_listing(
     *,
     actor: User,
     plugin_id: Any,
-    tagline: Any = _UNSET,
-    description: Any = _UNSET,
-    categories: Any = _UNSET,
-    tags: Any = _UNSET,
-    documentation_url: Any = _UNSET,
-    support_url: Any = _UNSET,
-    icon_url: Any = _UNSET,
+    tagline: Any = UNSET,
+    description: Any = UNSET,
+    categories: Any = UNSET,
+    tags: Any = UNSET,
+    documentation_url: Any = UNSET,
+    support_url: Any = UNSET,
+    icon_url: Any = UNSET,
 ) -> Listing:
     """Create the plugin's listing on first use, then change only the fields given."""
     require_authenticated(actor)
@@ -101,22 +99,22 @@ def update_listing(
         raise not_found("Plugin", "pluginId")
     require_publisher_role(actor, plugin.publisher)
     changes: dict[str, Any] = {}
-    if tagline is not _UNSET:
+    if tagline is not UNSET:
         changes["tagline"] = clean_text(tagline, field="tagline", max_length=200, required=False)
-    if description is not _UNSET:
+    if description is not UNSET:
         source = clean_text(
             description, field="description", max_length=MAX_DESCRIPTION, required=False, strip=False
         )
         changes["description"], changes["description_html"] = source, render_markdown(source)
-    if categories is not _UNSET:
+    if categories is not UNSET:
         changes["categories"] = clean_labels(categories, field="categories", maximum=MAX_CATEGORIES)
-    if tags is not _UNSET:
+    if tags is not UNSET:
         changes["tags"] = clean_labels(tags, field="tags", maximum=MAX_TAGS)
-    if documentation_url is not _UNSET:
+    if documentation_url is not UNSET:
         changes["documentation_url"] = clean_url(documentation_url, field="documentationUrl")
-    if support_url is not _UNSET:
+    if support_url is not UNSET:
         changes["support_url"] = clean_url(support_url, field="supportUrl")
-    if icon_url is not _UNSET:
+    if icon_url is not UNSET:
         changes["icon_url"] = clean_url(icon_url, field="iconUrl", https_only=True)
     now = clock.now()
     listing = Listing.objects.select_for_update().filter(plugin=plugin).first()

@@ -14,6 +14,8 @@ from django.db import models
 from djmoney.models.fields import MoneyField
 
 from argus_plugins.core import clock
+from argus_plugins.core.models import UUIDModel
+from argus_plugins.tenancy.models import TenantOwnedModel, tenant_key
 
 #: ISO 4217 currencies plans may be priced in (code, minor-unit digits). A short, curated list of current
 #: currencies: historical ones and funds/metals that py-moneyed also knows are refused.
@@ -28,10 +30,9 @@ CURRENCY_CHOICES = [(code, code) for code in sorted(SUPPORTED_CURRENCIES)]
 # ------------------------------------------------------------------------------------------ listings
 
 
-class Listing(models.Model):
+class Listing(UUIDModel):
     """A plugin's shop window, edited by its publisher's members. One per plugin."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plugin = models.OneToOneField("registry.Plugin", on_delete=models.PROTECT, related_name="listing")
     tagline = models.CharField(max_length=200, blank=True)
     #: Markdown source; ``description_html`` is its sanitised rendering (no raw HTML, no scripts).
@@ -67,10 +68,9 @@ class ModerationAction(models.TextChoices):
     RELISTED = "RELISTED", "Relisted"
 
 
-class ListingModerationEvent(models.Model):
+class ListingModerationEvent(UUIDModel):
     """Staff delisting and relisting of a listing: who, when, why. Append-only."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="moderation_events")
     action = models.CharField(max_length=16, choices=ModerationAction.choices)
     reason = models.CharField(max_length=500, blank=True)
@@ -98,11 +98,10 @@ class BillingPeriod(models.TextChoices):
     YEARLY = "YEARLY", "Yearly"
 
 
-class Plan(models.Model):
+class Plan(UUIDModel):
     """One VERSION of a pricing plan. Rows are immutable: a new price is a new row of the same ``family``
     (``version`` + 1) and the old one is retired, so entitlements keep the exact terms they were sold."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="plans")
     family = models.UUIDField(default=uuid.uuid4, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -174,11 +173,10 @@ LIVE_STATUSES = (S.TRIALING, S.ACTIVE, S.PAST_DUE, S.CANCELLED)
 USABLE_STATUSES = (S.TRIALING, S.ACTIVE, S.CANCELLED)
 
 
-class Entitlement(models.Model):
+class Entitlement(TenantOwnedModel):
     """A tenant's right to use a paid listing under one plan version's terms."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="entitlements")
+    tenant = tenant_key(related_name="entitlements")
     listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="entitlements")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="entitlements")
     status = models.CharField(max_length=16, choices=EntitlementStatus.choices)
@@ -220,10 +218,9 @@ class Entitlement(models.Model):
         )
 
 
-class EntitlementEvent(models.Model):
+class EntitlementEvent(UUIDModel):
     """Every status change of an entitlement (append-only)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
@@ -246,13 +243,12 @@ class InvoiceStatus(models.TextChoices):
     VOID = "VOID", "Void"
 
 
-class Invoice(models.Model):
+class Invoice(TenantOwnedModel):
     """What a tenant owes for one period of an entitlement (or its one-time purchase)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     #: ``INV-<year>-<6-digit sequence>``, sequential per calendar year of issue (UTC), never reused.
     number = models.CharField(max_length=32, unique=True)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="invoices")
+    tenant = tenant_key(related_name="invoices")
     entitlement = models.ForeignKey(Entitlement, on_delete=models.PROTECT, related_name="invoices")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="invoices")
     amount = MoneyField(
@@ -281,10 +277,9 @@ class Invoice(models.Model):
         return f"{self.number} ({self.status})"
 
 
-class InvoiceSequence(models.Model):
+class InvoiceSequence(UUIDModel):
     """The last invoice number used in a year; incremented with F() under a row lock."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     year = models.PositiveIntegerField(unique=True)
     last_number = models.PositiveIntegerField(default=0)
 
@@ -295,12 +290,10 @@ class InvoiceSequence(models.Model):
 # ------------------------------------------------------------------------------------------- reviews
 
 
-class Review(models.Model):
+class Review(TenantOwnedModel):
     """One tenant's review of one listed plugin, by a member whose tenant ran it successfully."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="reviews")
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     version = models.ForeignKey("registry.PluginVersion", on_delete=models.PROTECT, related_name="+")
     rating = models.PositiveSmallIntegerField()
@@ -334,10 +327,9 @@ class Review(models.Model):
         return self.hidden_at is not None
 
 
-class ReviewRevision(models.Model):
+class ReviewRevision(UUIDModel):
     """The content a review had before an edit (append-only)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="revisions")
     rating = models.PositiveSmallIntegerField()
     title = models.CharField(max_length=200)
@@ -354,10 +346,9 @@ class ReviewRevision(models.Model):
         return f"Revision of {self.review_id} at {self.replaced_at:%Y-%m-%d %H:%M}"
 
 
-class ReviewReply(models.Model):
+class ReviewReply(UUIDModel):
     """The publisher's one reply to a review."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     review = models.OneToOneField(Review, on_delete=models.PROTECT, related_name="reply")
     body = models.TextField()
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -370,10 +361,9 @@ class ReviewReply(models.Model):
         return f"Reply to {self.review_id}"
 
 
-class ReviewFlag(models.Model):
+class ReviewFlag(UUIDModel):
     """A signed-in user's report of a review to moderators (once per user and review)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="flags")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=500, blank=True)

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
+from argus_plugins.core.models import UUIDModel
 
 
 class PublisherRole(models.TextChoices):
@@ -13,10 +12,9 @@ class PublisherRole(models.TextChoices):
     DEVELOPER = "DEVELOPER", "Developer"  # creates plugins and uploads versions
 
 
-class Publisher(models.Model):
+class Publisher(UUIDModel):
     """A third-party developer organisation. ``verified`` is set by staff after vetting."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     verified = models.BooleanField(default=False)
@@ -29,8 +27,7 @@ class Publisher(models.Model):
         return self.name
 
 
-class PublisherMembership(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class PublisherMembership(UUIDModel):
     publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publisher_memberships"
@@ -47,10 +44,9 @@ class PublisherMembership(models.Model):
         return f"{self.user} @ {self.publisher} ({self.role})"
 
 
-class SigningKey(models.Model):
+class SigningKey(UUIDModel):
     """A publisher's RSA public key. Revoking it distrusts every version it signed, from then on."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="signing_keys")
     public_key_pem = models.TextField()
     #: SHA-256 (hex) of the DER SubjectPublicKeyInfo.
@@ -83,8 +79,7 @@ class PluginStatus(models.TextChoices):
     ARCHIVED = "ARCHIVED", "Archived"
 
 
-class Plugin(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class Plugin(UUIDModel):
     publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="plugins")
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
@@ -121,11 +116,10 @@ class LayerStatus(models.TextChoices):
     FAILED = "FAILED", "Resolution failed"
 
 
-class DependencyLayer(models.Model):
+class DependencyLayer(UUIDModel):
     """The frozen third-party packages of one lock file on one runtime, shared by every version whose
     lock file has the same bytes (builds are cached by the lock file's hash). Immutable once RESOLVED."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     runtime = models.CharField(max_length=64)
     ecosystem = models.CharField(max_length=16, default="pip")
     lock_sha256 = models.CharField(max_length=64)
@@ -151,10 +145,9 @@ class DependencyLayer(models.Model):
         return f"{self.runtime} layer {self.lock_sha256[:12]} ({self.status})"
 
 
-class PluginVersion(models.Model):
+class PluginVersion(UUIDModel):
     """One signed, immutable upload of a plugin. Only status and review fields ever change."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plugin = models.ForeignKey(Plugin, on_delete=models.PROTECT, related_name="versions")
     version = models.CharField(max_length=128)
     #: Orders versions by SemVer precedence (see registry.versioning.precedence_key).
@@ -213,10 +206,9 @@ class PluginVersion(models.Model):
         return list(self.manifest.get("capabilities", []))
 
 
-class LifecycleEvent(models.Model):
+class LifecycleEvent(UUIDModel):
     """Every status change of a plugin or a version: who, when, from, to, why. Append-only."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     plugin = models.ForeignKey(Plugin, on_delete=models.CASCADE, related_name="lifecycle_events")
     version = models.ForeignKey(
         PluginVersion, on_delete=models.CASCADE, related_name="history", null=True, blank=True

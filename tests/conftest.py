@@ -17,6 +17,8 @@ from argus_plugins.tenancy import services as tenancy_services
 from argus_plugins.tenancy.models import Membership, Role, Tenant, User
 from tests.support.publishing import make_reviewer
 
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @dataclass
 class GraphQLResponse:

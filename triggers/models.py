@@ -6,14 +6,14 @@ through ``ScheduleFiring``, an event-triggered run to its event through ``EventD
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
-from argus_plugins.tenancy.models import Tenant
+from argus_plugins.core.models import UUIDModel
+from argus_plugins.tenancy.models import Tenant, TenantOwnedModel, tenant_key
 
 # ------------------------------------------------------------------------------------------ schedules
 
@@ -29,15 +29,14 @@ class ScheduleQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=True)
 
 
-class Schedule(models.Model):
+class Schedule(TenantOwnedModel):
     """A tenant's periodic run of one installation, backed by a django-celery-beat ``PeriodicTask``.
 
     Exactly one of ``cron_expression`` (five fields, evaluated in ``timezone``) and ``interval_seconds``
     is set. ``enabled`` is False while paused (by a user, or automatically with ``paused_reason``).
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="schedules")
+    tenant = tenant_key(related_name="schedules")
     installation = models.ForeignKey(
         "installations.Installation", on_delete=models.PROTECT, related_name="schedules"
     )
@@ -102,12 +101,10 @@ class FiringOutcome(models.TextChoices):
     SKIPPED_FEATURE_DISABLED = "SKIPPED_FEATURE_DISABLED", "Skipped: scheduled runs are disabled"
 
 
-class ScheduleFiring(models.Model):
+class ScheduleFiring(TenantOwnedModel):
     """One firing of a schedule (append-only): how schedules link to the executions they started."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     schedule = models.ForeignKey(Schedule, on_delete=models.PROTECT, related_name="firings")
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     fired_at = models.DateTimeField(default=clock.now)
     outcome = models.CharField(max_length=32, choices=FiringOutcome.choices)
     reason = models.TextField(blank=True)
@@ -130,15 +127,14 @@ class ScheduleFiring(models.Model):
 # --------------------------------------------------------------------------------------------- events
 
 
-class Event(models.Model):
+class Event(TenantOwnedModel):
     """A platform event (evidence.uploaded, execution.*, plugin.installed) or a plugin's custom.* event.
 
     Stored once (``dedupe_key`` is unique), then dispatched by a Celery task to the tenant's matching
     subscriptions and webhook endpoints. Events never cross tenants.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="trigger_events")
+    tenant = tenant_key(related_name="trigger_events")
     type = models.CharField(max_length=100)
     payload = models.JSONField(default=dict, blank=True)
     source_execution = models.ForeignKey(
@@ -177,7 +173,7 @@ class EventSubscriptionQuerySet(models.QuerySet):
         )
 
 
-class EventListener(models.Model):
+class EventListener(TenantOwnedModel):
     """What receives a tenant's events (a subscription or a webhook endpoint). Saving a new one marks its
     tenant, so that tenants that never had one skip the listener check
     (``Tenant.event_listeners_configured``)."""
@@ -187,15 +183,14 @@ class EventListener(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self._state.adding:
-            Tenant.note_event_listener(self.tenant_id)  # type: ignore[attr-defined]
+            Tenant.note_event_listener(self.tenant_id)
         super().save(*args, **kwargs)
 
 
 class EventSubscription(EventListener):
     """Run ``installation`` once for every event of ``event_type`` whose payload matches ``filter``."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="event_subscriptions")
+    tenant = tenant_key(related_name="event_subscriptions")
     installation = models.ForeignKey(
         "installations.Installation", on_delete=models.PROTECT, related_name="event_subscriptions"
     )
@@ -229,11 +224,9 @@ class DeliveryOutcome(models.TextChoices):
     DEPTH_LIMIT = "DEPTH_LIMIT", "Stopped: event chain depth limit"
 
 
-class EventDelivery(models.Model):
+class EventDelivery(TenantOwnedModel):
     """The one delivery of one event to one subscription: UNIQUE (subscription, event) = exactly once."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     subscription = models.ForeignKey(EventSubscription, on_delete=models.PROTECT, related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="deliveries")
     execution = models.OneToOneField(
@@ -271,8 +264,7 @@ class WebhookEndpointQuerySet(models.QuerySet):
 class WebhookEndpoint(EventListener):
     """A tenant's HTTPS/HTTP receiver of signed event notifications (Standard Webhooks)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="webhook_endpoints")
+    tenant = tenant_key(related_name="webhook_endpoints")
     url = models.CharField(max_length=2048)
     description = models.CharField(max_length=500, blank=True)
     #: Event types sent here; "custom.*" (or any "<prefix>.*") matches by prefix.
@@ -311,11 +303,9 @@ class WebhookDeliveryStatus(models.TextChoices):
     FAILED = "FAILED", "Failed (no further automatic attempts)"
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(TenantOwnedModel):
     """One event sent to one endpoint, over one or more attempts. UNIQUE (endpoint, event)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name="+")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="webhook_deliveries")
     status = models.CharField(
@@ -349,10 +339,9 @@ class WebhookDelivery(models.Model):
         return f"{self.event_id} → {self.endpoint_id}: {self.status}"
 
 
-class WebhookAttempt(models.Model):
+class WebhookAttempt(UUIDModel):
     """The log of one HTTP attempt of a delivery (append-only)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.PROTECT, related_name="attempt_log")
     number = models.PositiveIntegerField()
     manual = models.BooleanField(default=False)

@@ -29,6 +29,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from argus_plugins.core import clock, flags
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
+from argus_plugins.core.sentinels import UNSET
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import Role, User
 from argus_plugins.tenancy.permissions import require_tenant_object_role, tenant_ids_of
@@ -42,7 +43,6 @@ from .inputs import clean_evidence_ids, clean_static_input
 from .models import FiringOutcome, OverlapPolicy, Schedule, ScheduleFiring
 
 FIRE_TASK = "triggers.fire_schedule"
-_UNSET: Any = object()
 
 
 def periodic_task_name(schedule: Schedule) -> str:
@@ -236,26 +236,26 @@ def update_schedule(
     *,
     actor: User,
     schedule_id: Any,
-    cron_expression: Any = _UNSET,
-    interval_seconds: Any = _UNSET,
-    timezone: Any = _UNSET,
-    input: Any = _UNSET,
-    evidence_ids: Any = _UNSET,
-    enabled: Any = _UNSET,
-    overlap_policy: Any = _UNSET,
+    cron_expression: Any = UNSET,
+    interval_seconds: Any = UNSET,
+    timezone: Any = UNSET,
+    input: Any = UNSET,
+    evidence_ids: Any = UNSET,
+    enabled: Any = UNSET,
+    overlap_policy: Any = UNSET,
 ) -> Schedule:
     schedule = get_schedule(actor, schedule_id, Role.ADMIN)
     flags.require_feature(flags.TRIGGERS_SCHEDULES, schedule.tenant_id)
-    timing_given = any(value is not _UNSET for value in (cron_expression, interval_seconds, timezone))
+    timing_given = any(value is not UNSET for value in (cron_expression, interval_seconds, timezone))
     timing_changed = False
     if timing_given:
-        new_cron = schedule.cron_expression if cron_expression is _UNSET else cron_expression
-        new_interval = schedule.interval_seconds if interval_seconds is _UNSET else interval_seconds
-        if cron_expression not in (_UNSET, None, "") and interval_seconds is _UNSET:
+        new_cron = schedule.cron_expression if cron_expression is UNSET else cron_expression
+        new_interval = schedule.interval_seconds if interval_seconds is UNSET else interval_seconds
+        if cron_expression not in (UNSET, None, "") and interval_seconds is UNSET:
             new_interval = None  # switching to cron
-        if interval_seconds not in (_UNSET, None) and cron_expression is _UNSET:
+        if interval_seconds not in (UNSET, None) and cron_expression is UNSET:
             new_cron = ""  # switching to an interval
-        zone = schedule.timezone if timezone is _UNSET else timezone
+        zone = schedule.timezone if timezone is UNSET else timezone
         expression, seconds, zone = _clean_timing(new_cron, new_interval, zone)
         timing_changed = (expression, seconds, zone) != (
             schedule.cron_expression,
@@ -263,13 +263,13 @@ def update_schedule(
             schedule.timezone,
         )
         schedule.cron_expression, schedule.interval_seconds, schedule.timezone = expression, seconds, zone
-    if input is not _UNSET:
+    if input is not UNSET:
         schedule.input = clean_static_input(input, schedule.installation)
-    if evidence_ids is not _UNSET:
+    if evidence_ids is not UNSET:
         schedule.evidence_ids = clean_evidence_ids(schedule.tenant_id, evidence_ids)
-    if overlap_policy is not _UNSET:
+    if overlap_policy is not UNSET:
         schedule.overlap_policy = _clean_policy(overlap_policy)
-    if enabled is not _UNSET and enabled is not None and bool(enabled) != schedule.enabled:
+    if enabled is not UNSET and enabled is not None and bool(enabled) != schedule.enabled:
         _set_enabled(schedule, bool(enabled), f"Paused by {actor.username}.")
     schedule.updated_at = clock.now()
     schedule.save()

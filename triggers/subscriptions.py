@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from argus_plugins.core import clock, flags
 from argus_plugins.core.errors import CommonErrorCode, DomainError, not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
+from argus_plugins.core.sentinels import UNSET
 from argus_plugins.core.validation import parse_uuid
 from argus_plugins.tenancy.models import Role, User
 from argus_plugins.tenancy.permissions import require_tenant_object_role, tenant_ids_of
@@ -21,8 +22,6 @@ from . import jmes
 from .error_codes import TriggersErrorCode
 from .events import is_event_type
 from .models import EventSubscription
-
-_UNSET: Any = object()
 
 
 def subscriptions_visible_to(user: Any) -> QuerySet[EventSubscription]:
@@ -113,20 +112,20 @@ def update_subscription(
     *,
     actor: User,
     subscription_id: Any,
-    filter: Any = _UNSET,
-    input_template: Any = _UNSET,
-    evidence_expression: Any = _UNSET,
-    enabled: Any = _UNSET,
+    filter: Any = UNSET,
+    input_template: Any = UNSET,
+    evidence_expression: Any = UNSET,
+    enabled: Any = UNSET,
 ) -> EventSubscription:
     subscription = get_subscription(actor, subscription_id, Role.ADMIN)
     flags.require_feature(flags.TRIGGERS_EVENTS, subscription.tenant_id)
-    if filter is not _UNSET:
+    if filter is not UNSET:
         subscription.filter_expression = _clean_filter(filter)
-    if input_template is not _UNSET:
+    if input_template is not UNSET:
         subscription.input_template = jmes.clean_template(input_template)
-    if evidence_expression is not _UNSET:
+    if evidence_expression is not UNSET:
         subscription.evidence_expression = _clean_evidence_expression(evidence_expression)
-    if enabled is not _UNSET and enabled is not None:
+    if enabled is not UNSET and enabled is not None:
         subscription.enabled = bool(enabled)
     subscription.updated_at = clock.now()
     subscription.save()

@@ -14,6 +14,7 @@ from argus_plugins.core import clock, flags
 from argus_plugins.core.errors import CommonErrorCode, DomainError, not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
 from argus_plugins.core.publishing import publish_after_commit
+from argus_plugins.core.sentinels import UNSET
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import Role, User
 from argus_plugins.tenancy.permissions import require_tenant_object_role, require_tenant_role, tenant_ids_of
@@ -26,7 +27,6 @@ from .models import Event, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoi
 MAX_EVENT_TYPES = 50
 #: "<family>.*" patterns an endpoint may subscribe to.
 EVENT_FAMILIES = frozenset({"custom", *(name.split(".", 1)[0] for name in PLATFORM_EVENT_TYPES)})
-_UNSET: Any = object()
 
 
 def max_attempts() -> int:
@@ -135,20 +135,20 @@ def update_endpoint(
     *,
     actor: User,
     endpoint_id: Any,
-    url: Any = _UNSET,
-    event_types: Any = _UNSET,
-    description: Any = _UNSET,
-    enabled: Any = _UNSET,
+    url: Any = UNSET,
+    event_types: Any = UNSET,
+    description: Any = UNSET,
+    enabled: Any = UNSET,
 ) -> WebhookEndpoint:
     endpoint = get_endpoint(actor, endpoint_id, Role.ADMIN)
     flags.require_feature(flags.WEBHOOKS, endpoint.tenant_id)
-    if url is not _UNSET:
+    if url is not UNSET:
         endpoint.url = _clean_url(url)
-    if event_types is not _UNSET:
+    if event_types is not UNSET:
         endpoint.event_types = _clean_event_types(event_types)
-    if description is not _UNSET:
+    if description is not UNSET:
         endpoint.description = clean_text(description, field="description", max_length=500, required=False)
-    if enabled is not _UNSET and enabled is not None and bool(enabled) != endpoint.enabled:
+    if enabled is not UNSET and enabled is not None and bool(enabled) != endpoint.enabled:
         endpoint.enabled = bool(enabled)
         if endpoint.enabled:
             endpoint.disabled_reason, endpoint.disabled_at = "", None

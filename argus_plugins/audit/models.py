@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
+from argus_plugins.core.models import UUIDModel
 
 
 class AuditImmutableError(Exception):
@@ -20,10 +19,9 @@ class AuditEventQuerySet(models.QuerySet):
         raise AuditImmutableError("Audit events cannot be deleted.")
 
 
-class AuditEvent(models.Model):
+class AuditEvent(UUIDModel):
     """Who changed what, when, from where: one row per mutation or admin action, in the same transaction."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(default=clock.now, editable=False, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True

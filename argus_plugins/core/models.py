@@ -1,7 +1,20 @@
+"""The abstract base every app's models build on, and the platform's own feature-flag model."""
+
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 from waffle.models import AbstractUserFlag
+
+
+class UUIDModel(models.Model):
+    """A random UUID4 primary key: ids in URLs and the API say nothing about volumes or order."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    class Meta:
+        abstract = True
 
 
 class TenantFlag(AbstractUserFlag):

@@ -1,18 +1,15 @@
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from argus_plugins.core import clock
+from argus_plugins.core.models import UUIDModel
 
 
-class User(AbstractUser):
+class User(AbstractUser, UUIDModel):
     """A person or service account. Staff users are platform operators and marketplace reviewers."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
 
 
 class Role(models.TextChoices):
@@ -25,10 +22,9 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 1, Role.ANALYST: 2, Role.ADMIN: 3}
 
 
-class Tenant(models.Model):
+class Tenant(UUIDModel):
     """An agency: the unit of isolation. Nothing of one tenant is ever visible to another."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
@@ -49,13 +45,27 @@ class Tenant(models.Model):
         )
 
 
+def tenant_key(*, related_name: str = "+") -> models.ForeignKey:
+    """The tenant a row belongs to. PROTECT: a tenant that owns data cannot be deleted through the ORM."""
+    return models.ForeignKey("tenancy.Tenant", on_delete=models.PROTECT, related_name=related_name)
+
+
+class TenantOwnedModel(UUIDModel):
+    """A row of one tenant's data. ``tenant`` has no reverse accessor on ``Tenant``; a model that wants one
+    redeclares the field as ``tenant = tenant_key(related_name=...)``."""
+
+    tenant = tenant_key()
+
+    class Meta:
+        abstract = True
+
+
 class MembershipQuerySet(models.QuerySet):
     def admins(self) -> MembershipQuerySet:
         return self.filter(role=Role.ADMIN)
 
 
-class Membership(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+class Membership(UUIDModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -98,7 +108,7 @@ class TenantInvitationQuerySet(models.QuerySet):
         return self.filter(status=InvitationStatus.PENDING, expires_at__gt=clock.now())
 
 
-class TenantInvitation(models.Model):
+class TenantInvitation(UUIDModel):
     """A tenant admin's invitation for a username to join the tenant with a role.
 
     Nobody becomes a member without consent: the membership is created only when the invited user
@@ -106,7 +116,6 @@ class TenantInvitation(models.Model):
     exists, so inviting tells the admin nothing about which accounts exist.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
     username = models.CharField(max_length=150)
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -148,10 +157,9 @@ class ApiTokenQuerySet(models.QuerySet):
         )
 
 
-class ApiToken(models.Model):
+class ApiToken(UUIDModel):
     """A personal API token. Only its SHA-256 is stored; the secret is shown once, at creation."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)

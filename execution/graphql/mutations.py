@@ -26,7 +26,7 @@ class UploadEvidence(BaseMutation):
         evidence = services.upload_evidence(
             actor=info.context.user, tenant_id=tenant_id, upload=file, name=name
         )
-        return cls(evidence=evidence, errors=[])
+        return cls(evidence=evidence)
 
 
 class RunPlugin(BaseMutation):
@@ -51,7 +51,7 @@ class RunPlugin(BaseMutation):
             input=data.get("input"),
             evidence_ids=data.get("evidence_ids"),
         )
-        return cls(execution=execution, errors=[])
+        return cls(execution=execution)
 
 
 class CancelExecution(BaseMutation):
@@ -62,7 +62,7 @@ class CancelExecution(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> CancelExecution:
-        return cls(execution=services.cancel_execution(actor=info.context.user, execution_id=id), errors=[])
+        return cls(execution=services.cancel_execution(actor=info.context.user, execution_id=id))
 
 
 class ExecutionMutations(graphene.ObjectType):

@@ -24,7 +24,7 @@ class InstallPlugin(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> InstallPlugin:
-        return cls(installation=services.install_plugin(actor=info.context.user, **data), errors=[])
+        return cls(installation=services.install_plugin(actor=info.context.user, **data))
 
 
 class UninstallPlugin(BaseMutation):
@@ -35,9 +35,7 @@ class UninstallPlugin(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> UninstallPlugin:
-        return cls(
-            installation=services.uninstall_plugin(actor=info.context.user, installation_id=id), errors=[]
-        )
+        return cls(installation=services.uninstall_plugin(actor=info.context.user, installation_id=id))
 
 
 class UpdateInstallation(BaseMutation):
@@ -56,7 +54,7 @@ class UpdateInstallation(BaseMutation):
         cls, root: Any, info: graphene.ResolveInfo, id: str, **data: Any
     ) -> UpdateInstallation:
         installation = services.update_installation(actor=info.context.user, installation_id=id, **data)
-        return cls(installation=installation, errors=[])
+        return cls(installation=installation)
 
 
 class GrantCapability(BaseMutation):
@@ -70,7 +68,7 @@ class GrantCapability(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> GrantCapability:
-        return cls(grant=services.grant_capability(actor=info.context.user, **data), errors=[])
+        return cls(grant=services.grant_capability(actor=info.context.user, **data))
 
 
 class RevokeCapabilityGrant(BaseMutation):
@@ -85,7 +83,7 @@ class RevokeCapabilityGrant(BaseMutation):
         cls, root: Any, info: graphene.ResolveInfo, id: str, reason: str
     ) -> RevokeCapabilityGrant:
         grant = services.revoke_capability_grant(actor=info.context.user, grant_id=id, reason=reason)
-        return cls(grant=grant, errors=[])
+        return cls(grant=grant)
 
 
 class InstallationMutations(graphene.ObjectType):

@@ -35,7 +35,7 @@ class UpdateListing(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> UpdateListing:
-        return cls(listing=listings.update_listing(actor=info.context.user, **data), errors=[])
+        return cls(listing=listings.update_listing(actor=info.context.user, **data))
 
 
 class CreatePlan(BaseMutation):
@@ -52,7 +52,7 @@ class CreatePlan(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> CreatePlan:
-        return cls(plan=plans.create_plan(actor=info.context.user, **data), errors=[])
+        return cls(plan=plans.create_plan(actor=info.context.user, **data))
 
 
 class SetPlanPrice(BaseMutation):
@@ -66,7 +66,7 @@ class SetPlanPrice(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> SetPlanPrice:
-        return cls(plan=plans.set_plan_price(actor=info.context.user, **data), errors=[])
+        return cls(plan=plans.set_plan_price(actor=info.context.user, **data))
 
 
 class _Acquire(BaseMutation):
@@ -84,13 +84,13 @@ class _Acquire(BaseMutation):
 class PurchaseListing(_Acquire):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> PurchaseListing:
-        return cls(entitlement=entitlements.purchase_listing(actor=info.context.user, **data), errors=[])
+        return cls(entitlement=entitlements.purchase_listing(actor=info.context.user, **data))
 
 
 class SubscribeToListing(_Acquire):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> SubscribeToListing:
-        return cls(entitlement=entitlements.subscribe_to_listing(actor=info.context.user, **data), errors=[])
+        return cls(entitlement=entitlements.subscribe_to_listing(actor=info.context.user, **data))
 
 
 class CancelSubscription(BaseMutation):
@@ -101,7 +101,7 @@ class CancelSubscription(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> CancelSubscription:
-        return cls(entitlement=entitlements.cancel_subscription(actor=info.context.user, **data), errors=[])
+        return cls(entitlement=entitlements.cancel_subscription(actor=info.context.user, **data))
 
 
 class CreateReview(BaseMutation):
@@ -117,7 +117,7 @@ class CreateReview(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> CreateReview:
-        return cls(review=reviews.create_review(actor=info.context.user, **data), errors=[])
+        return cls(review=reviews.create_review(actor=info.context.user, **data))
 
 
 class UpdateReview(BaseMutation):
@@ -132,7 +132,7 @@ class UpdateReview(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str, **data: Any) -> UpdateReview:
-        return cls(review=reviews.update_review(actor=info.context.user, review_id=id, **data), errors=[])
+        return cls(review=reviews.update_review(actor=info.context.user, review_id=id, **data))
 
 
 class ReplyToReview(BaseMutation):
@@ -144,7 +144,7 @@ class ReplyToReview(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> ReplyToReview:
-        return cls(reply=reviews.reply_to_review(actor=info.context.user, **data), errors=[])
+        return cls(reply=reviews.reply_to_review(actor=info.context.user, **data))
 
 
 class FlagReview(BaseMutation):
@@ -157,7 +157,7 @@ class FlagReview(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> FlagReview:
         reviews.flag_review(actor=info.context.user, **data)
-        return cls(ok=True, errors=[])
+        return cls(ok=True)
 
 
 class HideReview(BaseMutation):
@@ -169,7 +169,7 @@ class HideReview(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> HideReview:
-        return cls(review=reviews.hide_review(actor=info.context.user, **data), errors=[])
+        return cls(review=reviews.hide_review(actor=info.context.user, **data))
 
 
 class DelistListing(BaseMutation):
@@ -181,7 +181,7 @@ class DelistListing(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> DelistListing:
-        return cls(listing=listings.delist_listing(actor=info.context.user, **data), errors=[])
+        return cls(listing=listings.delist_listing(actor=info.context.user, **data))
 
 
 class RelistListing(BaseMutation):
@@ -193,7 +193,7 @@ class RelistListing(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> RelistListing:
-        return cls(listing=listings.relist_listing(actor=info.context.user, **data), errors=[])
+        return cls(listing=listings.relist_listing(actor=info.context.user, **data))
 
 
 class MarketplaceMutations(graphene.ObjectType):

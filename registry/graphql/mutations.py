@@ -23,7 +23,7 @@ class CreatePublisher(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> CreatePublisher:
-        return cls(publisher=services.create_publisher(actor=info.context.user, **data), errors=[])
+        return cls(publisher=services.create_publisher(actor=info.context.user, **data))
 
 
 class RegisterSigningKey(BaseMutation):
@@ -35,7 +35,7 @@ class RegisterSigningKey(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> RegisterSigningKey:
-        return cls(signing_key=services.register_signing_key(actor=info.context.user, **data), errors=[])
+        return cls(signing_key=services.register_signing_key(actor=info.context.user, **data))
 
 
 class RevokeSigningKey(BaseMutation):
@@ -50,7 +50,7 @@ class RevokeSigningKey(BaseMutation):
         cls, root: Any, info: graphene.ResolveInfo, id: str, reason: str
     ) -> RevokeSigningKey:
         key = services.revoke_signing_key(actor=info.context.user, key_id=id, reason=reason)
-        return cls(signing_key=key, errors=[])
+        return cls(signing_key=key)
 
 
 class CreatePlugin(BaseMutation):
@@ -66,7 +66,7 @@ class CreatePlugin(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> CreatePlugin:
-        return cls(plugin=services.create_plugin(actor=info.context.user, **data), errors=[])
+        return cls(plugin=services.create_plugin(actor=info.context.user, **data))
 
 
 class CreatePluginVersion(BaseMutation):
@@ -98,7 +98,7 @@ class CreatePluginVersion(BaseMutation):
         version = services.create_plugin_version(
             actor=info.context.user, bundle_bytes=upload.read(), changelog=data.pop("changelog", ""), **data
         )
-        return cls(plugin_version=version, errors=[])
+        return cls(plugin_version=version)
 
 
 class _VersionAction(BaseMutation):
@@ -115,7 +115,7 @@ class _VersionAction(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str, **data: Any) -> Any:
-        return cls(plugin_version=cls.service(actor=info.context.user, version_id=id, **data), errors=[])
+        return cls(plugin_version=cls.service(actor=info.context.user, version_id=id, **data))
 
 
 class SubmitPluginVersionForReview(_VersionAction):
@@ -178,7 +178,7 @@ class DeprecatePlugin(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str, reason: str) -> DeprecatePlugin:
         plugin = services.deprecate_plugin(actor=info.context.user, plugin_id=id, reason=reason)
-        return cls(plugin=plugin, errors=[])
+        return cls(plugin=plugin)
 
 
 class ArchivePlugin(BaseMutation):
@@ -191,7 +191,7 @@ class ArchivePlugin(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> ArchivePlugin:
-        return cls(plugin=services.archive_plugin(actor=info.context.user, plugin_id=id), errors=[])
+        return cls(plugin=services.archive_plugin(actor=info.context.user, plugin_id=id))
 
 
 class RegistryMutations(graphene.ObjectType):

@@ -12,14 +12,10 @@ from execution import services as execution_services
 from execution.lifecycle import transition
 from execution.models import Execution, ExecutionStatus
 from execution.worker import CancelWatch
-from installations import services as installation_services
 
 
 @pytest.fixture
-def running(world, published_version) -> Execution:
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=published_version.plugin.pk
-    )
+def running(world, installation) -> Execution:
     execution = execution_services.run_plugin(actor=world.analyst_a, installation_id=installation.pk)
     long_ago = clock.now() - dt.timedelta(minutes=5)
     transition(execution, ExecutionStatus.RUNNING, expected=ExecutionStatus.QUEUED, heartbeat_at=long_ago)

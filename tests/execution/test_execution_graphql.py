@@ -10,7 +10,6 @@ from django.db import reset_queries
 
 from execution.models import Evidence, Execution, ExecutionStatus
 from installations import services as installation_services
-from registry import services as registry_services
 from tests.support.publishing import manifest_for
 
 RUN = """mutation($i: ID!, $input: JSONString, $e: [ID!]) {
@@ -26,20 +25,20 @@ EXECUTIONS = """query($t: ID!, $s: ExecutionStatus) { executions(tenantId: $t, s
 
 
 @pytest.fixture
-def installation(world, publisher_kit):
-    plugin = registry_services.create_plugin(
-        actor=publisher_kit.owner, publisher_id=publisher_kit.publisher.pk, slug="reader", name="Reader"
-    )
+def installed_version(world, publisher_kit, reader_plugin):
+    """The reader plugin, with resource limits and an input schema."""
     manifest = manifest_for(
         "reader", "1.0.0", capabilities=["evidence:read"],
         resources={"memory_mb": 1024, "cpus": 2, "timeout_seconds": 600, "pids": 32},
         input_schema={"type": "object", "properties": {"depth": {"type": "integer", "maximum": 3}},
                       "additionalProperties": False},
     )
-    publisher_kit.publish(plugin, "1.0.0", reviewer=world.staff, manifest=manifest)
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=plugin.pk
-    )
+    return publisher_kit.publish(reader_plugin, "1.0.0", reviewer=world.staff, manifest=manifest)
+
+
+@pytest.fixture
+def installation(world, installation):
+    """The shared installation, granted evidence:read."""
     installation_services.grant_capability(actor=world.admin_a, installation_id=installation.pk, capability="evidence:read")
     return installation
 

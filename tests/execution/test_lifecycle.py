@@ -31,14 +31,8 @@ def test_forbidden_transition(current, requested):
     assert execution.status == current and execution.finished_at is None
 
 
-def test_allowed_transition_is_a_conditional_update(world, published_version):
-    from execution.services import run_plugin
-    from installations import services as installation_services
-
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=published_version.plugin_id
-    )
-    execution = run_plugin(actor=world.analyst_a, installation_id=installation.pk, input={})
+def test_allowed_transition_is_a_conditional_update(queued_run):
+    execution = queued_run
     stale = Execution.objects.get(pk=execution.pk)
     assert transition(execution, ExecutionStatus.RUNNING) is True
     # A second actor holding the stale QUEUED copy loses the race and changes nothing.

@@ -12,16 +12,8 @@ from execution import metrics
 from execution.models import ExecutionStatus, Trigger
 from execution.recording import finish
 from execution.services import run_plugin
-from installations import services as installation_services
 
 TOKEN = "metrics-token"
-
-
-@pytest.fixture
-def installation(world, published_version):
-    return installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=published_version.plugin_id
-    )
 
 
 def cancelled_count() -> float:

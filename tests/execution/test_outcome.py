@@ -11,8 +11,6 @@ from execution import worker
 from execution.models import Execution, ExecutionStatus
 from execution.output import OutputRefused, parse_output
 from execution.sandbox import Artifact, Outcome, SandboxResult
-from execution.services import run_plugin
-from installations import services as installation_services
 
 
 @pytest.mark.parametrize(
@@ -52,11 +50,8 @@ def test_acceptable_output_parses_to_plain_values():
 
 
 @pytest.fixture
-def running(world, published_version):
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=published_version.plugin_id
-    )
-    execution = run_plugin(actor=world.analyst_a, installation_id=installation.pk, input={})
+def running(queued_run):
+    execution = queued_run
     Execution.objects.filter(pk=execution.pk).update(status=ExecutionStatus.RUNNING, started_at=clock.now())
     execution = Execution.objects.select_related("plugin_version__plugin", "plugin_version__signing_key").get(
         pk=execution.pk

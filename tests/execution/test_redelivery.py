@@ -19,7 +19,6 @@ from execution import runtime, worker
 from execution import services as execution_services
 from execution.lifecycle import transition
 from execution.models import Execution, ExecutionStatus
-from installations import services as installation_services
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +30,7 @@ def _dead_pid() -> int:
 
 
 @pytest.fixture
-def claim(world, published_version):
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=published_version.plugin.pk
-    )
-
+def claim(world, installation):
     def make(worker_hostname: str, heartbeat_age: float) -> Execution:
         execution = execution_services.run_plugin(actor=world.analyst_a, installation_id=installation.pk)
         transition(

@@ -21,13 +21,6 @@ FULL = """query($id: ID!) { execution(id: $id) { id status tenant { name } trigg
   evidence { id uploadedBy } artifacts { name } ledgerEntry { sequence } } }"""
 
 
-@pytest.fixture
-def installation(world, published_version):
-    return installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=published_version.plugin.pk
-    )
-
-
 def _statements(context: CaptureQueriesContext) -> list[str]:
     return [query["sql"] for query in context.captured_queries]
 

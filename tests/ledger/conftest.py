@@ -2,11 +2,14 @@ import pytest
 
 from ledger.notes import generate_private_key_pem, load_private_key, public_key_pem
 
-# The installation fixtures (a tenant-A installation of a plugin requesting evidence:read) are reused to
-# exercise the grant hooks through the real installation services.
-from tests.installations.conftest import installation, reader_plugin, reader_v1  # noqa: F401
-
 LOG_ORIGIN = "argus.test/ledger"
+
+
+@pytest.fixture
+def installed_version(reader_v1):
+    """``installation`` is of the reader plugin (it requests evidence:read), to exercise the grant hooks
+    through the real installation services."""
+    return reader_v1
 
 
 @pytest.fixture(scope="session")

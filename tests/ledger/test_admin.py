@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from argus_plugins.tenancy.models import User
 from ledger.models import LedgerEntry
 from ledger.services import append_entry
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator_client(client):
-    client.force_login(User.objects.create_superuser("root-op", password="x"))
-    return client
 
 
 def test_list_filter_and_search_by_hash(operator_client, world):

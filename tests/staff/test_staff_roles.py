@@ -19,7 +19,6 @@ from argus_plugins.core import clock
 from argus_plugins.staff.roles import GROUP_NAMES, ROLE_PERMISSIONS, StaffRole, grant_role, sync_staff_groups
 from argus_plugins.tenancy.models import User
 from execution.models import Execution, ExecutionStatus, Trigger
-from installations import services as installation_services
 from ledger.models import LedgerEntry
 from ledger.services import append_entry
 from registry import services as registry_services
@@ -211,10 +210,7 @@ def test_plural_names():
 
 
 @pytest.fixture
-def runs(world, published_version):
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=published_version.plugin_id
-    )
+def runs(world, published_version, installation):
     entry = append_entry("execution.completed", {"n": 1}, tenant_id=world.tenant_a.pk)
 
     def run(status: str, trigger: str, reason: str = "", days_ago: int = 0, ledger: LedgerEntry | None = None):

@@ -16,6 +16,7 @@ from execution.recording import finish
 from installations import services as installation_services
 from registry import services as registry_services
 from tests.support.publishing import manifest_for
+from tests.triggers.receiver import running_receiver
 from triggers import events as trigger_events
 from triggers.models import Event
 
@@ -85,3 +86,11 @@ def run_trigger_hooks(pending: list[Any]) -> list[Any]:
 @pytest.fixture
 def completer() -> Callable[..., list[Any]]:
     return complete
+
+
+@pytest.fixture
+def receiver(settings):
+    """A local webhook receiver, on a host the webhook URL policy allows."""
+    settings.ARGUS_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    with running_receiver() as server:
+        yield server

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from django_celery_beat.models import PeriodicTask
 
-from argus_plugins.tenancy.models import User
 from triggers import schedules, webhooks
 from triggers.events import store_event
 from triggers.models import Schedule
-
-
-@pytest.fixture
-def operator_client(client, world):
-    client.force_login(User.objects.create_superuser("root-op", password="x"))
-    return client
 
 
 def test_admin_pages_are_read_only_and_hide_secrets(operator_client, world, plugin_factory, settings):

@@ -3,22 +3,13 @@ through the same path (stored with the terminal status), and reach subscriptions
 
 from __future__ import annotations
 
-import pytest
 from standardwebhooks.webhooks import Webhook
 
 from execution import services as execution_services
 from execution.models import ExecutionStatus
 from tests.triggers.conftest import complete
-from tests.triggers.receiver import running_receiver
 from triggers import dispatch, subscriptions, webhook_delivery, webhooks
 from triggers.models import Event, EventDelivery, WebhookDelivery
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.ARGUS_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    with running_receiver() as server:
-        yield server
 
 
 def _run(world, installation):

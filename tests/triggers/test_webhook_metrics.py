@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from prometheus_client import REGISTRY
 
-from tests.triggers.receiver import running_receiver
 from triggers import dispatch, webhook_delivery, webhooks
 from triggers.events import store_event
 from triggers.models import WebhookDelivery
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.ARGUS_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    with running_receiver() as server:
-        yield server
 
 
 def attempts(outcome: str) -> float:

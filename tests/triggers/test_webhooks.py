@@ -46,13 +46,6 @@ mutation($id: ID!) { redeliverWebhook(deliveryId: $id) { delivery { status } err
 """
 
 
-@pytest.fixture
-def receiver(settings):
-    settings.ARGUS_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
-    with running_receiver() as server:
-        yield server
-
-
 def create_endpoint(world, url, types=("custom.found",)):
     return webhooks.create_endpoint(
         actor=world.admin_a, tenant_id=world.tenant_a.pk, url=url, event_types=list(types)

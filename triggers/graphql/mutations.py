@@ -49,7 +49,7 @@ class CreateSchedule(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> CreateSchedule:
         schedule = schedules.create_schedule(actor=info.context.user, **_schedule_fields(data))
-        return cls(schedule=schedule, errors=[])
+        return cls(schedule=schedule)
 
 
 class UpdateSchedule(BaseMutation):
@@ -63,7 +63,7 @@ class UpdateSchedule(BaseMutation):
         schedule = schedules.update_schedule(
             actor=info.context.user, schedule_id=id, **_schedule_fields(data)
         )
-        return cls(schedule=schedule, errors=[])
+        return cls(schedule=schedule)
 
 
 class PauseSchedule(BaseMutation):
@@ -78,7 +78,7 @@ class PauseSchedule(BaseMutation):
         cls, root: Any, info: graphene.ResolveInfo, id: str, reason: str | None = None
     ) -> PauseSchedule:
         schedule = schedules.pause_schedule(actor=info.context.user, schedule_id=id, reason=reason)
-        return cls(schedule=schedule, errors=[])
+        return cls(schedule=schedule)
 
 
 class ResumeSchedule(BaseMutation):
@@ -91,7 +91,7 @@ class ResumeSchedule(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> ResumeSchedule:
-        return cls(schedule=schedules.resume_schedule(actor=info.context.user, schedule_id=id), errors=[])
+        return cls(schedule=schedules.resume_schedule(actor=info.context.user, schedule_id=id))
 
 
 class DeleteSchedule(BaseMutation):
@@ -102,7 +102,7 @@ class DeleteSchedule(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> DeleteSchedule:
-        return cls(schedule=schedules.delete_schedule(actor=info.context.user, schedule_id=id), errors=[])
+        return cls(schedule=schedules.delete_schedule(actor=info.context.user, schedule_id=id))
 
 
 class SubscriptionArguments:
@@ -125,7 +125,7 @@ class CreateEventSubscription(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> CreateEventSubscription:
         subscription = subscriptions.create_subscription(actor=info.context.user, **data)
-        return cls(subscription=subscription, errors=[])
+        return cls(subscription=subscription)
 
 
 class UpdateEventSubscription(BaseMutation):
@@ -139,7 +139,7 @@ class UpdateEventSubscription(BaseMutation):
         cls, root: Any, info: graphene.ResolveInfo, id: str, **data: Any
     ) -> UpdateEventSubscription:
         subscription = subscriptions.update_subscription(actor=info.context.user, subscription_id=id, **data)
-        return cls(subscription=subscription, errors=[])
+        return cls(subscription=subscription)
 
 
 class DeleteEventSubscription(BaseMutation):
@@ -151,7 +151,7 @@ class DeleteEventSubscription(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> DeleteEventSubscription:
         subscription = subscriptions.delete_subscription(actor=info.context.user, subscription_id=id)
-        return cls(subscription=subscription, errors=[])
+        return cls(subscription=subscription)
 
 
 class CreateWebhookEndpoint(BaseMutation):
@@ -167,7 +167,7 @@ class CreateWebhookEndpoint(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> CreateWebhookEndpoint:
         endpoint, secret = webhooks.create_endpoint(actor=info.context.user, **data)
-        return cls(endpoint=endpoint, secret=secret, errors=[])
+        return cls(endpoint=endpoint, secret=secret)
 
 
 class UpdateWebhookEndpoint(BaseMutation):
@@ -187,7 +187,7 @@ class UpdateWebhookEndpoint(BaseMutation):
         cls, root: Any, info: graphene.ResolveInfo, id: str, **data: Any
     ) -> UpdateWebhookEndpoint:
         endpoint = webhooks.update_endpoint(actor=info.context.user, endpoint_id=id, **data)
-        return cls(endpoint=endpoint, errors=[])
+        return cls(endpoint=endpoint)
 
 
 class DeleteWebhookEndpoint(BaseMutation):
@@ -198,7 +198,7 @@ class DeleteWebhookEndpoint(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> DeleteWebhookEndpoint:
-        return cls(endpoint=webhooks.delete_endpoint(actor=info.context.user, endpoint_id=id), errors=[])
+        return cls(endpoint=webhooks.delete_endpoint(actor=info.context.user, endpoint_id=id))
 
 
 class RotateWebhookSecret(BaseMutation):
@@ -213,7 +213,7 @@ class RotateWebhookSecret(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> RotateWebhookSecret:
         endpoint, secret = webhooks.rotate_secret(actor=info.context.user, endpoint_id=id)
-        return cls(endpoint=endpoint, secret=secret, errors=[])
+        return cls(endpoint=endpoint, secret=secret)
 
 
 class RedeliverWebhook(BaseMutation):
@@ -224,7 +224,7 @@ class RedeliverWebhook(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, delivery_id: str) -> RedeliverWebhook:
-        return cls(delivery=webhooks.redeliver(actor=info.context.user, delivery_id=delivery_id), errors=[])
+        return cls(delivery=webhooks.redeliver(actor=info.context.user, delivery_id=delivery_id))
 
 
 class TriggerMutations(graphene.ObjectType):

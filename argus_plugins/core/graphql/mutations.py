@@ -1,6 +1,7 @@
 """The base every mutation builds on: authentication first, then ``perform_mutation`` in its own
 savepoint; expected failures (``DomainError``) become the payload's ``errors`` and roll back every write.
-A success is reported to the ``core.mutation_succeeded`` hooks (the audit trail) in the same savepoint."""
+A success is reported to the ``core.mutation_succeeded`` hooks (the audit trail) in the same savepoint.
+A successful payload answers ``errors: []`` without the mutation saying so."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class BaseMutation(graphene.Mutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, **data: Any) -> BaseMutation:
+        """Do the work; return the payload without ``errors`` (``cls(installation=...)``)."""
         raise NotImplementedError
 
     @classmethod
@@ -42,6 +44,8 @@ class BaseMutation(graphene.Mutation):
             with transaction.atomic():
                 before = cls._snapshot_before(data)
                 result = cls.perform_mutation(root, info, **data)
+                if result.errors is None:
+                    result.errors = []
                 cls._report_success(info, data, before, result)
                 return result
         except DomainErrors as failure:

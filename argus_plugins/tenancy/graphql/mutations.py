@@ -18,7 +18,7 @@ class CreateTenant(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, name: str) -> CreateTenant:
-        return cls(tenant=services.create_tenant(actor=info.context.user, name=name), errors=[])
+        return cls(tenant=services.create_tenant(actor=info.context.user, name=name))
 
 
 class InviteTenantMember(BaseMutation):
@@ -37,7 +37,7 @@ class InviteTenantMember(BaseMutation):
         invitation = services.invite_tenant_member(
             actor=info.context.user, tenant_id=data["tenant_id"], username=data["username"], role=data["role"]
         )
-        return cls(invitation=invitation, errors=[])
+        return cls(invitation=invitation)
 
 
 class AcceptTenantInvitation(BaseMutation):
@@ -51,7 +51,7 @@ class AcceptTenantInvitation(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> AcceptTenantInvitation:
         membership = services.accept_tenant_invitation(actor=info.context.user, invitation_id=id)
-        return cls(membership=membership, errors=[])
+        return cls(membership=membership)
 
 
 class DeclineTenantInvitation(BaseMutation):
@@ -63,7 +63,7 @@ class DeclineTenantInvitation(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> DeclineTenantInvitation:
         invitation = services.decline_tenant_invitation(actor=info.context.user, invitation_id=id)
-        return cls(invitation=invitation, errors=[])
+        return cls(invitation=invitation)
 
 
 class RevokeTenantInvitation(BaseMutation):
@@ -77,7 +77,7 @@ class RevokeTenantInvitation(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> RevokeTenantInvitation:
         invitation = services.revoke_tenant_invitation(actor=info.context.user, invitation_id=id)
-        return cls(invitation=invitation, errors=[])
+        return cls(invitation=invitation)
 
 
 class LeaveTenant(BaseMutation):
@@ -91,7 +91,7 @@ class LeaveTenant(BaseMutation):
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, tenant_id: str) -> LeaveTenant:
         tenant = services.leave_tenant(actor=info.context.user, tenant_id=tenant_id)
-        return cls(tenant_id=tenant.pk, errors=[])
+        return cls(tenant_id=tenant.pk)
 
 
 class RemoveTenantMember(BaseMutation):
@@ -106,7 +106,7 @@ class RemoveTenantMember(BaseMutation):
         tenant = services.remove_tenant_member(
             actor=info.context.user, tenant_id=data["tenant_id"], username=data["username"]
         )
-        return cls(tenant=tenant, errors=[])
+        return cls(tenant=tenant)
 
 
 class CreateApiToken(BaseMutation):
@@ -122,7 +122,7 @@ class CreateApiToken(BaseMutation):
         token, raw = services.create_api_token(
             actor=info.context.user, name=data["name"], expires_at=data.get("expires_at")
         )
-        return cls(api_token=token, token=raw, errors=[])
+        return cls(api_token=token, token=raw)
 
 
 class RevokeApiToken(BaseMutation):
@@ -133,7 +133,7 @@ class RevokeApiToken(BaseMutation):
 
     @classmethod
     def perform_mutation(cls, root: Any, info: graphene.ResolveInfo, id: str) -> RevokeApiToken:
-        return cls(api_token=services.revoke_api_token(actor=info.context.user, token_id=id), errors=[])
+        return cls(api_token=services.revoke_api_token(actor=info.context.user, token_id=id))
 
 
 class TenancyMutations(graphene.ObjectType):

@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from argus_plugins.celery import app as celery_app
 from execution.models import Execution, ExecutionStatus
 from ledger.verification import verify_chain
 from tests.execution.integration import conftest as integration
-from tests.execution.integration.conftest import Deployer
 from tests.support.celery_worker import BeatProcess, WorkerProcess, running_beat, running_worker
 from tests.support.private_redis import PrivateRedis, private_redis
+from tests.support.sandbox_runs import Deployer, sandbox_worker_env
 
 # The integration tests' fixtures: the runtime image, and one media root shared with the worker processes.
 runtime_image = integration.runtime_image
@@ -64,14 +63,11 @@ class Platform:
 
 @pytest.fixture
 def platform(tmp_path: Path, shared_media: Path, runtime_image: None) -> Iterator[Platform]:
-    sandbox = tmp_path / "sandbox"
-    sandbox.mkdir(mode=0o700)
+    sandbox_env = sandbox_worker_env(tmp_path, shared_media)
     queue = f"faults-{uuid.uuid4().hex[:10]}"
     with private_redis(tmp_path) as redis_server:
         env = {
-            "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
-            "ARGUS_MEDIA_ROOT": str(shared_media),
-            "ARGUS_SANDBOX_WORK_DIR": str(sandbox),
+            **sandbox_env,
             "CELERY_BROKER_URL": redis_server.url,
             "CELERY_RESULT_BACKEND": redis_server.url,
             "REDIS_URL": redis_server.url,

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from argus_plugins.tenancy.models import TenantPolicy
 from execution.models import Execution, ExecutionStatus
-from tests.execution.integration.conftest import wait_for, wait_terminal
 from tests.execution.integration.test_faults import broker_down
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_for, wait_terminal
 
 from .conftest import (
     QUEUED_STALE_SECONDS,
@@ -18,12 +16,7 @@ from .conftest import (
     statuses,
 )
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 SLOW = "import time\ntime.sleep({seconds})\nprint('done', flush=True)\n"
 QUICK = "print('done')\n"

@@ -12,8 +12,8 @@ from execution import services
 from installations import services as installation_services
 from registry import bundles
 from registry import services as registry_services
-from tests.execution.integration.conftest import wait_terminal
 from tests.support.publishing import sign
+from tests.support.sandbox_runs import wait_terminal
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.redis, pytest.mark.worker]
 

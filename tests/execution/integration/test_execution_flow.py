@@ -12,15 +12,10 @@ from execution import services
 from execution.models import Execution, ExecutionStatus
 from installations import services as installation_services
 from ledger.verification import verify_chain
-from tests.execution.integration.conftest import wait_for, wait_terminal
 from tests.support.publishing import make_bundle, manifest_for
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_for, wait_terminal
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 ECHO = """
 import json, os, sys

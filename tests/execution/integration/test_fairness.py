@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 
-import pytest
 from django.conf import settings
 from django.db.models import Q
 
@@ -12,14 +11,9 @@ from argus_plugins.core.errors import DomainError
 from execution import services as execution_services
 from execution.models import Execution, ExecutionStatus
 from installations import services as installation_services
-from tests.execution.integration.conftest import wait_terminal
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_terminal
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 FLOOD = 20
 

@@ -13,29 +13,15 @@ from argus_plugins.core import clock
 from execution import worker
 from execution.models import Execution, ExecutionStatus
 from execution.tasks import sweep_executions
-from tests.execution.integration.conftest import wait_for, wait_terminal
 from tests.support.celery_worker import running_worker
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, sandbox_worker_env, wait_for, wait_terminal
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 
 def test_worker_killed_mid_run_still_ends_terminal(deploy, platform_worker, tmp_path, settings, shared_media):
-    from django.db import connection
-
     installation = deploy("import time\nprint('working', flush=True)\ntime.sleep(120)")
-    sandbox = tmp_path / "sandbox"
-    sandbox.mkdir(mode=0o700)
-    env = {
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
-        "ARGUS_MEDIA_ROOT": str(shared_media),
-        "ARGUS_SANDBOX_WORK_DIR": str(sandbox),
-        "ARGUS_SANDBOX_POOL_SIZE": "0",
-    }
+    env = {**sandbox_worker_env(tmp_path, shared_media), "ARGUS_SANDBOX_POOL_SIZE": "0"}
     with running_worker(tmp_path, extra_env=env) as doomed:
         celery_app.conf.task_default_queue = doomed.queue
         try:

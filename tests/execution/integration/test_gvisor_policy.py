@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from argus_plugins.tenancy.models import TenantPolicy
 from execution.models import ExecutionStatus
-from tests.execution.integration.conftest import wait_terminal
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_terminal
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 # gVisor's user-space kernel introduces itself as Linux 4.4.0 with a fixed build line; the host's kernel does not.
 KERNEL = "print(open('/proc/version').read().strip())"

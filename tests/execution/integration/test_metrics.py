@@ -7,14 +7,9 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from execution.models import ExecutionStatus
-from tests.execution.integration.conftest import wait_terminal
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_terminal
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 TOKEN = "prometheus-scrape-token-for-tests"
 HELLO = 'print("hello")\n'

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -16,15 +15,10 @@ from installations import services as installation_services
 from registry import bundles, dependencies
 from registry import services as registry_services
 from registry.models import DependencyLayer, LayerStatus
-from tests.execution.integration.conftest import wait_for, wait_terminal
 from tests.support.publishing import sign
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_for, wait_terminal
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 EXAMPLE = EXAMPLES / "plugins" / "yara-scan"

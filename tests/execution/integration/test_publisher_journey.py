@@ -16,7 +16,7 @@ from argus_plugins.tenancy.models import User
 from execution.models import Execution
 from registry import services as registry_services
 from registry.models import PluginVersion
-from tests.execution.integration.conftest import wait_terminal
+from tests.support.sandbox_runs import wait_terminal
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.redis, pytest.mark.worker]
 

@@ -10,14 +10,9 @@ import pytest
 
 from execution import services
 from execution.models import Execution, ExecutionStatus
-from tests.execution.integration.conftest import wait_for, wait_terminal
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_for, wait_terminal
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 HOSTILE_OUTPUT = r"""
 import json, os, sys

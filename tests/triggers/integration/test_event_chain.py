@@ -7,19 +7,12 @@ task matching subscriptions and starting the next run.
 
 from __future__ import annotations
 
-import pytest
-
 from execution.models import Execution, ExecutionStatus, Trigger
-from tests.execution.integration.conftest import wait_for, wait_terminal
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_for, wait_terminal
 from triggers import subscriptions
 from triggers.models import DeliveryOutcome, Event, EventDelivery
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.docker,
-    pytest.mark.redis,
-    pytest.mark.worker,
-]
+pytestmark = SANDBOX_RUN_MARKS
 
 EMIT_A = """
 import json
