@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
-from argus_plugins.core.models import UUIDModel
+from argus_plugins.core.models import CreatedAtModel, UUIDModel
 from argus_plugins.tenancy.models import TenantOwnedModel, tenant_key
 
 
@@ -160,13 +160,12 @@ class ExecutionEvidence(UUIDModel):
         return f"{self.evidence_id} in {self.execution_id}"
 
 
-class ExecutionArtifact(UUIDModel):
+class ExecutionArtifact(UUIDModel, CreatedAtModel):
     execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="artifacts")
     name = models.CharField(max_length=255)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     content = models.FileField(upload_to="artifacts/", max_length=255)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ("name",)

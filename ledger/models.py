@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 from django.db import models
 
 from argus_plugins.core import clock
-from argus_plugins.core.models import UUIDModel
+from argus_plugins.core.models import CreatedAtModel, UUIDModel
 
 from .hashing import GENESIS_HASH, TIMESTAMP_LENGTH
 
@@ -129,7 +129,7 @@ class AppendOnlyModel(models.Model):
         _refuse("delete")
 
 
-class LedgerCheckpoint(AppendOnlyModel, UUIDModel):
+class LedgerCheckpoint(AppendOnlyModel, UUIDModel, CreatedAtModel):
     """A signed tree head: the C2SP tlog-checkpoint of the tree at ``tree_size``, as a signed note.
 
     ``note`` is the exact text published; origin, size and root are copies of its body for querying.
@@ -143,7 +143,6 @@ class LedgerCheckpoint(AppendOnlyModel, UUIDModel):
     #: The log key's name and its 4-byte key ID (hex) that signed the note.
     key_name = models.CharField(max_length=255, editable=False)
     key_id = models.CharField(max_length=8, editable=False)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ("-tree_size",)
@@ -155,7 +154,7 @@ class LedgerCheckpoint(AppendOnlyModel, UUIDModel):
         return f"checkpoint {self.tree_size} {self.root_hash}"
 
 
-class LedgerCosignature(AppendOnlyModel, UUIDModel):
+class LedgerCosignature(AppendOnlyModel, UUIDModel, CreatedAtModel):
     """A witness's signature over a checkpoint it verified as extending every checkpoint it saw before."""
 
     checkpoint = models.ForeignKey(
@@ -165,7 +164,6 @@ class LedgerCosignature(AppendOnlyModel, UUIDModel):
     key_id = models.CharField(max_length=8, editable=False)
     #: The signed-note signature line ("— <name> <base64>"), to be appended to the checkpoint's note.
     signature_line = models.TextField(editable=False)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ("-created_at",)

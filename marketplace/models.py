@@ -14,7 +14,7 @@ from django.db import models
 from djmoney.models.fields import MoneyField
 
 from argus_plugins.core import clock
-from argus_plugins.core.models import UUIDModel
+from argus_plugins.core.models import CreatedAtModel, TimestampedModel, UUIDModel
 from argus_plugins.tenancy.models import TenantOwnedModel, tenant_key
 
 #: ISO 4217 currencies plans may be priced in (code, minor-unit digits). A short, curated list of current
@@ -30,7 +30,7 @@ CURRENCY_CHOICES = [(code, code) for code in sorted(SUPPORTED_CURRENCIES)]
 # ------------------------------------------------------------------------------------------ listings
 
 
-class Listing(UUIDModel):
+class Listing(UUIDModel, TimestampedModel):
     """A plugin's shop window, edited by its publisher's members. One per plugin."""
 
     plugin = models.OneToOneField("registry.Plugin", on_delete=models.PROTECT, related_name="listing")
@@ -45,8 +45,6 @@ class Listing(UUIDModel):
     icon_url = models.URLField(max_length=500, blank=True, help_text="https only.")
     delisted_at = models.DateTimeField(null=True, blank=True)
     delisted_reason = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
-    updated_at = models.DateTimeField(default=clock.now)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
@@ -98,7 +96,7 @@ class BillingPeriod(models.TextChoices):
     YEARLY = "YEARLY", "Yearly"
 
 
-class Plan(UUIDModel):
+class Plan(UUIDModel, CreatedAtModel):
     """One VERSION of a pricing plan. Rows are immutable: a new price is a new row of the same ``family``
     (``version`` + 1) and the old one is retired, so entitlements keep the exact terms they were sold."""
 
@@ -112,7 +110,6 @@ class Plan(UUIDModel):
         max_digits=14, decimal_places=3, default_currency="USD", currency_choices=CURRENCY_CHOICES
     )
     trial_days = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     #: Set when a newer version replaces this one; only current (unretired) versions are offered.
     retired_at = models.DateTimeField(null=True, blank=True)
@@ -290,7 +287,7 @@ class InvoiceSequence(UUIDModel):
 # ------------------------------------------------------------------------------------------- reviews
 
 
-class Review(TenantOwnedModel):
+class Review(TenantOwnedModel, TimestampedModel):
     """One tenant's review of one listed plugin, by a member whose tenant ran it successfully."""
 
     listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="reviews")
@@ -301,8 +298,6 @@ class Review(TenantOwnedModel):
     body = models.TextField(blank=True)
     #: When the tenant's successful run of the plugin was confirmed (every stored review is verified).
     verified_at = models.DateTimeField()
-    created_at = models.DateTimeField(default=clock.now, editable=False)
-    updated_at = models.DateTimeField(default=clock.now)
     hidden_at = models.DateTimeField(null=True, blank=True)
     hidden_reason = models.CharField(max_length=500, blank=True)
     hidden_by = models.ForeignKey(
@@ -346,13 +341,12 @@ class ReviewRevision(UUIDModel):
         return f"Revision of {self.review_id} at {self.replaced_at:%Y-%m-%d %H:%M}"
 
 
-class ReviewReply(UUIDModel):
+class ReviewReply(UUIDModel, CreatedAtModel):
     """The publisher's one reply to a review."""
 
     review = models.OneToOneField(Review, on_delete=models.PROTECT, related_name="reply")
     body = models.TextField()
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name_plural = "review replies"
@@ -361,13 +355,12 @@ class ReviewReply(UUIDModel):
         return f"Reply to {self.review_id}"
 
 
-class ReviewFlag(UUIDModel):
+class ReviewFlag(UUIDModel, CreatedAtModel):
     """A signed-in user's report of a review to moderators (once per user and review)."""
 
     review = models.ForeignKey(Review, on_delete=models.PROTECT, related_name="flags")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ("created_at", "id")

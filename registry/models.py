@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
-from argus_plugins.core.models import UUIDModel
+from argus_plugins.core.models import CreatedAtModel, UUIDModel
 
 
 class PublisherRole(models.TextChoices):
@@ -12,13 +12,12 @@ class PublisherRole(models.TextChoices):
     DEVELOPER = "DEVELOPER", "Developer"  # creates plugins and uploads versions
 
 
-class Publisher(UUIDModel):
+class Publisher(UUIDModel, CreatedAtModel):
     """A third-party developer organisation. ``verified`` is set by staff after vetting."""
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     verified = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ("name", "id")
@@ -27,13 +26,12 @@ class Publisher(UUIDModel):
         return self.name
 
 
-class PublisherMembership(UUIDModel):
+class PublisherMembership(UUIDModel, CreatedAtModel):
     publisher = models.ForeignKey(Publisher, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publisher_memberships"
     )
     role = models.CharField(max_length=16, choices=PublisherRole.choices)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         constraints = [
@@ -44,7 +42,7 @@ class PublisherMembership(UUIDModel):
         return f"{self.user} @ {self.publisher} ({self.role})"
 
 
-class SigningKey(UUIDModel):
+class SigningKey(UUIDModel, CreatedAtModel):
     """A publisher's RSA public key. Revoking it distrusts every version it signed, from then on."""
 
     publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="signing_keys")
@@ -52,7 +50,6 @@ class SigningKey(UUIDModel):
     #: SHA-256 (hex) of the DER SubjectPublicKeyInfo.
     fingerprint = models.CharField(max_length=64, unique=True)
     key_bits = models.PositiveIntegerField()
-    created_at = models.DateTimeField(default=clock.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )
@@ -79,7 +76,7 @@ class PluginStatus(models.TextChoices):
     ARCHIVED = "ARCHIVED", "Archived"
 
 
-class Plugin(UUIDModel):
+class Plugin(UUIDModel, CreatedAtModel):
     publisher = models.ForeignKey(Publisher, on_delete=models.PROTECT, related_name="plugins")
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
@@ -87,7 +84,6 @@ class Plugin(UUIDModel):
     description = models.TextField(blank=True)
     categories = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=PluginStatus.choices, default=PluginStatus.ACTIVE)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
@@ -116,7 +112,7 @@ class LayerStatus(models.TextChoices):
     FAILED = "FAILED", "Resolution failed"
 
 
-class DependencyLayer(UUIDModel):
+class DependencyLayer(UUIDModel, CreatedAtModel):
     """The frozen third-party packages of one lock file on one runtime, shared by every version whose
     lock file has the same bytes (builds are cached by the lock file's hash). Immutable once RESOLVED."""
 
@@ -133,7 +129,6 @@ class DependencyLayer(UUIDModel):
     packages = models.JSONField(default=list)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -145,7 +140,7 @@ class DependencyLayer(UUIDModel):
         return f"{self.runtime} layer {self.lock_sha256[:12]} ({self.status})"
 
 
-class PluginVersion(UUIDModel):
+class PluginVersion(UUIDModel, CreatedAtModel):
     """One signed, immutable upload of a plugin. Only status and review fields ever change."""
 
     plugin = models.ForeignKey(Plugin, on_delete=models.PROTECT, related_name="versions")
@@ -167,7 +162,6 @@ class PluginVersion(UUIDModel):
     signature_verified_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=clock.now, editable=False)
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True

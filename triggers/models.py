@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 
 from argus_plugins.core import clock
-from argus_plugins.core.models import UUIDModel
+from argus_plugins.core.models import TimestampedModel, UUIDModel
 from argus_plugins.tenancy.models import Tenant, TenantOwnedModel, tenant_key
 
 # ------------------------------------------------------------------------------------------ schedules
@@ -29,7 +29,7 @@ class ScheduleQuerySet(models.QuerySet):
         return self.filter(deleted_at__isnull=True)
 
 
-class Schedule(TenantOwnedModel):
+class Schedule(TenantOwnedModel, TimestampedModel):
     """A tenant's periodic run of one installation, backed by a django-celery-beat ``PeriodicTask``.
 
     Exactly one of ``cron_expression`` (five fields, evaluated in ``timezone``) and ``interval_seconds``
@@ -65,8 +65,6 @@ class Schedule(TenantOwnedModel):
         blank=True,
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=clock.now, editable=False)
-    updated_at = models.DateTimeField(default=clock.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScheduleQuerySet.as_manager()
@@ -187,7 +185,7 @@ class EventListener(TenantOwnedModel):
         super().save(*args, **kwargs)
 
 
-class EventSubscription(EventListener):
+class EventSubscription(EventListener, TimestampedModel):
     """Run ``installation`` once for every event of ``event_type`` whose payload matches ``filter``."""
 
     tenant = tenant_key(related_name="event_subscriptions")
@@ -203,8 +201,6 @@ class EventSubscription(EventListener):
     evidence_expression = models.TextField(blank=True)
     enabled = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=clock.now, editable=False)
-    updated_at = models.DateTimeField(default=clock.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = EventSubscriptionQuerySet.as_manager()
@@ -261,7 +257,7 @@ class WebhookEndpointQuerySet(models.QuerySet):
         return self.live().filter(tenant_id=tenant_id, enabled=True)
 
 
-class WebhookEndpoint(EventListener):
+class WebhookEndpoint(EventListener, TimestampedModel):
     """A tenant's HTTPS/HTTP receiver of signed event notifications (Standard Webhooks)."""
 
     tenant = tenant_key(related_name="webhook_endpoints")
@@ -278,8 +274,6 @@ class WebhookEndpoint(EventListener):
     disabled_reason = models.CharField(max_length=1000, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(default=clock.now, editable=False)
-    updated_at = models.DateTimeField(default=clock.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = WebhookEndpointQuerySet.as_manager()

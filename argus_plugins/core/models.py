@@ -1,4 +1,8 @@
-"""The abstract base every app's models build on, and the platform's own feature-flag model."""
+"""The abstract bases every app's models build on, and the platform's own feature-flag model.
+
+A base holds a field that is the same to the letter in every model that has it; a model whose field differs
+(an index, no ``editable=False``) declares it itself. Inherited fields come first in a model's field order
+(and so in its GraphQL type and admin form), before the fields it declares."""
 
 from __future__ import annotations
 
@@ -7,11 +11,31 @@ import uuid
 from django.db import models
 from waffle.models import AbstractUserFlag
 
+from . import clock
+
 
 class UUIDModel(models.Model):
     """A random UUID4 primary key: ids in URLs and the API say nothing about volumes or order."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class CreatedAtModel(models.Model):
+    """When the row was written (``clock.now``, timezone-aware); never edited afterwards."""
+
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class TimestampedModel(CreatedAtModel):
+    """``created_at`` plus ``updated_at``, which the services set on each change they save."""
+
+    updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         abstract = True

@@ -5,7 +5,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from argus_plugins.core import clock
-from argus_plugins.core.models import UUIDModel
+from argus_plugins.core.models import CreatedAtModel, UUIDModel
 
 
 class User(AbstractUser, UUIDModel):
@@ -22,12 +22,11 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 1, Role.ANALYST: 2, Role.ADMIN: 3}
 
 
-class Tenant(UUIDModel):
+class Tenant(UUIDModel, CreatedAtModel):
     """An agency: the unit of isolation. Nothing of one tenant is ever visible to another."""
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
     #: Set (never cleared) once the tenant has had an event subscription or webhook endpoint. Until then
     #: no event of the tenant can reach anyone, which every finished run can tell from this row alone.
     event_listeners_configured = models.BooleanField(default=False, editable=False)
@@ -65,11 +64,10 @@ class MembershipQuerySet(models.QuerySet):
         return self.filter(role=Role.ADMIN)
 
 
-class Membership(UUIDModel):
+class Membership(UUIDModel, CreatedAtModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     objects = MembershipQuerySet.as_manager()
 
@@ -108,7 +106,7 @@ class TenantInvitationQuerySet(models.QuerySet):
         return self.filter(status=InvitationStatus.PENDING, expires_at__gt=clock.now())
 
 
-class TenantInvitation(UUIDModel):
+class TenantInvitation(UUIDModel, CreatedAtModel):
     """A tenant admin's invitation for a username to join the tenant with a role.
 
     Nobody becomes a member without consent: the membership is created only when the invited user
@@ -125,7 +123,6 @@ class TenantInvitation(UUIDModel):
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(default=clock.now, editable=False)
     expires_at = models.DateTimeField()
     responded_at = models.DateTimeField(null=True, blank=True)
 
@@ -157,7 +154,7 @@ class ApiTokenQuerySet(models.QuerySet):
         )
 
 
-class ApiToken(UUIDModel):
+class ApiToken(UUIDModel, CreatedAtModel):
     """A personal API token. Only its SHA-256 is stored; the secret is shown once, at creation."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
@@ -165,7 +162,6 @@ class ApiToken(UUIDModel):
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     #: The first characters of the token, enough for a person to recognise it in a list.
     prefix = models.CharField(max_length=16, editable=False)
-    created_at = models.DateTimeField(default=clock.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

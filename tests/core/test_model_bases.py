@@ -8,7 +8,8 @@ import uuid
 from django.apps import apps
 from django.db import models
 
-from argus_plugins.core.models import UUIDModel
+from argus_plugins.core import clock
+from argus_plugins.core.models import CreatedAtModel, UUIDModel
 from argus_plugins.tenancy.models import Tenant, TenantOwnedModel
 
 #: The project's own apps, bottom layer first.
@@ -47,3 +48,15 @@ def test_every_row_owned_by_a_tenant_takes_its_tenant_from_the_base():
         if is_owning_key:
             owned.append(model._meta.label)
     assert "execution.Execution" in owned and "installations.InstallationEvent" in owned
+
+
+def test_every_creation_stamp_comes_from_the_base():
+    for model in platform_models():
+        field = next((f for f in model._meta.concrete_fields if f.name == "created_at"), None)
+        is_plain_stamp = (
+            isinstance(field, models.DateTimeField)
+            and field.default is clock.now
+            and not field.editable
+            and not field.db_index
+        )
+        assert is_plain_stamp == issubclass(model, CreatedAtModel), model._meta.label
