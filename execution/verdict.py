@@ -30,6 +30,8 @@ def judge(result: SandboxResult, *, timeout_seconds: Any, memory_mb: Any, output
         return Verdict(MEMORY_EXCEEDED, f"Exceeded its memory limit of {memory_mb} MiB.")
     if result.outcome == Outcome.SANDBOX_ERROR:
         return Verdict(FAILED, f"Sandbox error: {result.error}")
+    if result.outcome == Outcome.PROCESSES_EXCEEDED:
+        return Verdict(FAILED, f"The plugin {result.error}.")
     # Everything below is the plugin's own doing: the reason says so.
     problems = []
     output, has_output = None, False

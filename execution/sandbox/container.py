@@ -7,6 +7,7 @@ job (the cold path); see ``host_config``. Each is labelled so that orphans can b
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -150,17 +151,32 @@ def connect(base_url: str | None = None, timeout: int = 30) -> docker.DockerClie
 
 
 @functools.cache
-def seccomp_security_opt() -> str:
-    """The profile as the engine's API takes it: its JSON text (the CLI reads the file the same way)."""
+def seccomp_security_opt(gvisor: bool = False) -> str:
+    """The profile as the engine's API takes it: its JSON text (the CLI reads the file the same way).
+
+    For gVisor, clone3 is let through to gVisor's own kernel, which answers ENOSYS (it has no clone3), so
+    that glibc falls back to clone (filtered on its flags). The profile's own rule answers ENOSYS too, but
+    gVisor applies an OCI profile ignoring ``errnoRet``: clone3 got EPERM, on which glibc does not fall
+    back, so no thread could start (Node.js aborted at start-up, Python's threading failed).
+    """
     profile = json.loads(SECCOMP_PROFILE_PATH.read_text())
+    if gvisor:
+        for rule in profile["syscalls"]:
+            if rule["names"] == ["clone3"] and rule.get("errnoRet") == errno.ENOSYS:
+                rule["action"] = "SCMP_ACT_ALLOW"
+                del rule["errnoRet"]
     return "seccomp=" + json.dumps(profile, separators=(",", ":"))
 
 
 #: gVisor's sandbox (its Go kernel and file proxy) lives in the container's cgroup, so the pids controller
-#: counts its threads too (too few of them hang its start): the cgroup gets this much room on top, and the
-#: plugin's own limit is RLIMIT_NPROC, which gVisor enforces per sandbox. (Under runc RLIMIT_NPROC would count
-#: every container of the same uid together: not used there.)
-GVISOR_PIDS_HEADROOM = 256
+#: counts its host threads, not the plugin's processes: measured here (runsc 20221219, ptrace platform), about
+#: 42 at rest plus 5.3 for every process inside (a stub process and its threads; a thread inside costs next to
+#: nothing). The cgroup gets room for that (too little hangs its start, or kills the whole sandbox, launcher
+#: included, when the plugin forks up to its limit), and the plugin's own limit is RLIMIT_NPROC, which gVisor
+#: enforces per uid inside the sandbox: the launcher's own uid is not counted with the plugin's. (Under runc
+#: RLIMIT_NPROC would count every container of the same uid together: not used there.)
+GVISOR_PIDS_BASE = 64
+GVISOR_PIDS_PER_PROCESS = 8
 
 
 def is_gvisor(runtime: str | None) -> bool:
@@ -178,7 +194,7 @@ def host_config(api: docker.APIClient, settings: ContainerSettings, slot: Slot) 
     ]
     pids_limit = settings.pids
     if is_gvisor(settings.runtime):
-        pids_limit += GVISOR_PIDS_HEADROOM
+        pids_limit = GVISOR_PIDS_BASE + GVISOR_PIDS_PER_PROCESS * (settings.pids + 1)  # + 1: the launcher
         ulimits.append(Ulimit(name="nproc", soft=settings.pids, hard=settings.pids))
     return api.create_host_config(
         binds=slot.binds(),
@@ -195,8 +211,12 @@ def host_config(api: docker.APIClient, settings: ContainerSettings, slot: Slot) 
             "/argus/artifacts": f"{tmpfs_opts},size={settings.artifacts_tmpfs_mb}m,nr_inodes=4096,{owned}",
         },
         shm_size=settings.shm_mb * MiB,
+        # Root with these two only, and just long enough for the launcher to drop to its own user and keep
+        # none: the plugin then runs as another uid, which can never signal or ptrace the launcher (under
+        # gVisor too, which does not shield a namespace's init). No capability survives into either process.
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges", seccomp_security_opt()],
+        cap_add=["SETUID", "SETGID"],
+        security_opt=["no-new-privileges", seccomp_security_opt(is_gvisor(settings.runtime))],
         privileged=False,
         ipc_mode="private",
         init=False,  # the launcher must be PID 1 (see launcher.py)
@@ -253,7 +273,7 @@ def start_container(
             settings.image,
             command=LAUNCHER_COMMAND,
             hostname="sandbox",
-            user=f"{SANDBOX_UID}:{SANDBOX_GID}",
+            user="0:0",  # the launcher drops to its own user at once (see host_config's capabilities)
             working_dir=_launcher.PLUGIN_DIR,
             # LANG as the plugin's own: a plugin forked from the launcher inherits its stdio codecs.
             environment={"ARGUS_IDLE_TIMEOUT": str(idle_timeout), "LANG": "C.UTF-8"},

@@ -6,9 +6,10 @@ The host imports it just for the protocol constants below.
 
 Life of a container:
 
-1. The worker creates and starts the container with this script as its command, stdin attached.
-   We make ourselves non-dumpable (the plugin runs as the same uid: without this it could ptrace
-   us or open /proc/1/fd/1 and forge the result frame) and block reading a job header on stdin.
+1. The worker creates and starts the container with this script as its command, stdin attached, as
+   root with no capability but CAP_SETUID and CAP_SETGID. Before anything else we drop to
+   LAUNCHER_UID (see ``_drop_privileges``: no capability is left, and the plugin will run as another
+   uid, PLUGIN_UID), make ourselves non-dumpable and block reading a job header on stdin.
 2. The job header (JOB_MAGIC, u32 length, JSON) says what to run and the caps. We answer
    ACK_MAGIC at once (the worker starts its own backstop deadline there), then run the plugin
    as a child with /argus/input.json as its stdin, its stdout and stderr on two separate pipes
@@ -23,9 +24,12 @@ Life of a container:
 4. We write one result frame on stdout (RESULT_MAGIC, u32 length, JSON header, raw blobs,
    RESULT_END) and exit. The worker removes the container.
 
-Being PID 1 of the container's PID namespace also protects us: the kernel drops signals sent to
-a namespace's init from inside it unless init installed a handler, so the plugin cannot kill or
-stop us; we keep every disposition at SIG_DFL for that reason.
+The plugin cannot kill, stop, ptrace or read us: it runs as another uid (the kernel lets a process
+signal another only when its real or effective uid is the other's real or saved uid, and ptrace and
+our /proc files need all three to match), and we are non-dumpable. Being PID 1 of the container's
+PID namespace protects us a second time under runc (the kernel drops signals sent to a namespace's
+init from inside it unless init installed a handler; we keep every disposition at SIG_DFL for that
+reason); gVisor does not shield its init that way, the uids do.
 """
 
 from __future__ import annotations
@@ -88,6 +92,12 @@ PROGRESS_LINE_MAX = 4096
 PROGRESS_MESSAGE_MAX = 200
 CHUNK = 1 << 16
 PR_SET_DUMPABLE = 4
+# Two users, neither of them root: the launcher keeps LAUNCHER_UID as its real and saved uid and takes
+# PLUGIN_UID as its effective one (to signal the plugin's processes and read what they wrote without any
+# capability); the plugin gets PLUGIN_UID as all three, so it can never signal the launcher. The runtime
+# image's /etc/passwd names PLUGIN_UID "argus"; LAUNCHER_UID owns no file anywhere.
+LAUNCHER_UID = LAUNCHER_GID = 10000
+PLUGIN_UID = PLUGIN_GID = 10001
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -108,6 +118,24 @@ def _libc_prctl() -> object:
 def _prctl_set_dumpable(value: int) -> None:
     if _libc_prctl()(PR_SET_DUMPABLE, value, 0, 0, 0) != 0:
         raise OSError(f"prctl(PR_SET_DUMPABLE, {value}) failed")
+
+
+def _drop_privileges() -> None:
+    """From root with CAP_SETUID and CAP_SETGID (how the container starts) to LAUNCHER_UID, effective
+    PLUGIN_UID, no supplementary group, no capability: the kernel clears every capability when a process
+    whose uids included 0 ends up with none that is 0. The plugin's child can then take PLUGIN_UID for all
+    three of its uids without any privilege (one of ours already is)."""
+    if os.getresuid() != (0, 0, 0):
+        raise OSError("the launcher must start as root with CAP_SETUID and CAP_SETGID to drop to its user")
+    os.setgroups([])
+    os.setresgid(LAUNCHER_GID, PLUGIN_GID, LAUNCHER_GID)
+    os.setresuid(LAUNCHER_UID, PLUGIN_UID, LAUNCHER_UID)
+    if os.getresuid() != (LAUNCHER_UID, PLUGIN_UID, LAUNCHER_UID) or os.getgroups():
+        raise OSError("could not drop to the launcher's user")
+    with open("/proc/self/status", "rb") as fh:
+        capabilities = [line.split()[1] for line in fh if line.startswith((b"CapPrm:", b"CapEff:"))]
+    if len(capabilities) != 2 or any(int(mask, 16) for mask in capabilities):
+        raise OSError("capabilities left after dropping to the launcher's user")
 
 
 def _harden_self() -> None:
@@ -352,7 +380,12 @@ def _kill_everything(main_pid: int, deadline_seconds: float = 5.0) -> int | None
 
 
 def spawn(
-    argv: list[str], cwd: str, env: dict[str, str], stdin_path: str, main: str | None = None
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    stdin_path: str,
+    main: str | None = None,
+    user: tuple[int, int] | None = None,
 ) -> tuple[int, int, int, int]:
     """Start the plugin in a new session: stdin from ``stdin_path``, stdout and stderr on two new
     pipes, the write end of a third (progress) pipe on PROGRESS_FD, nothing else inherited. Returns
@@ -362,6 +395,7 @@ def spawn(
     Without ``main`` the child execs ``argv``. With ``main`` (a Python file) the forked child becomes
     that program itself: this interpreter, already started, runs it as ``__main__`` exactly as
     ``python3 <main>`` would (see ``_become_main``), which spares every run a second interpreter start.
+    With ``user`` (uid, gid), the child takes them as all its ids before anything of the plugin runs.
     """
     opened: list[int] = []
     try:
@@ -397,6 +431,9 @@ def spawn(
             os.closerange(PROGRESS_FD + 1, report_w)
             os.closerange(report_w + 1, max(max_fd, report_w + 1))
             os.setsid()
+            if user is not None:
+                os.setresgid(user[1], user[1], user[1])
+                os.setresuid(user[0], user[0], user[0])
             os.chdir(cwd)
             _child_setup()
             if main is None:
@@ -570,9 +607,13 @@ class _Updates:
     def maybe_send(self, now: float, progress: _Progress, out_fd: int = 1) -> None:
         if self.next_at is None or now < self.next_at or not self._changed(progress):
             return
+        self.send(now, progress, out_fd)
+
+    def send(self, now: float, progress: _Progress, out_fd: int = 1, **flags: bool) -> None:
+        """Send an update frame now (whatever the interval), with ``flags`` in its header."""
         new_stdout = self.stdout.data[self.sent_stdout :]
         new_stderr = self.stderr.data[self.sent_stderr :]
-        header: dict = {"stdout": len(new_stdout), "stderr": len(new_stderr)}
+        header: dict = {"stdout": len(new_stdout), "stderr": len(new_stderr), **flags}
         if progress.latest is not None:
             header["progress"] = progress.latest
             self.sent_progress = progress.version
@@ -580,7 +621,13 @@ class _Updates:
         _write_all(out_fd, UPDATE_MAGIC + LENGTH.pack(len(body)) + body + new_stdout + new_stderr)
         self.sent_stdout += len(new_stdout)
         self.sent_stderr += len(new_stderr)
-        self.next_at = now + self.interval
+        if self.next_at is not None:
+            self.next_at = now + self.interval
+
+
+def _count_processes() -> int:
+    """Processes in the container but us: the plugin's and its descendants' (zombies included)."""
+    return sum(1 for name in os.listdir("/proc") if name.isdigit() and name != "1")
 
 
 def _run_plugin(job: dict) -> dict:
@@ -599,6 +646,7 @@ def _run_plugin(job: dict) -> dict:
             env,
             INPUT_PATH,
             main=str(job["main"]) if job.get("main") else None,
+            user=(PLUGIN_UID, PLUGIN_GID),
         )
     except OSError as exc:
         return {
@@ -630,6 +678,11 @@ def _run_plugin(job: dict) -> dict:
     timed_out = False
     status: int | None = None
     drain_until: float | None = None
+    # Under gVisor (the job says so) a plugin that keeps forking at its process limit makes gVisor's own
+    # kernel start host threads until the container's pids cgroup stops it, and the whole sandbox dies:
+    # the worker is told as soon as the plugin is at its limit, so that such a death is blamed on it.
+    process_limit = int(job.get("process_watch") or 0)
+    next_process_count = started
     while streams or status is None:
         now = time.monotonic()
         if now >= deadline:
@@ -662,7 +715,13 @@ def _run_plugin(job: dict) -> dict:
                     os.close(pidfd)
                     pidfd = -1
             else:
-                updates.maybe_send(time.monotonic(), progress)
+                now = time.monotonic()
+                if process_limit and now >= next_process_count:
+                    next_process_count = now + REAP_INTERVAL_SECONDS
+                    if _count_processes() >= process_limit:
+                        updates.send(now, progress, at_process_limit=True)
+                        process_limit = 0  # said once
+                updates.maybe_send(now, progress)
     run_seconds = time.monotonic() - started
 
     kill_started = time.monotonic()
@@ -1003,6 +1062,11 @@ def main() -> int:
     if os.getpid() != 1:
         # Only a namespace's init is immune to signals from the plugin (see the module docstring).
         sys.stderr.write("argus-launcher: must run as PID 1 (container started with an init?)\n")
+        return 2
+    try:
+        _drop_privileges()
+    except OSError as exc:
+        sys.stderr.write(f"argus-launcher: {exc}\n")
         return 2
     _harden_self()
     try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import launcher as _launcher
+from .container import is_gvisor
 from .spec import Artifact, SandboxJob
 
 JOB_MAGIC = _launcher.JOB_MAGIC
@@ -57,6 +58,8 @@ def encode_job(job: SandboxJob) -> bytes:
         "artifacts_max_count": limits.artifacts_max_count,
         "artifacts_max_bytes": limits.artifacts_max_bytes,
         "update_interval": float(job.update_interval_seconds),
+        # gVisor only: the launcher says when the plugin's processes reach its limit (see LiveOutput).
+        "process_watch": limits.pids if is_gvisor(job.runtime) else 0,
     }
     body = json.dumps(header, separators=(",", ":")).encode()
     return JOB_MAGIC + _LENGTH.pack(len(body)) + body
@@ -112,6 +115,9 @@ class LiveOutput:
     progress: Progress | None = None
     #: Bumped by every update frame: the worker publishes when it changed.
     version: int = 0
+    #: The plugin's processes reached its limit (gVisor only): if the sandbox dies after that, a fork bomb
+    #: made gVisor's kernel exhaust the container's host threads, and the plugin is to blame.
+    at_process_limit: bool = False
 
 
 @dataclass
@@ -195,13 +201,19 @@ class ResultFrameParser:
         self.live.stderr += self._buf[start + header["stdout"] : self._update_end]
         if "progress" in header:
             self.live.progress = _progress(header["progress"])
+        if header.get("at_process_limit"):
+            self.live.at_process_limit = True
         self.live.version += 1
         del self._buf[: self._update_end]
         self._update = None
         return True
 
     def _check_update(self, header: Any) -> None:
-        if not isinstance(header, dict) or not set(header) <= {"stdout", "stderr", "progress"}:
+        if (
+            not isinstance(header, dict)
+            or not set(header) <= {"stdout", "stderr", "progress", "at_process_limit"}
+            or header.get("at_process_limit", True) is not True
+        ):
             raise MalformedFrame("update header has the wrong shape")
         for stream, cap, kept in (
             ("stdout", self.caps.stdout, self.live.stdout),

@@ -146,21 +146,8 @@ def _drive(
     timings: dict[str, float],
     on_live: LiveCallback | None = None,
 ) -> SandboxResult:
-    def finish(outcome: Outcome, error: str | None = None) -> SandboxResult:
-        # Cut short by the worker: what the update frames brought is all there is of the plugin's output.
-        live = parser.live
-        progress = (live.progress.fraction, live.progress.message) if live.progress else None
-        return SandboxResult(
-            outcome,
-            container_id=container.id,
-            timings=timings,
-            error=error,
-            stdout=bytes(live.stdout),
-            stderr=bytes(live.stderr),
-            stdout_total=len(live.stdout),
-            stderr_total=len(live.stderr),
-            progress=progress,
-        )
+    def finish(outcome: Outcome, error: str) -> SandboxResult:
+        return _cut_short(outcome, container, timings, error, parser.live)
 
     t = time.perf_counter()
     container.slot.fill(spec.bundle, spec.entrypoint, spec.input, spec.evidence, layer=spec.layer)
@@ -254,17 +241,39 @@ def _no_frame(
         memory = oom_killed(client, container.id)
     except DockerUnavailable:
         memory = False
-    outcome = Outcome.MEMORY_EXCEEDED if memory else Outcome.SANDBOX_ERROR
     live = live or LiveOutput()
+    if memory:
+        outcome = Outcome.MEMORY_EXCEEDED
+    elif live.at_process_limit:
+        outcome = Outcome.PROCESSES_EXCEEDED
+        reason = (
+            f"kept creating processes at its limit of {container.settings.pids} until the sandbox gave out "
+            f"(gVisor's kernel starts host threads for them; {reason})"
+        )
+    else:
+        outcome = Outcome.SANDBOX_ERROR
+    return _cut_short(outcome, container, timings, reason, live)
+
+
+def _cut_short(
+    outcome: Outcome,
+    container: StartedContainer,
+    timings: dict[str, float],
+    error: str,
+    live: LiveOutput,
+) -> SandboxResult:
+    """A run that ended without a result frame (cancelled, overdue, or the launcher gone): what the update
+    frames brought (output and progress) is all there is of the plugin's output, kept whatever the cause."""
     return SandboxResult(
         outcome,
         container_id=container.id,
         timings=timings,
-        error=reason,
+        error=error,
         stdout=bytes(live.stdout),
         stderr=bytes(live.stderr),
         stdout_total=len(live.stdout),
         stderr_total=len(live.stderr),
+        progress=(live.progress.fraction, live.progress.message) if live.progress else None,
     )
 
 

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import InvalidJob
-from .launcher import PROGRESS_FD
+from .launcher import PLUGIN_GID, PLUGIN_UID, PROGRESS_FD
 
 MiB = 1 << 20
 
-# UID/GID the plugin runs as inside the container (baked into the runtime image's /etc/passwd).
-SANDBOX_UID = 10001
-SANDBOX_GID = 10001
+# UID/GID the plugin runs as inside the container (baked into the runtime image's /etc/passwd); the
+# launcher drops to them for the plugin (see launcher.py: it runs as another user itself).
+SANDBOX_UID = PLUGIN_UID
+SANDBOX_GID = PLUGIN_GID
 
 EVIDENCE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
@@ -182,6 +183,8 @@ class Outcome(enum.StrEnum):
     MEMORY_EXCEEDED = "memory_exceeded"
     CANCELLED = "cancelled"
     SANDBOX_ERROR = "sandbox_error"  # the sandbox itself failed; ``error`` says why
+    # gVisor: the sandbox died while the plugin's processes were at their limit (a fork bomb); ``error`` says
+    PROCESSES_EXCEEDED = "processes_exceeded"
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,21 @@ class CeleryProcess:
 
     process: subprocess.Popen
     log_path: Path
+    ready_marker: str = ""
+    what: str = "Celery process"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until ``ready_marker`` is in the log (started together, processes are waited for one by one)."""
+        deadline = time.monotonic() + timeout
+        while self.ready_marker not in self.log():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.what} exited early:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.what} not ready after {timeout}s:\n{self.log()}")
+            time.sleep(0.1)
 
     def kill(self) -> None:
         """Kill the whole process group as a crash would."""
@@ -45,18 +57,15 @@ BeatProcess = CeleryProcess
 
 @contextlib.contextmanager
 def _running(
-    started: CeleryProcess, *, ready_marker: str, what: str, ready_timeout: float
+    started: CeleryProcess, *, ready_marker: str, what: str, ready_timeout: float | None
 ) -> Iterator[CeleryProcess]:
-    """Wait until ``ready_marker`` is in the log, yield, then stop the process (SIGTERM, then SIGKILL)."""
+    """Wait until ``ready_marker`` is in the log (unless ``ready_timeout`` is None: the caller will, with
+    ``wait_ready``), yield, then stop the process (SIGTERM, then SIGKILL)."""
     process = started.process
+    started.ready_marker, started.what = ready_marker, what
     try:
-        deadline = time.monotonic() + ready_timeout
-        while ready_marker not in started.log():
-            if process.poll() is not None:
-                raise RuntimeError(f"{what} exited early:\n{started.log()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} not ready after {ready_timeout}s:\n{started.log()}")
-            time.sleep(0.1)
+        if ready_timeout is not None:
+            started.wait_ready(ready_timeout)
         yield started
     finally:
         if process.poll() is None:
@@ -82,7 +91,7 @@ def running_worker(
     queue: str | None = None,
     concurrency: int = 1,
     extra_env: dict[str, str] | None = None,
-    ready_timeout: float = 60.0,
+    ready_timeout: float | None = 60.0,
 ) -> Iterator[WorkerProcess]:
     queue = queue or f"test-{uuid.uuid4().hex[:12]}"
     log_path = tmp_path / f"worker-{queue}.log"
@@ -112,7 +121,7 @@ def running_worker(
 
 @contextlib.contextmanager
 def running_beat(
-    tmp_path: Path, *, extra_env: dict[str, str] | None = None, ready_timeout: float = 60.0
+    tmp_path: Path, *, extra_env: dict[str, str] | None = None, ready_timeout: float | None = 60.0
 ) -> Iterator[BeatProcess]:
     """Celery beat (the DatabaseScheduler, on the test database) sending the platform's periodic tasks."""
     log_path = tmp_path / f"beat-{uuid.uuid4().hex[:8]}.log"

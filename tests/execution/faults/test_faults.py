@@ -51,11 +51,12 @@ def test_a_killed_workers_runs_end_within_a_minute_behind_a_backlog_of_80(platfo
     TenantPolicy.objects.update_or_create(tenant=world.tenant_a, defaults={"max_concurrent_executions": 4})
     victim_code = deploy(SLOW.format(seconds=40), resources={"timeout_seconds": 60})
     quick = deploy(QUICK)
-    with platform.beat(), platform.worker(concurrency=2) as doomed:
+    with platform.beat_and_worker(concurrency=2) as (_, doomed):
         victims = [deploy.run(victim_code) for _ in range(2)]
         wait_for(lambda: _running(victims), timeout=60, what="the victims to be running")
         backlog = [deploy.run(quick) for _ in range(80)]  # queued behind them: the doomed worker is busy
-        with platform.worker(concurrency=2):
+        # The tenant's cap (4) bounds the runs in flight; four processes drain the backlog sooner than two.
+        with platform.worker(concurrency=4):
             doomed.kill()  # SIGKILL, main process and children, mid-run
             died = time.monotonic()
             for victim in victims:
@@ -72,7 +73,7 @@ def test_a_killed_workers_runs_end_within_a_minute_behind_a_backlog_of_80(platfo
 
 def test_redis_down_for_15_seconds_loses_no_run(platform, deploy):
     slow, quick = deploy(SLOW.format(seconds=8)), deploy(QUICK)
-    with platform.beat(), platform.worker(concurrency=2):
+    with platform.beat_and_worker(concurrency=2):
         running = [deploy.run(slow) for _ in range(2)]
         wait_for(lambda: _running(running), timeout=60, what="two runs to be running")
         queued = [deploy.run(quick) for _ in range(3)]  # waiting in the broker, which keeps nothing
@@ -91,11 +92,10 @@ def test_redis_down_for_15_seconds_loses_no_run(platform, deploy):
 
 def test_beat_killed_and_restarted_resumes_the_sweeps(platform, deploy):
     slow, quick = deploy(SLOW.format(seconds=4)), deploy(QUICK)
-    with platform.worker(concurrency=2):
-        with platform.beat() as beat:
-            running = deploy.run(slow)
-            wait_for(lambda: _running([running]), timeout=60, what="the run to be running")
-            beat.kill()
+    with platform.beat_and_worker(concurrency=2) as (beat, _):
+        running = deploy.run(slow)
+        wait_for(lambda: _running([running]), timeout=60, what="the run to be running")
+        beat.kill()
         # A run that ends releases the next held one; wait for that first, so that only a sweep is left to
         # bring back the run whose message never reached the broker.
         wait_terminal(running, timeout=30)

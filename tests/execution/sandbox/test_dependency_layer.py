@@ -8,10 +8,8 @@ import json
 
 import docker
 import pytest
-from django.conf import settings as django_settings
 
 from execution.sandbox import Outcome, run_job
-from execution.sandbox.container import is_gvisor
 from registry.ecosystems import NPM, PIP, SANDBOX_ENV
 from registry.layers import extract_layer
 
@@ -51,12 +49,6 @@ def test_the_layer_is_importable_and_read_only(
     }
 
 
-@pytest.mark.xfail(
-    is_gvisor(django_settings.ARGUS_SANDBOX_OCI_RUNTIME),
-    strict=True,
-    reason="Node.js 18 aborts at start under Debian's gVisor 20221219 (node_platform.cc: its worker threads "
-    "cannot be created within the sandbox's limits): node18 plugins run under runc only for now",
-)
 def test_node_finds_its_packages_through_node_path(
     make_job, docker_client: docker.DockerClient, node_image: str
 ) -> None:

@@ -190,6 +190,31 @@ def test_worker_deadline_kills_a_launcher_that_does_not_report(
     assert not exists(docker_client, result.container_id)
 
 
+def test_a_sandbox_error_mid_run_keeps_what_a_timeout_keeps(
+    make_job, docker_client: docker.DockerClient, exists
+) -> None:
+    """The container dies under the launcher (here: killed from outside, as an engine or node fault would):
+    the run is the platform's fault, and what the plugin printed and reported so far is kept, as on a
+    cancel or the worker's deadline."""
+    started: list[str] = []
+    code = (
+        "import os, sys, time\nprint('partial', flush=True)\nsys.stderr.write('err')\nsys.stderr.flush()\n"
+        "os.write(int(os.environ['ARGUS_PROGRESS_FD']), b'{\"progress\": 0.5, \"message\": \"half\"}\\n')\n"
+        "while True:\n    time.sleep(0.1)\n"
+    )
+
+    def on_live(live) -> None:
+        if live.stdout and live.stderr and live.progress and started:
+            docker_client.api.kill(started[0])
+
+    job = make_job(code, timeout=60, update_interval_seconds=0.2)
+    result = run_job(docker_client, job, on_started=started.append, on_live=on_live)
+    assert result.outcome == Outcome.SANDBOX_ERROR, result
+    assert "without sending a result" in result.error
+    assert (result.stdout, result.stderr, result.progress) == (b"partial\n", b"err", (0.5, "half"))
+    assert not exists(docker_client, result.container_id)
+
+
 def test_launcher_that_cannot_start_the_plugin_is_a_sandbox_error(
     make_job, docker_client: docker.DockerClient
 ) -> None:

@@ -198,6 +198,43 @@ def test_job_header_round_trips_through_the_launcher_reader() -> None:
     assert decoded["env"]["ARGUS_EXECUTION_ID"] == "exec-1" and decoded["env"]["EXTRA"] == "1"
 
 
+def test_the_process_limit_flag_travels_in_an_update_frame_whatever_the_interval() -> None:
+    """Under gVisor the launcher says at once when the plugin's processes reach their limit (see runner:
+    a sandbox that dies after that is the plugin's fault); the worker's parser keeps the flag."""
+    stdout, stderr = launcher._Capture(100), launcher._Capture(100)
+    stdout.feed(b"forking")
+    updates = launcher._Updates(0, 0.0, stdout, stderr)  # no live updates asked for
+    read_fd, write_fd = os.pipe()
+    updates.maybe_send(1.0, launcher._Progress(-1), write_fd)  # nothing: no interval
+    updates.send(1.0, launcher._Progress(-1), write_fd, at_process_limit=True)
+    os.close(write_fd)
+    data = os.read(read_fd, 4096)
+    os.close(read_fd)
+    parser = parse(ACK_MAGIC + data)
+    assert parser.live.at_process_limit and parser.live.stdout == b"forking" and not parser.done
+    bad = json.dumps({"stdout": 0, "stderr": 0, "at_process_limit": 1}).encode()
+    with pytest.raises(MalformedFrame, match="wrong shape"):
+        parse(ACK_MAGIC + launcher.UPDATE_MAGIC + struct.pack(">I", len(bad)) + bad)
+
+
+def test_the_job_asks_for_the_process_watch_under_gvisor_only() -> None:
+    def job(runtime: str | None) -> dict:
+        spec = SandboxJob(
+            execution_id="exec-1", image="img", entrypoint="main.py", bundle=[], runtime=runtime,
+            limits=SandboxLimits(pids=32),
+        )
+        read_fd, write_fd = os.pipe()
+        os.write(write_fd, encode_job(spec))
+        os.close(write_fd)
+        try:
+            return launcher.read_job(read_fd)
+        finally:
+            os.close(read_fd)
+
+    assert job("runsc")["process_watch"] == 32
+    assert job(None)["process_watch"] == 0 and job("runc")["process_watch"] == 0
+
+
 def test_launcher_reader_returns_none_when_the_worker_goes_away() -> None:
     read_fd, write_fd = os.pipe()
     os.close(write_fd)

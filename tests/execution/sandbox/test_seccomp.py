@@ -38,6 +38,7 @@ CALLS = {
     "socket(AF_UNIX)": (41, [1, 1, 0]),
     "socket(AF_INET)": (41, [2, 1, 0]),
     "socket(AF_INET6)": (41, [10, 1, 0]),
+    "clone3": (435, [0, 0]),
 }
 result = {}
 for name, (number, args) in CALLS.items():
@@ -52,6 +53,9 @@ server = socket.create_server(("127.0.0.1", 0))  # loopback TCP inside the sandb
 client = socket.create_connection(server.getsockname())
 result["loopback_tcp_works"] = server.accept()[0] is not None
 result["subprocess_works"] = subprocess.run(["true"]).returncode == 0
+thread = threading.Thread(target=result.__setitem__, args=("thread_works", True))
+thread.start()
+thread.join()
 print(json.dumps(result))
 """
 
@@ -91,6 +95,9 @@ def test_every_refused_call_fails_at_the_filter_and_the_rest_works(
         "socket(AF_INET6)": "ok",
     }
     assert report["socketpair_works"] and report["loopback_tcp_works"] and report["subprocess_works"]
+    # ENOSYS exactly, under runc (the profile's errnoRet) and gVisor (its kernel has no clone3): glibc then
+    # falls back to clone, and threads start (on EPERM they could not).
+    assert report["clone3"] == errno.ENOSYS and report.get("thread_works") is True, report
 
 
 def test_the_profile_allows_none_of_the_refused_calls_under_any_condition() -> None:
@@ -110,3 +117,20 @@ def test_the_profile_allows_none_of_the_refused_calls_under_any_condition() -> N
             assert rule["names"] in (["socket"], ["socketpair"])
             assert [(arg["index"], arg["op"]) for arg in rule["args"]] == [(0, "SCMP_CMP_EQ")]
     assert seccomp_security_opt().startswith('seccomp={"defaultAction"')
+
+
+def test_the_gvisor_variant_differs_only_in_letting_clone3_reach_gvisors_kernel() -> None:
+    runc = json.loads(seccomp_security_opt(gvisor=False).removeprefix("seccomp="))
+    gvisor = json.loads(seccomp_security_opt(gvisor=True).removeprefix("seccomp="))
+    assert runc == json.loads(SECCOMP_PROFILE_PATH.read_text())
+    changed = [(a, b) for a, b in zip(runc["syscalls"], gvisor["syscalls"], strict=True) if a != b]
+    assert changed == [
+        (
+            {**changed[0][0], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
+            {key: value for key, value in changed[0][0].items() if key != "errnoRet"} | {"action": "SCMP_ACT_ALLOW"},
+        )
+    ]
+    assert changed[0][0]["names"] == ["clone3"]
+    assert {key: value for key, value in runc.items() if key != "syscalls"} == {
+        key: value for key, value in gvisor.items() if key != "syscalls"
+    }
