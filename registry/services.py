@@ -395,8 +395,16 @@ def submit_for_review(*, actor: User, version_id: Any) -> PluginVersion:
     version = _version_for_publisher_action(actor, version_id)
     version = transition_version(version, VersionStatus.IN_REVIEW, actor=actor, submitted_at=clock.now())
     if manifest_rules.lock_file_of(version.manifest) is not None:
-        dependencies.attach_layer(version, verify_stored_version(version))
+        dependencies.attach_layer(version, _verified_for_mutation(version))
     return version
+
+
+def _verified_for_mutation(version: PluginVersion) -> bytes:
+    """verify_stored_version, with a store that is down answered as a typed error (not an internal one)."""
+    try:
+        return verify_stored_version(version)
+    except StorageUnavailable as error:
+        raise storage_unavailable_error(error) from None
 
 
 REVIEW_PERMISSION = "registry.review_pluginversion"
@@ -425,7 +433,7 @@ def approve_version(*, actor: User, version_id: Any, notes: Any = "") -> PluginV
             f"Cannot move this version from {version.status} to {VersionStatus.PUBLISHED}.",
             "id",
         )
-    verify_stored_version(version)
+    _verified_for_mutation(version)
     dependencies.require_resolved(version)
     now = clock.now()
     version = transition_version(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from argus_plugins.core.errors import CommonErrorCode, DomainError
 from argus_plugins.core.objects import StorageUnavailable, copy_object, read_object
 from execution import services as execution_services
 from execution import worker
@@ -158,3 +159,19 @@ def test_a_store_that_is_down_fails_the_run_with_a_clear_reason(
     assert run.status == ExecutionStatus.FAILED
     assert run.error_reason.startswith("Object storage is unavailable: ")
     assert run.ledger_entry is not None
+
+
+def test_publishing_while_the_store_is_down_is_a_typed_error_and_leaves_no_version(
+    settings, world, publisher_kit
+):
+    from registry import services as registry_services
+    from registry.models import PluginVersion
+
+    plugin = registry_services.create_plugin(
+        actor=publisher_kit.owner, publisher_id=publisher_kit.publisher.pk, slug="down", name="Down"
+    )
+    settings.STORAGES = {**settings.STORAGES, "default": _unreachable()}
+    with pytest.raises(DomainError) as refused:
+        publisher_kit.upload(plugin, "1.0.0")
+    assert (refused.value.code, refused.value.field) == (CommonErrorCode.STORAGE_UNAVAILABLE, "bundle")
+    assert not PluginVersion.objects.exists()
