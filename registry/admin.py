@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 
 from argus_plugins.core.admin_mixins import AuditedAdminMixin, ReadOnlyMixin, report_admin_change
 from argus_plugins.core.errors import DomainError, DomainErrors
+from argus_plugins.core.objects import StorageUnavailable
 from argus_plugins.core.snapshots import snapshot
 
 from . import bundles, code_review, dependencies, services
@@ -127,6 +128,8 @@ class VersionDetailsMixin:
             services.verify_stored_version(version)
         except DomainError as error:
             return format_html('<strong style="color:#ba2121">FAILED: {}</strong>', error.message)
+        except StorageUnavailable as error:
+            return format_html("<strong>NOT CHECKED: the object store is unavailable</strong> ({})", error)
         return format_html(
             '<strong style="color:#107010">Verified</strong>: SHA-256 {} matches the stored bundle; RSA-PSS '
             "signature valid for key {}…",
