@@ -23,7 +23,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN apt-get update \
     && apt-get install -y --no-install-recommends debootstrap \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
-    && useradd --system --uid 10000 --user-group --home-dir /app argus
+    && groupadd --system --gid 10000 argus \
+    && useradd --system --uid 10000 --gid 10000 --home-dir /app argus
 COPY --from=python-env /opt/argus /opt/argus
 WORKDIR /app
 COPY . .

@@ -32,6 +32,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     log "Collecting wheels for requirements.txt into build/wheels"
     rm -rf "$wheels" && mkdir -p "$wheels"
     "$VENV/bin/pip" wheel -q -r requirements.txt -w "$wheels"
+    # Pins whose marker leaves them out on this machine's Python but not on the image's (bookworm's 3.11.2).
+    "$VENV/bin/pip" wheel -q --no-deps -w "$wheels" $(sed -n 's/ *;.*python_full_version.*//p' requirements.txt)
     echo "$wanted" > "$stamp"
 fi
 seaweedfs_context="$ROOT/build/images/seaweedfs"

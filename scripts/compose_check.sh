@@ -9,6 +9,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 started=$SECONDS
 bash scripts/build_images.sh
+# The workers start sandboxes on this machine's engine, from its runtime images (skipped when up to date).
+"$VENV/bin/python" manage.py build_runtime_images >/dev/null
 
 project="argus-check-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 scratch="$(mktemp -d "/tmp/$project-XXXX")"
