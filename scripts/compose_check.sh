@@ -55,7 +55,7 @@ compose up -d --no-build >/dev/null 2>&1 || { compose ps; exit 1; }
 for _ in $(seq 120); do
     unhealthy="$(for id in $(compose ps -q); do
         docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id"
-    done | grep -v -E ' running healthy$|_migrate_1 exited $' || true)"
+    done | grep -v -E ' running (healthy)?$|_migrate_1 exited $' || true)"
     [ -z "$unhealthy" ] && break
     sleep 2
 done
