@@ -12,13 +12,18 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import File
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from argus_plugins.canonical import CanonicalJSONError, canonical_sha256
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
+from argus_plugins.core.objects import (
+    StorageUnavailable,
+    delete_object,
+    storage_errors,
+    storage_unavailable_error,
+)
 from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
 from argus_plugins.tenancy.models import Role, Tenant, TenantPolicy, User
 from argus_plugins.tenancy.permissions import (
@@ -73,12 +78,17 @@ def upload_evidence(*, actor: User, tenant_id: Any, upload: Any, name: Any = Non
         content_type=(getattr(upload, "content_type", "") or "")[:100],
         uploaded_by=actor,
     )
-    # Stored under the tenant's own prefix with an opaque name: the original name is only metadata.
-    evidence.content.save(f"{membership.tenant_id}/{evidence.id}", File(upload), save=False)
+    # Stored under the tenant's own prefix with an opaque name: the original name is only metadata. The
+    # upload is streamed in chunks from Django's upload (in memory up to 2 MiB, a temporary file beyond).
+    try:
+        with storage_errors():
+            evidence.content.save(f"{membership.tenant_id}/{evidence.id}", File(upload), save=False)
+    except StorageUnavailable as error:
+        raise storage_unavailable_error(error, "file") from None
     try:
         evidence.save()
     except BaseException:
-        default_storage.delete(evidence.content.name)
+        delete_object(evidence.content.name)
         raise
     trigger_events.evidence_uploaded(evidence.pk)  # after commit: the evidence.uploaded event
     return evidence

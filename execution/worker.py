@@ -13,19 +13,21 @@ import datetime as dt
 import functools
 import json
 import logging
+import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from argus_plugins.canonical import sha256_hex
 from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError
+from argus_plugins.core.objects import StorageUnavailable, copy_object
 from argus_plugins.core.prepared import PreparedQuery
 from installations.authorization import authorize
 from registry import ecosystems
@@ -110,19 +112,32 @@ def _reject(execution: Execution, reason: str, links: list[ExecutionEvidence]) -
     )
 
 
-def _check_evidence(links: list[ExecutionEvidence]) -> tuple[dict[str, str], str | None]:
-    """Map evidence ids to their files, re-hashing each one: stored bytes must be what was queued."""
+def _run_dir(execution_id: Any) -> Path:
+    """The run's private directory in this node's sandbox work directory (the slots' filesystem, so that a
+    file here is hard-linked into the container's slot, not copied again)."""
+    return runtime.work_dir() / f"run-{uuid.UUID(str(execution_id))}"
+
+
+def _fetch_evidence(
+    execution: Execution, links: list[ExecutionEvidence]
+) -> tuple[dict[str, str], str | None]:
+    """Stream each evidence object from the object store into the run's directory, hashing it on the way,
+    and map evidence ids to those files: the bytes the plugin sees are the bytes hashed, and they must be
+    what was recorded at upload. StorageUnavailable when the store cannot be reached."""
+    directory = _run_dir(execution.pk)
+    shutil.rmtree(directory, ignore_errors=True)  # a re-delivered message's leftovers
+    directory.mkdir(mode=0o700)
     paths: dict[str, str] = {}
     for link in links:
         evidence = link.evidence
+        target = directory / str(evidence.pk)
         try:
-            path = default_storage.path(evidence.content.name)
-            digest = sha256_hex(Path(path).read_bytes())
-        except (OSError, NotImplementedError) as error:
-            return {}, f"Evidence {evidence.pk} cannot be read: {error}"
+            digest = copy_object(evidence.content.name, target)
+        except FileNotFoundError:
+            return {}, f"Evidence {evidence.pk} cannot be read: it is missing from the object store."
         if digest != link.sha256:
             return {}, f"Evidence {evidence.pk} does not match its recorded SHA-256: refused."
-        paths[str(evidence.pk)] = path
+        paths[str(evidence.pk)] = str(target)
     return paths, None
 
 
@@ -181,10 +196,13 @@ def prepare(execution: Execution) -> Prepared | None:
     try:
         bundle = verify_stored_version(execution.plugin_version)
         layer = verified_layer(execution.plugin_version)
+        evidence, problem = _fetch_evidence(execution, links)
     except DomainError as error:
         _reject(execution, f"Plugin integrity check failed: {error.message}", links)
         return None
-    evidence, problem = _check_evidence(links)
+    except StorageUnavailable as error:  # the platform's fault, not the plugin's nor the tenant's
+        fail_undispatchable(execution, f"Object storage is unavailable: {error}")
+        return None
     if problem:
         _reject(execution, problem, links)
         return None
@@ -367,7 +385,16 @@ def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[Execut
 
 
 def run(execution_id: str) -> None:
-    """The body of the worker task: the one place that owns failure handling for a run.
+    """The body of the worker task (``_run``); the run's evidence copies go when it is over."""
+    try:
+        _run(execution_id)
+    finally:
+        with contextlib.suppress(ValueError):
+            shutil.rmtree(_run_dir(execution_id), ignore_errors=True)
+
+
+def _run(execution_id: str) -> None:
+    """The one place that owns failure handling for a run.
 
     DockerUnavailable and TenantAtCapacity propagate (the task retries; the run stays QUEUED); any
     other unexpected error is logged with its traceback and recorded as FAILED, never left hanging.

@@ -20,6 +20,7 @@ from argus_plugins.audit import services as audit
 from argus_plugins.audit.admin_mixins import AuditedAdminMixin
 from argus_plugins.core.admin_mixins import ReadOnlyMixin
 from argus_plugins.core.errors import DomainError, DomainErrors
+from argus_plugins.core.objects import StorageUnavailable
 
 from . import bundles, code_review, dependencies, services
 from .manifest import lock_file_of
@@ -128,6 +129,8 @@ class VersionDetailsMixin:
             services.verify_stored_version(version)
         except DomainError as error:
             return format_html('<strong style="color:#ba2121">FAILED: {}</strong>', error.message)
+        except StorageUnavailable as error:
+            return format_html("<strong>NOT CHECKED: the object store is unavailable</strong> ({})", error)
         return format_html(
             '<strong style="color:#107010">Verified</strong>: SHA-256 {} matches the stored bundle; RSA-PSS '
             "signature valid for key {}…",

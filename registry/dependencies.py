@@ -22,6 +22,7 @@ from django.db import transaction
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError, DomainErrors
+from argus_plugins.core.objects import delete_object, read_object, storage_errors
 from argus_plugins.core.publishing import publish_after_commit
 
 from . import bundles, ecosystems
@@ -128,7 +129,10 @@ def freeze(layer_id: Any) -> DependencyLayer | None:
         logger.warning("Dependency layer %s failed: %s", layer.pk, failed.message)
         layer.refresh_from_db()
         return layer
-    name = default_storage.save(f"layers/{layer.runtime}/{frozen.sha256}.tar.gz", ContentFile(frozen.archive))
+    with storage_errors():  # StorageUnavailable: stays PENDING, the sweeper publishes it again
+        name = default_storage.save(
+            f"layers/{layer.runtime}/{frozen.sha256}.tar.gz", ContentFile(frozen.archive)
+        )
     with transaction.atomic():
         updated = DependencyLayer.objects.filter(pk=layer.pk, status=LayerStatus.PENDING).update(
             status=LayerStatus.RESOLVED,
@@ -139,7 +143,7 @@ def freeze(layer_id: Any) -> DependencyLayer | None:
             resolved_at=clock.now(),
         )
     if not updated:  # resolved concurrently by a redelivered task: keep theirs
-        default_storage.delete(name)
+        delete_object(name)
     layer.refresh_from_db()
     return layer
 
@@ -155,9 +159,8 @@ def verified_layer(version: PluginVersion) -> bytes | None:
             RegistryErrorCode.INTEGRITY_MISMATCH, "The version's dependency layer is not resolved."
         )
     try:
-        with default_storage.open(layer.archive.name, "rb") as handle:
-            data = handle.read()
-    except OSError:
+        data = read_object(layer.archive.name)  # StorageUnavailable: no verdict on the layer
+    except FileNotFoundError:
         raise DomainError(RegistryErrorCode.INTEGRITY_MISMATCH, "The dependency layer is missing.") from None
     if hashlib.sha256(data).hexdigest() != layer.archive_sha256:
         raise DomainError(

@@ -20,6 +20,13 @@ from django.db.models import Q, QuerySet
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
+from argus_plugins.core.objects import (
+    StorageUnavailable,
+    delete_object,
+    read_object,
+    storage_errors,
+    storage_unavailable_error,
+)
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import User
 from argus_plugins.tenancy.permissions import require_authenticated, require_staff
@@ -299,7 +306,11 @@ def create_plugin_version(
     )
     version_id = uuid.uuid4()
     # One file per version, written only now that every check passed; removed again if the row is not.
-    name = default_storage.save(f"bundles/{plugin.pk}/{version_id}.tar.gz", ContentFile(bundle_bytes))
+    try:
+        with storage_errors():
+            name = default_storage.save(f"bundles/{plugin.pk}/{version_id}.tar.gz", ContentFile(bundle_bytes))
+    except StorageUnavailable as error:
+        raise storage_unavailable_error(error, "bundle") from None
     try:
         with transaction.atomic():
             return PluginVersion.objects.create(
@@ -322,34 +333,36 @@ def create_plugin_version(
                 created_by=actor,
             )
     except IntegrityError:
-        default_storage.delete(name)
+        delete_object(name)
         raise DomainError(
             RegistryErrorCode.VERSION_EXISTS,
             f"Version {version} of '{plugin.slug}' already exists.",
             "version",
         ) from None
     except BaseException:
-        default_storage.delete(name)
+        delete_object(name)
         raise
 
 
 def read_stored_bundle(version: PluginVersion) -> bytes:
-    with default_storage.open(version.bundle.name, "rb") as handle:
-        return handle.read(settings.ARGUS_MAX_BUNDLE_BYTES + 1)
+    """The stored archive (a byte more than the largest allowed at most: its hash then cannot match).
+    StorageUnavailable when the object store cannot be reached; FileNotFoundError when it is missing."""
+    return read_object(version.bundle.name, limit=settings.ARGUS_MAX_BUNDLE_BYTES + 1)
 
 
 def verify_stored_version(version: PluginVersion) -> bytes:
     """Re-hash the stored bundle and re-verify its signature; return the verified bytes.
 
     Raises INTEGRITY_MISMATCH when the stored bytes are not what was signed, KEY_REVOKED when the key has
-    been revoked since, and the signature codes when the signature no longer verifies.
+    been revoked since, and the signature codes when the signature no longer verifies; StorageUnavailable
+    (no verdict on the bundle) when the object store cannot be reached.
     """
     key = version.signing_key
     if key.is_revoked:
         raise DomainError(RegistryErrorCode.KEY_REVOKED, "The version's signing key has been revoked.")
     try:
         data = read_stored_bundle(version)
-    except OSError:
+    except FileNotFoundError:
         raise DomainError(RegistryErrorCode.INTEGRITY_MISMATCH, "The stored bundle is missing.") from None
     from argus_plugins.canonical import canonical_sha256, sha256_hex
 
@@ -382,8 +395,16 @@ def submit_for_review(*, actor: User, version_id: Any) -> PluginVersion:
     version = _version_for_publisher_action(actor, version_id)
     version = transition_version(version, VersionStatus.IN_REVIEW, actor=actor, submitted_at=clock.now())
     if manifest_rules.lock_file_of(version.manifest) is not None:
-        dependencies.attach_layer(version, verify_stored_version(version))
+        dependencies.attach_layer(version, _verified_for_mutation(version))
     return version
+
+
+def _verified_for_mutation(version: PluginVersion) -> bytes:
+    """verify_stored_version, with a store that is down answered as a typed error (not an internal one)."""
+    try:
+        return verify_stored_version(version)
+    except StorageUnavailable as error:
+        raise storage_unavailable_error(error) from None
 
 
 REVIEW_PERMISSION = "registry.review_pluginversion"
@@ -412,7 +433,7 @@ def approve_version(*, actor: User, version_id: Any, notes: Any = "") -> PluginV
             f"Cannot move this version from {version.status} to {VersionStatus.PUBLISHED}.",
             "id",
         )
-    verify_stored_version(version)
+    _verified_for_mutation(version)
     dependencies.require_resolved(version)
     now = clock.now()
     version = transition_version(

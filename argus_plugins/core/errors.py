@@ -26,6 +26,8 @@ class CommonErrorCode(enum.StrEnum):
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     FEATURE_DISABLED = "FEATURE_DISABLED"
     RATE_LIMITED = "RATE_LIMITED"
+    #: The object store (ARGUS_STORAGE_URL) could not be reached: the platform's fault, try again later.
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from argus_plugins.celery import app as celery_app
 from argus_plugins.celery import housekeeping_queues
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,9 +84,13 @@ def running_worker(
     concurrency: int = 1,
     extra_env: dict[str, str] | None = None,
     ready_timeout: float = 60.0,
+    node: str | None = None,
 ) -> Iterator[WorkerProcess]:
+    """A worker consuming ``queue`` (and its housekeeping queues); ``node`` names it when several workers
+    share one queue (Celery node names must differ)."""
     queue = queue or f"test-{uuid.uuid4().hex[:12]}"
-    log_path = tmp_path / f"worker-{queue}.log"
+    node = node or queue
+    log_path = tmp_path / f"worker-{node}.log"
     env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": queue, **(extra_env or {})}
     command = [
         sys.executable,
@@ -99,7 +104,7 @@ def running_worker(
         "-c",
         str(concurrency),
         "-n",
-        f"{queue}@%h",
+        f"{node}@%h",
         "--without-gossip",
         "--without-mingle",
         "-l",
@@ -108,6 +113,31 @@ def running_worker(
     worker = WorkerProcess(process=_start(command, env, log_path), log_path=log_path, queue=queue)
     with _running(worker, ready_marker=" ready.", what="Celery worker", ready_timeout=ready_timeout):
         yield worker
+
+
+def _reset_publisher_pools() -> None:
+    """Celery keeps a connection pool and a producer pool per broker URL: drop them so the next publish
+    connects to the broker now configured."""
+    if celery_app._pool is not None:
+        with contextlib.suppress(Exception):
+            celery_app._pool.force_close_all()
+    celery_app._pool = None
+    with contextlib.suppress(AttributeError, KeyError):
+        celery_app.__dict__["amqp"]._producer_pool = None
+
+
+@contextlib.contextmanager
+def publishing_to(broker_url: str, queue: str) -> Iterator[None]:
+    """Tasks published by the test process go to ``broker_url``'s ``queue`` meanwhile (e.g. a private Redis
+    that the test's own workers consume)."""
+    previous = celery_app.conf.broker_url, celery_app.conf.task_default_queue
+    _reset_publisher_pools()
+    celery_app.conf.broker_url, celery_app.conf.task_default_queue = broker_url, queue
+    try:
+        yield
+    finally:
+        _reset_publisher_pools()
+        celery_app.conf.broker_url, celery_app.conf.task_default_queue = previous
 
 
 @contextlib.contextmanager

@@ -17,12 +17,17 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from argus_plugins.celery import app as celery_app
 from execution.models import Execution, ExecutionStatus
 from ledger.verification import verify_chain
 from tests.execution.integration import conftest as integration
 from tests.execution.integration.conftest import Deployer
-from tests.support.celery_worker import BeatProcess, WorkerProcess, running_beat, running_worker
+from tests.support.celery_worker import (
+    BeatProcess,
+    WorkerProcess,
+    publishing_to,
+    running_beat,
+    running_worker,
+)
 from tests.support.private_redis import PrivateRedis, private_redis
 
 # The integration tests' fixtures: the runtime image, and one media root shared with the worker processes.
@@ -33,17 +38,6 @@ isolated_media = integration.isolated_media
 #: Shorter than the defaults (30 s and 10 s) so that the suite stays quick; the bounds scale with them.
 QUEUED_STALE_SECONDS = 8
 SWEEP_INTERVAL_SECONDS = 2
-
-
-def _reset_publisher_pools() -> None:
-    """Celery keeps a connection pool and a producer pool per broker URL: drop them so the next publish
-    connects to the broker now configured."""
-    if celery_app._pool is not None:
-        with contextlib.suppress(Exception):
-            celery_app._pool.force_close_all()
-    celery_app._pool = None
-    with contextlib.suppress(AttributeError, KeyError):
-        celery_app.__dict__["amqp"]._producer_pool = None
 
 
 @dataclass
@@ -79,14 +73,8 @@ def platform(tmp_path: Path, shared_media: Path, runtime_image: None) -> Iterato
             "ARGUS_QUEUED_STALE_SECONDS": str(QUEUED_STALE_SECONDS),
             "ARGUS_SWEEP_INTERVAL_SECONDS": str(SWEEP_INTERVAL_SECONDS),
         }
-        previous = celery_app.conf.broker_url, celery_app.conf.task_default_queue
-        _reset_publisher_pools()
-        celery_app.conf.broker_url, celery_app.conf.task_default_queue = redis_server.url, queue
-        try:
+        with publishing_to(redis_server.url, queue):
             yield Platform(redis_server, tmp_path, queue, env)
-        finally:
-            _reset_publisher_pools()
-            celery_app.conf.broker_url, celery_app.conf.task_default_queue = previous
 
 
 @pytest.fixture
