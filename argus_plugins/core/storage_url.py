@@ -29,6 +29,10 @@ _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "
 S3_CONNECT_TIMEOUT = 5
 S3_READ_TIMEOUT = 60
 S3_MAX_ATTEMPTS = 3
+#: Uploads past this size go in parts of this size, at most S3_UPLOAD_THREADS at a time: what one upload
+#: holds in memory is bounded by their product, whatever the file's size.
+S3_PART_BYTES = 8 * 1024 * 1024
+S3_UPLOAD_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,9 @@ def _s3_storage(url: str, parts: Any, upload_memory_bytes: int) -> StorageConfig
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     endpoint = f"{'https' if secure else 'http'}://{host}" + (f":{port}" if port else "")
 
-    from botocore.config import Config  # only a deployment that uses S3 needs boto's configuration
+    # Only a deployment that uses S3 needs boto's configuration.
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
 
     options = {
         "access_key": unquote(parts.username),
@@ -106,6 +112,11 @@ def _s3_storage(url: str, parts: Any, upload_memory_bytes: int) -> StorageConfig
         "default_acl": None,
         "querystring_auth": True,
         "max_memory_size": upload_memory_bytes,
+        "transfer_config": TransferConfig(
+            multipart_threshold=S3_PART_BYTES,
+            multipart_chunksize=S3_PART_BYTES,
+            max_concurrency=S3_UPLOAD_THREADS,
+        ),
         "client_config": Config(
             connect_timeout=S3_CONNECT_TIMEOUT,
             read_timeout=S3_READ_TIMEOUT,

@@ -45,7 +45,8 @@ def _files_under(root: Path) -> list[Path]:
 
 
 def test_uploaded_evidence_is_stored_in_the_bucket_and_not_on_disk(bucket, world, gql_for, settings):
-    data = os.urandom(3 * 1024 * 1024 + 17)  # past FILE_UPLOAD_MAX_MEMORY_SIZE: a temporary file, streamed
+    # Past FILE_UPLOAD_MAX_MEMORY_SIZE (a temporary file) and past one part (a multipart upload to the store).
+    data = os.urandom(9 * 1024 * 1024 + 17)
     payload = (
         gql_for(world.analyst_a)
         .execute_multipart(UPLOAD, {"t": str(world.tenant_a.pk)}, {"file": data})

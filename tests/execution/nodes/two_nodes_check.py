@@ -49,7 +49,7 @@ with open("/argus/output/output.json", "w") as out:
     json.dump({"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}, out)
 """
 SLOW = "import time\ntime.sleep(40)\n"
-BATCH = 12
+BATCH = 8
 
 
 @dataclass
@@ -145,7 +145,7 @@ def test_two_nodes_share_only_the_services_and_survive_losing_one(cluster, world
     deploy = Deployer(world, publisher_kit)
     reader = deploy(READER, capabilities=["evidence:read"])
     slow = deploy(SLOW, resources={"timeout_seconds": 60})
-    contents = [os.urandom(1000 + 7919 * index) for index in range(BATCH + 4)]
+    contents = [os.urandom(1000 + 7919 * index) for index in range(BATCH + 3)]
     evidence = [
         execution_services.upload_evidence(
             actor=world.analyst_a, tenant_id=world.tenant_a.pk, upload=SimpleUploadedFile(f"e{i}", data)
