@@ -1,6 +1,8 @@
 """Ledger benchmarks: verification throughput, inclusion-proof latency and the Merkle tree's append cost.
 
-    python bench/ledger_bench.py [N] [--repeat R] [--appends A] [--proofs P] [--database-url URL] [--tiny]
+    python bench/ledger_bench.py [N] [--repeat R] [--single-appends A] [--proofs P] [--database-url URL]
+                                  [--tiny]
+    python bench/ledger_bench.py --appends [--writers 1,4,8,16] [--per-writer K] [--database-url URL] [--tiny]
 
 ``N`` defaults to 1 000 000; ``--tiny`` (N = 2 000, 1 round, 40 appends, 50 proofs) only proves the bench
 still runs. Builds a chain of N entries *with its Merkle tree* (the entries' subtree hashes and the head's
@@ -18,9 +20,20 @@ database, e.g. PostgreSQL), then measures, side by side in one run:
 3. **Appends with the tree / without** (goal <= 1.3): single appends, each in its own committed
    transaction like an execution's finish, through ``ledger.services.append_entry``, versus the same
    appends through the append path as it was before the tree (lock the head, insert, move the head; a copy
-   kept below). ``A`` per side and round, in alternating blocks of 20; after each block its entries are
-   removed and the head restored (untimed), so both sides always append to the same ledger; the median
-   block of each side is compared (a commit's fsync makes single appends noisy).
+   kept below). ``A`` (``--single-appends``) per side and round, in alternating blocks of 20; after each
+   block its entries are removed and the head restored (untimed), so both sides always append to the same
+   ledger; the median block of each side is compared (a commit's fsync makes single appends noisy).
+
+``--appends`` measures instead **append throughput under concurrency** (goal: ratio >= 0.5 at 8 writers):
+1, 4, 8 and 16 writer processes, each with its own connection, each appending ``K`` entries one committed
+transaction at a time through ``append_entry`` (all writers serialised on the ledger head's row lock),
+versus the same number of processes inserting the same rows (same canonicalisation and SHA-256, same
+columns and indexes, in a copy of the ledger's table) with a plain INSERT + COMMIT each and no lock.
+Appends/s of both and their ratio are printed per writer count; afterwards the whole chain is verified
+(``verify_chain``: no fork, gap or repeat) and its length checked. Without ``--database-url`` it runs in a
+new database on ``ARGUS_TEST_POSTGRES_URL``'s server (dropped afterwards), else in a temporary SQLite file.
+``--tiny`` (without ``--appends``) runs the tiny single-process benches and then this one with 1 and 2
+writers of 10 appends.
 
 Building is not timed: entries are precomputed with ledger.hashing / ledger.merkle and written with
 executemany, the same bytes append_entries would write (the build ends by checking a sample against the
@@ -35,12 +48,14 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 POOL_SIZE = 10_000
@@ -76,7 +91,7 @@ def make_record(index: int, tenant_id: str) -> dict:
     }
 
 
-def setup_django(database_url: str | None) -> None:
+def setup_django(database_url: str | None, *, migrate: bool = True) -> None:
     if database_url is None:
         directory = tempfile.mkdtemp(prefix="ledger-bench-")
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
@@ -90,8 +105,9 @@ def setup_django(database_url: str | None) -> None:
     django.setup()
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)  # every app: the ledger's foreign keys reach tenancy's tables
-    print(f"database: {database_url}", file=sys.stderr)
+    if migrate:
+        call_command("migrate", verbosity=0)  # every app: the ledger's foreign keys reach tenancy's tables
+        print(f"database: {database_url}", file=sys.stderr)
 
 
 def build(count: int) -> tuple[list[dict], list[bytes]]:
@@ -316,17 +332,196 @@ def measure_appends(pool: list[dict], appends: int, repeat: int) -> dict[str, fl
     return {name: statistics.median(times) for name, times in blocks.items()}
 
 
+# --- Append throughput with concurrent writers (--appends) ---------------------------------------------
+
+PLAIN_TABLE = "bench_plain_ledger_entry"
+
+
+def concurrent_appends(database_url: str | None, writer_counts: list[int], per_writer: int) -> None:
+    """Appends/s through ``append_entry`` versus plain INSERT + COMMIT, for each number of writers."""
+    import multiprocessing
+
+    server_url = os.environ.get("ARGUS_TEST_POSTGRES_URL") if database_url is None else None
+    if server_url:
+        database_url = _temporary_postgres_database(server_url)
+    setup_django(database_url)
+    from django.conf import settings
+    from django.db import connection
+
+    from argus_plugins.tenancy.models import Tenant
+    from ledger.models import LedgerEntry
+    from ledger.verification import verify_chain
+
+    if LedgerEntry.objects.exists():
+        sys.exit("the database already holds ledger entries; give an empty one")
+    tenant = Tenant.objects.create(name="Bench agency", slug=f"bench-{uuid.uuid4().hex[:8]}")
+    table = LedgerEntry._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # the same columns, constraints and indexes
+            cursor.execute(f"CREATE TABLE {PLAIN_TABLE} (LIKE {table} INCLUDING ALL)")
+        else:
+            cursor.execute(f"CREATE TABLE {PLAIN_TABLE} AS SELECT * FROM {table} WHERE 0")  # noqa: S608
+            for column in ("sequence", "id"):
+                cursor.execute(f"CREATE UNIQUE INDEX {PLAIN_TABLE}_{column} ON {PLAIN_TABLE} ({column})")
+            for column in ("prev_hash", "entry_hash"):
+                cursor.execute(f"CREATE INDEX {PLAIN_TABLE}_{column} ON {PLAIN_TABLE} ({column})")
+    url = settings.DATABASES["default"]
+    connection.close()
+    context = multiprocessing.get_context("spawn")  # each writer sets Django up and connects on its own
+    results = []
+    for round_number, writers in enumerate(writer_counts):
+        rates = {}
+        # Alternate which side goes first, so that load bursts on the shared machine hit both alike.
+        sides = ("ledger", "plain") if round_number % 2 == 0 else ("plain", "ledger")
+        for side in sides:
+            rates[side] = _run_writers(context, side, writers, per_writer, str(tenant.pk), round_number)
+        results.append((writers, rates))
+        print(f"{writers} writers done", file=sys.stderr)
+    expected = sum(writers * per_writer for writers in writer_counts)
+    report = verify_chain()
+    assert report.ok, report.summary()
+    assert LedgerEntry.objects.count() == expected == LedgerEntry.objects.order_by("-sequence")[0].sequence
+    print(f"database:      {connection.vendor} ({url['NAME']})")
+    print(f"appends:       {per_writer} per writer, each its own committed transaction")
+    print("writers   append_entry/s   plain INSERT+COMMIT/s   ratio")
+    for writers, rates in results:
+        ratio = rates["ledger"] / rates["plain"]
+        goal = "  (goal >= 0.5)" if writers == 8 else ""
+        print(f"{writers:7d}   {rates['ledger']:14,.0f}   {rates['plain']:21,.0f}   {ratio:5.2f}{goal}")
+    print(f"chain after the run: {expected} entries, verified (no fork, gap or repeat)")
+    connection.close()
+
+
+def _temporary_postgres_database(server_url: str) -> str:
+    """A new database on ``server_url``'s PostgreSQL server, dropped when the bench exits."""
+    import psycopg
+
+    name = f"ledger_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    atexit.register(drop)
+    scheme, _, rest = server_url.partition("://")
+    authority, _, _ = rest.partition("/")
+    return f"{scheme}://{authority}/{name}"
+
+
+def _run_writers(
+    context: Any, side: str, writers: int, per_writer: int, tenant_id: str, round_number: int
+) -> float:
+    """Start ``writers`` processes, let them all begin at once, return the appends per second."""
+    start = context.Barrier(writers + 1)
+    finished = context.Queue()
+    database_url = os.environ["DATABASE_URL"]
+    processes = [
+        context.Process(
+            target=_writer,
+            args=(side, database_url, tenant_id, round_number, index, per_writer, start, finished),
+        )
+        for index in range(writers)
+    ]
+    for process in processes:
+        process.start()
+    start.wait(timeout=300)  # every writer has set Django up and opened its connection
+    started = time.time()
+    ends = [finished.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0, f"a {side} writer exited with {process.exitcode}"
+    errors = [end for end in ends if isinstance(end, str)]
+    assert not errors, errors[0]
+    return writers * per_writer / (max(ends) - started)
+
+
+def _writer(
+    side: str,
+    database_url: str,
+    tenant_id: str,
+    round_number: int,
+    index: int,
+    per_writer: int,
+    start: Any,
+    finished: Any,
+) -> None:
+    try:
+        os.environ["DATABASE_URL"] = database_url
+        setup_django(database_url, migrate=False)
+        from django.db import connection, transaction
+
+        from ledger import services
+        from ledger.hashing import GENESIS_HASH, format_timestamp, preimage
+
+        records = [
+            make_record((round_number * 1000 + index) * per_writer + number, tenant_id)
+            for number in range(per_writer)
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")  # connected before the clock starts
+        tenant_value = uuid.UUID(tenant_id).hex if connection.vendor == "sqlite" else tenant_id
+        insert = (
+            f"INSERT INTO {PLAIN_TABLE} (id, sequence, entry_type, record, tenant_id, prev_hash, "  # noqa: S608
+            "entry_hash, created_at, subtree_hashes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        )
+        start.wait(timeout=300)
+        for number, record in enumerate(records):
+            if side == "ledger":
+                with transaction.atomic():
+                    services.append_entry(ENTRY_TYPE, record, tenant_id=tenant_id)
+                continue
+            # The same preparation and hashing as an append, the same row, but no head, no lock.
+            entry_type, _, canonical, _ = services._prepare(ENTRY_TYPE, record, tenant_id)
+            sequence = 1_000_000 * (round_number * 100 + index + 1) + number
+            created_at = format_timestamp(services.clock.now())
+            digest = hashlib.sha256(preimage(sequence, entry_type, canonical, GENESIS_HASH, created_at))
+            row = [
+                uuid.uuid4().hex,
+                sequence,
+                entry_type,
+                canonical.decode(),
+                tenant_value,
+                GENESIS_HASH,
+                digest.hexdigest(),
+                created_at,
+                digest.digest(),
+            ]
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(insert, row)
+        finished.put(time.time())
+        connection.close()
+    except BaseException as exc:  # reported to the parent, which fails the bench with it
+        import traceback
+
+        finished.put(f"{side} writer {index}: {exc!r}\n{traceback.format_exc()}")
+        raise
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("count", nargs="?", type=int, default=1_000_000)
     parser.add_argument("--database-url", help="an empty database (default: a temporary SQLite file)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the best time of each is kept (3)")
-    parser.add_argument("--appends", type=int, default=300, help="single appends per round and side (300)")
+    parser.add_argument(
+        "--single-appends", type=int, default=300, help="single appends per round and side (300)"
+    )
+    parser.add_argument("--appends", action="store_true", help="append throughput with concurrent writers")
+    parser.add_argument("--writers", default="1,4,8,16", help="writer counts for --appends (1,4,8,16)")
+    parser.add_argument("--per-writer", type=int, default=100, help="appends per writer for --appends (100)")
     parser.add_argument("--proofs", type=int, default=500, help="inclusion proofs timed (500)")
     parser.add_argument("--tiny", action="store_true", help="2 000 entries, 1 round: proves the bench runs")
     args = parser.parse_args()
+    if args.appends:
+        writers = [1, 2] if args.tiny else [int(count) for count in args.writers.split(",")]
+        concurrent_appends(args.database_url, writers, 10 if args.tiny else args.per_writer)
+        return
     if args.tiny:
-        args.count, args.repeat, args.appends, args.proofs = 2000, 1, 40, 50
+        args.count, args.repeat, args.single_appends, args.proofs = 2000, 1, 40, 50
+    # The concurrent-appends bench runs first, in its own database (and its own processes).
+    if args.tiny:
+        subprocess.run([sys.executable, __file__, "--appends", "--tiny"], check=True)
     setup_django(args.database_url)
     from django.db import connection
 
@@ -352,7 +547,7 @@ def main() -> None:
             assert result == head, (name, result, head)
         print(f"round {round_number}/{args.repeat} done", file=sys.stderr)
     proof = measure_proofs(count, args.proofs)
-    appends = measure_appends(pool, args.appends, args.repeat)
+    appends = measure_appends(pool, args.single_appends, args.repeat)
 
     verify_rate, chain_rate, hash_rate = (count / best[name] for name in ("verify", "chain", "hash"))
     print(f"database:                                  {connection.vendor}")
@@ -370,7 +565,7 @@ def main() -> None:
     print(
         f"append with tree / without:                {appends['tree'] / appends['plain']:.2f}  (goal <= 1.3; "
         f"{1000 * appends['tree']:.2f} ms vs {1000 * appends['plain']:.2f} ms per committed append, "
-        f"median of alternating blocks, {args.repeat} x {args.appends} per side)"
+        f"median of alternating blocks, {args.repeat} x {args.single_appends} per side)"
     )
 
 

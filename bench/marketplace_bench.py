@@ -1,12 +1,15 @@
 """Marketplace browse/search benchmark: a page of 20 against a page of 100, same run, same data.
 
-    .venv/bin/python bench/marketplace_bench.py [--listings 10000] [--reviews 100000] [--repeat 5] [--tiny]
+    .venv/bin/python bench/marketplace_bench.py [--listings 10000] [--reviews 100000] [--repeat 5]
+                                                [--postgres [SERVER_URL]] [--tiny]
 
 Self-contained: it points DATABASE_URL (and the data directory) at a throwaway SQLite file under a
-temporary directory, migrates it in a subprocess, bulk-creates the listings (each with a published,
-trusted version, a FREE and a SUBSCRIPTION plan, tags and a description), tenants, installations and
-reviews, then runs `marketplaceListings` over HTTP GraphQL (Django's test client, bearer token) for several
-filters and sorts, and prints, side by side, the SQL query count and the median time of each page size.
+temporary directory (with ``--postgres``, at a new database on that PostgreSQL server, by default
+``ARGUS_TEST_POSTGRES_URL``'s, dropped at the end), migrates it in a subprocess, bulk-creates the
+listings (each with a published, trusted version, a FREE and a SUBSCRIPTION plan, tags and a
+description), tenants, installations and reviews, then runs `marketplaceListings` over HTTP GraphQL
+(Django's test client, bearer token) for several filters and sorts, and prints, side by side, the SQL
+query count and the median time of each page size.
 Everything is removed at the end.
 """
 
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,8 +66,8 @@ SCENARIOS = [
 ]
 
 
-def setup_environment(workdir: Path) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+def setup_environment(workdir: Path, database_url: str | None = None) -> None:
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ["ARGUS_DATA_DIR"] = str(workdir / "data")
     os.environ["DJANGO_SETTINGS_MODULE"] = "argus_plugins.settings"
     started = time.perf_counter()
@@ -72,7 +76,8 @@ def setup_environment(workdir: Path) -> None:
         check=True,
         env=os.environ.copy(),
     )
-    print(f"migrated a fresh SQLite database in {time.perf_counter() - started:.1f} s")
+    vendor = "PostgreSQL" if database_url else "SQLite"
+    print(f"migrated a fresh {vendor} database in {time.perf_counter() - started:.1f} s")
     import django
 
     django.setup()
@@ -256,16 +261,52 @@ def main() -> None:
     parser.add_argument("--reviews", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--tiny", action="store_true", help="200 listings, 1 000 reviews, 1 round (CI)")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=os.environ.get("ARGUS_TEST_POSTGRES_URL", ""),
+        metavar="SERVER_URL",
+        help="run on a new database on this PostgreSQL server (default: ARGUS_TEST_POSTGRES_URL's)",
+    )
     args = parser.parse_args()
     if args.tiny:
         args.listings, args.reviews, args.repeat = 200, 1_000, 1
+    if args.postgres == "":
+        parser.error("--postgres needs a server URL (or ARGUS_TEST_POSTGRES_URL)")
     workdir = Path(tempfile.mkdtemp(prefix="argus-marketplace-bench-"))
+    database_url, drop = temporary_postgres_database(args.postgres) if args.postgres else (None, None)
     try:
-        setup_environment(workdir)
+        setup_environment(workdir, database_url)
         token, _ = build(args.listings, args.reviews)
+        if database_url:
+            from django.db import connection
+
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")  # fresh statistics, as autovacuum would give a live database
         measure(token, args.repeat)
     finally:
+        if drop:
+            from django.db import connections
+
+            connections.close_all()
+            drop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def temporary_postgres_database(server_url: str) -> tuple[str, Callable[[], None]]:
+    """A new database on ``server_url``'s server: its URL and a function that drops it."""
+    import psycopg
+
+    name = f"marketplace_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    scheme, _, rest = server_url.partition("://")
+    return f"{scheme}://{rest.partition('/')[0]}/{name}", drop
 
 
 if __name__ == "__main__":

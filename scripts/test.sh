@@ -21,15 +21,22 @@ log "import-linter: the layers of .importlinter (README: Architecture)"
 "$VENV/bin/lint-imports" --no-cache
 # The extra passes (gVisor; the sandbox suite in the node18 image with a dependency layer) run after a
 # whole-suite run only (no test path among the arguments), or when asked with ARGUS_TEST_GVISOR=1;
-# ARGUS_TEST_GVISOR=0 skips them.
+# ARGUS_TEST_GVISOR=0 skips them. The compose check likewise (ARGUS_COMPOSE_CHECK).
+whole_suite=1
+for arg in "$@"; do [ -e "${arg%%::*}" ] && whole_suite=0; done
 gvisor="${ARGUS_TEST_GVISOR:-auto}"
-if [ "$gvisor" = auto ]; then
-    gvisor=1
-    for arg in "$@"; do [ -e "${arg%%::*}" ] && gvisor=0; done
-fi
+[ "$gvisor" != auto ] || gvisor=$whole_suite
 log "pytest"
 # pytest exits 5 when no test ran; that is a failure here, never a silent pass.
 "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" "$@" || exit
+# The production shape (compose.yaml, images built offline) after a whole-suite run, or when asked with
+# ARGUS_COMPOSE_CHECK=1; ARGUS_COMPOSE_CHECK=0 skips it.
+compose_check="${ARGUS_COMPOSE_CHECK:-auto}"
+[ "$compose_check" != auto ] || compose_check=$whole_suite
+if [ "$compose_check" = 1 ]; then
+    log "compose check: the images built offline, the stack up, the demo through nginx, everything removed"
+    bash scripts/compose_check.sh || exit
+fi
 [ "$gvisor" = 1 ] || exit 0
 log "pytest under gVisor (ARGUS_SANDBOX_OCI_RUNTIME=runsc): the sandbox suite and the example plugins"
 ARGUS_SANDBOX_OCI_RUNTIME=runsc "$VENV/bin/pytest" -p no:cacheprovider -n "${ARGUS_TEST_PROCESSES:-2}" -q \

@@ -199,7 +199,13 @@ def test_compose_file_is_valid_and_only_nginx_is_published():
     # docker-compose (v1, Debian's) comes with scripts/lib.sh; `config` validates without any engine.
     result = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "compose.yaml"), "config"],
-        env={"PATH": os.environ["PATH"], "SECRET_KEY": "x", "POSTGRES_PASSWORD": "y"},
+        env={
+            "PATH": os.environ["PATH"],
+            "SECRET_KEY": "x",
+            "POSTGRES_PASSWORD": "y",
+            "S3_SECRET_KEY": "z",
+            "ARGUS_DOCKER_GID": "999",
+        },
         capture_output=True,
         text=True,
         check=False,
@@ -217,7 +223,9 @@ def test_compose_file_is_valid_and_only_nginx_is_published():
             services[current] = []
         elif section == "services" and current and re.match(r"    \S", line):
             services[current].append(line.strip())
-    assert {"nginx", "web", "worker", "beat", "migrate", "postgres", "redis"} <= services.keys()
+    assert {
+        *("nginx", "web", "worker-1", "worker-2", "beat", "migrate", "postgres", "redis", "seaweedfs")
+    } <= services.keys()
     assert {name for name, keys in services.items() if "ports:" in keys} == {"nginx"}
     assert "depends_on:" in services["nginx"]
 
