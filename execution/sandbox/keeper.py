@@ -218,9 +218,7 @@ class PoolKeeper:
             if now >= next_reconcile:
                 next_reconcile = now + RECONCILE_INTERVAL_SECONDS
                 try:
-                    with self._lock:
-                        in_flight = frozenset(self._in_flight_slots)
-                    reconcile(self.client, self.layout, adopt=True, in_flight=in_flight)
+                    reconcile(self.client, self.layout, adopt=True, in_flight=self._slots_in_flight)
                 except Exception as exc:  # noqa: BLE001 - the engine may be down; try again later
                     logger.warning("pool keeper: reconciling failed: %s", exc)
                 self._measure()
@@ -295,6 +293,10 @@ class PoolKeeper:
         with contextlib.suppress(ValueError):
             return time.time() - int(entry.partition("-")[0]) / 1e9
         return 0.0
+
+    def _slots_in_flight(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._in_flight_slots)
 
     def _starts_in_flight(self) -> int:
         with self._lock:

@@ -28,7 +28,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,9 @@ from .workspace import Slot, ensure_work_dir
 logger = logging.getLogger(__name__)
 
 POOL_DIR_NAME = "pool"
+#: A claimed container given back unused (its run was not claimed, e.g. its tenant at its cap) is held by its
+#: process for the run's retry this long, then removed.
+HELD_SECONDS = 60.0
 CLAIM_SEPARATOR = "@"
 
 
@@ -187,6 +190,7 @@ class SharedPool:
         )
         self._pid = os.getpid()
         self._claims: dict[str, Path] = {}
+        self._held: dict[ContainerSettings, list[tuple[float, StartedContainer]]] = {}
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self._notify.setblocking(False)
         self.hits = 0
@@ -198,8 +202,8 @@ class SharedPool:
             return None
         key = shape_key(settings)
         self.layout.remember_shape(key, settings)
-        container = None
-        for entry in self.layout.ready_entries(key):
+        container = self._take_held(settings)
+        for entry in [] if container is not None else self.layout.ready_entries(key):
             claim = self.layout.claim(key, entry, self.owner)
             if claim is None:
                 continue  # another worker process was first
@@ -214,14 +218,58 @@ class SharedPool:
         return container
 
     def put_back(self, container: StartedContainer) -> bool:
-        """Never: detaching closes the launcher's stdin (it then exits), so a claimed container is used or
-        removed."""
-        return False
+        """Hold a container ``take`` handed out that never received a job, for this process's next take of
+        its shape (within HELD_SECONDS). It cannot go back to the host pool: detaching closes the launcher's
+        stdin, so a claimed container is used by its claimer or removed. False when it cannot be kept."""
+        if os.getpid() != self._pid or not container.pooled or not container.is_healthy():
+            return False
+        self._expire_held()
+        self._held.setdefault(container.settings, []).append((time.monotonic(), container))
+        return True
+
+    def held(self, settings: ContainerSettings) -> list[StartedContainer]:
+        return [container for _, container in self._held.get(settings, [])]
+
+    def prewarm(self, settings: ContainerSettings) -> None:
+        """Tell the keeper this shape is wanted (as a take would), without taking anything."""
+        key = shape_key(settings)
+        self.layout.remember_shape(key, settings)
+        self._tell_keeper(key, hit=True)
+
+    def wait_ready(self, settings: ContainerSettings, count: int = 1, timeout: float = 60.0) -> bool:
+        """Block until the host pool holds ``count`` warm containers for ``settings`` (tests, benches)."""
+        key = shape_key(settings)
+        deadline = time.monotonic() + timeout
+        while len(self.layout.ready_entries(key)) < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _take_held(self, settings: ContainerSettings) -> StartedContainer | None:
+        self._expire_held()
+        held = self._held.get(settings, [])
+        while held:
+            _, container = held.pop(0)
+            if container.is_healthy():
+                return container
+            self.dispose(container)
+        return None
+
+    def _expire_held(self) -> None:
+        now = time.monotonic()
+        for held in self._held.values():
+            while held and now - held[0][0] > HELD_SECONDS:
+                self.dispose(held.pop(0)[1])
 
     def dispose(self, container: StartedContainer) -> None:
         self.reaper.submit(container)
 
     def close(self, timeout: float = 60.0) -> None:
+        for held in self._held.values():
+            for _, container in held:
+                self.dispose(container)
+        self._held.clear()
         self.reaper.close(timeout)
         self._notify.close()
 
@@ -267,14 +315,19 @@ def sweep_pool(client: docker.DockerClient, work_dir: Path) -> list[str]:
 
 
 def reconcile(
-    client: docker.DockerClient, layout: PoolLayout, *, adopt: bool, in_flight: frozenset[str] = frozenset()
+    client: docker.DockerClient,
+    layout: PoolLayout,
+    *,
+    adopt: bool,
+    in_flight: Callable[[], Collection[str]] = frozenset,
 ) -> list[str]:
     """Make the engine and the pool directory agree (the caller holds the keeper lock).
 
     Removed: claimed containers whose claimer is dead, every container of this pool without an entry
-    (unless ``in_flight``: being started by the caller), ready ones that are not running, and with
-    ``adopt=False`` every ready one. Returns the removed ids.
+    (unless its slot is in ``in_flight()``: being started by the caller), ready ones that are not running,
+    and with ``adopt=False`` every ready one. Returns the removed ids.
     """
+    listed_at = time.time_ns()
     with docker_errors("list the pool's sandbox containers"):
         infos = client.api.containers(all=True, filters={"label": f"{LABEL_POOL}={layout.pool_id}"})
     state = {info["Id"]: info.get("State") for info in infos}
@@ -297,8 +350,8 @@ def reconcile(
         for entry in layout.ready_entries(key_dir.name):
             container_id = entry_container_id(entry)
             known.add(container_id)
-            # Running, or started after the listing above (the next round judges it): kept.
-            if adopt and state.get(container_id, "running") == "running":
+            # Running, or written after the listing above (the next round judges it): kept.
+            if adopt and (state.get(container_id) == "running" or entry > f"{listed_at:020d}"):
                 continue
             # Claim it first: a worker may be taking it this very moment.
             claim = layout.claim(key_dir.name, entry, owner_id())
@@ -308,7 +361,16 @@ def reconcile(
         known.add(container_id)
         if not local_owner_is_alive(claimer):
             remove(container_id, claim, (read_entry(claim) or {}).get("slot"))
-    for info in infos:
-        if info["Id"] not in known and info["Id"] not in in_flight:
-            remove(info["Id"], None, (info.get("Labels") or {}).get(LABEL_SLOT))
+    unknown = [info for info in infos if info["Id"] not in known]
+    if unknown:
+        # Started after the listings above? A start leaves in_flight only once its entry exists, so looking
+        # at in_flight first and at the entries again second cannot miss one.
+        starting = set(in_flight())
+        entries = {cid for _, cid, _ in layout.claims()}
+        for key_dir in list(layout.ready_dir.iterdir()):
+            entries.update(entry_container_id(entry) for entry in layout.ready_entries(key_dir.name))
+        for info in unknown:
+            slot_name = (info.get("Labels") or {}).get(LABEL_SLOT)
+            if info["Id"] not in entries and slot_name not in starting:
+                remove(info["Id"], None, slot_name)
     return removed
