@@ -342,7 +342,9 @@ class PoolKeeper:
             shape_dir.mkdir(mode=0o700, exist_ok=True)
             entry = entry_name(container.id)
             tmp = shape_dir / f".{entry}"
-            tmp.write_text(json.dumps({"id": container.id, "slot": slot.root.name, "key": key}))
+            entry_data = {"id": container.id, "slot": slot.root.name, "key": key}
+            entry_data["timings"] = container.timings
+            tmp.write_text(json.dumps(entry_data))
             os.rename(tmp, shape_dir / entry)  # appears complete, or not at all
             self.counts["starts"] += 1
             demand = self.shapes.get(key)

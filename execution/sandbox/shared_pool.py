@@ -277,7 +277,9 @@ class SharedPool:
         info = read_entry(claim)
         container_id = entry_container_id(entry)
         slot = Slot(self.work_dir / str((info or {}).get("slot", "")))
-        started = StartedContainer(container_id, None, slot, settings, time.monotonic(), pooled=True)
+        # The keeper's create and start times, for the metrics (the run's own timings leave them out).
+        timings = {k: float(v) for k, v in ((info or {}).get("timings") or {}).items()}
+        started = StartedContainer(container_id, None, slot, settings, time.monotonic(), timings, pooled=True)
         self._claims[container_id] = claim
         try:
             with docker_errors("attach to a warm sandbox container"):
