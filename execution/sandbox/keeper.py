@@ -195,11 +195,11 @@ class PoolKeeper:
         self._sock = sock
 
     def _restore_recent(self) -> None:
+        now, wall = time.monotonic(), time.time()
         try:
             recent = json.loads(self.layout.recent_path.read_text())
         except (OSError, ValueError):
-            return
-        now, wall = time.monotonic(), time.time()
+            recent = {}
         for key, item in recent.items():
             with contextlib.suppress(TypeError, ValueError, KeyError):
                 age = wall - float(item["last_used"])
@@ -207,6 +207,13 @@ class PoolKeeper:
                     demand = ShapeDemand(settings_from_json(item["settings"]), last_take=now - age)
                     demand.start_seconds = float(item.get("start_seconds", 1.0))
                     self.shapes[key] = demand
+        # Shapes a worker asked for while no keeper listened (its notice was lost): it wrote them down first.
+        for path in self.layout.shapes_dir.glob("*.json"):
+            with contextlib.suppress(OSError):
+                age = wall - path.stat().st_mtime
+                settings = self.layout.shape(path.stem)
+                if path.stem not in self.shapes and settings is not None and age <= self.limits.idle_seconds:
+                    self.shapes[path.stem] = ShapeDemand(settings, last_take=now - max(age, 0.0))
         if self.shapes:
             logger.info("re-warming %d recently used container shape(s)", len(self.shapes))
 

@@ -112,8 +112,12 @@ class PoolLayout:
         return self.ready_dir / key
 
     def remember_shape(self, key: str, settings: ContainerSettings) -> None:
+        """Written down (and touched at each take) before the keeper is told: a keeper that was not listening
+        finds the shapes used lately here when it starts."""
         path = self.shapes_dir / f"{key}.json"
-        if not path.exists():
+        try:
+            os.utime(path)
+        except FileNotFoundError:
             write_atomically(path, json.dumps(dataclasses.asdict(settings)).encode())
 
     def shape(self, key: str) -> ContainerSettings | None:

@@ -19,6 +19,8 @@ from django.db import connection
 
 from argus_plugins.celery import app as celery_app
 from execution.models import Execution, ExecutionStatus
+from execution.sandbox import connect
+from execution.sandbox.shared_pool import sweep_pool
 from ledger.verification import verify_chain
 from tests.execution.integration import conftest as integration
 from tests.execution.integration.conftest import Deployer
@@ -87,6 +89,13 @@ def platform(tmp_path: Path, shared_media: Path, runtime_image: None) -> Iterato
         finally:
             _reset_publisher_pools()
             celery_app.conf.broker_url, celery_app.conf.task_default_queue = previous
+            # A worker SIGKILLed with its pool keeper leaves the host pool's warm containers to the next
+            # keeper or sweep on its work directory: this is the last one.
+            client = connect()
+            try:
+                sweep_pool(client, sandbox)
+            finally:
+                client.close()
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ def keeper_thread(docker_client: docker.DockerClient, pool_dir: Path) -> Iterato
     thread = threading.Thread(target=keeper.run, daemon=True)
     thread.start()
     keeper.thread = thread  # type: ignore[attr-defined]
+    wait_until(lambda: keeper.layout.socket_path.exists(), what="the keeper to listen")
     yield keeper
     keeper.stop()
     thread.join(timeout=60)
@@ -254,4 +255,22 @@ def test_a_dead_keeper_leaves_running_jobs_alone_and_its_successor_rewarms_recen
             keeper.wait(timeout=60)
         pool.close()
     # Stopped: it removed its warm containers on the way out.
+    assert not pool_containers(docker_client, pool_dir)
+
+
+def test_a_shape_asked_for_while_no_keeper_listened_is_warmed_when_one_starts(
+    make_job, docker_client: docker.DockerClient, pool_dir: Path
+) -> None:
+    pool = SharedPool(docker_client, work_dir=pool_dir)
+    settings = make_job(HELLO).container_settings()
+    assert pool.take(settings) is None  # nobody listens: the notice is lost, the shape is written down
+    keeper = PoolKeeper(docker_client, pool_dir, PoolLimits(min_depth=1))
+    thread = threading.Thread(target=keeper.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: pool.layout.ready_entries(shape_key(settings)), what="the shape to be warmed")
+    finally:
+        keeper.stop()
+        thread.join(timeout=60)
+        pool.close()
     assert not pool_containers(docker_client, pool_dir)
