@@ -384,8 +384,15 @@ ARGUS_OUTPUT_MAX_BYTES = env.int("ARGUS_OUTPUT_MAX_BYTES", default=4 * 1024 * 10
 ARGUS_TENANT_MAX_CONCURRENCY = env.int("ARGUS_TENANT_MAX_CONCURRENCY", default=4)
 ARGUS_CAPACITY_RETRY_SECONDS = 1
 ARGUS_DOCKER_MAX_RETRIES = env.int("ARGUS_DOCKER_MAX_RETRIES", default=5)
-#: Warm, single-use containers kept ready per worker process and container shape (0 disables the pool).
+#: The host's shared warm pool (README, "Warm pool"): warm, single-use containers kept at least per container
+#: shape used in the last ARGUS_SANDBOX_POOL_IDLE_SECONDS (0 disables the pool); more while demand needs them,
+#: within a cap per shape, a cap per host and a budget for the memory the idle containers hold.
 ARGUS_SANDBOX_POOL_SIZE = env.int("ARGUS_SANDBOX_POOL_SIZE", default=1)
+ARGUS_SANDBOX_POOL_MAX_PER_SHAPE = env.int("ARGUS_SANDBOX_POOL_MAX_PER_SHAPE", default=8)
+ARGUS_SANDBOX_POOL_MAX_TOTAL = env.int("ARGUS_SANDBOX_POOL_MAX_TOTAL", default=16)
+ARGUS_SANDBOX_POOL_MEMORY_MB = env.int("ARGUS_SANDBOX_POOL_MEMORY_MB", default=512)
+ARGUS_SANDBOX_POOL_PARALLEL_STARTS = env.int("ARGUS_SANDBOX_POOL_PARALLEL_STARTS", default=2)
+ARGUS_SANDBOX_POOL_IDLE_SECONDS = env.int("ARGUS_SANDBOX_POOL_IDLE_SECONDS", default=300)
 #: A stronger OCI runtime (e.g. gVisor's "runsc") where installed; empty uses the engine's default.
 ARGUS_SANDBOX_OCI_RUNTIME = env.str("ARGUS_SANDBOX_OCI_RUNTIME", default="")
 #: The Docker runtime name of gVisor, for tenants whose policy requires it (scripts/lib.sh: ensure_runsc).

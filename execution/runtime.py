@@ -1,6 +1,7 @@
-"""Per-process sandbox resources of a worker: one Docker client and (optionally) a warm container pool.
+"""Per-process sandbox resources of a worker: one Docker client and (optionally) its handle on the host's
+shared warm pool (kept by the pool-keeper process, see execution/keeper_process.py).
 
-Created lazily in each worker process (pools hold threads and sockets, which do not survive fork)
+Created lazily in each worker process (clients hold sockets and threads, which do not survive fork)
 and closed when the process exits.
 """
 
@@ -14,7 +15,8 @@ from pathlib import Path
 import docker
 from django.conf import settings
 
-from .sandbox import ContainerPool, connect
+from .sandbox import connect
+from .sandbox.shared_pool import SharedPool
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -36,13 +38,14 @@ def docker_client() -> docker.DockerClient:
         return _state["client"]  # type: ignore[return-value]
 
 
-def container_pool() -> ContainerPool | None:
+def container_pool() -> SharedPool | None:
+    """This process's handle on the host's warm pool (None when ARGUS_SANDBOX_POOL_SIZE is 0)."""
     if settings.ARGUS_SANDBOX_POOL_SIZE <= 0:
         return None
     client = docker_client()
     with _lock:
         if "pool" not in _state:
-            _state["pool"] = ContainerPool(client, work_dir=work_dir(), size=settings.ARGUS_SANDBOX_POOL_SIZE)
+            _state["pool"] = SharedPool(client, work_dir=work_dir())
         return _state["pool"]  # type: ignore[return-value]
 
 

@@ -6,15 +6,16 @@ import datetime as dt
 import logging
 
 from celery import shared_task
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_init, worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
 from argus_plugins.core import clock
 from argus_plugins.core.publishing import republish
 
-from . import dispatch, runtime, worker
+from . import dispatch, keeper_process, runtime, worker
 from .models import Execution, ExecutionStatus
 from .sandbox import DockerUnavailable, sweep_orphans
+from .sandbox.shared_pool import sweep_pool
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,10 @@ def sweep_executions() -> dict[str, int]:
 def _sweep_orphaned_containers() -> int:
     """Remove sandbox containers (and their scratch dirs) whose worker process died on this host."""
     try:
-        return len(sweep_orphans(runtime.docker_client(), work_dirs=[runtime.work_dir()]))
+        client = runtime.docker_client()
+        orphans = sweep_orphans(client, work_dirs=[runtime.work_dir()])
+        # The host pool's containers, when its keeper is gone (else the keeper reconciles by itself).
+        return len(orphans) + len(sweep_pool(client, runtime.work_dir()))
     except DockerUnavailable:
         logger.warning("Docker is unreachable: orphaned sandbox containers will be swept later")
         return 0
@@ -83,3 +87,14 @@ def _sweep_orphaned_containers() -> int:
 @worker_process_shutdown.connect
 def _close_sandbox_runtime(**_kwargs: object) -> None:
     runtime.close()
+
+
+@worker_init.connect
+def _start_pool_keeper(**_kwargs: object) -> None:
+    """In the worker's main process, before it forks its pool: the host's warm pool keeper beside it."""
+    keeper_process.start()
+
+
+@worker_shutdown.connect
+def _stop_pool_keeper(**_kwargs: object) -> None:
+    keeper_process.stop()

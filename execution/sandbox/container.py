@@ -36,6 +36,8 @@ LABEL_MANAGED = "org.argus.managed"
 LABEL_OWNER = "org.argus.owner"
 LABEL_EXECUTION = "org.argus.execution"
 LABEL_SLOT = "org.argus.slot"
+#: Set on the host pool's containers (the pool's id): its keeper, not ``sweep_orphans``, removes them.
+LABEL_POOL = "org.argus.pool"
 LAUNCHER_PATH = f"{_launcher.LAUNCHER_DIR}/launcher.py"
 CONTAINER_TMP = "/tmp"  # noqa: S108 - the container's own private tmpfs, not the host's /tmp
 # Imported (not run as a script) so that Python uses the pyc compiled into the image. -I: no PYTHON*
@@ -263,8 +265,14 @@ def start_container(
     owner: str,
     execution_id: str = "",
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT_SECONDS,
+    pool_id: str = "",
+    attach: bool = True,
 ) -> StartedContainer:
-    """Create, attach and start one sandbox container; removes it again if any step fails."""
+    """Create, attach and start one sandbox container; removes it again if any step fails.
+
+    ``attach=False`` (the host pool's keeper) starts it with stdin open and nobody attached: the idle
+    launcher writes nothing, and the process that claims it attaches later (``attach_socket``).
+    """
     api = client.api
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -284,6 +292,7 @@ def start_container(
                 LABEL_OWNER: owner,
                 LABEL_EXECUTION: execution_id,
                 LABEL_SLOT: slot.root.name,
+                **({LABEL_POOL: pool_id} if pool_id else {}),
             },
             host_config=host_config(api, settings, slot),
         )
@@ -294,7 +303,7 @@ def start_container(
         with docker_errors("attach to a sandbox container"):
             # Attach before start so not one byte of the launcher's output can be missed. Without a
             # TTY the engine copies stdin verbatim (no detach-key escapes), so binary headers are safe.
-            sock = api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            sock = attach_socket(client, container_id) if attach else None
         t2 = time.perf_counter()
         with docker_errors("start a sandbox container"):
             api.start(container_id)
@@ -306,6 +315,11 @@ def start_container(
         raise
     timings.update(create=t1 - t0, attach=t2 - t1, start=t3 - t2)
     return StartedContainer(container_id, sock, slot, settings, time.monotonic(), timings)
+
+
+def attach_socket(client: docker.DockerClient, container_id: str) -> Any:
+    """The container's stdin, stdout and stderr as one socket (multiplexed frames out, raw bytes in)."""
+    return client.api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
 
 
 def close_attach(sock: Any) -> None:
@@ -365,6 +379,8 @@ def sweep_orphans(
     for info in containers:
         labels = info.get("Labels") or {}
         owner = labels.get(LABEL_OWNER, "")
+        if labels.get(LABEL_POOL):
+            continue  # the host pool's: its keeper (or shared_pool.sweep_pool) decides
         if owner and live_owner_predicate(owner):
             continue
         with docker_errors("remove an orphaned sandbox container"):

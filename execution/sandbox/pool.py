@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -72,8 +73,14 @@ class RepeatedFailureLog:
 class Reaper:
     """Removes finished containers (and their slots) in a background thread."""
 
-    def __init__(self, client: docker.DockerClient, name: str = "argus-sandbox-reaper") -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        name: str = "argus-sandbox-reaper",
+        on_removed: Callable[[StartedContainer], None] | None = None,
+    ) -> None:
         self._client = client
+        self._on_removed = on_removed
         self._queue: collections.deque[StartedContainer] = collections.deque()
         self._cond = threading.Condition()
         self._busy = 0
@@ -136,6 +143,9 @@ class Reaper:
             discard(self._client, container)
         except Exception:
             logger.exception("could not remove sandbox container %s", container.id)
+        else:
+            if self._on_removed is not None:
+                self._on_removed(container)
         self.last_remove_seconds = time.perf_counter() - started
         self.removed += 1
 

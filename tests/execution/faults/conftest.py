@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from execution.models import Execution, ExecutionStatus
+from execution.sandbox import connect
+from execution.sandbox.shared_pool import sweep_pool
 from ledger.verification import verify_chain
 from tests.execution.integration import conftest as integration
 from tests.support.celery_worker import (
@@ -83,8 +85,17 @@ def platform(tmp_path: Path, shared_media: Path, runtime_image: None) -> Iterato
             "ARGUS_QUEUED_STALE_SECONDS": str(QUEUED_STALE_SECONDS),
             "ARGUS_SWEEP_INTERVAL_SECONDS": str(SWEEP_INTERVAL_SECONDS),
         }
-        with publishing_to(redis_server.url, queue):
-            yield Platform(redis_server, tmp_path, queue, env)
+        try:
+            with publishing_to(redis_server.url, queue):
+                yield Platform(redis_server, tmp_path, queue, env)
+        finally:
+            # A worker SIGKILLed with its pool keeper leaves the host pool's warm containers to the next
+            # keeper or sweep on its work directory: this is the last one.
+            client = connect()
+            try:
+                sweep_pool(client, Path(sandbox_env["ARGUS_SANDBOX_WORK_DIR"]))
+            finally:
+                client.close()
 
 
 @pytest.fixture

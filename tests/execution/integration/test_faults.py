@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 
 import docker
@@ -12,6 +13,8 @@ from argus_plugins.celery import app as celery_app
 from argus_plugins.core import clock
 from execution import worker
 from execution.models import Execution, ExecutionStatus
+from execution.sandbox.keeper import PoolKeeper, PoolLimits
+from execution.sandbox.shared_pool import entry_container_id, shape_key
 from execution.tasks import sweep_executions
 from tests.support.celery_worker import running_worker
 from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, sandbox_worker_env, wait_for, wait_terminal
@@ -156,23 +159,31 @@ def test_a_run_at_its_tenants_cap_stays_queued_and_its_warm_container_waits_for_
     Execution.objects.filter(pk=blocker.pk).update(status=ExecutionStatus.RUNNING, started_at=clock.now())
     settings.ARGUS_SANDBOX_POOL_SIZE = 1
     runtime.close()
+    # This process plays the worker, so it keeps its own host pool too.
+    keeper = PoolKeeper(runtime.docker_client(), runtime.work_dir(), PoolLimits(min_depth=1))
+    keeping = threading.Thread(target=keeper.run, daemon=True)
+    keeping.start()
     try:
         pool = runtime.container_pool()
         job_settings = worker._sandbox_job(worker.prepare(worker._load(str(queued.pk)))).container_settings()
+        pool.prewarm(job_settings)
         assert pool.wait_ready(job_settings, timeout=60)
-        (warm,) = pool._ready[job_settings]
+        warm_id = entry_container_id(pool.layout.ready_entries(shape_key(job_settings))[0])  # the oldest goes first
         with pytest.raises(TenantAtCapacity):
             worker.run(str(queued.pk))
         queued.refresh_from_db()
         assert (queued.status, queued.container_id, queued.started_at) == ("QUEUED", "", None)
-        assert list(pool._ready[job_settings]) == [warm] and pool.reaper.removed == 0  # handed back, kept
+        # Handed back, held by this process for the retry (not removed, not back in the shared pool).
+        assert [c.id for c in pool.held(job_settings)] == [warm_id] and pool.reaper.removed == 0
         Execution.objects.filter(pk=blocker.pk).update(status=ExecutionStatus.CANCELLED)
         worker.run(str(queued.pk))
     finally:
         runtime.close()
+        keeper.stop()
+        keeping.join(timeout=60)
     queued.refresh_from_db()
     assert queued.status == ExecutionStatus.SUCCEEDED and queued.stdout == "my turn\n"
-    assert queued.container_id == warm.id  # recorded when the run was claimed
+    assert queued.container_id == warm_id  # recorded when the run was claimed
 
 
 def test_a_sandbox_that_cannot_start_fails_the_run_with_the_reason(deploy, settings):
