@@ -343,7 +343,11 @@ def concurrent_appends(database_url: str | None, writer_counts: list[int], per_w
 
     server_url = os.environ.get("ARGUS_TEST_POSTGRES_URL") if database_url is None else None
     if server_url:
-        database_url = _temporary_postgres_database(server_url)
+        sys.path.insert(0, str(REPO))
+        from tests.support.postgres import create_database
+
+        database_url, drop = create_database(server_url, "ledger_bench")
+        atexit.register(drop)
     setup_django(database_url)
     from django.conf import settings
     from django.db import connection
@@ -392,22 +396,6 @@ def concurrent_appends(database_url: str | None, writer_counts: list[int], per_w
     connection.close()
 
 
-def _temporary_postgres_database(server_url: str) -> str:
-    """A new database on ``server_url``'s PostgreSQL server, dropped when the bench exits."""
-    import psycopg
-
-    name = f"ledger_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    atexit.register(drop)
-    scheme, _, rest = server_url.partition("://")
-    authority, _, _ = rest.partition("/")
-    return f"{scheme}://{authority}/{name}"
 
 
 def _run_writers(
