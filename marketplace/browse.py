@@ -157,4 +157,5 @@ def browse_listings(
         order = ()
     else:
         order = (F("active_installs").desc(),)
-    return with_page_prefetches(listings).order_by(*order, "plugin__name", "id")
+    # stats__name is the plugin's name (kept with it): the whole order is in a ListingStats index.
+    return with_page_prefetches(listings).order_by(*order, "stats__name", "id")

@@ -75,6 +75,8 @@ class ListingStats(models.Model):
     listing = models.OneToOneField(Listing, on_delete=models.CASCADE, primary_key=True, related_name="stats")
     #: As ``listings.marketplace_visible()``: not delisted, plugin not archived, a trusted published version.
     visible = models.BooleanField(default=False)
+    #: The plugin's name: every sort ends with (name, listing), so a page is read in index order.
+    name = models.CharField(max_length=200, blank=True)
     active_installs = models.PositiveIntegerField(default=0)
     rating_count = models.PositiveIntegerField(default=0)
     rating_average = models.FloatField(null=True, blank=True)
@@ -85,10 +87,13 @@ class ListingStats(models.Model):
 
     class Meta:
         verbose_name_plural = "listing stats"
+        # The RATING and NEWEST orders (DESC NULLS LAST, which SQLite cannot index) and the search document
+        # (GIN) are indexed on PostgreSQL by migration 0002.
         indexes = [
-            models.Index(fields=("visible", "-active_installs"), name="listingstats_popular"),
-            models.Index(fields=("visible", "-rating_average", "-rating_count"), name="listingstats_rating"),
-            models.Index(fields=("visible", "-latest_published_at"), name="listingstats_newest"),
+            models.Index(
+                fields=("visible", "-active_installs", "name", "listing"), name="listingstats_popular"
+            ),
+            models.Index(fields=("visible", "name", "listing"), name="listingstats_name"),
         ]
 
     def __str__(self) -> str:

@@ -38,7 +38,7 @@ from .models import Listing, ListingStats, Review
 
 #: Listings recomputed per statement by a full refresh.
 BATCH_SIZE = 500
-FIGURES = ("visible", "active_installs", "rating_count", "rating_average", "latest_published_at")
+FIGURES = ("visible", "name", "active_installs", "rating_count", "rating_average", "latest_published_at")
 
 
 #: The weighted document browse searches (the weights and configurations of its ranking), per listing.
@@ -112,13 +112,16 @@ def _recompute(listing_ids: list[Any]) -> int:
         ListingStats(
             listing_id=listing.pk,
             visible=listing.figure_visible,
+            name=listing.plugin.name,
             active_installs=listing.figure_active_installs,
             rating_count=listing.figure_rating_count,
             rating_average=listing.figure_rating_average,
             latest_published_at=listing.figure_latest_published_at,
             refreshed_at=now,
         )
-        for listing in computed_figures(Listing.objects.filter(pk__in=listing_ids).order_by())
+        for listing in computed_figures(
+            Listing.objects.filter(pk__in=listing_ids).select_related("plugin").order_by()
+        )
     ]
     ListingStats.objects.bulk_update(rows, [*FIGURES, "refreshed_at"], batch_size=BATCH_SIZE)
     if connection.vendor == "postgresql":
