@@ -74,7 +74,13 @@ ARGUS_HOOKS: dict[str, list[str]] = {
     # installations → execution: revoking a grant cancels the runs that need it, in the same commit.
     "installations.grant_revoked": ["execution.services.cancel_runs_needing"],
     # installations, execution → triggers: platform events that subscriptions and webhooks react to.
-    "installations.plugin_installed": ["triggers.events.plugin_installed"],
+    "installations.plugin_installed": [
+        "triggers.events.plugin_installed",
+        "marketplace.stats.installation_changed",
+    ],
+    # registry, installations → marketplace: the catalogue's figures change in the same commit.
+    "installations.plugin_uninstalled": ["marketplace.stats.installation_changed"],
+    "registry.plugins_changed": ["marketplace.stats.plugins_changed"],
     "execution.evidence_uploaded": ["triggers.events.evidence_uploaded"],
     "execution.run_finished": ["triggers.events.execution_finished"],
 }
@@ -420,6 +426,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-executions": {"task": "execution.sweep", "schedule": ARGUS_SWEEP_INTERVAL_SECONDS},
     "sweep-dependency-layers": {"task": "registry.sweep_dependency_layers", "schedule": 300.0},
     "marketplace-billing-cycle": {"task": "marketplace.billing_cycle", "schedule": 300.0},
+    "marketplace-refresh-listing-stats": {"task": "marketplace.refresh_listing_stats", "schedule": 3600.0},
 }
 
 # --- Ledger: Merkle tree checkpoints, witnesses ----------------------------------------------------------

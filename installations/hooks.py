@@ -6,6 +6,8 @@ callables are listed in ``settings.ARGUS_HOOKS``)."""
 AUTHORIZATION_POLICIES = "installations.authorization_policies"
 #: ``handler(installation_id)``, inside the install's transaction (handlers defer their work to the commit).
 PLUGIN_INSTALLED = "installations.plugin_installed"
+#: ``handler(installation_id)``, inside the uninstall's transaction (e.g. the marketplace's install counts).
+PLUGIN_UNINSTALLED = "installations.plugin_uninstalled"
 #: ``handler(installation_id, capability, reason)``, inside the revocation's transaction: runs queued or
 #: running under the revoked grant are stopped in the same commit.
 GRANT_REVOKED = "installations.grant_revoked"

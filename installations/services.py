@@ -30,7 +30,7 @@ from registry.versioning import parse_version
 
 from .authorization import newest_published_version, policy_refusals, resolve_version, version_refusals
 from .error_codes import InstallationErrorCode
-from .hooks import GRANT_REVOKED, PLUGIN_INSTALLED
+from .hooks import GRANT_REVOKED, PLUGIN_INSTALLED, PLUGIN_UNINSTALLED
 from .models import Capability, CapabilityGrant, Installation, InstallationEvent, InstallationEventKind
 
 MAX_CONFIG_BYTES = 64 * 1024
@@ -205,6 +205,7 @@ def uninstall_plugin(*, actor: User, installation_id: Any) -> Installation:
         kind=InstallationEventKind.UNINSTALLED,
         actor=actor,
     )
+    run_hooks(PLUGIN_UNINSTALLED, installation.pk)
     return installation
 
 

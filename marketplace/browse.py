@@ -2,9 +2,10 @@
 
 Search is ``icontains`` over the plugin's name and slug and the listing's tagline, description and tags
 on SQLite, and PostgreSQL full-text search (``websearch_to_tsquery``, ranked: name A, tagline and tags B,
-description C) when the database is PostgreSQL. Ratings and popularity are correlated subqueries of the
-page query, and a page's plans, latest versions and rating distributions are fetched with one query
-each, so the number of SQL queries of a page does not depend on its size.
+description C) when the database is PostgreSQL. Visibility, ratings, popularity and the latest
+publication are read from ``ListingStats`` (one indexed row per listing, see marketplace.stats), and a
+page's plans, latest versions and rating distributions are fetched with one query each, so the number of
+SQL queries of a page does not depend on its size.
 """
 
 from __future__ import annotations
@@ -15,30 +16,19 @@ from typing import Any
 
 from django.db import connection, models
 from django.db.models import (
-    Avg,
-    Case,
-    Count,
     Exists,
     F,
-    IntegerField,
-    Max,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    Subquery,
-    Value,
-    When,
 )
-from django.db.models.functions import Cast, Coalesce
 
 from argus_plugins.core.errors import CommonErrorCode, DomainError
 from argus_plugins.tenancy.permissions import require_authenticated
-from installations.models import Installation
-from registry.models import PluginVersion, VersionStatus
 
-from .listings import marketplace_visible, trusted_published_versions
-from .models import Listing, Plan, PricingModel, Review
+from .listings import trusted_published_versions
+from .models import Listing, Plan, PricingModel
 from .reviews import rating_summaries
 
 MAX_SEARCH = 200
@@ -51,26 +41,14 @@ class ListingSort(models.TextChoices):
     NAME = "NAME", "Plugin name, A to Z"
 
 
-def _subquery_value(queryset: QuerySet, aggregate: Any, output_field: models.Field) -> Subquery:
-    """A correlated aggregate over ``queryset`` (already filtered on OuterRef) as a scalar subquery."""
-    grouped = (
-        queryset.order_by()
-        .annotate(_group=Value(1))
-        .values("_group")
-        .annotate(value=aggregate)
-        .values("value")
-    )
-    return Subquery(grouped, output_field=output_field)
-
-
 def with_figures(queryset: QuerySet[Listing]) -> QuerySet[Listing]:
-    """Annotate rating average and count (visible reviews) and active installations."""
-    reviews = Review.objects.filter(listing_id=OuterRef("pk"), hidden_at__isnull=True)
-    installs = Installation.objects.filter(plugin_id=OuterRef("plugin_id"), uninstalled_at__isnull=True)
+    """Annotate rating average and count (visible reviews), active installations and the latest trusted
+    publication date, read from the listing's ListingStats row."""
     return queryset.annotate(
-        rating_average=_subquery_value(reviews, Avg("rating"), models.FloatField()),
-        rating_count=Coalesce(_subquery_value(reviews, Count("id"), IntegerField()), 0),
-        active_installs=Coalesce(_subquery_value(installs, Count("id"), IntegerField()), 0),
+        rating_average=F("stats__rating_average"),
+        rating_count=F("stats__rating_count"),
+        active_installs=F("stats__active_installs"),
+        latest_published_at=F("stats__latest_published_at"),
     )
 
 
@@ -112,18 +90,12 @@ def _clean_min_rating(value: Any) -> decimal.Decimal | None:
 def _search(queryset: QuerySet[Listing], text: str) -> tuple[QuerySet[Listing], bool]:
     """Returns the filtered queryset and whether it is annotated with a ``search_rank``."""
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+        from django.contrib.postgres.search import SearchQuery, SearchRank
 
-        vector = (
-            SearchVector("plugin__name", weight="A", config="english")
-            + SearchVector("plugin__slug", weight="A", config="simple")
-            + SearchVector("tagline", weight="B", config="english")
-            + SearchVector(Cast("tags", models.TextField()), weight="B", config="english")
-            + SearchVector("description", weight="C", config="english")
-        )
+        # The weighted document is kept in ListingStats.search_document (GIN-indexed), see marketplace.stats.
         query = SearchQuery(text, search_type="websearch", config="english")
-        return queryset.annotate(search_document=vector).filter(search_document=query).annotate(
-            search_rank=SearchRank(F("search_document"), query)
+        return queryset.filter(stats__search_document=query).annotate(
+            search_rank=SearchRank(F("stats__search_document"), query)
         ), True
     condition = Q()
     for word in text.split()[:10]:  # every word must match somewhere
@@ -149,7 +121,8 @@ def browse_listings(
     """The marketplace's listings matching the filters, ordered by ``sort`` (default: relevance when
     searching on PostgreSQL, otherwise POPULAR)."""
     require_authenticated(user)
-    listings = with_figures(marketplace_visible())
+    # ListingStats.visible is marketplace_visible(), kept with the rows it derives from (marketplace.stats).
+    listings = with_figures(Listing.objects.filter(stats__visible=True))
     ranked = False
     if search is not None and search.strip():
         if len(search) > MAX_SEARCH:
@@ -179,17 +152,10 @@ def browse_listings(
     elif sort == ListingSort.RATING:
         order = (F("rating_average").desc(nulls_last=True), F("rating_count").desc())
     elif sort == ListingSort.NEWEST:
-        # Filter on the plugin only (its index drives the subquery); the trust test is inside the CASE.
-        versions = PluginVersion.objects.filter(plugin_id=OuterRef("plugin_id"))
-        trusted = Case(
-            When(status=VersionStatus.PUBLISHED, signing_key__revoked_at__isnull=True, then=F("published_at"))
-        )
-        listings = listings.annotate(
-            latest_published_at=_subquery_value(versions, Max(trusted), models.DateTimeField())
-        )
         order = (F("latest_published_at").desc(nulls_last=True),)
     elif sort == ListingSort.NAME:
         order = ()
     else:
         order = (F("active_installs").desc(),)
-    return with_page_prefetches(listings).order_by(*order, "plugin__name", "id")
+    # stats__name is the plugin's name (kept with it): the whole order is in a ListingStats index.
+    return with_page_prefetches(listings).order_by(*order, "stats__name", "id")

@@ -13,22 +13,18 @@ from argus_plugins.core.sentinels import UNSET
 from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.models import User
 from argus_plugins.tenancy.permissions import require_authenticated, require_staff
-from registry.models import Plugin, PluginStatus, PluginVersion, PublisherMembership, VersionStatus
+from registry.models import Plugin, PluginStatus, PublisherMembership
 from registry.permissions import require_publisher_role
 from registry.services import visible_plugins
 
 from .error_codes import MarketplaceErrorCode
 from .markdown import render_markdown
 from .models import Listing, ListingModerationEvent, ModerationAction
+from .stats import refresh_listing_stats, trusted_published_versions
 from .validation import MAX_CATEGORIES, MAX_TAGS, clean_labels, clean_url, get_or_404
 
 MAX_DESCRIPTION = 50_000
 MAX_REASON = 500
-
-
-def trusted_published_versions() -> QuerySet[PluginVersion]:
-    """Versions the marketplace may advertise: PUBLISHED and signed by a key that is not revoked."""
-    return PluginVersion.objects.filter(status=VersionStatus.PUBLISHED, signing_key__revoked_at__isnull=True)
 
 
 def marketplace_visible(queryset: QuerySet[Listing] | None = None) -> QuerySet[Listing]:
@@ -121,12 +117,15 @@ def update_listing(
     if listing is None:
         try:
             with transaction.atomic():
-                return Listing.objects.create(
+                listing = Listing.objects.create(
                     plugin=plugin, created_at=now, updated_at=now, updated_by=actor, **changes
                 )
+            refresh_listing_stats(listing_ids=[listing.pk])
+            return listing
         except IntegrityError:  # created concurrently: update that one instead
             listing = Listing.objects.select_for_update().get(plugin=plugin)
     Listing.objects.filter(pk=listing.pk).update(updated_at=now, updated_by=actor, **changes)
+    refresh_listing_stats(listing_ids=[listing.pk])  # the search document follows the text
     listing.refresh_from_db()
     return listing
 
@@ -157,6 +156,7 @@ def _moderate(actor: User, listing_id: Any, reason: Any, *, delist: bool, reason
         actor=actor,
         at=now,
     )
+    refresh_listing_stats(listing_ids=[listing.pk])
     listing.refresh_from_db()
     return listing
 

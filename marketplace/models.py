@@ -1,7 +1,8 @@
 """The marketplace: listings of plugins, their pricing plans, tenants' entitlements and invoices, reviews.
 
-Nothing here is a counter updated in Python: ratings, installs and usage are aggregated by the database
-from the rows (reviews, installation events, executions) when asked.
+Ratings, installs and usage are aggregated by the database from the rows (reviews, installation events,
+executions); ``ListingStats`` caches the catalogue's figures, recomputed from those rows (never counted
+in Python).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import datetime as dt
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from djmoney.models.fields import MoneyField
 
@@ -59,6 +61,43 @@ class Listing(UUIDModel, TimestampedModel):
     @property
     def is_delisted(self) -> bool:
         return self.delisted_at is not None
+
+
+class ListingStats(models.Model):
+    """What the catalogue sorts and filters on, one row per listing, so a page is read from indexes.
+
+    A cache of figures derived from other rows (visible reviews, active installations, trusted published
+    versions, the plugin's status and the listing's delisting), rewritten by ``marketplace.stats`` in the
+    transactions that change them (directly, or through the registry's and installations' hooks) and
+    recomputed in full by the ``marketplace.refresh_listing_stats`` task and command.
+    """
+
+    listing = models.OneToOneField(Listing, on_delete=models.CASCADE, primary_key=True, related_name="stats")
+    #: As ``listings.marketplace_visible()``: not delisted, plugin not archived, a trusted published version.
+    visible = models.BooleanField(default=False)
+    #: The plugin's name: every sort ends with (name, listing), so a page is read in index order.
+    name = models.CharField(max_length=200, blank=True)
+    active_installs = models.PositiveIntegerField(default=0)
+    rating_count = models.PositiveIntegerField(default=0)
+    rating_average = models.FloatField(null=True, blank=True)
+    latest_published_at = models.DateTimeField(null=True, blank=True)
+    #: PostgreSQL only (GIN-indexed): name and slug A, tagline and tags B, description C. Null on SQLite.
+    search_document = SearchVectorField(null=True, editable=False)
+    refreshed_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        verbose_name_plural = "listing stats"
+        # The RATING and NEWEST orders (DESC NULLS LAST, which SQLite cannot index) and the search document
+        # (GIN) are indexed on PostgreSQL by migration 0002.
+        indexes = [
+            models.Index(
+                fields=("visible", "-active_installs", "name", "listing"), name="listingstats_popular"
+            ),
+            models.Index(fields=("visible", "name", "listing"), name="listingstats_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Stats of listing {self.listing_id}"
 
 
 class ModerationAction(models.TextChoices):

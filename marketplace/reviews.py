@@ -26,6 +26,7 @@ from registry.models import PublisherMembership
 from .error_codes import MarketplaceErrorCode
 from .listings import get_listing, listings_visible_to
 from .models import Listing, Review, ReviewFlag, ReviewReply, ReviewRevision
+from .stats import refresh_listing_stats
 
 MAX_TITLE = 200
 MAX_BODY = 10_000
@@ -156,7 +157,7 @@ def create_review(
     now = clock.now()
     try:
         with transaction.atomic():
-            return Review.objects.create(
+            review = Review.objects.create(
                 listing=listing,
                 tenant=tenant,
                 author=actor,
@@ -172,6 +173,8 @@ def create_review(
             "This tenant has already reviewed this plugin: edit that review.",
             "listingId",
         ) from None
+    refresh_listing_stats(listing_ids=[listing.pk])
+    return review
 
 
 def _own_review(actor: User, review_id: Any) -> Review:
@@ -207,6 +210,7 @@ def update_review(
         edited_by=actor,
     )
     Review.objects.filter(pk=review.pk).update(version=version, updated_at=now, **content)
+    refresh_listing_stats(listing_ids=[review.listing_id])
     review.refresh_from_db()
     return review
 
@@ -273,6 +277,7 @@ def hide_review(*, actor: User, review_id: Any, reason: Any) -> Review:
     )
     if updated != 1:
         raise DomainError(MarketplaceErrorCode.ALREADY_HIDDEN, "This review is already hidden.", "reviewId")
+    refresh_listing_stats(listing_ids=[review.listing_id])
     review.refresh_from_db()
     return review
 

@@ -12,8 +12,10 @@ from django.db import transaction
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError
+from argus_plugins.core.hooks import run_hooks
 
 from .error_codes import RegistryErrorCode
+from .hooks import PLUGINS_CHANGED
 from .models import LifecycleEvent, Plugin, PluginStatus, PluginVersion, VersionStatus
 
 V = VersionStatus
@@ -65,6 +67,7 @@ def transition_version(
         note=note,
         at=clock.now(),
     )
+    run_hooks(PLUGINS_CHANGED, [version.plugin_id])  # e.g. the marketplace's figures, in this commit
     version.refresh_from_db()
     return version
 
@@ -79,5 +82,6 @@ def transition_plugin(plugin: Plugin, to_status: PluginStatus, *, actor: Any, no
     LifecycleEvent.objects.create(
         plugin=plugin, from_status=current, to_status=to_status, actor=actor, note=note, at=clock.now()
     )
+    run_hooks(PLUGINS_CHANGED, [plugin.pk])
     plugin.refresh_from_db()
     return plugin

@@ -21,6 +21,7 @@ from argus_plugins.canonical import canonical_sha256, sha256_hex
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError, DomainErrors, not_found
 from argus_plugins.core.events import PLATFORM_EVENT_TYPES
+from argus_plugins.core.hooks import run_hooks
 from argus_plugins.core.objects import (
     StorageUnavailable,
     delete_object,
@@ -37,6 +38,7 @@ from . import bundles, dependencies, signing
 from . import manifest as manifest_rules
 from .capabilities import known_capability_names
 from .error_codes import RegistryErrorCode
+from .hooks import PLUGINS_CHANGED
 from .lifecycle import transition_plugin, transition_version
 from .models import (
     Plugin,
@@ -160,6 +162,8 @@ def revoke_signing_key(*, actor: User, key_id: Any, reason: Any) -> SigningKey:
         raise DomainError(RegistryErrorCode.KEY_REVOKED, "This key is already revoked.", "id")
     key.revoked_at, key.revoked_reason, key.revoked_by = clock.now(), reason, actor
     key.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+    signed = PluginVersion.objects.filter(signing_key=key).values_list("plugin_id", flat=True).distinct()
+    run_hooks(PLUGINS_CHANGED, list(signed))  # its versions are no longer trusted, in this commit
     return key
 
 

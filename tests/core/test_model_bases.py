@@ -16,8 +16,8 @@ from argus_plugins.tenancy.models import Tenant, TenantOwnedModel
 PLATFORM_APPS = ["core", "tenancy", "audit", "ledger", "registry", "installations", "execution"]
 PLATFORM_APPS += ["marketplace", "triggers"]
 #: Keys that are not a random UUID, each for a reason: waffle's own flag table, a row per tenant keyed
-#: by its tenant, and the ledger's single head row.
-OTHER_KEYS = {"core.TenantFlag", "tenancy.TenantPolicy", "ledger.LedgerHead"}
+#: by its tenant, the ledger's single head row, and a listing's catalogue figures keyed by its listing.
+OTHER_KEYS = {"core.TenantFlag", "tenancy.TenantPolicy", "ledger.LedgerHead", "marketplace.ListingStats"}
 
 
 def platform_models() -> list[type[models.Model]]:

@@ -16,6 +16,7 @@ from execution.models import Execution, ExecutionStatus
 from installations.models import Installation, InstallationEvent, InstallationEventKind
 from marketplace import listings, plans
 from marketplace.models import Listing, Plan
+from marketplace.stats import refresh_listing_stats
 from registry import services as registry_services
 from registry.models import Plugin, PluginVersion
 from tests.conftest import make_user
@@ -87,6 +88,7 @@ def install_directly(
         actor=actor,
         at=at,
     )
+    refresh_listing_stats(plugin_ids=[plugin.pk])
     return installation
 
 

@@ -7,7 +7,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from marketplace.models import Listing, Plan, Review
+from installations import services as installations_services
+from marketplace import listings
+from marketplace.models import Listing, ListingStats, Plan, Review
+from marketplace.stats import refresh_listing_stats
+from registry import services as registry_services
 from registry.models import Plugin, PluginVersion, VersionStatus
 
 from .conftest import add_plan, install_directly, make_tenant
@@ -73,11 +77,13 @@ def _clone_listings(market, count, *, tag_for=lambda i: "bulk"):
             created_by=market.kit.owner,
         )
         created.append(listing)
+    refresh_listing_stats(listing_ids=[listing.pk for listing in created])  # rows made directly
     return created
 
 
 def _review(listing, tenant, admin, rating, version):
-    return Review.objects.create(
+    """A verified review made directly (no successful run needed), with the listing's figures refreshed."""
+    review = Review.objects.create(
         listing=listing,
         tenant=tenant,
         author=admin,
@@ -86,6 +92,8 @@ def _review(listing, tenant, admin, rating, version):
         title="t",
         verified_at=listing.created_at,
     )
+    refresh_listing_stats(listing_ids=[listing.pk])
+    return review
 
 
 def test_search_on_sqlite_matches_name_tagline_description_and_tags(world, market, gql_for):
@@ -140,12 +148,63 @@ def test_filters_and_sorts(world, market, gql_for):
 
 
 def test_delisted_and_untrusted_listings_are_not_browsable(world, market, gql_for):
+    bulk = _clone_listings(market, 3)
+    client = gql_for(world.admin_a)
+
+    def slugs():
+        return [
+            edge["node"]["slug"] for edge in client.execute(BROWSE, {}).data["marketplaceListings"]["edges"]
+        ]
+
+    assert set(slugs()) == {"echo", "bulk-000", "bulk-001", "bulk-002"}
+    listings.delist_listing(actor=world.staff, listing_id=bulk[0].pk, reason="Spam")
+    registry_services.deprecate_version(
+        actor=market.kit.owner, version_id=bulk[1].plugin.versions.get().pk, reason="Superseded"
+    )
+    registry_services.deprecate_plugin(actor=market.kit.owner, plugin_id=bulk[2].plugin.pk, reason="Old")
+    assert "bulk-002" in slugs()  # deprecated plugins stay listed; archived ones do not
+    registry_services.archive_plugin(actor=market.kit.owner, plugin_id=bulk[2].plugin.pk)
+    assert slugs() == ["echo"]
+    listings.relist_listing(actor=world.staff, listing_id=bulk[0].pk)
+    assert slugs() == ["bulk-000", "echo"]
+
+
+def test_revoking_the_signing_key_hides_its_listings_at_once(world, market, gql_for):
+    bulk = _clone_listings(market, 1)
+    client = gql_for(world.admin_a)
+    assert client.execute(BROWSE, {}).data["marketplaceListings"]["totalCount"] == 2
+    registry_services.revoke_signing_key(
+        actor=market.kit.owner, key_id=market.version.signing_key_id, reason="Compromised"
+    )
+    assert client.execute(BROWSE, {}).data["marketplaceListings"]["totalCount"] == 0
+    assert ListingStats.objects.get(listing=bulk[0]).visible is False
+
+
+def test_installs_and_uninstalls_move_the_popular_order(world, market, gql_for):
     bulk = _clone_listings(market, 2)
-    bulk[0].delisted_at = bulk[0].created_at
-    bulk[0].save()
-    PluginVersion.objects.filter(plugin=bulk[1].plugin).update(status=VersionStatus.DEPRECATED)
-    result = gql_for(world.admin_a).execute(BROWSE, {}).data["marketplaceListings"]
-    assert [edge["node"]["slug"] for edge in result["edges"]] == ["echo"]
+    client = gql_for(world.admin_a)
+
+    def popular():
+        result = client.execute(BROWSE, {"sort": "POPULAR"}).data["marketplaceListings"]
+        return [edge["node"]["slug"] for edge in result["edges"]]
+
+    assert popular() == ["bulk-000", "bulk-001", "echo"]  # no installs: by name
+    installation = installations_services.install_plugin(
+        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=bulk[1].plugin.pk
+    )
+    assert popular()[0] == "bulk-001"
+    installations_services.uninstall_plugin(actor=world.admin_a, installation_id=installation.pk)
+    assert popular() == ["bulk-000", "bulk-001", "echo"]
+
+
+def test_stats_refresh_repairs_rows_written_around_the_services(market):
+    stats = ListingStats.objects.get(listing=market.listing)
+    assert (stats.visible, stats.active_installs, stats.rating_count) == (True, 0, 0)
+    ListingStats.objects.filter(pk=stats.pk).update(visible=False, active_installs=7, rating_average=1.0)
+    assert refresh_listing_stats() == 1
+    stats.refresh_from_db()
+    assert (stats.visible, stats.active_installs, stats.rating_average) == (True, 0, None)
+    assert stats.latest_published_at == market.version.published_at
 
 
 def _page_queries(queries):
