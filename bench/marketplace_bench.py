@@ -27,11 +27,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.support.postgres import create_database  # noqa: E402  (needs the path above)
 
 WORDS = [
     *("forensic", "timeline", "memory", "disk", "network", "triage", "malware", "registry", "browser"),
@@ -284,7 +285,9 @@ def main() -> None:
     if args.postgres == "":
         parser.error("--postgres needs a server URL (or ARGUS_TEST_POSTGRES_URL)")
     workdir = Path(tempfile.mkdtemp(prefix="argus-marketplace-bench-"))
-    database_url, drop = temporary_postgres_database(args.postgres) if args.postgres else (None, None)
+    database_url, drop = (None, None)
+    if args.postgres:
+        database_url, drop = create_database(args.postgres, "marketplace_bench")
     try:
         setup_environment(workdir, database_url)
         token, _ = build(args.listings, args.reviews)
@@ -301,22 +304,6 @@ def main() -> None:
             connections.close_all()
             drop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def temporary_postgres_database(server_url: str) -> tuple[str, Callable[[], None]]:
-    """A new database on ``server_url``'s server: its URL and a function that drops it."""
-    import psycopg
-
-    name = f"marketplace_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    scheme, _, rest = server_url.partition("://")
-    return f"{scheme}://{rest.partition('/')[0]}/{name}", drop
 
 
 if __name__ == "__main__":
