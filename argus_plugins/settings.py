@@ -68,7 +68,10 @@ ARGUS_METRICS_COLLECTORS = ["execution.metrics.QueueDepthCollector"]
 ARGUS_HOOKS: dict[str, list[str]] = {
     # core → audit: every mutation and admin change leaves one audit event, in its transaction.
     "core.mutation_succeeded": ["argus_plugins.audit.services.record_mutation"],
-    "core.admin_changed": ["argus_plugins.audit.services.record_admin_change"],
+    "core.admin_changed": [
+        "argus_plugins.audit.services.record_admin_change",
+        "marketplace.stats.admin_changed",  # admin edits bypass the services that keep its figures
+    ],
     # installations → marketplace: a paid plugin installs and runs only under an entitlement.
     "installations.authorization_policies": ["marketplace.entitlements.entitlement_refusal"],
     # installations → execution: revoking a grant cancels the runs that need it, in the same commit.

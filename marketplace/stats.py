@@ -32,7 +32,7 @@ from django.db.models.functions import Coalesce
 
 from argus_plugins.core import clock
 from installations.models import Installation
-from registry.models import PluginStatus, PluginVersion, VersionStatus
+from registry.models import Plugin, PluginStatus, PluginVersion, VersionStatus
 
 from .models import Listing, ListingStats, Review
 
@@ -159,3 +159,13 @@ def installation_changed(installation_id: Any) -> None:
     """installations.hooks PLUGIN_INSTALLED / PLUGIN_UNINSTALLED: the plugin's active installs changed."""
     plugin_ids = Installation.objects.filter(pk=installation_id).values_list("plugin_id", flat=True)
     refresh_listing_stats(plugin_ids=list(plugin_ids))
+
+
+def admin_changed(*, action: str, request: Any, target: models.Model, changes: dict) -> None:
+    """core.hooks.ADMIN_CHANGED: staff edited a plugin (its name, its status) or a listing in the admin, which
+    bypasses the services that keep the figures up to date."""
+    if isinstance(target, Plugin):
+        refresh_listing_stats(plugin_ids=[target.pk])
+    elif isinstance(target, Listing):
+        refresh_listing_stats(listing_ids=[target.pk])
+

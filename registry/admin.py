@@ -157,7 +157,7 @@ class VersionDetailsMixin:
     def bundle_files(self, version: PluginVersion) -> str:
         try:
             info = bundles.inspect_bundle(services.read_stored_bundle(version))
-        except (OSError, bundles.BundleRejected) as error:
+        except (OSError, bundles.BundleRejected, StorageUnavailable) as error:
             return f"Cannot list the bundle: {error}"
         rows = format_html_join(
             "",
@@ -176,7 +176,7 @@ class VersionDetailsMixin:
     def source_code(self, version: PluginVersion) -> SafeString | str:
         try:
             files = self._sources(version)
-        except (OSError, bundles.BundleRejected) as error:
+        except (OSError, bundles.BundleRejected, StorageUnavailable) as error:
             return f"Cannot read the bundle: {error}"
         return format_html_join("", "{}", ((_source_block(file),) for file in files))
 
@@ -221,7 +221,7 @@ class VersionDetailsMixin:
             diffs = code_review.file_diffs(
                 previous, code_review.source_files(previous), version, self._sources(version)
             )
-        except (OSError, bundles.BundleRejected) as error:
+        except (OSError, bundles.BundleRejected, StorageUnavailable) as error:
             return f"Cannot read a bundle: {error}"
         heading = format_html(
             '<p class="argus-diff-base">Compared with <strong>{}</strong> (published {}).</p>',

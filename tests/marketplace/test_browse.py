@@ -257,3 +257,23 @@ def test_listing_by_slug_and_id_and_hidden_to_others(world, market, gql_for):
 def test_empty_page(world, market, gql_for, size):
     result = gql_for(world.admin_a).execute(BROWSE, {"first": size}).data["marketplaceListings"]
     assert result["totalCount"] == 1 and result["edges"] == []
+
+
+def test_an_admin_rename_reaches_the_catalogue_figures_at_once(market, world):
+    from django.test import Client
+    from django.urls import reverse
+
+    from argus_plugins.tenancy.models import User
+
+    plugin = market.listing.plugin
+    assert ListingStats.objects.get(listing=market.listing).name == "Echo"
+    operator = User.objects.create_superuser("root-editor", password="pw-For-tests-1")
+    client = Client()
+    client.force_login(operator)
+    response = client.post(
+        reverse("admin:registry_plugin_change", args=[plugin.pk]),
+        {"name": "Echo Renamed", "summary": plugin.summary, "description": plugin.description, "categories": "[]"},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Plugin.objects.get(pk=plugin.pk).name == "Echo Renamed"
+    assert ListingStats.objects.get(listing=market.listing).name == "Echo Renamed"  # not at the hourly refresh

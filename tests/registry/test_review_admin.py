@@ -12,6 +12,7 @@ from argus_plugins.staff.roles import StaffRole, grant_role
 from argus_plugins.tenancy.models import User
 from registry import services
 from registry.models import PluginVersion, VersionStatus
+from tests.support.object_store import unreachable_storage_url
 from tests.support.publishing import TRIVIAL_ENTRYPOINT, make_bundle, manifest_for
 
 NEW_ENTRYPOINT = TRIVIAL_ENTRYPOINT.replace("hello from the plugin", "hello from version two") + (
@@ -168,3 +169,16 @@ def test_the_shipped_stylesheet_carries_the_current_pygments_style():
 
     css = (Path(code_review.__file__).parent / "static/registry/review.css").read_text()
     assert code_review.stylesheet() in css
+
+
+def test_the_review_page_still_opens_while_the_object_store_is_down(reviewer, second_version, settings):
+    from argus_plugins.core.storage_url import parse_storage_url
+
+    down = parse_storage_url(unreachable_storage_url(), upload_memory_bytes=1024).storage
+    settings.STORAGES = {**settings.STORAGES, "default": down}
+    response = reviewer.get(_url(second_version))
+    assert response.status_code == 200  # never a 500: each panel says what it could not read
+    page = response.content.decode()
+    assert "NOT CHECKED: the object store is unavailable" in page
+    assert "Cannot list the bundle" in page and "Cannot read the bundle" in page
+    assert "Cannot read a bundle" in page  # the diff against the previous version
