@@ -41,7 +41,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -53,7 +52,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +60,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.support.bench_processes import Proc, interrupt_on_sigterm  # noqa: E402  (needs the path above)
+from tests.support.private_redis import free_port  # noqa: E402
 
 PYTHON = sys.executable
 IMAGE_RUNTIME = "python3.11"
@@ -148,26 +150,6 @@ def ms(value: float) -> str:
 # ------------------------------------------------------------------------------------------ processes
 
 
-def descendants(pid: int) -> set[int]:
-    """Every live descendant of ``pid`` (read from /proc)."""
-    parents: dict[int, list[int]] = defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_bytes()
-            ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
-            parents[ppid].append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 CELERY_LINE = re.compile(
     r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}): INFO/[^\]]+\] Task execution\.run\[([^\]]+)\] "
     r"(received|succeeded in ([0-9.e-]+)s)"
@@ -189,53 +171,6 @@ def celery_events(log_text: str) -> tuple[list[tuple[float, str]], dict[str, tup
         else:
             succeeded[match[3]] = (stamp, float(match[5]))
     return received, succeeded
-
-
-class Proc:
-    """A subprocess in its own session, stopped as a whole process group."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        with open(log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.known_pids: set[int] = {self.process.pid}
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def remember_children(self) -> None:
-        if self.alive():
-            self.known_pids |= descendants(self.process.pid)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.alive():
-            self.remember_children()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        # Pool children of a killed group may linger briefly; make sure none survives (only processes
-        # still in our group: a pid reused by someone else's process is left alone).
-        for pid in self.known_pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                if os.getpgid(pid) == self.process.pid:
-                    os.kill(pid, signal.SIGKILL)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------------------- CPU meter
@@ -1291,20 +1226,6 @@ def parse_args() -> argparse.Namespace:
     if args.runs < 1 or args.batch < 1 or args.rounds < 1 or not args.workers or min(args.workers) < 1:
         parser.error("--runs, --batch, --rounds and every --workers value must be at least 1")
     return args
-
-
-@contextlib.contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    # Also SIGINT: a shell starts background jobs with SIGINT ignored, which Python would inherit.
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, action in previous.items():
-            signal.signal(sig, action)
 
 
 def main() -> int:

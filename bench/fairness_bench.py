@@ -29,7 +29,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -39,12 +38,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.support.bench_processes import Proc, interrupt_on_sigterm  # noqa: E402  (needs the path above)
+from tests.support.private_redis import free_port  # noqa: E402
 
 PYTHON = sys.executable
 IMAGE_RUNTIME = "python3.11"
@@ -66,53 +67,6 @@ STARTED = time.monotonic()
 
 def log(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def group_pids(pgid: int) -> set[int]:
-    """The live processes of process group ``pgid`` (read from /proc)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = (entry / "stat").read_bytes()
-                if int(stat[stat.rfind(b")") + 2 :].split()[2]) == pgid:
-                    found.add(int(entry.name))
-    return found
-
-
-class Proc:
-    """A subprocess in its own session, stopped as a whole process group."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with open(log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        if not self.alive():
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
 
 
 class Bench:
@@ -200,12 +154,14 @@ class Bench:
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
         web = Proc(
+            "gunicorn",
             [PYTHON, "-m", "gunicorn", "argus_plugins.wsgi:application", "--bind", f"127.0.0.1:{port}",
              "--workers", "2"],
             self.env, self.tmp / "logs" / "gunicorn.log",
         )  # fmt: skip
         self.procs.append(web)
         self.worker = Proc(
+            "worker",
             [PYTHON, "-m", "celery", "-A", "argus_plugins", "worker", "-P", "prefork", "-Q", self.queue,
              "-c", str(self.args.concurrency), "-n", f"{self.queue}@%h", "--without-gossip",
              "--without-mingle", "--without-heartbeat", "-l", "INFO"],
@@ -287,7 +243,10 @@ class Bench:
         return Execution.objects.filter(installation=self.installation_b, started_at__isnull=False).count()
 
     def cleanup(self) -> None:
-        worker_pids = group_pids(self.worker.process.pid) if self.worker is not None else set()
+        worker_pids: set[int] = set()
+        if self.worker is not None:
+            self.worker.remember_children()
+            worker_pids = set(self.worker.known_pids)
         for proc in reversed(self.procs):
             with contextlib.suppress(Exception):
                 proc.stop()
@@ -327,19 +286,6 @@ def parse_args() -> argparse.Namespace:
     if min(args.flood, args.runs, args.concurrency) < 1 or args.warmup < 0:
         parser.error("--flood, --runs and --concurrency must be at least 1")
     return args
-
-
-@contextlib.contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, action in previous.items():
-            signal.signal(sig, action)
 
 
 def main() -> int:
