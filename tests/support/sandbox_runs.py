@@ -90,6 +90,18 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def install_in_tenant_a(world: Any, plugin_id: Any, grants: list[str]) -> Any:
+    """Install the plugin in tenant A (as its admin) and grant it ``grants``."""
+    installation = installation_services.install_plugin(
+        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=plugin_id
+    )
+    for capability in grants:
+        installation_services.grant_capability(
+            actor=world.admin_a, installation_id=installation.pk, capability=capability
+        )
+    return installation
+
+
 class Deployer:
     """Publishes a plugin whose main.py is given inline, installs it in tenant A and grants it all."""
 
@@ -114,15 +126,7 @@ class Deployer:
         resources = {"memory_mb": 128, "cpus": 1, "timeout_seconds": 20, "pids": 32, **(resources or {})}
         full = manifest_for(slug, "1.0.0", capabilities=caps, resources=resources, **manifest)
         self.kit.publish(plugin, "1.0.0", reviewer=self.world.staff, manifest=full, files={"main.py": code})
-        installation = installation_services.install_plugin(
-            actor=self.world.admin_a, tenant_id=self.world.tenant_a.pk, plugin_id=plugin.pk
-        )
-        if grant:
-            for capability in caps:
-                installation_services.grant_capability(
-                    actor=self.world.admin_a, installation_id=installation.pk, capability=capability
-                )
-        return installation
+        return install_in_tenant_a(self.world, plugin.pk, caps if grant else [])
 
     def run(self, installation: Any, input: Any = None, evidence_ids: Any = None) -> Execution:
         return execution_services.run_plugin(

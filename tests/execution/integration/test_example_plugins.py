@@ -9,11 +9,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from execution import services
-from installations import services as installation_services
 from registry import bundles
 from registry import services as registry_services
 from tests.support.publishing import sign
-from tests.support.sandbox_runs import wait_terminal
+from tests.support.sandbox_runs import install_in_tenant_a, wait_terminal
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.docker, pytest.mark.redis, pytest.mark.worker]
 
@@ -31,14 +30,7 @@ def _publish_and_install(name, world, kit):
     )
     registry_services.submit_for_review(actor=kit.owner, version_id=version.pk)
     registry_services.approve_version(actor=world.staff, version_id=version.pk)
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=plugin.pk
-    )
-    for capability in manifest["capabilities"]:
-        installation_services.grant_capability(
-            actor=world.admin_a, installation_id=installation.pk, capability=capability
-        )
-    return installation
+    return install_in_tenant_a(world, plugin.pk, manifest["capabilities"])
 
 
 def _evidence(world, name, data):

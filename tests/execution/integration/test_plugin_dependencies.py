@@ -11,12 +11,11 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from execution import services
-from installations import services as installation_services
 from registry import bundles, dependencies
 from registry import services as registry_services
 from registry.models import DependencyLayer, LayerStatus
 from tests.support.publishing import sign
-from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, wait_for, wait_terminal
+from tests.support.sandbox_runs import SANDBOX_RUN_MARKS, install_in_tenant_a, wait_for, wait_terminal
 
 pytestmark = SANDBOX_RUN_MARKS
 
@@ -52,12 +51,7 @@ def test_yara_plugin_is_frozen_reviewed_run_offline_and_refused_when_tampered(
     assert [(c["name"], c["version"]) for c in sbom["components"]] == [("yara-python", "4.5.4")]
     registry_services.approve_version(actor=world.staff, version_id=version.pk, notes="SBOM checked")
 
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=plugin.pk
-    )
-    installation_services.grant_capability(
-        actor=world.admin_a, installation_id=installation.pk, capability="evidence:read"
-    )
+    installation = install_in_tenant_a(world, plugin.pk, ["evidence:read"])
     evidence = services.upload_evidence(
         actor=world.analyst_a, tenant_id=world.tenant_a.pk, upload=SimpleUploadedFile("chat.txt", EVIDENCE)
     )
@@ -104,14 +98,7 @@ def _publish_example(name, world, kit):
         what="the worker to freeze the dependency layer",
     )
     registry_services.approve_version(actor=world.staff, version_id=version.pk)
-    installation = installation_services.install_plugin(
-        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=plugin.pk
-    )
-    for capability in manifest["capabilities"]:
-        installation_services.grant_capability(
-            actor=world.admin_a, installation_id=installation.pk, capability=capability
-        )
-    return version, installation
+    return version, install_in_tenant_a(world, plugin.pk, manifest["capabilities"])
 
 
 def test_a_node_plugin_with_an_npm_dependency_runs_through_the_same_path(
