@@ -5,8 +5,8 @@
 Sets Django up once against ``DATABASE_URL``, then forks WRITERS child processes (cheaper than WRITERS
 interpreter start-ups; each child opens its own database connection after the fork). Each child signals
 ``FLAG_DIR/ready-N``, waits for ``FLAG_DIR/go`` so all writers start appending at the same moment, then
-appends COUNT entries, each in its own transaction like a Celery worker finishing executions. Exits 0 only
-when every child did.
+appends COUNT entries, each in its own transaction like a Celery worker finishing executions, noting in
+``FLAG_DIR/started-N`` and ``finished-N`` when it began and ended. Exits 0 only when every child did.
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ def write(writer: int, count: int, flags: Path) -> int:
         if time.monotonic() > deadline:
             return 3
         time.sleep(0.002)
+    # When it began trying to append and when it was done (CLOCK_MONOTONIC is one clock for every process).
+    (flags / f"started-{writer}").write_text(repr(time.monotonic()))
     for index in range(count):
         append_entry("execution.completed", {"writer": writer, "index": index, "cpus": 0.25, "note": "é"})
+    (flags / f"finished-{writer}").write_text(repr(time.monotonic()))
     return 0
 
 
