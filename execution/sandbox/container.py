@@ -356,7 +356,13 @@ def discard(client: docker.DockerClient, container: StartedContainer) -> None:
         container.slot.destroy()
 
 
-def oom_killed(client: docker.DockerClient, container_id: str) -> bool:
+def oom_killed(client: docker.DockerClient, container_id: str, *, exit_wait_seconds: float = 0) -> bool:
+    """Whether the kernel's OOM killer ended the container. ``exit_wait_seconds``: first wait that long for
+    the container to exit. The engine records OOMKilled only when it handles the exit, which can come after
+    the attach stream has already ended (under gVisor the whole sandbox dies at once)."""
+    if exit_wait_seconds:
+        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+            client.api.wait(container_id, timeout=exit_wait_seconds)
     with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
         state = client.api.inspect_container(container_id).get("State", {})
         return bool(state.get("OOMKilled"))

@@ -35,6 +35,9 @@ DEADLINE_GRACE_SECONDS = 3.0
 ACK_TIMEOUT_SECONDS = 60.0
 # How often a blocked read looks at the cancel event.
 CANCEL_POLL_SECONDS = 0.05
+#: When the launcher sent no result: how long to let the engine see the container exit (and record an OOM
+#: kill) before judging why. Only this abnormal path waits.
+NO_FRAME_EXIT_WAIT_SECONDS = 5.0
 RECV_CHUNK = MiB
 # Conservative transfer rate for the deadline's allowance to ship a full result frame.
 TRANSFER_BYTES_PER_SECOND = 50 * MiB
@@ -236,9 +239,9 @@ def _no_frame(
     reason: str,
     live: LiveOutput | None = None,
 ) -> SandboxResult:
-    # The launcher itself may have been the OOM killer's victim; the engine knows.
+    # The launcher itself may have been the OOM killer's victim; the engine knows once it has seen the exit.
     try:
-        memory = oom_killed(client, container.id)
+        memory = oom_killed(client, container.id, exit_wait_seconds=NO_FRAME_EXIT_WAIT_SECONDS)
     except DockerUnavailable:
         memory = False
     live = live or LiveOutput()
