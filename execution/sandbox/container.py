@@ -356,17 +356,19 @@ def discard(client: docker.DockerClient, container: StartedContainer) -> None:
         container.slot.destroy()
 
 
-def oom_killed(client: docker.DockerClient, container_id: str, *, exit_wait_seconds: float = 0) -> bool:
-    """Whether the kernel's OOM killer ended the container. ``exit_wait_seconds``: first wait that long for
-    the container to exit. The engine records OOMKilled only when it handles the exit, which can come after
-    the attach stream has already ended (under gVisor the whole sandbox dies at once)."""
+def exit_state(
+    client: docker.DockerClient, container_id: str, *, exit_wait_seconds: float = 0
+) -> dict[str, Any]:
+    """The engine's ``State`` of a container (empty if it cannot say). ``exit_wait_seconds``: first wait that
+    long for the container to exit. The engine records ``OOMKilled`` only when it handles the exit, which can
+    come well after the attach stream has ended: under gVisor the whole sandbox is the OOM killer's victim,
+    and tearing it down takes the runtime several seconds on a loaded host."""
     if exit_wait_seconds:
         with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
             client.api.wait(container_id, timeout=exit_wait_seconds)
     with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-        state = client.api.inspect_container(container_id).get("State", {})
-        return bool(state.get("OOMKilled"))
-    return False
+        return client.api.inspect_container(container_id).get("State") or {}
+    return {}
 
 
 def sweep_orphans(

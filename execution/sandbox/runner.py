@@ -21,7 +21,7 @@ from typing import Protocol
 
 import docker
 
-from .container import StartedContainer, discard, docker_errors, oom_killed, owner_id, start_container
+from .container import StartedContainer, discard, docker_errors, exit_state, owner_id, start_container
 from .errors import DockerUnavailable
 from .pool import ContainerPool
 from .protocol import AttachDemuxer, FrameCaps, LiveOutput, MalformedFrame, ResultFrameParser, encode_job
@@ -37,7 +37,9 @@ ACK_TIMEOUT_SECONDS = 60.0
 CANCEL_POLL_SECONDS = 0.05
 #: When the launcher sent no result: how long to let the engine see the container exit (and record an OOM
 #: kill) before judging why. Only this abnormal path waits.
-NO_FRAME_EXIT_WAIT_SECONDS = 5.0
+#: Under gVisor on a loaded host the runtime has been seen to need more than 5 s to tear an OOM-killed sandbox
+#: down; the wait ends as soon as the container has exited.
+NO_FRAME_EXIT_WAIT_SECONDS = 20.0
 RECV_CHUNK = MiB
 # Conservative transfer rate for the deadline's allowance to ship a full result frame.
 TRANSFER_BYTES_PER_SECOND = 50 * MiB
@@ -241,9 +243,14 @@ def _no_frame(
 ) -> SandboxResult:
     # The launcher itself may have been the OOM killer's victim; the engine knows once it has seen the exit.
     try:
-        memory = oom_killed(client, container.id, exit_wait_seconds=NO_FRAME_EXIT_WAIT_SECONDS)
+        state = exit_state(client, container.id, exit_wait_seconds=NO_FRAME_EXIT_WAIT_SECONDS)
     except DockerUnavailable:
-        memory = False
+        state = {}
+    memory = bool(state.get("OOMKilled"))
+    if state.get("Running"):
+        reason += f" (the container was still running {NO_FRAME_EXIT_WAIT_SECONDS:g} s later)"
+    elif "ExitCode" in state and not memory:
+        reason += f" (the container exited with code {state['ExitCode']})"
     live = live or LiveOutput()
     if memory:
         outcome = Outcome.MEMORY_EXCEEDED
