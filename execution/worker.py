@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from argus_plugins.canonical import sha256_hex
 from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError
-from argus_plugins.core.objects import StorageUnavailable, copy_object
+from argus_plugins.core.objects import StorageUnavailable, copy_object, delete_object, storage_errors
 from argus_plugins.core.prepared import PreparedQuery
 from installations.authorization import authorize
 from registry import ecosystems
@@ -52,6 +52,7 @@ from .sandbox import (
 )
 from .sandbox.container import LABEL_EXECUTION, StartedContainer, remove_container
 from .sandbox.protocol import LiveOutput
+from .stored_output import output_fields
 from .verdict import judge
 
 logger = logging.getLogger(__name__)
@@ -329,15 +330,29 @@ def _text(data: bytes | bytearray) -> str:
     return bytes(data).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
-def _save_artifacts(execution: Execution, result: SandboxResult) -> None:
+def _store_artifacts(
+    execution: Execution, result: SandboxResult, written: list[str]
+) -> list[ExecutionArtifact]:
+    """Write the run's artifacts to the store and return their (unsaved) records, naming each object in
+    ``written`` as soon as it exists. Before the run's status commits: no upload inside the ledger's
+    transaction. StorageUnavailable when the store cannot take them."""
+    records = []
     for artifact in result.artifacts:
         record = ExecutionArtifact(
             execution=execution, name=artifact.name[:255], size=len(artifact.data), sha256=artifact.sha256
         )
-        record.content.save(
-            f"{execution.tenant_id}/{execution.pk}/{record.id}", ContentFile(artifact.data), save=False
-        )
-        record.save()
+        with storage_errors():
+            record.content.save(
+                f"{execution.tenant_id}/{execution.pk}/{record.id}", ContentFile(artifact.data), save=False
+            )
+        written.append(record.content.name)
+        records.append(record)
+    return records
+
+
+def _delete_objects(names: list[str]) -> None:
+    for name in names:
+        delete_object(name)
 
 
 def _kept_fields(result: SandboxResult) -> dict[str, Any]:
@@ -378,7 +393,8 @@ def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[Execut
         output_max_bytes=settings.ARGUS_OUTPUT_MAX_BYTES,
     )
     if verdict.has_output:
-        fields["output"] = verdict.output
+        assert result.output is not None  # parsed from it
+        fields.update(output_fields(execution, result.output, verdict.output))
     if verdict.reason is not None:
         fields["error_reason"] = verdict.reason
     return ExecutionStatus(verdict.status), fields
@@ -474,20 +490,35 @@ def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, containe
 def _record_outcome(execution: Execution, prepared: Prepared, result: SandboxResult) -> None:
     """Record the run's terminal status from what the sandbox returned. Whatever the plugin produced, the
     run ends terminal here, with its stdout, stderr and exit code: a failure while judging or storing the
-    outcome is logged and recorded as FAILED (an internal error, not the plugin's), never raised."""
+    outcome is logged and recorded as FAILED (the platform's fault, not the plugin's), never raised.
+
+    A large output and the artifacts are written to the object store first; they are removed again unless
+    the terminal status that points at them commits."""
+    written: list[str] = []  # objects this attempt put in the store
+    artifacts: list[ExecutionArtifact] = []
     try:
         status, fields = _outcome_fields(execution, result)
+        if fields.get("output_object"):
+            written.append(fields["output_object"])
+        if result.artifacts and status == ExecutionStatus.SUCCEEDED:
+            artifacts = _store_artifacts(execution, result, written)
+    except StorageUnavailable as error:
+        logger.warning("Storing the outcome of execution %s failed: %s", execution.pk, error)
+        _delete_objects(written)
+        written, artifacts, status = [], [], ExecutionStatus.FAILED
+        reason = f"Object storage is unavailable: the output or artifacts could not be stored ({error})."
+        fields = {**_kept_fields(result), "error_reason": reason}
     except Exception as error:
         logger.exception("Judging the outcome of execution %s failed", execution.pk)
-        status = ExecutionStatus.FAILED
+        _delete_objects(written)
+        written, artifacts, status = [], [], ExecutionStatus.FAILED
         fields = {
             **_kept_fields(result),
             "error_reason": f"Internal error while recording the outcome ({type(error).__name__}).",
         }
-    keep_artifacts = bool(result.artifacts) and status == ExecutionStatus.SUCCEEDED
     try:
-        # With artifacts to keep, they commit together with the terminal status, or neither does.
-        with transaction.atomic() if keep_artifacts else contextlib.nullcontext():
+        # The artifacts' records commit together with the terminal status, or neither does.
+        with transaction.atomic():
             finished = finish(
                 execution,
                 status,
@@ -495,12 +526,15 @@ def _record_outcome(execution: Execution, prepared: Prepared, result: SandboxRes
                 evidence_links=prepared.evidence_links,
                 **fields,
             )
-            if finished and keep_artifacts:
-                _save_artifacts(execution, result)
+            if finished and artifacts:
+                ExecutionArtifact.objects.bulk_create(artifacts)
+        if not finished:  # it had left RUNNING meanwhile (cancelled, or swept): nothing points at them
+            _delete_objects(written)
         return
     except Exception as error:
         logger.exception("Recording the outcome of execution %s failed; recording it as FAILED", execution.pk)
         reason = f"Internal error while recording the outcome ({type(error).__name__})."
+    _delete_objects(written)
     # Nothing of the attempt committed; the plugin's output and artifacts are left out this time, its
     # stdout, stderr and exit code are still kept.
     kept = {key: value for key, value in _kept_fields(result).items() if not key.startswith("progress")}
