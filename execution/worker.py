@@ -15,7 +15,6 @@ import json
 import logging
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from registry.services import verify_stored_version
 from . import metrics, runtime
 from .models import Execution, ExecutionArtifact, ExecutionEvidence, ExecutionStatus
 from .recording import finish
+from .run_dirs import run_dir
 from .sandbox import (
     DockerUnavailable,
     Outcome,
@@ -115,8 +115,8 @@ def _reject(execution: Execution, reason: str, links: list[ExecutionEvidence]) -
 
 def _run_dir(execution_id: Any) -> Path:
     """The run's private directory in this node's sandbox work directory (the slots' filesystem, so that a
-    file here is hard-linked into the container's slot, not copied again)."""
-    return runtime.work_dir() / f"run-{uuid.UUID(str(execution_id))}"
+    file here is hard-linked into the container's slot, not copied again); see execution/run_dirs.py."""
+    return run_dir(runtime.work_dir(), execution_id)
 
 
 def _fetch_evidence(
@@ -405,8 +405,12 @@ def run(execution_id: str) -> None:
     try:
         _run(execution_id)
     finally:
-        with contextlib.suppress(ValueError):
-            shutil.rmtree(_run_dir(execution_id), ignore_errors=True)
+        _discard_run_dir(execution_id)
+
+
+def _discard_run_dir(execution_id: Any) -> None:
+    with contextlib.suppress(ValueError):
+        shutil.rmtree(_run_dir(execution_id), ignore_errors=True)
 
 
 def _run(execution_id: str) -> None:
@@ -467,14 +471,17 @@ def _run(execution_id: str) -> None:
 
 def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, container: StartedContainer) -> None:
     try:
-        result = run_job(
-            runtime.docker_client(),
-            job,
-            pool=runtime.container_pool(),
-            cancel=CancelWatch(execution.pk),
-            container=container,
-            on_live=LivePublisher(execution.pk) if job.update_interval_seconds else None,
-        )
+        try:
+            result = run_job(
+                runtime.docker_client(),
+                job,
+                pool=runtime.container_pool(),
+                cancel=CancelWatch(execution.pk),
+                container=container,
+                on_live=LivePublisher(execution.pk) if job.update_interval_seconds else None,
+            )
+        finally:  # the container is done: the run's copies go before its status says it is over
+            _discard_run_dir(execution.pk)
     except DockerUnavailable as error:
         reason = f"The Docker engine became unreachable during the run: {error}"
         _record_failure(execution, {"error_reason": reason})
