@@ -58,6 +58,8 @@ from .verdict import judge
 logger = logging.getLogger(__name__)
 
 ARTIFACTS_WRITE = "artifacts:write"
+#: The dependency layer's archive in the run's directory (evidence files there are named by their UUIDs).
+LAYER_FILE_NAME = "layer.tar.gz"
 
 
 #: The run task's hard time limit is the longest plugin timeout plus this (execution/tasks.py).
@@ -75,7 +77,7 @@ class Prepared:
     bundle: bytes  # the archive, hashed and signature-verified moments ago
     evidence: dict[str, str]
     evidence_links: list[ExecutionEvidence]
-    layer: bytes | None = None  # the dependency layer's archive, re-hashed moments ago
+    layer: Path | None = None  # the dependency layer's archive, copied into the run's directory and hashed
 
 
 #: The run with everything the worker reads (authorisation, limits, the ledger record), in one query
@@ -126,8 +128,6 @@ def _fetch_evidence(
     and map evidence ids to those files: the bytes the plugin sees are the bytes hashed, and they must be
     what was recorded at upload. StorageUnavailable when the store cannot be reached."""
     directory = _run_dir(execution.pk)
-    shutil.rmtree(directory, ignore_errors=True)  # a re-delivered message's leftovers
-    directory.mkdir(mode=0o700)
     paths: dict[str, str] = {}
     for link in links:
         evidence = link.evidence
@@ -194,9 +194,12 @@ def prepare(execution: Execution) -> Prepared | None:
     decision = _authorized(execution, links)
     if decision is None:
         return None
+    directory = _run_dir(execution.pk)
+    shutil.rmtree(directory, ignore_errors=True)  # a re-delivered message's leftovers
+    directory.mkdir(mode=0o700)
     try:
         bundle = verify_stored_version(execution.plugin_version)
-        layer = verified_layer(execution.plugin_version)
+        layer = verified_layer(execution.plugin_version, directory / LAYER_FILE_NAME)
         evidence, problem = _fetch_evidence(execution, links)
     except DomainError as error:
         _reject(execution, f"Plugin integrity check failed: {error.message}", links)
