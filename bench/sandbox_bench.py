@@ -261,7 +261,7 @@ def compare_dependencies(
             result = run_job(client, make(), pool=pool)
             assert result.path == "pool" and result.stdout == b'{"ok": true}\n', result
             totals["pool"][index].append(result.timings["total"])
-    totals["layer_mib"] = len(layer) / MiB
+    totals["layer_mib"] = layer.stat().st_size / MiB
     return totals
 
 
