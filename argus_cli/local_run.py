@@ -36,7 +36,7 @@ from execution.sandbox.protocol import LiveOutput
 from execution.verdict import Verdict, judge
 from registry import ecosystems
 from registry.bundles import extract_bundle, inspect_bundle, pack_directory, read_bundle_file
-from registry.layers import LayerBuildFailed, extract_layer
+from registry.layers import LayerBuildFailed, extract_layer, sha256_file
 from registry.lockfile import MAX_LOCK_FILE_BYTES, LockedRequirement, LockFileInvalid
 from registry.manifest import lock_file_of
 
@@ -118,30 +118,31 @@ def cache_dir() -> Path:
     return Path(base) / "argus-plugin" / "layers"
 
 
-def dependency_layer(ecosystem: str, requirements: list[LockedRequirement], python_version: str) -> bytes:
+def dependency_layer(ecosystem: str, requirements: list[LockedRequirement], python_version: str) -> Path:
     """The layer the platform would freeze for these requirements, built once and cached by lock hash
-    (the cached archive is re-hashed against the digest recorded when it was built)."""
+    (the cached archive is re-hashed against the digest recorded when it was built): its archive's path."""
     text = ecosystems.normalized_lock(ecosystem, requirements)
     key = hashlib.sha256(f"{ecosystem}\n{python_version}\n{text}".encode()).hexdigest()
     archive, digest = cache_dir() / f"{key}.tar.gz", cache_dir() / f"{key}.sha256"
-    if archive.is_file() and digest.is_file():
-        data = archive.read_bytes()
-        if hashlib.sha256(data).hexdigest() == digest.read_text().strip():
-            return data
+    if archive.is_file() and digest.is_file() and sha256_file(archive) == digest.read_text().strip():
+        return archive
     defaults = ecosystems.Sources()
     sources = ecosystems.Sources(
         pip_index_url=os.environ.get("ARGUS_PACKAGE_INDEX_URL", defaults.pip_index_url),
         npm_registry_url=os.environ.get("ARGUS_NPM_REGISTRY_URL", defaults.npm_registry_url),
         python_version=python_version,
     )
-    try:
-        frozen = ecosystems.freeze(ecosystem, requirements, sources)
-    except LayerBuildFailed as failed:
-        raise CliError(f"dependencies cannot be resolved [{failed.code.value}]: {failed.message}") from None
     archive.parent.mkdir(parents=True, exist_ok=True)
-    archive.write_bytes(frozen.archive)
+    building = archive.with_name(f"{key}.{os.getpid()}.building")
+    building.unlink(missing_ok=True)
+    try:
+        frozen = ecosystems.freeze(ecosystem, requirements, sources, building)
+    except LayerBuildFailed as failed:
+        building.unlink(missing_ok=True)
+        raise CliError(f"dependencies cannot be resolved [{failed.code.value}]: {failed.message}") from None
+    os.replace(building, archive)
     digest.write_text(frozen.sha256 + "\n")
-    return frozen.archive
+    return archive
 
 
 def evidence_ids(paths: list[Path]) -> dict[str, str]:

@@ -388,7 +388,11 @@ ARGUS_MAX_EVIDENCE_BYTES = env.int("ARGUS_MAX_EVIDENCE_BYTES", default=512 * 102
 ARGUS_MAX_INPUT_BYTES = env.int("ARGUS_MAX_INPUT_BYTES", default=1024 * 1024)
 ARGUS_STDOUT_MAX_BYTES = env.int("ARGUS_STDOUT_MAX_BYTES", default=1024 * 1024)
 ARGUS_STDERR_MAX_BYTES = env.int("ARGUS_STDERR_MAX_BYTES", default=1024 * 1024)
+#: The largest output.json a plugin may write (a larger one fails the run): the worker holds it in memory.
 ARGUS_OUTPUT_MAX_BYTES = env.int("ARGUS_OUTPUT_MAX_BYTES", default=4 * 1024 * 1024)
+#: An output.json larger than this is kept as an object in the store (outputs/<tenant>/<run>.json), not in
+#: the run's database row; GraphQL's `output` reads it back (execution/stored_output.py).
+ARGUS_OUTPUT_INLINE_MAX_BYTES = env.int("ARGUS_OUTPUT_INLINE_MAX_BYTES", default=64 * 1024)
 #: Executions of one tenant running at once (a TenantPolicy may override it).
 ARGUS_TENANT_MAX_CONCURRENCY = env.int("ARGUS_TENANT_MAX_CONCURRENCY", default=4)
 ARGUS_CAPACITY_RETRY_SECONDS = 1

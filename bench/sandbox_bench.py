@@ -232,7 +232,11 @@ def compare_dependencies(
 ) -> dict[str, Any]:
     """Cold and pool totals of the trivial plugin and of one importing a frozen native dependency (its
     layer extracted into the slot per run, as the worker does), interleaved."""
-    layer = freeze_layer(parse_lock_file(DEPS_LOCK.encode()), index_url="https://pypi.org/simple").archive
+    layer = freeze_layer(
+        parse_lock_file(DEPS_LOCK.encode()),
+        index_url="https://pypi.org/simple",
+        archive=args.work_dir / f"layer-{uuid.uuid4().hex}.tar.gz",
+    ).archive
 
     def deps_job() -> SandboxJob:
         plain = job(image, args.work_dir, limits)
@@ -257,7 +261,7 @@ def compare_dependencies(
             result = run_job(client, make(), pool=pool)
             assert result.path == "pool" and result.stdout == b'{"ok": true}\n', result
             totals["pool"][index].append(result.timings["total"])
-    totals["layer_mib"] = len(layer) / MiB
+    totals["layer_mib"] = layer.stat().st_size / MiB
     return totals
 
 

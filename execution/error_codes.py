@@ -7,3 +7,5 @@ class ExecutionErrorCode(enum.StrEnum):
     EVIDENCE_TOO_LARGE = "EVIDENCE_TOO_LARGE"
     NOT_CANCELLABLE = "NOT_CANCELLABLE"
     QUEUE_FULL = "QUEUE_FULL"
+    #: A run's output kept in the object store is missing there, or no longer matches its recorded SHA-256.
+    OUTPUT_UNAVAILABLE = "OUTPUT_UNAVAILABLE"

@@ -97,8 +97,13 @@ class Execution(TenantOwnedModel):
     progress_fraction = models.FloatField(null=True, blank=True)
     progress_message = models.CharField(max_length=200, blank=True)
     progress_updated_at = models.DateTimeField(null=True, blank=True)
+    #: The plugin's output.json, parsed: here when it is at most ARGUS_OUTPUT_INLINE_MAX_BYTES, else None and
+    #: the bytes are the object ``output_object`` (see execution/stored_output.py).
     output = models.JSONField(null=True, blank=True)
+    #: SHA-256 of output.json as the plugin wrote it (what the ledger records, wherever the bytes are kept).
     output_sha256 = models.CharField(max_length=64, blank=True)
+    output_size = models.PositiveIntegerField(null=True, blank=True)
+    output_object = models.FileField(upload_to="outputs/", max_length=255, blank=True)
     container_id = models.CharField(max_length=80, blank=True)
     worker_hostname = models.CharField(max_length=255, blank=True)
     queued_at = models.DateTimeField(default=clock.now)

@@ -14,6 +14,7 @@ from argus_plugins.core.publishing import republish
 
 from . import dispatch, keeper_process, runtime, worker
 from .models import Execution, ExecutionStatus
+from .run_dirs import sweep_run_dirs
 from .sandbox import DockerUnavailable, sweep_orphans
 from .sandbox.shared_pool import sweep_pool
 
@@ -69,6 +70,7 @@ def sweep_executions() -> dict[str, int]:
         "requeued": requeued,
         "released": released,
         "orphans": _sweep_orphaned_containers(),
+        "run_dirs": len(sweep_run_dirs(runtime.work_dir())),
     }
 
 
@@ -91,7 +93,9 @@ def _close_sandbox_runtime(**_kwargs: object) -> None:
 
 @worker_init.connect
 def _start_pool_keeper(**_kwargs: object) -> None:
-    """In the worker's main process, before it forks its pool: the host's warm pool keeper beside it."""
+    """In the worker's main process, before it forks its pool: the run directories a killed predecessor left
+    in this node's work directory go, and the host's warm pool keeper starts beside it."""
+    sweep_run_dirs(runtime.work_dir())
     keeper_process.start()
 
 

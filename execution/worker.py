@@ -15,7 +15,6 @@ import json
 import logging
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from django.db import connection, transaction
 from argus_plugins.canonical import sha256_hex
 from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError
-from argus_plugins.core.objects import StorageUnavailable, copy_object
+from argus_plugins.core.objects import StorageUnavailable, copy_object, delete_object, storage_errors
 from argus_plugins.core.prepared import PreparedQuery
 from installations.authorization import authorize
 from registry import ecosystems
@@ -40,6 +39,7 @@ from registry.services import verify_stored_version
 from . import metrics, runtime
 from .models import Execution, ExecutionArtifact, ExecutionEvidence, ExecutionStatus
 from .recording import finish
+from .run_dirs import run_dir
 from .sandbox import (
     DockerUnavailable,
     Outcome,
@@ -52,11 +52,14 @@ from .sandbox import (
 )
 from .sandbox.container import LABEL_EXECUTION, StartedContainer, remove_container
 from .sandbox.protocol import LiveOutput
+from .stored_output import output_fields
 from .verdict import judge
 
 logger = logging.getLogger(__name__)
 
 ARTIFACTS_WRITE = "artifacts:write"
+#: The dependency layer's archive in the run's directory (evidence files there are named by their UUIDs).
+LAYER_FILE_NAME = "layer.tar.gz"
 
 
 #: The run task's hard time limit is the longest plugin timeout plus this (execution/tasks.py).
@@ -74,7 +77,7 @@ class Prepared:
     bundle: bytes  # the archive, hashed and signature-verified moments ago
     evidence: dict[str, str]
     evidence_links: list[ExecutionEvidence]
-    layer: bytes | None = None  # the dependency layer's archive, re-hashed moments ago
+    layer: Path | None = None  # the dependency layer's archive, copied into the run's directory and hashed
 
 
 #: The run with everything the worker reads (authorisation, limits, the ledger record), in one query
@@ -114,8 +117,8 @@ def _reject(execution: Execution, reason: str, links: list[ExecutionEvidence]) -
 
 def _run_dir(execution_id: Any) -> Path:
     """The run's private directory in this node's sandbox work directory (the slots' filesystem, so that a
-    file here is hard-linked into the container's slot, not copied again)."""
-    return runtime.work_dir() / f"run-{uuid.UUID(str(execution_id))}"
+    file here is hard-linked into the container's slot, not copied again); see execution/run_dirs.py."""
+    return run_dir(runtime.work_dir(), execution_id)
 
 
 def _fetch_evidence(
@@ -125,8 +128,6 @@ def _fetch_evidence(
     and map evidence ids to those files: the bytes the plugin sees are the bytes hashed, and they must be
     what was recorded at upload. StorageUnavailable when the store cannot be reached."""
     directory = _run_dir(execution.pk)
-    shutil.rmtree(directory, ignore_errors=True)  # a re-delivered message's leftovers
-    directory.mkdir(mode=0o700)
     paths: dict[str, str] = {}
     for link in links:
         evidence = link.evidence
@@ -193,9 +194,12 @@ def prepare(execution: Execution) -> Prepared | None:
     decision = _authorized(execution, links)
     if decision is None:
         return None
+    directory = _run_dir(execution.pk)
+    shutil.rmtree(directory, ignore_errors=True)  # a re-delivered message's leftovers
+    directory.mkdir(mode=0o700)
     try:
         bundle = verify_stored_version(execution.plugin_version)
-        layer = verified_layer(execution.plugin_version)
+        layer = verified_layer(execution.plugin_version, directory / LAYER_FILE_NAME)
         evidence, problem = _fetch_evidence(execution, links)
     except DomainError as error:
         _reject(execution, f"Plugin integrity check failed: {error.message}", links)
@@ -329,15 +333,29 @@ def _text(data: bytes | bytearray) -> str:
     return bytes(data).decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
-def _save_artifacts(execution: Execution, result: SandboxResult) -> None:
+def _store_artifacts(
+    execution: Execution, result: SandboxResult, written: list[str]
+) -> list[ExecutionArtifact]:
+    """Write the run's artifacts to the store and return their (unsaved) records, naming each object in
+    ``written`` as soon as it exists. Before the run's status commits: no upload inside the ledger's
+    transaction. StorageUnavailable when the store cannot take them."""
+    records = []
     for artifact in result.artifacts:
         record = ExecutionArtifact(
             execution=execution, name=artifact.name[:255], size=len(artifact.data), sha256=artifact.sha256
         )
-        record.content.save(
-            f"{execution.tenant_id}/{execution.pk}/{record.id}", ContentFile(artifact.data), save=False
-        )
-        record.save()
+        with storage_errors():
+            record.content.save(
+                f"{execution.tenant_id}/{execution.pk}/{record.id}", ContentFile(artifact.data), save=False
+            )
+        written.append(record.content.name)
+        records.append(record)
+    return records
+
+
+def _delete_objects(names: list[str]) -> None:
+    for name in names:
+        delete_object(name)
 
 
 def _kept_fields(result: SandboxResult) -> dict[str, Any]:
@@ -378,7 +396,8 @@ def _outcome_fields(execution: Execution, result: SandboxResult) -> tuple[Execut
         output_max_bytes=settings.ARGUS_OUTPUT_MAX_BYTES,
     )
     if verdict.has_output:
-        fields["output"] = verdict.output
+        assert result.output is not None  # parsed from it
+        fields.update(output_fields(execution, result.output, verdict.output))
     if verdict.reason is not None:
         fields["error_reason"] = verdict.reason
     return ExecutionStatus(verdict.status), fields
@@ -389,8 +408,12 @@ def run(execution_id: str) -> None:
     try:
         _run(execution_id)
     finally:
-        with contextlib.suppress(ValueError):
-            shutil.rmtree(_run_dir(execution_id), ignore_errors=True)
+        _discard_run_dir(execution_id)
+
+
+def _discard_run_dir(execution_id: Any) -> None:
+    with contextlib.suppress(ValueError):
+        shutil.rmtree(_run_dir(execution_id), ignore_errors=True)
 
 
 def _run(execution_id: str) -> None:
@@ -451,14 +474,17 @@ def _run(execution_id: str) -> None:
 
 def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, container: StartedContainer) -> None:
     try:
-        result = run_job(
-            runtime.docker_client(),
-            job,
-            pool=runtime.container_pool(),
-            cancel=CancelWatch(execution.pk),
-            container=container,
-            on_live=LivePublisher(execution.pk) if job.update_interval_seconds else None,
-        )
+        try:
+            result = run_job(
+                runtime.docker_client(),
+                job,
+                pool=runtime.container_pool(),
+                cancel=CancelWatch(execution.pk),
+                container=container,
+                on_live=LivePublisher(execution.pk) if job.update_interval_seconds else None,
+            )
+        finally:  # the container is done: the run's copies go before its status says it is over
+            _discard_run_dir(execution.pk)
     except DockerUnavailable as error:
         reason = f"The Docker engine became unreachable during the run: {error}"
         _record_failure(execution, {"error_reason": reason})
@@ -474,20 +500,35 @@ def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, containe
 def _record_outcome(execution: Execution, prepared: Prepared, result: SandboxResult) -> None:
     """Record the run's terminal status from what the sandbox returned. Whatever the plugin produced, the
     run ends terminal here, with its stdout, stderr and exit code: a failure while judging or storing the
-    outcome is logged and recorded as FAILED (an internal error, not the plugin's), never raised."""
+    outcome is logged and recorded as FAILED (the platform's fault, not the plugin's), never raised.
+
+    A large output and the artifacts are written to the object store first; they are removed again unless
+    the terminal status that points at them commits."""
+    written: list[str] = []  # objects this attempt put in the store
+    artifacts: list[ExecutionArtifact] = []
     try:
         status, fields = _outcome_fields(execution, result)
+        if fields.get("output_object"):
+            written.append(fields["output_object"])
+        if result.artifacts and status == ExecutionStatus.SUCCEEDED:
+            artifacts = _store_artifacts(execution, result, written)
+    except StorageUnavailable as error:
+        logger.warning("Storing the outcome of execution %s failed: %s", execution.pk, error)
+        _delete_objects(written)
+        written, artifacts, status = [], [], ExecutionStatus.FAILED
+        reason = f"Object storage is unavailable: the output or artifacts could not be stored ({error})."
+        fields = {**_kept_fields(result), "error_reason": reason}
     except Exception as error:
         logger.exception("Judging the outcome of execution %s failed", execution.pk)
-        status = ExecutionStatus.FAILED
+        _delete_objects(written)
+        written, artifacts, status = [], [], ExecutionStatus.FAILED
         fields = {
             **_kept_fields(result),
             "error_reason": f"Internal error while recording the outcome ({type(error).__name__}).",
         }
-    keep_artifacts = bool(result.artifacts) and status == ExecutionStatus.SUCCEEDED
     try:
-        # With artifacts to keep, they commit together with the terminal status, or neither does.
-        with transaction.atomic() if keep_artifacts else contextlib.nullcontext():
+        # The artifacts' records commit together with the terminal status, or neither does.
+        with transaction.atomic():
             finished = finish(
                 execution,
                 status,
@@ -495,12 +536,15 @@ def _record_outcome(execution: Execution, prepared: Prepared, result: SandboxRes
                 evidence_links=prepared.evidence_links,
                 **fields,
             )
-            if finished and keep_artifacts:
-                _save_artifacts(execution, result)
+            if finished and artifacts:
+                ExecutionArtifact.objects.bulk_create(artifacts)
+        if not finished:  # it had left RUNNING meanwhile (cancelled, or swept): nothing points at them
+            _delete_objects(written)
         return
     except Exception as error:
         logger.exception("Recording the outcome of execution %s failed; recording it as FAILED", execution.pk)
         reason = f"Internal error while recording the outcome ({type(error).__name__})."
+    _delete_objects(written)
     # Nothing of the attempt committed; the plugin's output and artifacts are left out this time, its
     # stdout, stderr and exit code are still kept.
     kept = {key: value for key, value in _kept_fields(result).items() if not key.startswith("progress")}

@@ -13,16 +13,18 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
 from argus_plugins.core import clock
 from argus_plugins.core.errors import DomainError, DomainErrors
-from argus_plugins.core.objects import delete_object, read_object, storage_errors
+from argus_plugins.core.objects import copy_object, delete_object, storage_errors
 from argus_plugins.core.publishing import publish_after_commit
 
 from . import bundles, ecosystems
@@ -112,33 +114,39 @@ def require_resolved(version: PluginVersion) -> None:
 
 
 def freeze(layer_id: Any) -> DependencyLayer | None:
-    """The task body: fetch, verify, install and store the layer; record RESOLVED or FAILED. Idempotent."""
+    """The task body: fetch, verify, install and store the layer; record RESOLVED or FAILED. Idempotent.
+
+    The archive is built in a temporary file and streamed from there to the store (in parts, on S3): a layer
+    is never held in memory whole."""
     layer = DependencyLayer.objects.filter(pk=layer_id).first()
     if layer is None or layer.status != LayerStatus.PENDING:
         return layer
     requirements = ecosystems.parse_lock(layer.ecosystem, layer.lock_text.encode())
     python_version = settings.ARGUS_RUNTIME_IMAGES.get(layer.runtime, {}).get("python_version", "3.11")
-    try:
-        frozen = ecosystems.freeze(
-            layer.ecosystem, requirements, dataclasses.replace(sources(), python_version=python_version)
-        )
-    except LayerBuildFailed as failed:
-        DependencyLayer.objects.filter(pk=layer.pk, status=LayerStatus.PENDING).update(
-            status=LayerStatus.FAILED, error_code=failed.code.value, error_message=failed.message
-        )
-        logger.warning("Dependency layer %s failed: %s", layer.pk, failed.message)
-        layer.refresh_from_db()
-        return layer
-    with storage_errors():  # StorageUnavailable: stays PENDING, the sweeper publishes it again
-        name = default_storage.save(
-            f"layers/{layer.runtime}/{frozen.sha256}.tar.gz", ContentFile(frozen.archive)
-        )
+    with tempfile.TemporaryDirectory(prefix="argus-freeze-") as scratch:
+        try:
+            frozen = ecosystems.freeze(
+                layer.ecosystem,
+                requirements,
+                dataclasses.replace(sources(), python_version=python_version),
+                Path(scratch) / "layer.tar.gz",
+            )
+        except LayerBuildFailed as failed:
+            DependencyLayer.objects.filter(pk=layer.pk, status=LayerStatus.PENDING).update(
+                status=LayerStatus.FAILED, error_code=failed.code.value, error_message=failed.message
+            )
+            logger.warning("Dependency layer %s failed: %s", layer.pk, failed.message)
+            layer.refresh_from_db()
+            return layer
+        # StorageUnavailable: stays PENDING, the sweeper publishes it again.
+        with storage_errors(), frozen.archive.open("rb") as handle:
+            name = default_storage.save(f"layers/{layer.runtime}/{frozen.sha256}.tar.gz", File(handle))
     with transaction.atomic():
         updated = DependencyLayer.objects.filter(pk=layer.pk, status=LayerStatus.PENDING).update(
             status=LayerStatus.RESOLVED,
             archive=name,
             archive_sha256=frozen.sha256,
-            archive_size=len(frozen.archive),
+            archive_size=frozen.size,
             packages=[package.__dict__ for package in frozen.packages],
             resolved_at=clock.now(),
         )
@@ -148,9 +156,11 @@ def freeze(layer_id: Any) -> DependencyLayer | None:
     return layer
 
 
-def verified_layer(version: PluginVersion) -> bytes | None:
-    """The version's frozen layer, re-hashed from storage: what is hashed is what is mounted. None when
-    the version has no dependencies; INTEGRITY_MISMATCH when the layer is missing, unresolved or altered."""
+def verified_layer(version: PluginVersion, target: Path) -> Path | None:
+    """Stream the version's frozen layer from the store into the new file ``target``, hashing it while it is
+    copied (what is hashed is what is mounted), and return ``target``; None when the version has no
+    dependencies. INTEGRITY_MISMATCH when the layer is unresolved, missing or altered (``target`` is gone
+    then); StorageUnavailable when the store cannot be reached."""
     if lock_file_of(version.manifest) is None:
         return None
     layer = version.dependency_layer
@@ -159,14 +169,15 @@ def verified_layer(version: PluginVersion) -> bytes | None:
             RegistryErrorCode.INTEGRITY_MISMATCH, "The version's dependency layer is not resolved."
         )
     try:
-        data = read_object(layer.archive.name)  # StorageUnavailable: no verdict on the layer
+        digest = copy_object(layer.archive.name, target)
     except FileNotFoundError:
         raise DomainError(RegistryErrorCode.INTEGRITY_MISMATCH, "The dependency layer is missing.") from None
-    if hashlib.sha256(data).hexdigest() != layer.archive_sha256:
+    if digest != layer.archive_sha256:
+        target.unlink()
         raise DomainError(
             RegistryErrorCode.INTEGRITY_MISMATCH, "The dependency layer does not match its recorded SHA-256."
         )
-    return data
+    return target
 
 
 def sbom_of(version: PluginVersion) -> dict[str, Any] | None:

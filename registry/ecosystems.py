@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .layers import (
     SANDBOX_LAYER_DIR,
@@ -50,9 +51,15 @@ def normalized_lock(ecosystem: str, requirements: Sequence[LockedRequirement]) -
     return npm_lock_text(list(requirements)) if ecosystem == NPM else lock_text(requirements)
 
 
-def freeze(ecosystem: str, requirements: Sequence[LockedRequirement], sources: Sources) -> FrozenLayer:
+def freeze(
+    ecosystem: str, requirements: Sequence[LockedRequirement], sources: Sources, archive: Path
+) -> FrozenLayer:
+    """Freeze ``requirements`` into a layer written to the new file ``archive``."""
     if ecosystem == NPM:
-        return freeze_npm_layer(requirements, registry_url=sources.npm_registry_url)
+        return freeze_npm_layer(requirements, registry_url=sources.npm_registry_url, archive=archive)
     return freeze_layer(
-        requirements, index_url=sources.pip_index_url, target=TargetPython(version=sources.python_version)
+        requirements,
+        index_url=sources.pip_index_url,
+        archive=archive,
+        target=TargetPython(version=sources.python_version),
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 import gzip
 import hashlib
-import io
 import os
 import platform
 import re
@@ -30,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from pathlib import Path
+from typing import BinaryIO
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -77,8 +77,9 @@ class ResolvedPackage:
 
 @dataclass(frozen=True)
 class FrozenLayer:
-    archive: bytes
+    archive: Path  # the tar.gz file, where the caller asked for it
     sha256: str
+    size: int
     packages: list[ResolvedPackage] = field(default_factory=list)
 
 
@@ -103,10 +104,12 @@ def freeze_layer(
     requirements: Sequence[LockedRequirement],
     *,
     index_url: str,
+    archive: Path,
     target: TargetPython | None = None,
     pip: Sequence[str] = (sys.executable, "-m", "pip"),
 ) -> FrozenLayer:
-    """Fetch, verify, install and archive ``requirements``; LayerBuildFailed names the package at fault."""
+    """Fetch, verify, install and archive ``requirements`` into the new file ``archive``; LayerBuildFailed
+    names the package at fault."""
     target = target or TargetPython()
     with tempfile.TemporaryDirectory(prefix="argus-layer-") as scratch:
         root = Path(scratch)
@@ -114,8 +117,7 @@ def freeze_layer(
         site = root / "layer" / SITE_PACKAGES
         site.mkdir(parents=True)
         packages = [_install(path, requirement, site, target) for requirement, path in wheels]
-        archive = deterministic_tar_gz(root / "layer")
-    return FrozenLayer(archive, hashlib.sha256(archive).hexdigest(), packages)
+        return write_layer_archive(root / "layer", archive, packages)
 
 
 def lock_text(requirements: Sequence[LockedRequirement]) -> str:
@@ -290,12 +292,13 @@ SANDBOX_SITE_PACKAGES = f"{SANDBOX_LAYER_DIR}/{SITE_PACKAGES}"
 MAX_LAYER_UNCOMPRESSED_BYTES = 1 << 30
 
 
-def extract_layer(archive: bytes, dest: str | os.PathLike[str]) -> None:
-    """Unpack a layer this module built (and whose SHA-256 the caller verified) into the empty ``dest``:
-    regular files and directories only, relative paths that stay inside, bounded in size."""
+def extract_layer(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Unpack the layer file ``archive`` this module built (and whose SHA-256 the caller verified) into the
+    empty ``dest``, streaming: regular files and directories only, relative paths that stay inside, bounded
+    in size."""
     root = Path(dest)
     total = 0
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+    with tarfile.open(archive, mode="r:gz") as tar:
         for member in tar:
             parts = Path(member.name).parts
             if not parts or member.name.startswith("/") or ".." in parts:
@@ -323,12 +326,20 @@ def extract_layer(archive: bytes, dest: str | os.PathLike[str]) -> None:
             os.chmod(target, 0o755 if member.mode & 0o111 else 0o644)
 
 
-def deterministic_tar_gz(root: Path) -> bytes:
-    """The tree under ``root`` as tar.gz bytes that depend only on names, contents and the executable
-    bit: the same wheels give the same digest on every node and at every rebuild."""
-    buffer = io.BytesIO()
+def write_layer_archive(root: Path, archive: Path, packages: list[ResolvedPackage]) -> FrozenLayer:
+    """Archive the tree under ``root`` into the new file ``archive`` (never held in memory) and hash it."""
+    fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        deterministic_tar_gz(root, out)
+    return FrozenLayer(archive, sha256_file(archive), archive.stat().st_size, packages)
+
+
+def deterministic_tar_gz(root: Path, out: BinaryIO) -> None:
+    """Write the tree under ``root`` to ``out`` as a tar.gz whose bytes depend only on names, contents and
+    the executable bit: the same wheels give the same digest on every node and at every rebuild."""
     with (
-        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=6) as zipped,
+        # filename="": no file name in the gzip header (GzipFile would take out.name), only the contents.
+        gzip.GzipFile(filename="", fileobj=out, mode="wb", mtime=0, compresslevel=6) as zipped,
         tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as archive,
     ):
         for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
@@ -347,4 +358,3 @@ def deterministic_tar_gz(root: Path) -> bytes:
             info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
             with path.open("rb") as handle:
                 archive.addfile(info, handle)
-    return buffer.getvalue()

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from .layers import FrozenLayer, LayerBuildFailed, LayerErrorCode, ResolvedPackage, deterministic_tar_gz
+from .layers import FrozenLayer, LayerBuildFailed, LayerErrorCode, ResolvedPackage, write_layer_archive
 from .lockfile import LockedRequirement
 
 DOWNLOAD_TIMEOUT = (15, 120)
@@ -30,13 +30,15 @@ def tarball_url(registry_url: str, name: str, version: str) -> str:
     return f"{registry_url.rstrip('/')}/{quote(name, safe='@/')}/-/{base}-{version}.tgz"
 
 
-def freeze_npm_layer(requirements: Sequence[LockedRequirement], *, registry_url: str) -> FrozenLayer:
+def freeze_npm_layer(
+    requirements: Sequence[LockedRequirement], *, registry_url: str, archive: Path
+) -> FrozenLayer:
+    """Fetch, verify and unpack ``requirements`` and archive them into the new file ``archive``."""
     with tempfile.TemporaryDirectory(prefix="argus-npm-layer-") as scratch, requests.Session() as session:
         root = Path(scratch) / "layer"
         root.mkdir()
         packages = [_install(session, registry_url, requirement, root) for requirement in requirements]
-        archive = deterministic_tar_gz(root)
-    return FrozenLayer(archive, hashlib.sha256(archive).hexdigest(), packages)
+        return write_layer_archive(root, archive, packages)
 
 
 def _download(session: requests.Session, url: str, requirement: LockedRequirement) -> bytes:

@@ -37,6 +37,7 @@ from argus_plugins.core.validation import parse_uuid
 from argus_plugins.tenancy.models import Role, Tenant
 from argus_plugins.tenancy.permissions import require_tenant_object_role
 from execution.models import Evidence, Execution, Trigger
+from execution.stored_output import run_output
 from installations.authorization import resolve_version
 from installations.models import Installation
 from ledger.hashing import format_optional_timestamp
@@ -263,8 +264,9 @@ def emit_execution_events(execution: Any) -> list[Event]:
         "finished_at": format_optional_timestamp(execution.finished_at),
     }
     if execution.status == "SUCCEEDED":
-        if len(json.dumps(execution.output)) <= MAX_OUTPUT_IN_PAYLOAD_BYTES:
-            payload["output"] = execution.output
+        output = run_output(execution)  # the value the worker parsed, even when the object store keeps it
+        if len(json.dumps(output)) <= MAX_OUTPUT_IN_PAYLOAD_BYTES:
+            payload["output"] = output
         else:
             payload["output_omitted"] = True
     stored = [
@@ -286,7 +288,7 @@ def emit_execution_events(execution: Any) -> list[Event]:
 
 
 def _emit_custom_events(execution: Any, depth: int) -> list[Event | None]:
-    output = execution.output
+    output = run_output(execution)
     raw = output.get("events") if isinstance(output, dict) else None
     if raw is None:
         return []

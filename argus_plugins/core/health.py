@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from .fips import posture
+from .objects import probe_store
 
 
 def _timed(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
@@ -49,7 +50,12 @@ def _docker() -> dict[str, Any]:
 
 
 def health_report() -> dict[str, Any]:
-    checks = {"database": _timed(_database), "redis": _timed(_redis), "docker": _timed(_docker)}
+    checks = {
+        "database": _timed(_database),
+        "redis": _timed(_redis),
+        "docker": _timed(_docker),
+        "storage": _timed(probe_store),
+    }
 
     return {
         "ok": all(check["ok"] for check in checks.values()),

@@ -9,18 +9,25 @@ raises ``FileNotFoundError`` as before.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage, storages
 
 from .errors import CommonErrorCode, DomainError
 
 CHUNK_BYTES = 1024 * 1024
 STORED_FILE_MODE = 0o644
+#: How long /healthz waits for the object store (connect, then answer; one attempt): a store that is down
+#: must not make the health check itself hang.
+PROBE_TIMEOUT_SECONDS = 2
 
 
 class StorageUnavailable(Exception):
@@ -110,3 +117,55 @@ def delete_object(name: str) -> None:
     """Remove an object; a store that is down leaves it behind (logged by the caller's context)."""
     with contextlib.suppress(StorageUnavailable, FileNotFoundError), storage_errors():
         default_storage.delete(name)
+
+
+def probe_store() -> dict[str, Any]:
+    """Whether the object store answers, cheaply, for /healthz: one HEAD request on the bucket (S3), or a
+    look at the media directory (file://). StorageUnavailable says what is wrong."""
+    storage = storages["default"]
+    if isinstance(storage, FileSystemStorage):
+        return {"backend": "file", **_probe_directory(Path(storage.location))}
+    bucket = getattr(storage, "bucket_name", None)
+    if bucket is None:
+        raise StorageUnavailable(f"unknown storage backend {type(storage).__name__}")
+    client = _probe_client(
+        storage.endpoint_url, storage.access_key, storage.secret_key, storage.region_name, storage.use_ssl
+    )
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as error:
+        if _client_error_is_missing(error):
+            raise StorageUnavailable(f"the bucket {bucket!r} does not exist") from None
+        raise StorageUnavailable(_describe(error)) from error
+    except BotoCoreError as error:
+        raise StorageUnavailable(_describe(error)) from error
+    return {"backend": "s3", "bucket": bucket}
+
+
+def _probe_directory(location: Path) -> dict[str, Any]:
+    """The media directory, or (before the first upload creates it) the directory it will be made in, must be
+    a directory this process may write to."""
+    existing = location
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise StorageUnavailable(f"{existing} is not a directory this process can write to")
+    return {"created": existing == location}
+
+
+@functools.lru_cache(maxsize=4)
+def _probe_client(endpoint: str, access_key: str, secret_key: str, region: str | None, use_ssl: bool) -> Any:
+    """A client of its own with short timeouts and no retries (the storage's own waits much longer)."""
+    return boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret_key).client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        use_ssl=use_ssl,
+        config=Config(
+            connect_timeout=PROBE_TIMEOUT_SECONDS,
+            read_timeout=PROBE_TIMEOUT_SECONDS,
+            retries={"max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",
+        ),
+    )

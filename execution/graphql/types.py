@@ -10,6 +10,7 @@ from installations.graphql.types import InstallationType
 from registry.graphql.types import PluginVersionType
 
 from ..models import Evidence, Execution, ExecutionArtifact, ExecutionStatus, Trigger
+from ..stored_output import run_output
 
 ExecutionStatusEnum = graphene.Enum.from_enum(ExecutionStatus, name="ExecutionStatus")
 TriggerEnum = graphene.Enum.from_enum(Trigger, name="ExecutionTrigger")
@@ -58,7 +59,11 @@ class ExecutionType(DjangoObjectType):
     installation = graphene.Field(InstallationType, required=True)
     triggered_by = graphene.String()
     input = graphene.JSONString(required=True)
-    output = graphene.JSONString()
+    output = graphene.JSONString(
+        description="The plugin's output.json, parsed (null when it wrote none). A large one is kept in the "
+        "object store and read back here, checked against outputSha256 first.",
+    )
+    output_size = graphene.Int(description="Bytes of output.json as the plugin wrote them.")
     applied_limits = graphene.JSONString(required=True)
     capabilities = graphene.List(graphene.NonNull(graphene.String), required=True)
     warnings = graphene.List(graphene.NonNull(graphene.String), required=True)
@@ -109,6 +114,10 @@ class ExecutionType(DjangoObjectType):
     @staticmethod
     def resolve_artifacts(execution: Execution, info: graphene.ResolveInfo) -> list[ExecutionArtifact]:
         return list(execution.artifacts.all())
+
+    @staticmethod
+    def resolve_output(execution: Execution, info: graphene.ResolveInfo) -> Any:
+        return run_output(execution)
 
     @staticmethod
     def resolve_terminal(execution: Execution, info: graphene.ResolveInfo) -> bool:

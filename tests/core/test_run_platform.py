@@ -39,7 +39,7 @@ def test_run_platform_starts_everything_and_runs_the_demo_plugin(tmp_path):
     )
     output = result.stdout
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "is up (database ok, redis ok, docker ok)" in output
+    assert "is up (database ok, redis ok, docker ok, storage ok)" in output
     assert "finished: SUCCEEDED" in output
     assert "SUCCEEDED [##############################] 100% done" in output  # the plugin's own progress
     assert "iban   GB82WEST12345698765432" in output

@@ -69,7 +69,9 @@ def test_a_fault_while_storing_the_outcome_still_ends_the_run_failed_with_its_st
     worker._record_outcome(running.execution, running, _result(output=b'{"ok": true}', artifacts=[artifact]))
     execution = Execution.objects.get(pk=running.execution.pk)
     assert execution.status == ExecutionStatus.FAILED
-    assert execution.error_reason.startswith("Internal error while recording the outcome")
+    assert execution.error_reason.startswith(
+        "Object storage is unavailable: the output or artifacts could not be stored ("
+    )
     assert (execution.stdout, execution.stderr, execution.exit_code) == ("out\n", "err\n", 0)
     assert execution.output is None and execution.artifacts.count() == 0
     assert execution.ledger_entry is not None and execution.ledger_entry.record["status"] == "FAILED"

@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from argus_plugins.core.errors import DomainError, DomainErrors
 from registry import dependencies
 from registry import services as registry_services
+from registry.layers import extract_layer
 from registry.models import DependencyLayer, LayerStatus, PluginVersion
+from tests.support.object_store import s3_bucket
 from tests.support.publishing import manifest_for
 
 SIX = "six==1.17.0 --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\n"
@@ -151,3 +156,51 @@ def test_the_review_page_shows_the_packages_their_changes_and_the_sbom(world, pu
     page = client.get(url).content.decode()
     assert "Third-party packages" in page and "<td>six</td><td>1.17.0</td><td>MIT License</td>" in page
     assert "<strong>added</strong>: six==1.17.0" in page and "CycloneDX" in page
+
+
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request, settings):
+    """The filesystem backend, and the real S3 server."""
+    if request.param == "file":
+        yield None
+        return
+    with s3_bucket() as bucket:
+        settings.STORAGES = bucket.storages()
+        yield bucket
+
+
+def test_a_frozen_layer_is_streamed_to_the_store_and_back_into_a_run_hashed_on_the_way(
+    store, world, publisher_kit, plugin, tmp_path
+):
+    version = _upload(publisher_kit, plugin, "1.0.0", SIX)
+    registry_services.submit_for_review(actor=publisher_kit.owner, version_id=version.pk)
+    version.refresh_from_db()
+    dependencies.freeze(version.dependency_layer_id)
+    version = PluginVersion.objects.select_related("dependency_layer").get(pk=version.pk)
+    layer = version.dependency_layer
+    with default_storage.open(layer.archive.name, "rb") as handle:
+        stored = handle.read()
+    assert hashlib.sha256(stored).hexdigest() == layer.archive_sha256 and len(stored) == layer.archive_size
+    if store is not None:
+        assert store.keys() >= {layer.archive.name}  # in the bucket (and nowhere on local disk)
+
+    copied = dependencies.verified_layer(version, tmp_path / "layer.tar.gz")
+    assert copied == tmp_path / "layer.tar.gz" and copied.read_bytes() == stored
+    extract_layer(copied, tmp_path / "deps")
+    assert (tmp_path / "deps" / "site-packages" / "six.py").is_file()
+
+    # One flipped byte in the stored object: refused, and nothing of it is left where it was copied to.
+    altered = bytearray(stored)
+    altered[len(altered) // 2] ^= 0x01
+    default_storage.delete(layer.archive.name)
+    default_storage.save(layer.archive.name, ContentFile(bytes(altered)))
+    with pytest.raises(DomainError) as refused:
+        dependencies.verified_layer(version, tmp_path / "again.tar.gz")
+    assert refused.value.code.value == "INTEGRITY_MISMATCH"
+    assert refused.value.message == "The dependency layer does not match its recorded SHA-256."
+    assert not (tmp_path / "again.tar.gz").exists()
+
+    default_storage.delete(layer.archive.name)
+    with pytest.raises(DomainError, match="The dependency layer is missing"):
+        dependencies.verified_layer(version, tmp_path / "missing.tar.gz")
+    assert not (tmp_path / "missing.tar.gz").exists()

@@ -3,7 +3,6 @@ scripts), and a layer frozen for real from the npm registry with the integrity c
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -70,17 +69,19 @@ def test_scoped_tarball_urls():
     )
 
 
-def test_a_layer_from_the_npm_registry_with_its_integrity_checked():
+def test_a_layer_from_the_npm_registry_with_its_integrity_checked(tmp_path):
     requirements = parse_npm_lock(EXAMPLE_LOCK.read_bytes())
-    layer = freeze_npm_layer(requirements, registry_url="https://registry.npmjs.org")
-    with tarfile.open(fileobj=io.BytesIO(layer.archive)) as archive:
+    registry_url = "https://registry.npmjs.org"
+    layer = freeze_npm_layer(requirements, registry_url=registry_url, archive=tmp_path / "a.tar.gz")
+    with tarfile.open(layer.archive) as archive:
         names = set(archive.getnames())
     assert "node_modules/validator/package.json" in names and "node_modules/validator/index.js" in names
     assert layer.packages[0].license == "MIT"
-    assert freeze_npm_layer(requirements, registry_url="https://registry.npmjs.org").sha256 == layer.sha256
+    again = freeze_npm_layer(requirements, registry_url=registry_url, archive=tmp_path / "b.tar.gz")
+    assert again.sha256 == layer.sha256
     tampered = [r.__class__(r.name, r.version, (SHA512,), 0, path=r.path) for r in requirements]
     with pytest.raises(LayerBuildFailed) as refused:
-        freeze_npm_layer(tampered, registry_url="https://registry.npmjs.org")
+        freeze_npm_layer(tampered, registry_url=registry_url, archive=tmp_path / "c.tar.gz")
     assert (
         refused.value.code == LayerErrorCode.DEPENDENCY_HASH_MISMATCH and refused.value.package == "validator"
     )

@@ -4,6 +4,7 @@ output kept on cancel."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -171,3 +172,35 @@ def test_the_cli_waits_for_a_run_showing_its_progress(deploy, world, live_server
     progress = [line for line in done.stderr.splitlines() if line.startswith("RUNNING ")]
     assert any("%" in line and "100%" not in line and "step" in line for line in progress), done.stderr
     assert "SUCCEEDED [##############################] 100% step 3 of 3" in done.stderr
+
+
+LARGE_OUTPUT = r"""
+import json, sys
+size = json.load(sys.stdin)["size"]
+with open("/argus/output/output.json", "w") as out:
+    out.write('{"blob": "' + "x" * size + '"}')
+"""
+
+
+def test_a_large_output_goes_to_the_object_store_and_one_over_the_cap_fails_the_run(deploy, world, gql_for):
+    """Past ARGUS_OUTPUT_INLINE_MAX_BYTES (64 KiB) the output is an object, answered by GraphQL as before;
+    past ARGUS_OUTPUT_MAX_BYTES (4 MiB) it is refused, the plugin's fault, with the limit named."""
+    installation = deploy(LARGE_OUTPUT)
+    large = wait_terminal(deploy.run(installation, {"size": 300_000}), timeout=60)
+    assert (large.status, large.error_reason) == (ExecutionStatus.SUCCEEDED, "")
+    assert large.output is None and large.output_object.name.startswith("outputs/")
+    assert large.output_size == 300_000 + len('{"blob": ""}')
+    answer = (
+        gql_for(world.viewer_a)
+        .execute("query($id: ID!) { execution(id: $id) { output } }", {"id": str(large.pk)})
+        .data["execution"]
+    )
+    assert json.loads(answer["output"]) == {"blob": "x" * 300_000}
+
+    refused = wait_terminal(deploy.run(installation, {"size": 4 * 1024 * 1024}), timeout=60)
+    assert refused.status == ExecutionStatus.FAILED
+    assert refused.error_reason == (
+        f"The plugin's output was refused: output.json is {4 * 1024 * 1024 + 12} bytes, over the "
+        f"{4 * 1024 * 1024}-byte limit; refused."
+    )
+    assert refused.output is None and refused.output_object.name == ""

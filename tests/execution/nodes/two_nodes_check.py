@@ -3,7 +3,8 @@
 Beat and two Celery worker nodes as real processes, each with its own ARGUS_DATA_DIR and sandbox work
 directory (no shared disk), a Redis of the test's own, and a bucket of its own on the S3 server: a batch of
 runs with evidence spreads over both nodes and every run reads its evidence streamed from the store; then
-one node is killed (SIGKILL) mid-run: its run ends terminal through the sweeper, and new runs go to the other.
+one node is killed (SIGKILL) mid-run: its run ends terminal through the sweeper, and new runs go to the other;
+when the killed node starts again, the run directory it left behind is removed.
 """
 
 from __future__ import annotations
@@ -63,16 +64,18 @@ class Cluster:
     def data_dir(self, node: str) -> Path:
         return self.directory / node / "data"
 
-    def node(self, node: str) -> contextlib.AbstractContextManager[WorkerProcess]:
+    def node(self, node: str, *, restart: bool = False) -> contextlib.AbstractContextManager[WorkerProcess]:
+        """The worker node ``node``; with ``restart``, again on the data directory it had before."""
         data_dir = self.data_dir(node)
-        data_dir.mkdir(parents=True)
+        data_dir.mkdir(parents=True, exist_ok=restart)
         env = {
             **self.env,
             "ARGUS_DATA_DIR": str(data_dir),
             "ARGUS_SANDBOX_WORK_DIR": str(data_dir / "work"),
             "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics"),
         }
-        return running_worker(self.directory, queue=self.queue, concurrency=2, extra_env=env, node=node)
+        name = f"{node}-restarted" if restart else node
+        return running_worker(self.directory, queue=self.queue, concurrency=2, extra_env=env, node=name)
 
     def beat(self) -> Any:
         data_dir = self.directory / "beat"
@@ -181,6 +184,8 @@ def test_two_nodes_share_only_the_services_and_survive_losing_one(cluster, world
         victim.refresh_from_db()
         doomed = _node_of(victim, nodes)
         (survivor,) = set(nodes) - {doomed}
+        doomed_work = cluster.data_dir(doomed) / "work"
+        (left_behind,) = doomed_work.glob(f"run-{victim.pk}@*")  # the run's directory, of a live worker
         nodes[doomed].kill()  # SIGKILL, main process and pool children, mid-run
         victim = wait_terminal(victim, timeout=60)
         assert victim.status == ExecutionStatus.FAILED
@@ -190,6 +195,11 @@ def test_two_nodes_share_only_the_services_and_survive_losing_one(cluster, world
         assert [run.status for run in after] == [ExecutionStatus.SUCCEEDED] * len(after)
         assert {_node_of(run, {survivor: nodes[survivor]}) for run in after} == {survivor}
         assert [run.output for run in after] == [expected[str(item.pk)] for item in evidence[BATCH:]]
+
+        # Nobody was left to remove the killed run's directory; the node does when it starts again.
+        assert left_behind.is_dir()
+        with cluster.node(doomed, restart=True):
+            assert not left_behind.exists()
     _remove_containers_under(cluster.data_dir(doomed) / "work")
 
     stored = cluster.bucket.keys()

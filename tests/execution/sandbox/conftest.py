@@ -6,8 +6,10 @@ skipping, so a CI machine without the engine cannot pass silently.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,7 +25,7 @@ from execution.sandbox.container import LABEL_MANAGED, LABEL_OWNER
 from execution.sandbox.errors import SandboxError
 from execution.sandbox.images import DEFAULT_CACHE_DIR, DEFAULT_RUNTIME_IMAGES, ensure_runtime_images
 from registry.ecosystems import NPM, PIP, SANDBOX_ENV
-from registry.layers import deterministic_tar_gz, extract_layer
+from registry.layers import extract_layer, write_layer_archive
 
 # scripts/test.sh runs this suite again with ARGUS_TEST_SANDBOX_PROFILE=node18-deps: the same hostile
 # programs in the second runtime's image, with a dependency layer mounted at /argus/deps and on the
@@ -138,15 +140,18 @@ def make_job(runtime_image: str, sandbox_work_dir: Path) -> JobFactory:
 
 
 @functools.cache
-def _test_layer() -> bytes:
-    """A small dependency layer as the platform freezes them: a Python module and an npm package."""
+def _test_layer() -> Path:
+    """A small dependency layer as the platform freezes them (a Python module and an npm package): the path
+    of its archive, removed when the test process exits."""
+    archive_dir = Path(tempfile.mkdtemp(prefix="argus-test-layer-"))
+    atexit.register(shutil.rmtree, archive_dir, ignore_errors=True)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         (root / "site-packages").mkdir()
         (root / "site-packages" / "argus_test_dep.py").write_text("VALUE = 42\n")
         (root / "node_modules" / "argus-test-dep").mkdir(parents=True)
         (root / "node_modules" / "argus-test-dep" / "index.js").write_text("module.exports = 42;\n")
-        return deterministic_tar_gz(root)
+        return write_layer_archive(root, archive_dir / "layer.tar.gz", []).archive
 
 
 def container_exists(client: docker.DockerClient, container_id: str | None) -> bool:
