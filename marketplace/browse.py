@@ -4,8 +4,9 @@ A page is read in two steps. :func:`browse_listings` filters and orders ``Listin
 row per listing, see marketplace.stats: visibility, installs, ratings, the latest trusted version, the
 categories, and on PostgreSQL the weighted search document), so the database sorts and limits narrow rows
 from indexes before joining anything. :func:`listing_page` then loads just the page's listings with their
-plugin, publisher, stats row and latest version in one query, and their current plans in a second one.
-Nothing is queried per listing, so the number of SQL queries of a page does not depend on its size.
+plugin, publisher, stats row and latest version in one query, the versions' signing keys in a second and the
+current plans in a third. Nothing is queried per listing, so the number of SQL queries of a page does not
+depend on its size.
 
 Search is PostgreSQL full-text search on PostgreSQL (``websearch_to_tsquery`` against the GIN-indexed
 document; ranked: name and slug A, tagline and tags B, description C), and ``icontains`` over the plugin's
@@ -41,17 +42,20 @@ class ListingSort(models.TextChoices):
 
 def with_page_relations(queryset: QuerySet[Listing]) -> QuerySet[Listing]:
     """Everything a listing node shows, for any number of listings: its plugin, publisher, stats row and
-    latest trusted version (with its key) joined in, and one query for the current plans of them all."""
+    latest trusted version joined in; one query for the versions' signing keys (a page has few distinct
+    keys: fetched once each rather than joined into every row, which costs more per listing than the
+    query) and one for the current plans."""
     return (
-        queryset.select_related("plugin__publisher", "stats__latest_version__signing_key")
+        queryset.select_related("plugin__publisher", "stats__latest_version")
         # The search document (a long tsvector) is only ever read by PostgreSQL itself.
         .defer("stats__search_document")
         .prefetch_related(
+            "stats__latest_version__signing_key",
             Prefetch(
                 "plans",
                 queryset=Plan.objects.filter(retired_at__isnull=True).order_by("pricing_model", "name", "id"),
                 to_attr="current_plans",
-            )
+            ),
         )
     )
 
