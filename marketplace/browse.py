@@ -61,7 +61,7 @@ def with_page_relations(queryset: QuerySet[Listing]) -> QuerySet[Listing]:
 
 
 def listing_page(listing_ids: Sequence[Any]) -> list[Listing]:
-    """The listings of a page, in the order of ``listing_ids`` (two queries, whatever the page size)."""
+    """The listings of a page, in the order of ``listing_ids`` (three queries, whatever the page size)."""
     if not listing_ids:
         return []
     found = {
@@ -69,7 +69,7 @@ def listing_page(listing_ids: Sequence[Any]) -> list[Listing]:
     }
     page = [found[listing_id] for listing_id in listing_ids if listing_id in found]
     for listing in page:
-        version = listing.stats.latest_version
+        version = getattr(getattr(listing, "stats", None), "latest_version", None)
         if version is not None:
             version.plugin = listing.plugin  # the same row: a node asking for it needs no query
     return page
