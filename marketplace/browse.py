@@ -1,11 +1,18 @@
 """Browsing and searching the marketplace.
 
-Search is ``icontains`` over the plugin's name and slug and the listing's tagline, description and tags
-on SQLite, and PostgreSQL full-text search (``websearch_to_tsquery``, ranked: name A, tagline and tags B,
-description C) when the database is PostgreSQL. Visibility, ratings, popularity and the latest
-publication are read from ``ListingStats`` (one indexed row per listing, see marketplace.stats), and a
-page's plans, latest versions and rating distributions are fetched with one query each, so the number of
-SQL queries of a page does not depend on its size.
+A page is read in two steps. :func:`browse_listings` filters and orders ``ListingStats`` alone (one indexed
+row per listing, see marketplace.stats: visibility, installs, ratings, the latest trusted version, the
+categories, and on PostgreSQL the weighted search document), so the database sorts and limits narrow rows
+from indexes before joining anything. :func:`listing_page` then loads just the page's listings with their
+plugin, publisher, stats row and latest version in one query, the versions' signing keys in a second and the
+current plans in a third. Nothing is queried per listing, so the number of SQL queries of a page does not
+depend on its size.
+
+Search is PostgreSQL full-text search on PostgreSQL (``websearch_to_tsquery`` against the GIN-indexed
+document; ranked: name and slug A, tagline and tags B, description C), and ``icontains`` over the plugin's
+name and slug and the listing's tagline, description and tags on SQLite. The category filter is
+``categories @> '["label"]'`` against a GIN index on PostgreSQL, and matches the quoted label in the JSON
+text on SQLite (which has no JSON containment).
 """
 
 from __future__ import annotations
@@ -15,23 +22,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, models
-from django.db.models import (
-    Exists,
-    F,
-    OuterRef,
-    Prefetch,
-    Q,
-    QuerySet,
-)
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from argus_plugins.core.errors import CommonErrorCode, DomainError
 from argus_plugins.tenancy.permissions import require_authenticated
 
-from .listings import trusted_published_versions
-from .models import Listing, Plan, PricingModel
-from .reviews import rating_summaries
+from .models import Listing, ListingStats, Plan, PricingModel
 
 MAX_SEARCH = 200
+MAX_CATEGORY = 40
 
 
 class ListingSort(models.TextChoices):
@@ -41,38 +40,39 @@ class ListingSort(models.TextChoices):
     NAME = "NAME", "Plugin name, A to Z"
 
 
-def with_figures(queryset: QuerySet[Listing]) -> QuerySet[Listing]:
-    """Annotate rating average and count (visible reviews), active installations and the latest trusted
-    publication date, read from the listing's ListingStats row."""
-    return queryset.annotate(
-        rating_average=F("stats__rating_average"),
-        rating_count=F("stats__rating_count"),
-        active_installs=F("stats__active_installs"),
-        latest_published_at=F("stats__latest_published_at"),
+def with_page_relations(queryset: QuerySet[Listing]) -> QuerySet[Listing]:
+    """Everything a listing node shows, for any number of listings: its plugin, publisher, stats row and
+    latest trusted version joined in; one query for the versions' signing keys (a page has few distinct
+    keys: fetched once each rather than joined into every row, which costs more per listing than the
+    query) and one for the current plans."""
+    return (
+        queryset.select_related("plugin__publisher", "stats__latest_version")
+        # The search document (a long tsvector) is only ever read by PostgreSQL itself.
+        .defer("stats__search_document")
+        .prefetch_related(
+            "stats__latest_version__signing_key",
+            Prefetch(
+                "plans",
+                queryset=Plan.objects.filter(retired_at__isnull=True).order_by("pricing_model", "name", "id"),
+                to_attr="current_plans",
+            ),
+        )
     )
 
 
-def with_page_prefetches(queryset: QuerySet[Listing]) -> QuerySet[Listing]:
-    """One query for the current plans and one for the trusted published versions of a whole page."""
-    return queryset.select_related("plugin__publisher").prefetch_related(
-        Prefetch(
-            "plans",
-            queryset=Plan.objects.filter(retired_at__isnull=True).order_by("pricing_model", "name", "id"),
-            to_attr="current_plans",
-        ),
-        Prefetch(
-            "plugin__versions",
-            queryset=trusted_published_versions().select_related("signing_key").order_by("-precedence_key"),
-            to_attr="trusted_versions",
-        ),
-    )
-
-
-def attach_rating_summaries(listings: Sequence[Listing]) -> None:
-    """One grouped query for the rating distribution of every listing of a page."""
-    summaries = rating_summaries([listing.pk for listing in listings])
-    for listing in listings:
-        listing._rating_summary = summaries[listing.pk]
+def listing_page(listing_ids: Sequence[Any]) -> list[Listing]:
+    """The listings of a page, in the order of ``listing_ids`` (three queries, whatever the page size)."""
+    if not listing_ids:
+        return []
+    found = {
+        listing.pk: listing for listing in with_page_relations(Listing.objects.filter(pk__in=listing_ids))
+    }
+    page = [found[listing_id] for listing_id in listing_ids if listing_id in found]
+    for listing in page:
+        version = getattr(getattr(listing, "stats", None), "latest_version", None)
+        if version is not None:
+            version.plugin = listing.plugin  # the same row: a node asking for it needs no query
+    return page
 
 
 def _clean_min_rating(value: Any) -> decimal.Decimal | None:
@@ -87,26 +87,34 @@ def _clean_min_rating(value: Any) -> decimal.Decimal | None:
     return rating
 
 
-def _search(queryset: QuerySet[Listing], text: str) -> tuple[QuerySet[Listing], bool]:
-    """Returns the filtered queryset and whether it is annotated with a ``search_rank``."""
+def _search(stats: QuerySet[ListingStats], text: str) -> tuple[QuerySet[ListingStats], bool]:
+    """Returns the filtered rows and whether they are annotated with a ``search_rank``."""
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchRank
 
         # The weighted document is kept in ListingStats.search_document (GIN-indexed), see marketplace.stats.
         query = SearchQuery(text, search_type="websearch", config="english")
-        return queryset.filter(stats__search_document=query).annotate(
-            search_rank=SearchRank(F("stats__search_document"), query)
+        return stats.filter(search_document=query).annotate(
+            search_rank=SearchRank(F("search_document"), query)
         ), True
     condition = Q()
     for word in text.split()[:10]:  # every word must match somewhere
         condition &= (
-            Q(plugin__name__icontains=word)
-            | Q(plugin__slug__icontains=word)
-            | Q(tagline__icontains=word)
-            | Q(description__icontains=word)
-            | Q(tags__icontains=word)
+            Q(listing__plugin__name__icontains=word)
+            | Q(listing__plugin__slug__icontains=word)
+            | Q(listing__tagline__icontains=word)
+            | Q(listing__description__icontains=word)
+            | Q(listing__tags__icontains=word)
         )
-    return queryset.filter(condition), False
+    return stats.filter(condition), False
+
+
+def _in_category(stats: QuerySet[ListingStats], category: str) -> QuerySet[ListingStats]:
+    label = category.strip().lower()[:MAX_CATEGORY]
+    if connection.vendor == "postgresql":
+        return stats.filter(categories__contains=[label])  # jsonb @>, GIN-indexed
+    # Labels are stored lower-case, so the quoted JSON string matches exactly one whole label.
+    return stats.filter(categories__icontains=f'"{label}"')
 
 
 def browse_listings(
@@ -117,34 +125,33 @@ def browse_listings(
     pricing_model: str | None = None,
     min_rating: Any = None,
     sort: str | None = None,
-) -> QuerySet[Listing]:
-    """The marketplace's listings matching the filters, ordered by ``sort`` (default: relevance when
-    searching on PostgreSQL, otherwise POPULAR)."""
+) -> QuerySet[ListingStats]:
+    """The stats rows of the marketplace's listings matching the filters, ordered by ``sort`` (default:
+    relevance when searching on PostgreSQL, otherwise POPULAR). Slice it, then load the slice's listings
+    with :func:`listing_page`."""
     require_authenticated(user)
     # ListingStats.visible is marketplace_visible(), kept with the rows it derives from (marketplace.stats).
-    listings = with_figures(Listing.objects.filter(stats__visible=True))
+    stats = ListingStats.objects.filter(visible=True)
     ranked = False
     if search is not None and search.strip():
         if len(search) > MAX_SEARCH:
             raise DomainError(CommonErrorCode.TOO_LONG, f"At most {MAX_SEARCH} characters.", "search")
-        listings, ranked = _search(listings, search.strip())
+        stats, ranked = _search(stats, search.strip())
     if category:
-        # JSON ``contains`` is unavailable on SQLite; labels are stored lower-case, so matching the quoted
-        # JSON string is exact on both SQLite and PostgreSQL.
-        listings = listings.filter(categories__icontains=f'"{category.strip().lower()[:40]}"')
+        stats = _in_category(stats, category)
     if pricing_model:
         if pricing_model not in PricingModel.values:
             raise DomainError(CommonErrorCode.INVALID, "Unknown pricing model.", "pricingModel")
-        listings = listings.filter(
+        stats = stats.filter(
             Exists(
                 Plan.objects.filter(
-                    listing_id=OuterRef("pk"), retired_at__isnull=True, pricing_model=pricing_model
+                    listing_id=OuterRef("listing_id"), retired_at__isnull=True, pricing_model=pricing_model
                 )
             )
         )
     rating = _clean_min_rating(min_rating)
     if rating is not None:
-        listings = listings.filter(rating_average__gte=float(rating))
+        stats = stats.filter(rating_average__gte=float(rating))
     if sort is not None and sort not in ListingSort.values:
         raise DomainError(CommonErrorCode.INVALID, "Unknown sort order.", "sort")
     if sort is None and ranked:
@@ -157,5 +164,5 @@ def browse_listings(
         order = ()
     else:
         order = (F("active_installs").desc(),)
-    # stats__name is the plugin's name (kept with it): the whole order is in a ListingStats index.
-    return with_page_prefetches(listings).order_by(*order, "stats__name", "id")
+    # name is the plugin's name (kept with it): every order is in a ListingStats index.
+    return stats.order_by(*order, "name", "listing_id")

@@ -81,6 +81,18 @@ class ListingStats(models.Model):
     rating_count = models.PositiveIntegerField(default=0)
     rating_average = models.FloatField(null=True, blank=True)
     latest_published_at = models.DateTimeField(null=True, blank=True)
+    #: The newest (highest precedence) trusted published version: a page reads it with one join.
+    latest_version = models.ForeignKey(
+        "registry.PluginVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    #: Visible reviews per star (their sum is ``rating_count``): a page's rating distributions need no query.
+    stars_1 = models.PositiveIntegerField(default=0)
+    stars_2 = models.PositiveIntegerField(default=0)
+    stars_3 = models.PositiveIntegerField(default=0)
+    stars_4 = models.PositiveIntegerField(default=0)
+    stars_5 = models.PositiveIntegerField(default=0)
+    #: The listing's category labels (lower-case), GIN-indexed (jsonb_path_ops) on PostgreSQL for ``@>``.
+    categories = models.JSONField(default=list, blank=True)
     #: PostgreSQL only (GIN-indexed): name and slug A, tagline and tags B, description C. Null on SQLite.
     search_document = SearchVectorField(null=True, editable=False)
     refreshed_at = models.DateTimeField(default=clock.now)
@@ -88,7 +100,7 @@ class ListingStats(models.Model):
     class Meta:
         verbose_name_plural = "listing stats"
         # The RATING and NEWEST orders (DESC NULLS LAST, which SQLite cannot index) and the search document
-        # (GIN) are indexed on PostgreSQL by migration 0002.
+        # (GIN) are indexed on PostgreSQL by migration 0002, the categories (GIN, jsonb_path_ops) by 0003.
         indexes = [
             models.Index(
                 fields=("visible", "-active_installs", "name", "listing"), name="listingstats_popular"
@@ -98,6 +110,11 @@ class ListingStats(models.Model):
 
     def __str__(self) -> str:
         return f"Stats of listing {self.listing_id}"
+
+    @property
+    def star_counts(self) -> dict[int, int]:
+        """Visible reviews per star, 1 to 5."""
+        return {1: self.stars_1, 2: self.stars_2, 3: self.stars_3, 4: self.stars_4, 5: self.stars_5}
 
 
 class ModerationAction(models.TextChoices):

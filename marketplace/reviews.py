@@ -26,12 +26,11 @@ from registry.models import PublisherMembership
 from .error_codes import MarketplaceErrorCode
 from .listings import get_listing, listings_visible_to
 from .models import Listing, Review, ReviewFlag, ReviewReply, ReviewRevision
-from .stats import refresh_listing_stats
+from .stats import STARS, refresh_listing_stats
 
 MAX_TITLE = 200
 MAX_BODY = 10_000
 MAX_REASON = 500
-STARS = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,18 @@ from .models import Listing, ListingStats, Review
 
 #: Listings recomputed per statement by a full refresh.
 BATCH_SIZE = 500
-FIGURES = ("visible", "name", "active_installs", "rating_count", "rating_average", "latest_published_at")
+STARS = (1, 2, 3, 4, 5)
+FIGURES = (
+    "visible",
+    "name",
+    "active_installs",
+    "rating_count",
+    "rating_average",
+    "latest_published_at",
+    "latest_version",
+    "categories",
+    *(f"stars_{star}" for star in STARS),
+)
 
 
 #: The weighted document browse searches (the weights and configurations of its ranking), per listing.
@@ -92,6 +103,19 @@ def computed_figures(listings: QuerySet[Listing]) -> QuerySet[Listing]:
         figure_rating_count=Coalesce(subquery_value(reviews, Count("id"), IntegerField()), 0),
         figure_active_installs=Coalesce(subquery_value(installs, Count("id"), IntegerField()), 0),
         figure_latest_published_at=subquery_value(versions, Max(trusted_at), models.DateTimeField()),
+        # As the listing page shows it: the highest precedence among the trusted published versions.
+        figure_latest_version_id=Subquery(
+            trusted_published_versions()
+            .filter(plugin_id=OuterRef("plugin_id"))
+            .order_by("-precedence_key")
+            .values("pk")[:1]
+        ),
+        **{
+            f"figure_stars_{star}": Coalesce(
+                subquery_value(reviews.filter(rating=star), Count("id"), IntegerField()), 0
+            )
+            for star in STARS
+        },
     )
 
 
@@ -117,6 +141,10 @@ def _recompute(listing_ids: list[Any]) -> int:
             rating_count=listing.figure_rating_count,
             rating_average=listing.figure_rating_average,
             latest_published_at=listing.figure_latest_published_at,
+            latest_version_id=listing.figure_latest_version_id,
+            # Stored lower-case by the listing's validation; lowered again for rows written around it.
+            categories=[str(label).lower() for label in listing.categories],
+            **{f"stars_{star}": getattr(listing, f"figure_stars_{star}") for star in STARS},
             refreshed_at=now,
         )
         for listing in computed_figures(
@@ -168,4 +196,3 @@ def admin_changed(*, action: str, request: Any, target: models.Model, changes: d
         refresh_listing_stats(plugin_ids=[target.pk])
     elif isinstance(target, Listing):
         refresh_listing_stats(listing_ids=[target.pk])
-

@@ -12,7 +12,7 @@ from argus_plugins.tenancy.models import Role
 from argus_plugins.tenancy.permissions import require_tenant_role
 
 from .. import analytics
-from ..browse import ListingSort, attach_rating_summaries, browse_listings, with_page_prefetches
+from ..browse import ListingSort, browse_listings, listing_page, with_page_relations
 from ..listings import get_listing, listings_visible_to
 from ..models import Entitlement, Invoice, Listing
 from .types import (
@@ -78,9 +78,13 @@ class MarketplaceQueries(graphene.ObjectType):
     @staticmethod
     def resolve_marketplace_listings(root: Any, info: graphene.ResolveInfo, **args: Any) -> ListingConnection:
         page = {"first": args.pop("first", None), "after": args.pop("after", None)}
-        listings = browse_listings(info.context.user, **args)
-        connection = resolve_connection(ListingConnection, listings, **page)
-        attach_rating_summaries([edge.node for edge in connection.edges])
+        ordered_ids = browse_listings(info.context.user, **args).values_list("listing_id", flat=True)
+        connection = resolve_connection(ListingConnection, ordered_ids, **page)
+        listings = {listing.pk: listing for listing in listing_page([edge.node for edge in connection.edges])}
+        # A listing deleted between the two queries is left out of the page.
+        connection.edges = [edge for edge in connection.edges if edge.node in listings]
+        for edge in connection.edges:
+            edge.node = listings[edge.node]
         return connection
 
     @staticmethod
@@ -90,7 +94,7 @@ class MarketplaceQueries(graphene.ObjectType):
         if (id is None) == (slug is None):
             raise DomainError(CommonErrorCode.INVALID, "Give exactly one of 'id' and 'slug'.", "id")
         found = get_listing(info.context.user, id, slug=slug)
-        return with_page_prefetches(listings_visible_to(info.context.user)).get(pk=found.pk)
+        return with_page_relations(listings_visible_to(info.context.user)).get(pk=found.pk)
 
     @staticmethod
     def resolve_entitlements(

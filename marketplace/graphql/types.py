@@ -24,6 +24,7 @@ from ..models import (
     InvoiceStatus,
     Listing,
     ListingModerationEvent,
+    ListingStats,
     ModerationAction,
     Plan,
     PricingModel,
@@ -209,16 +210,24 @@ class ListingModerationEventType(DjangoObjectType):
         return event.actor.username
 
 
-def _trusted_versions(listing: Listing) -> list[PluginVersion]:
-    prefetched = getattr(listing.plugin, "trusted_versions", None)
-    if prefetched is not None:
-        return prefetched
+def _page_stats(listing: Listing) -> ListingStats | None:
+    """The listing's stats row, joined in by browse.with_page_relations (None for a listing without one)."""
+    try:
+        return listing.stats
+    except ListingStats.DoesNotExist:
+        return None
 
-    return list(
+
+def _latest_version(listing: Listing) -> PluginVersion | None:
+    stats = _page_stats(listing)
+    if stats is not None:
+        return stats.latest_version
+    return (
         trusted_published_versions()
         .filter(plugin_id=listing.plugin_id)
         .select_related("signing_key")
-        .order_by("-precedence_key")[:1]
+        .order_by("-precedence_key")
+        .first()
     )
 
 
@@ -296,18 +305,20 @@ class ListingType(DjangoObjectType):
 
     @staticmethod
     def resolve_rating_summary(listing: Listing, info: graphene.ResolveInfo) -> RatingSummary:
-        summary = getattr(listing, "_rating_summary", None)
-        return summary if summary is not None else rating_summary(listing)
+        stats = _page_stats(listing)
+        if stats is None:
+            return rating_summary(listing)
+        # Kept in the review writes' transactions (marketplace.stats): no query per listing of a page.
+        return RatingSummary(stats.rating_average, stats.rating_count, stats.star_counts)
 
     @staticmethod
     def resolve_latest_version(listing: Listing, info: graphene.ResolveInfo) -> PluginVersion | None:
-        versions = _trusted_versions(listing)
-        return versions[0] if versions else None
+        return _latest_version(listing)
 
     @staticmethod
     def resolve_required_capabilities(listing: Listing, info: graphene.ResolveInfo) -> list[str]:
-        versions = _trusted_versions(listing)
-        return sorted(versions[0].capabilities) if versions else []
+        version = _latest_version(listing)
+        return sorted(version.capabilities) if version is not None else []
 
     @staticmethod
     def resolve_reviews(listing: Listing, info: graphene.ResolveInfo, **page: Any) -> ReviewConnection:

@@ -1,5 +1,6 @@
 """Run by test_postgres.py in a subprocess against a fresh PostgreSQL database (DATABASE_URL): migrates,
-builds a small marketplace, and prints what full-text search and percentile_cont return, as JSON."""
+builds a small marketplace, and prints what full-text search, the category filter (jsonb @>), the sorts,
+visibility, the page's query counts and percentile_cont return, as JSON."""
 
 import datetime as dt
 import json
@@ -21,15 +22,19 @@ django.setup()
 
 import marketplace_bench  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from argus_plugins.tenancy.models import Tenant, User  # noqa: E402
 from execution.models import Execution  # noqa: E402
 from installations.models import Installation  # noqa: E402
 from marketplace import analytics  # noqa: E402
 from marketplace.browse import browse_listings  # noqa: E402
+from marketplace.models import Listing, ListingStats  # noqa: E402
+from marketplace.stats import refresh_listing_stats  # noqa: E402
 from registry.models import Plugin  # noqa: E402
 
-marketplace_bench.build(60, 600)
+token, _ = marketplace_bench.build(60, 600)
 user = User.objects.get(username="bench-viewer")
 plugin = Plugin.objects.order_by("slug").first()
 version = plugin.versions.get()
@@ -55,7 +60,57 @@ for tenant in Tenant.objects.order_by("slug")[:4]:
             duration_ms=duration,
         )
 report = analytics.plugin_analytics(plugin, dt.date(2026, 5, 1), dt.date(2026, 5, 1), private=True)
-searched = browse_listings(user, search=plugin.slug)
+searched = list(browse_listings(user, search=plugin.slug).select_related("listing__plugin")[:1])
+tagline_hits = browse_listings(user, search="investigators").count()
+client = Client(headers={"Authorization": f"Bearer {token}"})
+
+
+def browse(**variables):
+    """(slugs of the page, totalCount, SQL queries of the page but the token lookup) over GraphQL."""
+    body = json.dumps({"query": marketplace_bench.QUERY, "variables": {"first": 100, **variables}})
+    with CaptureQueriesContext(connection) as queries:
+        payload = json.loads(client.post("/graphql/", body, content_type="application/json").content)
+    assert "errors" not in payload, payload
+    page = payload["data"]["marketplaceListings"]
+    count = len([q for q in queries.captured_queries if "tenancy_apitoken" not in q["sql"]])
+    return [edge["node"]["slug"] for edge in page["edges"]], page["totalCount"], count
+
+
+def slugs_where(predicate):
+    return sorted(
+        listing.plugin.slug for listing in Listing.objects.select_related("plugin") if predicate(listing)
+    )
+
+
+in_memory, memory_total, _ = browse(category="MeMory ")
+by_rating = [
+    stats.listing.plugin.slug
+    for stats in sorted(
+        ListingStats.objects.filter(visible=True).select_related("listing__plugin"),
+        key=lambda stats: (
+            -(stats.rating_average or 0),
+            -stats.rating_count,
+            stats.name,
+            str(stats.listing_id),
+        ),
+    )
+]
+rated, _, _ = browse(sort="RATING")
+newest, _, _ = browse(sort="NEWEST")
+by_newest = [
+    stats.listing.plugin.slug
+    for stats in ListingStats.objects.filter(visible=True)
+    .select_related("listing__plugin")
+    .order_by("-latest_published_at", "name", "listing_id")
+]
+page_queries = {
+    f"category {size}": browse(first=size, category="memory", sort="RATING")[2] for size in (5, 50)
+}
+page_queries.update({f"search {size}": browse(first=size, search="timeline")[2] for size in (5, 50)})
+delisted = Listing.objects.select_related("plugin").get(plugin=plugin)
+Listing.objects.filter(pk=delisted.pk).update(delisted_at=delisted.created_at)
+refresh_listing_stats(listing_ids=[delisted.pk])
+after_delisting, total_after_delisting, _ = browse()
 print(
     json.dumps(
         {
@@ -64,9 +119,18 @@ print(
             "p50": report.totals.executions.p50_duration_ms,
             "p95": report.totals.executions.p95_duration_ms,
             "by_day_p95": [bucket.executions.p95_duration_ms for bucket in report.by_day],
-            "search_first": searched[0].plugin.slug,
+            "search_first": searched[0].listing.plugin.slug,
+            "category_page": in_memory,
+            "category_total": memory_total,
+            "category_expected": slugs_where(lambda listing: "memory" in listing.categories),
+            "rating_order_matches": rated == by_rating,
+            "newest_order_matches": newest == by_newest,
+            "page_queries": page_queries,
+            "delisted_slug": plugin.slug,
+            "after_delisting": after_delisting,
+            "total_after_delisting": total_after_delisting,
             "search_ranked": searched[0].search_rank > 0,
-            "tagline_hits": browse_listings(user, search="investigators").count(),
+            "tagline_hits": tagline_hits,
             "nothing": browse_listings(user, search="zzzqqq").count(),
         }
     )

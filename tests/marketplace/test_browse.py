@@ -111,6 +111,56 @@ def test_search_on_sqlite_matches_name_tagline_description_and_tags(world, marke
     assert client.execute(BROWSE, {"category": "other"}).data["marketplaceListings"]["totalCount"] == 0
 
 
+def test_category_filter_matches_whole_labels_and_follows_listing_edits(world, market, gql_for):
+    bulk = _clone_listings(market, 3)
+    for listing, categories in zip(bulk, (["memory"], ["memory-forensics"], ["disk", "memory"]), strict=True):
+        listings.update_listing(actor=market.kit.owner, plugin_id=listing.plugin_id, categories=categories)
+    client = gql_for(world.admin_a)
+
+    def in_category(label):
+        result = client.execute(BROWSE, {"category": label, "sort": "NAME"}).data["marketplaceListings"]
+        return [edge["node"]["slug"] for edge in result["edges"]], result["totalCount"]
+
+    assert in_category("memory") == (["bulk-000", "bulk-002"], 2)  # not "memory-forensics"
+    assert in_category(" MEMORY ") == (["bulk-000", "bulk-002"], 2)
+    assert in_category("memory-forensics") == (["bulk-001"], 1)
+    assert in_category("mem") == ([], 0)
+    listings.update_listing(actor=market.kit.owner, plugin_id=bulk[0].plugin_id, categories=["disk"])
+    assert in_category("memory") == (["bulk-002"], 1)
+    assert ListingStats.objects.get(listing=bulk[0]).categories == ["disk"]
+
+
+def test_page_figures_come_from_the_stats_row_and_match_the_reviews(world, market, gql_for):
+    tenants = [make_tenant(f"Critic {i}") for i in range(3)]
+    reviews = [
+        _review(market.listing, tenant, admin, rating, market.version)
+        for (tenant, admin), rating in zip(tenants, (5, 4, 4), strict=True)
+    ]
+    client = gql_for(world.admin_a)
+
+    def summary():
+        node = client.execute(BROWSE, {}).data["marketplaceListings"]["edges"][0]["node"]
+        return node["ratingSummary"], node["latestVersion"]
+
+    figures, latest = summary()
+    assert figures == {
+        "average": pytest.approx(13 / 3),
+        "count": 3,
+        "distribution": [{"stars": s, "count": {4: 2, 5: 1}.get(s, 0)} for s in range(1, 6)],
+    }
+    assert latest == {"version": market.version.version}
+    Review.objects.filter(pk=reviews[0].pk).update(hidden_at=reviews[0].created_at)
+    refresh_listing_stats(listing_ids=[market.listing.pk])
+    assert summary()[0]["distribution"][4] == {"stars": 5, "count": 0}
+    # The detail query still answers for a listing whose stats row is missing (computed from the rows).
+    ListingStats.objects.filter(listing=market.listing).delete()
+    detail = client.execute(
+        "query($id: ID!) { listing(id: $id) { ratingSummary { count } latestVersion { version } } }",
+        {"id": str(market.listing.pk)},
+    ).data["listing"]
+    assert detail == {"ratingSummary": {"count": 2}, "latestVersion": {"version": market.version.version}}
+
+
 def test_filters_and_sorts(world, market, gql_for):
     add_plan(market, "PAID", "99")
     bulk = _clone_listings(market, 3)
@@ -220,14 +270,29 @@ def test_query_count_does_not_grow_with_the_page_size(world, market, gql_for):
             _review(listing, tenant, admin, 1 + index % 5, market.version)
     client = gql_for(world.admin_a)
     counts = {}
+    deeper = BROWSE.replace(
+        "latestVersion { version }",
+        "latestVersion { version signatureVerified plugin { slug } signingKey { fingerprint } }",
+    )
+    variants = {
+        "POPULAR": {"sort": "POPULAR"},
+        "RATING": {"sort": "RATING"},
+        "category": {"category": "utilities", "sort": "NEWEST"},
+        "search": {"search": "bulk"},
+        "pricing": {"pricing": "SUBSCRIPTION"},
+    }
     for size in (5, 20):
-        for sort in ("POPULAR", "RATING"):
+        for name, variables in variants.items():
             with CaptureQueriesContext(connection) as queries:
-                result = client.execute(BROWSE, {"first": size, "sort": sort}).data["marketplaceListings"]
-            assert len(result["edges"]) == size
-            counts[(size, sort)] = _page_queries(queries)
-    assert counts[(5, "POPULAR")] == counts[(20, "POPULAR")]
-    assert counts[(5, "RATING")] == counts[(20, "RATING")]
+                result = client.execute(deeper, {"first": size, **variables})
+            assert not result.errors, result.errors
+            page = result.data["marketplaceListings"]
+            if name != "category":  # only the fixture's own listing has a category
+                assert len(page["edges"]) == size
+            assert all(edge["node"]["latestVersion"]["signatureVerified"] for edge in page["edges"])
+            counts[(size, name)] = _page_queries(queries)
+    for name in variants:
+        assert counts[(5, name)] == counts[(20, name)], name
     # Same for a detail query with reviews.
     detail = "query($id: ID!) { listing(id: $id) { plans { name } ratingSummary { count } reviews(first: %d) { edges { node { rating version reply { body } } } } } }"
     sizes = {}
@@ -272,8 +337,15 @@ def test_an_admin_rename_reaches_the_catalogue_figures_at_once(market, world):
     client.force_login(operator)
     response = client.post(
         reverse("admin:registry_plugin_change", args=[plugin.pk]),
-        {"name": "Echo Renamed", "summary": plugin.summary, "description": plugin.description, "categories": "[]"},
+        {
+            "name": "Echo Renamed",
+            "summary": plugin.summary,
+            "description": plugin.description,
+            "categories": "[]",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Plugin.objects.get(pk=plugin.pk).name == "Echo Renamed"
-    assert ListingStats.objects.get(listing=market.listing).name == "Echo Renamed"  # not at the hourly refresh
+    assert (
+        ListingStats.objects.get(listing=market.listing).name == "Echo Renamed"
+    )  # not at the hourly refresh
