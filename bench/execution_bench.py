@@ -3,7 +3,7 @@
     .venv/bin/python bench/execution_bench.py [--runs N] [--workers 1,2,4] [--batch B] [--quick | --tiny]
 
 Self-contained: it makes a throwaway SQLite database, media, data and sandbox work directory under a
-temporary directory, migrates it, starts gunicorn (2 sync workers, as ``run_platform`` does behind its
+temporary directory, migrates it, starts gunicorn (2 gthread workers, as ``run_platform`` does behind its
 nginx, which this bench leaves out: one client, no slow bodies) and Celery workers (ONE ``celery worker``
 process per measurement with prefork concurrency N, i.e. N pool child
 processes, each with its own warm-container pool) on a queue of its own, creates a staff user and API
@@ -1193,7 +1193,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--chain", type=int, default=None, help="runs in the event chain (10; tiny 3)")
     parser.add_argument("--chain-rounds", type=int, default=None, help="event chains per side (3; quick 1)")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--quick", action="store_true", help="fewer runs (about a minute and a half)")
     parser.add_argument(
         "--tiny", action="store_true", help="2 latency pairs, a batch of 3 with N=1: real but short (CI)"

@@ -7,3 +7,6 @@ class ExecutionErrorCode(enum.StrEnum):
     EVIDENCE_TOO_LARGE = "EVIDENCE_TOO_LARGE"
     NOT_CANCELLABLE = "NOT_CANCELLABLE"
     QUEUE_FULL = "QUEUE_FULL"
+    #: waitForExecution cannot hold the request here (every waiting slot of the web process is taken, or
+    #: the server runs single-threaded workers): poll ``execution(id)`` instead, or wait again later.
+    WAIT_UNAVAILABLE = "WAIT_UNAVAILABLE"

@@ -12,7 +12,7 @@ from argus_plugins.core.hooks import run_hooks
 from ledger.hashing import format_optional_timestamp
 from ledger.services import append_entry
 
-from . import dispatch, metrics
+from . import dispatch, metrics, wakeups
 from .hooks import RUN_FINISHED
 from .lifecycle import transition
 from .models import Execution, ExecutionEvidence, ExecutionStatus
@@ -86,4 +86,5 @@ def finish(
     run_hooks(RUN_FINISHED, execution)  # e.g. its execution.* and custom events, in this transaction
     metrics.record_finished(execution)
     dispatch.release_after_commit()  # its slot is free: the next queued run (fairly chosen) may go
+    wakeups.announce_finished_after_commit(execution.pk)  # waitForExecution's waiters, in any web process
     return True
