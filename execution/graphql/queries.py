@@ -84,6 +84,7 @@ class ExecutionQueries(graphene.ObjectType):
         ExecutionType,
         id=graphene.ID(required=True),
         timeout_seconds=graphene.Int(
+            required=True,
             default_value=MAX_WAIT_SECONDS,
             description=f"At most this long (0 to {MAX_WAIT_SECONDS} seconds; 0 answers at once).",
         ),

@@ -44,6 +44,14 @@ def test_a_timeout_out_of_range_is_a_typed_error(world, gql_for, queued_run, tim
     assert response.body["data"] == {"waitForExecution": None}
 
 
+def test_a_null_timeout_is_refused_before_execution(world, gql_for, queued_run):
+    query = "query($id: ID!) { waitForExecution(id: $id, timeoutSeconds: null) { status } }"
+    response = threaded(gql_for(world.viewer_a)).execute(query, {"id": str(queued_run.pk)})
+    assert response.status_code == 400 and _codes(response) == [("GRAPHQL_VALIDATION_FAILED", None)]
+    response = threaded(gql_for(world.viewer_a)).execute(WAIT, {"id": str(queued_run.pk), "t": None})
+    assert [code for code, _ in _codes(response)] == ["GRAPHQL_VALIDATION_FAILED"]
+
+
 def test_a_malformed_id_is_a_typed_error(world, gql_for):
     response = threaded(gql_for(world.viewer_a)).execute(WAIT, {"id": "not-a-uuid", "t": 1})
     assert _codes(response) == [("INVALID", "id")]
