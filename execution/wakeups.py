@@ -40,18 +40,20 @@ _HEALTH_CHECK_SECONDS = 10
 
 # ---------------------------------------------------------------------------------------------- publish
 
-_publisher: tuple[int, redis.Redis] | None = None
+_publishers: dict[tuple[int, str], redis.Redis] = {}
 _publisher_lock = threading.Lock()
 
 
 def _publisher_client() -> redis.Redis:
     """This process's publishing client (a new one after a fork: sockets must not be shared)."""
-    global _publisher
+    key = (os.getpid(), settings.REDIS_URL)
     with _publisher_lock:
-        if _publisher is None or _publisher[0] != os.getpid():
-            client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-            _publisher = (os.getpid(), client)
-        return _publisher[1]
+        client = _publishers.get(key)
+        if client is None:
+            client = _publishers[key] = redis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+            )
+        return client
 
 
 def announce_finished(execution_id: object) -> None:
@@ -162,8 +164,8 @@ class FinishListener:
                                 "Run-end subscription restored after %.0f s", time.monotonic() - failing_since
                             )
                         failing_since, delay = None, _RECONNECT_FIRST_SECONDS
-                        self.subscribed.set()
                         self._wake_all()  # announcements may have been missed: every waiter reads again
+                        self.subscribed.set()
                     elif message["type"] == "message":
                         self._wake(message["data"].decode())
             except (redis.RedisError, OSError, ValueError):
