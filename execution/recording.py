@@ -76,6 +76,9 @@ def finish(
     entry_id = uuid.uuid4()
     if not transition(execution, status, expected=expected, ledger_entry_id=entry_id, **fields):
         return False
+    # waitForExecution's waiters, in any web process: registered first, so that the announcement is the
+    # first thing done after the commit (on_commit callbacks run in order; dispatch and events come after).
+    wakeups.announce_finished_after_commit(execution.pk)
     if evidence_links is None:
         execution = Execution.objects.select_related(
             "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
@@ -86,5 +89,4 @@ def finish(
     run_hooks(RUN_FINISHED, execution)  # e.g. its execution.* and custom events, in this transaction
     metrics.record_finished(execution)
     dispatch.release_after_commit()  # its slot is free: the next queued run (fairly chosen) may go
-    wakeups.announce_finished_after_commit(execution.pk)  # waitForExecution's waiters, in any web process
     return True
