@@ -38,4 +38,4 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --no-input -v 0 \
 USER argus
 EXPOSE 8000
 ENTRYPOINT ["tini", "--"]
-CMD ["gunicorn", "argus_plugins.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4"]
+CMD ["gunicorn", "argus_plugins.wsgi:application", "--config", "python:argus_plugins.core.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "4"]

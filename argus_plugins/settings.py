@@ -517,3 +517,8 @@ ARGUS_WEB_ANONYMOUS_MAX_BODY_BYTES = env.int("ARGUS_WEB_ANONYMOUS_MAX_BODY_BYTES
 ARGUS_WEB_CLIENT_TIMEOUT_SECONDS = env.int("ARGUS_WEB_CLIENT_TIMEOUT_SECONDS", default=10)
 #: nginx gives gunicorn this long to answer a (fully buffered) request.
 ARGUS_WEB_UPSTREAM_TIMEOUT_SECONDS = env.int("ARGUS_WEB_UPSTREAM_TIMEOUT_SECONDS", default=60)
+#: Threads per gunicorn worker process (gthread worker class; argus_plugins/core/gunicorn_conf.py).
+ARGUS_WEB_THREADS = env.int("ARGUS_WEB_THREADS", default=8)
+#: How many waitForExecution requests one web process holds at once; the other threads stay free for
+#: everything else. Beyond it a wait answers WAIT_UNAVAILABLE (poll instead).
+ARGUS_WEB_WAIT_SLOTS = env.int("ARGUS_WEB_WAIT_SLOTS", default=max(ARGUS_WEB_THREADS - 2, 0))

@@ -3,7 +3,7 @@
     .venv/bin/python bench/execution_bench.py [--runs N] [--workers 1,2,4] [--batch B] [--quick | --tiny]
 
 Self-contained: it makes a throwaway SQLite database, media, data and sandbox work directory under a
-temporary directory, migrates it, starts gunicorn (2 sync workers, as ``run_platform`` does behind its
+temporary directory, migrates it, starts gunicorn (2 gthread workers, as ``run_platform`` does behind its
 nginx, which this bench leaves out: one client, no slow bodies) and Celery workers (ONE ``celery worker``
 process per measurement with prefork concurrency N, i.e. N pool child
 processes, each with its own warm-container pool) on a queue of its own, creates a staff user and API
@@ -103,6 +103,10 @@ with open("/argus/output/output.json", "w") as out:
     json.dump({"step": data.get("step", 0) + 1}, out)
 """
 POLL_QUERY = "query($id: ID!) { execution(id: $id) { status terminal ledgerEntry { sequence } } }"
+#: How the bench's client learns a run's end: held by the server until the run is terminal (section 5
+#: compares it with polling POLL_QUERY every --poll-interval).
+WAIT_QUERY = """query($id: ID!) {
+  waitForExecution(id: $id, timeoutSeconds: 10) { status terminal ledgerEntry { sequence } } }"""
 
 SANDBOX_PHASES = (
     "acquire",
@@ -330,6 +334,60 @@ class Throughput:
         return self._steady_rate(self.bare_steady)
 
 
+@dataclass
+class EndSide:
+    """Section 5, one way of learning a run's end (polling or waiting)."""
+
+    runs: list[ClientRun] = field(default_factory=list)
+    after_finish: list[float] = field(default_factory=list)  # client saw it - finished_at (s)
+    after_announce: list[float] = field(default_factory=list)  # client saw it - commit announced (s)
+    commit_delay: list[float] = field(default_factory=list)  # commit announced - finished_at (s)
+    gunicorn_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+    def requests_per_run(self) -> float:
+        return mean([1.0 + run.polls for run in self.runs])  # runPlugin + polls or waits
+
+
+def report_end_detection(bench: Bench, sides: dict[str, EndSide]) -> None:
+    poll, wait = sides["poll"], sides["wait"]
+    interval = bench.args.poll_interval * 1000
+    print(
+        f"\n5. Learning a run's end: polling execution(id) every {interval:.0f} ms vs waitForExecution"
+        f"\n   ({len(wait.runs)} runs per side, back to back from one client, blocks of {bench.args.end_runs}"
+        " alternating; worker concurrency 1)"
+    )
+    print(f"   {'':<66} {'poll':>8} {'wait':>8} {'wait/poll':>9}")
+    rows = [
+        ("client sees the end after finished_at, median (ms)", median(poll.after_finish) * 1000,
+         median(wait.after_finish) * 1000),
+        ("client sees the end after finished_at, p90 (ms)", p90(poll.after_finish) * 1000,
+         p90(wait.after_finish) * 1000),
+        ("  of which finished_at -> commit announced, median (ms)", median(poll.commit_delay) * 1000,
+         median(wait.commit_delay) * 1000),
+        ("client sees the end after the commit's announcement, median (ms)",
+         median(poll.after_announce) * 1000, median(wait.after_announce) * 1000),
+        ("HTTP requests per run (runPlugin + polls / waits)", poll.requests_per_run(),
+         wait.requests_per_run()),
+        ("gunicorn CPU per run (ms)", poll.gunicorn_cpu / len(poll.runs) * 1000,
+         wait.gunicorn_cpu / len(wait.runs) * 1000),
+        ("bench client CPU per run (ms)", poll.client_cpu / len(poll.runs) * 1000,
+         wait.client_cpu / len(wait.runs) * 1000),
+        ("client total, runPlugin -> end seen, median (ms)", median([r.total for r in poll.runs]) * 1000,
+         median([r.total for r in wait.runs]) * 1000),
+    ]  # fmt: skip
+    for name, on_poll, on_wait in rows:
+        ratio = on_wait / on_poll if on_poll else float("nan")  # (CPU is counted in clock ticks)
+        print(f"   {name:<66} {on_poll:8.1f} {on_wait:8.1f} {ratio:9.3f}")
+    print(
+        "   finished_at is stamped in the transaction that records the run (ledger append, event hooks,"
+        "\n   commit), so both sides include it; 'announced': when the bench's own subscriber received the"
+        "\n   message the worker publishes after that commit (on both sides; it wakes a waiting request)."
+        "\n   gunicorn CPU includes the runPlugin requests (the same on both sides) and, waiting, its"
+        "\n   listener thread."
+    )
+
+
 def steady_window(ends: list[float], batch: int) -> tuple[int, float]:
     """Completions per second in the middle of a batch, as (completions, seconds).
 
@@ -475,8 +533,10 @@ class Bench:
     def start_web(self) -> None:
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
+        from argus_plugins.core.web_tier import GUNICORN_CONFIG_OPTIONS
+
         command = [
-            PYTHON, "-m", "gunicorn", "argus_plugins.wsgi:application",
+            PYTHON, "-m", "gunicorn", "argus_plugins.wsgi:application", *GUNICORN_CONFIG_OPTIONS,
             "--bind", f"127.0.0.1:{port}", "--workers", str(self.args.web_workers),
         ]  # fmt: skip
         web = Proc("gunicorn", command, self.env, self.tmp / "logs" / "gunicorn.log")
@@ -626,21 +686,27 @@ class Bench:
             raise RuntimeError(f"bare run failed: {status} {logs[-500:]!r}")
         return elapsed
 
-    def platform_run(self) -> ClientRun:
-        poll = self.args.poll_interval
+    def platform_run(self, end: str = "wait") -> ClientRun:
+        """runPlugin, then learn the run's end as a client: ``wait`` (waitForExecution, asked again when
+        it times out) or ``poll`` (execution(id) every --poll-interval). ``polls``: requests after
+        runPlugin."""
         t0_wall = time.time()
         t0 = time.perf_counter()
         execution_id = self.api.run_plugin(self.installation_id)
         t1 = time.perf_counter()
         polls = 0
         while True:
-            answer = self.api.query(POLL_QUERY, id=execution_id)["execution"]
+            if end == "wait":
+                answer = self.api.query(WAIT_QUERY, id=execution_id)["waitForExecution"]
+            else:
+                answer = self.api.query(POLL_QUERY, id=execution_id)["execution"]
             polls += 1
             if answer["terminal"] and answer["ledgerEntry"] is not None:
                 break
             if time.perf_counter() - t0 > 120:
                 raise RuntimeError(f"execution {execution_id} still {answer['status']} after 120 s")
-            time.sleep(poll)
+            if end == "poll":
+                time.sleep(self.args.poll_interval)
         t2 = time.perf_counter()
         if answer["status"] != "SUCCEEDED":
             raise RuntimeError(
@@ -795,6 +861,65 @@ class Bench:
                 f"{steps} bare runs {bare[-1]:.2f} s"
             )
         return platform, bare, ids
+
+    def end_detection(self) -> dict[str, EndSide]:
+        """Section 5: the same runs, back to back from one client, learning each run's end by polling
+        or by waiting; blocks of --end-runs alternate which goes first. Per side: when the client saw the
+        end after the run's finished_at, the requests it sent, the CPU gunicorn spent."""
+        import redis
+
+        from execution.models import Execution
+        from execution.wakeups import CHANNEL
+
+        self.start_worker(1)
+        meter = CpuMeter(self)
+        sides = {"poll": EndSide(), "wait": EndSide()}
+        # When each run's commit was announced (the worker publishes either way): the moment a client
+        # could know at the earliest, whichever way it asks.
+        announced: dict[str, float] = {}
+        pubsub = redis.Redis.from_url(self.settings.REDIS_URL).pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(
+            **{CHANNEL: lambda message: announced.setdefault(message["data"].decode(), time.time())}
+        )
+        listening = pubsub.run_in_thread(sleep_time=0.5, daemon=True)
+        try:
+            self.end_blocks(sides, meter)
+        finally:
+            listening.stop()
+            pubsub.close()
+        for side in sides.values():
+            finished = dict(
+                Execution.objects.filter(pk__in=[r.execution_id for r in side.runs]).values_list(
+                    "id", "finished_at"
+                )
+            )
+            side.after_finish = [
+                run.seen_wall - finished[uuid.UUID(run.execution_id)].timestamp() for run in side.runs
+            ]
+            side.after_announce = [
+                run.seen_wall - announced[run.execution_id]
+                for run in side.runs
+                if run.execution_id in announced
+            ]
+            side.commit_delay = [
+                announced[run.execution_id] - finished[uuid.UUID(run.execution_id)].timestamp()
+                for run in side.runs
+                if run.execution_id in announced
+            ]
+        return sides
+
+    def end_blocks(self, sides: dict[str, EndSide], meter: CpuMeter) -> None:
+        for round_index in range(self.args.end_rounds):
+            for end in ("poll", "wait") if round_index % 2 == 0 else ("wait", "poll"):
+                self.quiet()
+                before = meter.snapshot()
+                runs = [self.platform_run(end) for _ in range(self.args.end_runs)]
+                after = meter.snapshot()
+                side = sides[end]
+                side.runs += runs
+                side.gunicorn_cpu += after["gunicorn"] - before["gunicorn"]
+                side.client_cpu += after["bench client"] - before["bench client"]
+            log(f"  end detection {round_index + 1}/{self.args.end_rounds}")
 
     def hit_rate(self, ids: list[str]) -> tuple[float, int]:
         from execution.models import Execution
@@ -1015,7 +1140,7 @@ def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
     print(f"\n   sandbox phases (Execution.timings; {dict(paths)} path):")
     for key, values in sandbox.items():
         print(f"   {'  ' + key:<70} {ms(median(values))} {ms(mean(values))}")
-    print(f"\n   client poll interval {bench.args.poll_interval * 1000:.0f} ms")
+    print("\n   the client learns each run's end with waitForExecution (section 5 compares it with polling)")
 
 
 def report(
@@ -1193,7 +1318,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--chain", type=int, default=None, help="runs in the event chain (10; tiny 3)")
     parser.add_argument("--chain-rounds", type=int, default=None, help="event chains per side (3; quick 1)")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--end-runs", type=int, default=None, help="runs per end-detection block (8; tiny 2)")
+    parser.add_argument(
+        "--end-rounds", type=int, default=None, help="end-detection blocks per side (3; quick 2)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer runs (about a minute and a half)")
     parser.add_argument(
         "--tiny", action="store_true", help="2 latency pairs, a batch of 3 with N=1: real but short (CI)"
@@ -1206,6 +1335,8 @@ def parse_args() -> argparse.Namespace:
         args.workers = "1"
         args.b2b = args.b2b or 3
         args.chain = args.chain or 3
+        args.end_runs = args.end_runs or 2
+        args.end_rounds = args.end_rounds or 1
     args.workers = [int(n) for n in args.workers.split(",") if n.strip()]
     if args.runs is None:
         args.runs = 6 if args.quick else 20
@@ -1219,6 +1350,10 @@ def parse_args() -> argparse.Namespace:
         args.b2b_rounds = 1 if args.quick else 2
     if args.chain is None:
         args.chain = 10
+    if args.end_runs is None:
+        args.end_runs = 4 if args.quick else 8
+    if args.end_rounds is None:
+        args.end_rounds = 2 if args.quick else 3
     if args.chain_rounds is None:
         args.chain_rounds = 1 if args.quick else 3
     if args.quick:
@@ -1245,12 +1380,15 @@ def main() -> int:
             b2b = bench.back_to_back()
             log("event chain ...")
             chain = bench.chain()
+            log("end detection: polling vs waitForExecution ...")
+            ends = bench.end_detection()
             tput: dict[int, Throughput] = {}
             for n in args.workers:
                 log(f"throughput N={n} ...")
                 tput[n] = bench.throughput(n)
             bench.stop_worker()
             report(bench, platform, bare, b2b, chain, tput, probes, time.monotonic() - began)
+            report_end_detection(bench, ends)
         except KeyboardInterrupt:
             log("interrupted: cleaning up")
             return 130

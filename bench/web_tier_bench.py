@@ -5,7 +5,7 @@
 
 Self-contained: a throwaway data directory and SQLite file (``/healthz`` needs no migrated schema; it
 does need the local Redis and Docker engine). It starts the web tier exactly as ``run_platform`` does
-(``argus_plugins.core.web_tier.WebTier``: nginx on the public port, 2 gunicorn sync workers on a unix
+(``argus_plugins.core.web_tier.WebTier``: nginx on the public port, 2 gunicorn gthread workers on a unix
 socket behind it), then alternates rounds, side by side:
 
 * baseline: ``--requests`` sequential ``GET /healthz`` with no other client;
@@ -188,7 +188,9 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     count = args.requests * args.rounds
-    print(f"web tier (nginx, 2 gunicorn sync workers): {count} GET /healthz per side, {args.rounds} round(s)")
+    print(
+        f"web tier (nginx, 2 gunicorn gthread workers): {count} GET /healthz per side, {args.rounds} round(s)"
+    )
     print(f"  baseline p95:                       {p95(baseline) * 1000:8.1f} ms")
     print(f"  with {args.slow_clients} slow-body clients p95:       {p95(slow) * 1000:8.1f} ms")
     print(f"  ratio slow / baseline:              {p95(slow) / p95(baseline):8.2f}  (goal <= 2)")

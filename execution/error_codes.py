@@ -9,3 +9,6 @@ class ExecutionErrorCode(enum.StrEnum):
     QUEUE_FULL = "QUEUE_FULL"
     #: A run's output kept in the object store is missing there, or no longer matches its recorded SHA-256.
     OUTPUT_UNAVAILABLE = "OUTPUT_UNAVAILABLE"
+    #: waitForExecution cannot hold the request here (every waiting slot of the web process is taken, or
+    #: the server runs single-threaded workers): poll ``execution(id)`` instead, or wait again later.
+    WAIT_UNAVAILABLE = "WAIT_UNAVAILABLE"

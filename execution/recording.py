@@ -12,7 +12,7 @@ from argus_plugins.core.hooks import run_hooks
 from ledger.hashing import format_optional_timestamp
 from ledger.services import append_entry
 
-from . import dispatch, metrics
+from . import dispatch, metrics, wakeups
 from .hooks import RUN_FINISHED
 from .lifecycle import transition
 from .models import Execution, ExecutionEvidence, ExecutionStatus
@@ -76,6 +76,9 @@ def finish(
     entry_id = uuid.uuid4()
     if not transition(execution, status, expected=expected, ledger_entry_id=entry_id, **fields):
         return False
+    # waitForExecution's waiters, in any web process: registered first, so that the announcement is the
+    # first thing done after the commit (on_commit callbacks run in order; dispatch and events come after).
+    wakeups.announce_finished_after_commit(execution.pk)
     if evidence_links is None:
         execution = Execution.objects.select_related(
             "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"

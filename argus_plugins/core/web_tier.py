@@ -1,8 +1,8 @@
-"""The platform's web tier: nginx on the public address, gunicorn's sync workers behind it.
+"""The platform's web tier: nginx on the public address, gunicorn's threaded workers behind it.
 
-gunicorn's sync workers handle one request each from its first byte to its last: facing the network, two
-clients sending their bodies one byte at a time occupy both. nginx buffers whole requests (and
-responses) before gunicorn is involved, applies timeouts between reads, and refuses oversized bodies from
+gunicorn's workers handle each request on one thread from its first byte to its last: facing the network,
+clients sending their bodies one byte at a time would occupy every thread. nginx buffers whole requests
+(and responses) before gunicorn is involved, applies timeouts between reads, and refuses oversized bodies from
 their ``Content-Length`` before reading them — with a small limit for anonymous requests.
 
 ``run_platform`` starts it (so does ``bench/web_tier_bench.py``); ``compose.yaml`` mounts the same template
@@ -41,6 +41,8 @@ _ACCESS_LOG_OPTIONS = [
     "--access-logformat",
     '%({x-forwarded-for}i)s - %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms',
 ]
+#: gunicorn's settings module (gthread workers, threads per process): every start of the web tier uses it.
+GUNICORN_CONFIG_OPTIONS = ("--config", "python:argus_plugins.core.gunicorn_conf")
 # sun_path holds 108 bytes on Linux; a longer socket path falls back to a loopback port.
 _MAX_UNIX_SOCKET_PATH = 100
 
@@ -178,6 +180,7 @@ class WebTier:
                 "-m",
                 "gunicorn",
                 "argus_plugins.wsgi:application",
+                *GUNICORN_CONFIG_OPTIONS,
                 "--bind",
                 gunicorn_bind,
                 "--workers",

@@ -13,6 +13,7 @@ from argus_plugins.tenancy.permissions import require_tenant_role
 
 from ..models import Evidence, Execution
 from ..services import get_evidence, get_execution
+from ..waiting import MAX_WAIT_SECONDS, wait_for_execution
 from .filters import MAX_REASON_SEARCH_CHARS, filter_executions
 from .types import (
     EvidenceConnection,
@@ -79,6 +80,21 @@ def _selected_fields(info: graphene.ResolveInfo) -> set[str]:
 
 class ExecutionQueries(graphene.ObjectType):
     execution = graphene.Field(ExecutionType, id=graphene.ID(required=True))
+    wait_for_execution = graphene.Field(
+        ExecutionType,
+        id=graphene.ID(required=True),
+        timeout_seconds=graphene.Int(
+            required=True,
+            default_value=MAX_WAIT_SECONDS,
+            description=f"At most this long (0 to {MAX_WAIT_SECONDS} seconds; 0 answers at once).",
+        ),
+        description=(
+            "The execution as soon as it is terminal (its ledger entry committed with it), or as it is when "
+            "`timeoutSeconds` have passed: ask again until `terminal`. Answers within milliseconds of the "
+            "run's end instead of a poll interval later. WAIT_UNAVAILABLE when the server cannot hold the "
+            "request now (poll `execution(id)` instead). Same visibility and errors as `execution(id)`."
+        ),
+    )
     executions = graphene.Field(
         ExecutionConnection,
         required=True,
@@ -111,6 +127,19 @@ class ExecutionQueries(graphene.ObjectType):
     def resolve_execution(root: Any, info: graphene.ResolveInfo, id: str) -> Execution:
         # Polled often with a handful of fields: join and prefetch only what the query selects.
         return get_execution(info.context.user, id, queryset=execution_queryset(_selected_fields(info)))
+
+    @staticmethod
+    def resolve_wait_for_execution(
+        root: Any, info: graphene.ResolveInfo, id: str, timeout_seconds: int = MAX_WAIT_SECONDS
+    ) -> Execution:
+        return wait_for_execution(
+            info.context.user,
+            id,
+            timeout_seconds=timeout_seconds,
+            # A server that gives each request a thread of its own (gunicorn's gthread workers) may hold one.
+            can_block=bool(info.context.META.get("wsgi.multithread")),
+            queryset=execution_queryset(_selected_fields(info)),
+        )
 
     @staticmethod
     def resolve_executions(

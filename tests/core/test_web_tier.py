@@ -1,8 +1,8 @@
 """The web tier run_platform starts (nginx in front of gunicorn), started for real.
 
-No timing assertions (the machine is shared): gunicorn runs ONE sync worker, so /healthz answering at
-all while slow clients are connected shows that they wait in nginx, not in gunicorn. Latency figures
-are bench/web_tier_bench.py's job.
+No timing assertions (the machine is shared): gunicorn runs ONE worker process with ONE thread, so
+/healthz answering at all while slow clients are connected shows that they wait in nginx, not in
+gunicorn. Latency figures are bench/web_tier_bench.py's job.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def web_tier():
         **os.environ,
         "ARGUS_DATA_DIR": str(data_dir),
         "DATABASE_URL": f"sqlite:///{data_dir / 'web.sqlite3'}",
+        # One thread in one worker process: a slow client that reached gunicorn would hold the only one.
+        "ARGUS_WEB_THREADS": "1",
     }
     tier = WebTier("127.0.0.1", _free_port(), gunicorn_workers=1, access_log=False, runtime_parent=data_dir)
     try:
@@ -129,7 +131,7 @@ def test_slow_body_clients_wait_in_nginx_not_in_gunicorn(web_tier):
         stop.set()
         for client in clients:
             client.join(timeout=30)
-    # One gunicorn worker: had a slow client reached it, /healthz would have waited for its 100 000 bytes.
+    # One gunicorn thread: had a slow client reached it, /healthz would have waited for its 100 000 bytes.
     assert statuses == [200] * 5
 
 

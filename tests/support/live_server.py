@@ -1,6 +1,6 @@
 """A real Argus web server for tests that speak HTTP from outside (graphql-http audits, schemathesis).
 
-gunicorn on a free loopback port, its own SQLite database and data directory, its own Celery queue name
+gunicorn (the platform's gthread workers) on a free loopback port, its own SQLite database and data directory, its own Celery queue name
 (nothing it might enqueue mixes with other tests' workers; the queue is deleted afterwards), rate limits
 off (these tests send requests as fast as they can on purpose), and an API token for a staff user.
 """
@@ -20,6 +20,8 @@ from pathlib import Path
 
 import redis
 import requests
+
+from argus_plugins.core.web_tier import GUNICORN_CONFIG_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,6 +71,7 @@ def live_server(directory: Path) -> Iterator[LiveServer]:
                 "-m",
                 "gunicorn",
                 "argus_plugins.wsgi:application",
+                *GUNICORN_CONFIG_OPTIONS,
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",

@@ -25,7 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--workers", type=int, default=2, help="Celery worker processes.")
-        parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers behind nginx.")
+        parser.add_argument(
+            "--web-workers",
+            type=int,
+            default=2,
+            help="gunicorn worker processes behind nginx (ARGUS_WEB_THREADS threads each).",
+        )
         parser.add_argument("--no-demo", action="store_true", help="Do not run the demo plugin.")
         parser.add_argument(
             "--exit-after-demo", action="store_true", help="Stop everything once the demo has run (for CI)."
