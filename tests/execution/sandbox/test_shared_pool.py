@@ -153,7 +153,11 @@ def test_a_miss_teaches_the_keeper_the_shape_and_a_claimed_container_runs_exactl
     key = shape_key(settings)
     assert pool.take(settings) is None  # nothing warm yet: the caller runs cold, the keeper hears of it
     wait_until(lambda: len(pool.layout.ready_entries(key)) >= 2, what="two warm containers")
-    assert keeper_thread.counts["miss_new_shape"] == 1  # and why it missed
+    # And why it missed: new_shape, or (when the take came while the keeper was still reading the pool
+    # directory on start, which lists the shapes written down by takes) shallow.
+    reasons = {k: v for k, v in keeper_thread.counts.items() if k.startswith("miss_")}
+    assert keeper_thread.counts["misses"] == 1 and sum(reasons.values()) == 1, keeper_thread.counts
+    assert set(reasons) <= {"miss_new_shape", "miss_shallow"}
     container = pool.take(settings)
     assert container is not None and container.pooled
     claims = [owner for _, cid, owner in pool.layout.claims() if cid == container.id]
