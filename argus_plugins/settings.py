@@ -404,8 +404,10 @@ ARGUS_SANDBOX_POOL_SIZE = env.int("ARGUS_SANDBOX_POOL_SIZE", default=1)
 ARGUS_SANDBOX_POOL_MAX_PER_SHAPE = env.int("ARGUS_SANDBOX_POOL_MAX_PER_SHAPE", default=8)
 ARGUS_SANDBOX_POOL_MAX_TOTAL = env.int("ARGUS_SANDBOX_POOL_MAX_TOTAL", default=16)
 ARGUS_SANDBOX_POOL_MEMORY_MB = env.int("ARGUS_SANDBOX_POOL_MEMORY_MB", default=512)
-ARGUS_SANDBOX_POOL_PARALLEL_STARTS = env.int("ARGUS_SANDBOX_POOL_PARALLEL_STARTS", default=2)
+ARGUS_SANDBOX_POOL_PARALLEL_STARTS = env.int("ARGUS_SANDBOX_POOL_PARALLEL_STARTS", default=4)
 ARGUS_SANDBOX_POOL_IDLE_SECONDS = env.int("ARGUS_SANDBOX_POOL_IDLE_SECONDS", default=300)
+#: A shape keeps the deepest depth it needed lately (and one more per miss) this long, then halves it.
+ARGUS_SANDBOX_POOL_BURST_SECONDS = env.int("ARGUS_SANDBOX_POOL_BURST_SECONDS", default=120)
 #: A stronger OCI runtime (e.g. gVisor's "runsc") where installed; empty uses the engine's default.
 ARGUS_SANDBOX_OCI_RUNTIME = env.str("ARGUS_SANDBOX_OCI_RUNTIME", default="")
 #: The Docker runtime name of gVisor, for tenants whose policy requires it (scripts/lib.sh: ensure_runsc).

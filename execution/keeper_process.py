@@ -38,6 +38,7 @@ def keeper_command() -> list[str]:
         "--memory-mb", str(settings.ARGUS_SANDBOX_POOL_MEMORY_MB),
         "--parallel-starts", str(settings.ARGUS_SANDBOX_POOL_PARALLEL_STARTS),
         "--idle-seconds", str(settings.ARGUS_SANDBOX_POOL_IDLE_SECONDS),
+        "--burst-seconds", str(settings.ARGUS_SANDBOX_POOL_BURST_SECONDS),
         "--parent-pid", str(os.getpid()),
     ]  # fmt: skip
 

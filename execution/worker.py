@@ -423,6 +423,7 @@ def _run(execution_id: str) -> None:
     other unexpected error is logged with its traceback and recorded as FAILED, never left hanging.
     (Every Celery task starts with its database connection checked: argus_plugins/celery.py.)
     """
+    began = time.perf_counter()
     execution = _load(execution_id)
     if execution is None or execution.is_terminal:
         return  # deleted, or a re-delivered message for a finished run: nothing to do
@@ -434,6 +435,9 @@ def _run(execution_id: str) -> None:
         else:
             logger.info("Execution %s runs in a live worker: re-delivered message ignored", execution_id)
         return
+    # The worker's own phases before the sandbox, recorded with the sandbox's (Execution.timings).
+    phases = {"worker_load": time.perf_counter() - began}
+    t = time.perf_counter()
     try:
         prepared = prepare(execution)
     except Exception as error:
@@ -442,6 +446,7 @@ def _run(execution_id: str) -> None:
         return
     if prepared is None:
         return
+    phases["worker_checks"] = time.perf_counter() - t
     # The container comes before the claim: a warm one (or one started now) proves the engine is up, so an
     # unreachable engine leaves the run QUEUED for the task's retry, and the claim records the container
     # that runs it (for cancel and the sweeper) in the same UPDATE.
@@ -456,6 +461,7 @@ def _run(execution_id: str) -> None:
         logger.exception("Starting a sandbox for execution %s failed", execution_id)
         fail_undispatchable(execution, f"The sandbox could not be started: {error}")
         return
+    t = time.perf_counter()
     try:
         # Once more, right before the claim: getting a container can take seconds on a loaded engine, and a
         # grant revoked meanwhile must still stop the run.
@@ -469,10 +475,17 @@ def _run(execution_id: str) -> None:
     if not claimed:
         release(client, container, pool=pool)
         return  # cancelled or claimed by another worker meanwhile
-    _execute(execution, prepared, job, container)
+    phases["worker_claim"] = time.perf_counter() - t
+    _execute(execution, prepared, job, container, phases)
 
 
-def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, container: StartedContainer) -> None:
+def _execute(
+    execution: Execution,
+    prepared: Prepared,
+    job: SandboxJob,
+    container: StartedContainer,
+    phases: dict[str, float] | None = None,
+) -> None:
     try:
         try:
             result = run_job(
@@ -494,6 +507,7 @@ def _execute(execution: Execution, prepared: Prepared, job: SandboxJob, containe
         reason = f"Internal error while running the plugin ({type(error).__name__})."
         _record_failure(execution, {"error_reason": reason})
         return
+    result.timings.update(phases or {})
     _record_outcome(execution, prepared, result)
 
 

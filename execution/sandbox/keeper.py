@@ -9,9 +9,15 @@ the layout). No Django here: everything comes from the command line.
 Depth per container shape follows demand: enough ready containers to cover the next container start at the
 current rate of takes (``rate * start latency * HEADROOM``, plus one), at least ``min_depth`` for a shape
 used in the last ``idle_seconds``, and nothing for one unused longer; bounded per shape, per host, and by
-the memory the idle containers hold (``memory_budget_bytes``, measured from their cgroups). A take that
-empties a shape wakes the keeper at once (a datagram) and refills start right away, several in parallel.
-Shapes used lately are written to ``recent.json`` and re-warmed when a keeper starts.
+the memory the idle containers hold (``memory_budget_bytes``, measured from their cgroups). Bursts are
+remembered: the deepest depth a shape needed lately, and one more for every take that found it empty (a
+miss), stays its floor for ``burst_seconds``, then halves, so that the next burst of a recently busy shape
+(a client's script, an event chain, a batch) starts on a pool as deep as the last one needed. A take wakes
+the keeper at once (a datagram) and refills start right away, several in parallel. Shapes used lately are
+written to ``recent.json`` and re-warmed when a keeper starts.
+
+Every take tells the keeper whether it hit and, if not, why (``MissReason``); ``status.json`` counts them
+(``bench/execution_bench.py`` prints them per measurement).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import enum
 import json
 import logging
 import math
@@ -67,14 +74,29 @@ TICK_SECONDS = 0.25
 RECONCILE_INTERVAL_SECONDS = 2.0
 
 
+class MissReason(enum.StrEnum):
+    """Why a take found no warm container, as the keeper judges it when it hears of the take."""
+
+    #: The keeper had never heard of the shape (first use on this host, or a restart forgot it).
+    NEW_SHAPE = "new_shape"
+    #: Known shape, a refill was already starting: the pool was too shallow for the burst.
+    REFILLING = "refilling"
+    #: Known shape, nothing starting: its target was reached and still too low (or the host cap/budget).
+    SHALLOW = "shallow"
+    #: Entries were there, but other processes claimed them first or they had exited (idle timeout).
+    RACED = "raced"
+
+
 @dataclass(frozen=True)
 class PoolLimits:
     min_depth: int = 1
     max_per_shape: int = 8
     max_total: int = 16
     memory_budget_bytes: int = 512 * MiB
-    parallel_starts: int = 2
+    parallel_starts: int = 4
     idle_seconds: float = 300.0
+    #: How long a shape keeps the deepest depth it needed lately (then the floor halves, and again).
+    burst_seconds: float = 120.0
     #: A warm container older than this is replaced (its launcher exits by itself a little later).
     max_age_seconds: float = 1800.0
 
@@ -88,10 +110,23 @@ class ShapeDemand:
     takes: collections.deque[float] = field(default_factory=collections.deque)
     start_seconds: float = 1.0  # moving average of the keeper's own starts
     surplus_since: float | None = None
+    #: The burst-aware minimum: the deepest depth needed lately, held until ``floor_until`` (monotonic).
+    floor: int = 0
+    floor_until: float = 0.0
 
     def record_take(self, now: float) -> None:
         self.takes.append(now)
         self.last_take = now
+
+    def record_miss(self, now: float, limits: PoolLimits) -> None:
+        """A take found the shape empty (call before ``record_take``): from now on (for ``burst_seconds``)
+        it gets one more ready container than it wanted, and at least enough to cover a start at the
+        burst's own pace (the time since the previous take), not the 20-second average's."""
+        since_last = now - self.takes[-1] if self.takes else None
+        burst_cover = math.ceil(self.start_seconds / max(since_last, 0.05) - 1e-9) + 1 if since_last else 0
+        wanted = max(self.floor, self.desired(now, limits)) + 1
+        self.floor = min(limits.max_per_shape, max(wanted, burst_cover))
+        self.floor_until = now + limits.burst_seconds
 
     def rate(self, now: float) -> float:
         """Takes per second over the recent window."""
@@ -106,9 +141,15 @@ class ShapeDemand:
 
     def desired(self, now: float, limits: PoolLimits) -> int:
         if now - self.last_take > limits.idle_seconds:
+            self.floor = 0
             return 0
         cover = math.ceil(self.rate(now) * self.start_seconds * HEADROOM)
-        return min(limits.max_per_shape, max(limits.min_depth, cover + 1 if cover else limits.min_depth))
+        wanted = min(limits.max_per_shape, max(limits.min_depth, cover + 1 if cover else limits.min_depth))
+        if wanted >= self.floor:
+            self.floor, self.floor_until = wanted, now + limits.burst_seconds
+        elif now > self.floor_until:  # the burst is over a while: shrink by halves, not at once
+            self.floor, self.floor_until = max(wanted, self.floor // 2), now + limits.burst_seconds
+        return max(wanted, self.floor)
 
 
 def plan(
@@ -249,14 +290,31 @@ class PoolKeeper:
             with contextlib.suppress(ValueError, TypeError, KeyError):
                 notice = json.loads(data)
                 key = str(notice["key"])
-                self.counts["hits" if notice.get("hit") else "misses"] += 1
+                hit = bool(notice.get("hit"))
                 demand = self.shapes.get(key)
+                new = demand is None
                 if demand is None:
                     settings = self.layout.shape(key)
                     if settings is None or shape_key(settings) != key:
                         continue
                     demand = self.shapes[key] = ShapeDemand(settings)
+                if notice.get("prewarm"):
+                    demand.last_take = now
+                    continue
+                self.counts["hits" if hit else "misses"] += 1
+                if not hit:
+                    self.counts[f"miss_{self._miss_reason(key, new, bool(notice.get('raced')))}"] += 1
+                    demand.record_miss(now, self.limits)
                 demand.record_take(now)
+
+    def _miss_reason(self, key: str, new: bool, raced: bool) -> MissReason:
+        if new:
+            return MissReason.NEW_SHAPE
+        if raced:
+            return MissReason.RACED
+        with self._lock:
+            starting = self._starting[key]
+        return MissReason.REFILLING if starting else MissReason.SHALLOW
 
     # -- depth ----------------------------------------------------------------------------------------
 
@@ -415,6 +473,7 @@ class PoolKeeper:
             "keeper": self.owner,
             "ready": {key: len(self.layout.ready_entries(key)) for key in self.shapes},
             "rate_per_second": {key: round(d.rate(now), 3) for key, d in self.shapes.items()},
+            "floor": {key: d.floor for key, d in self.shapes.items()},
             "start_seconds": {key: round(d.start_seconds, 3) for key, d in self.shapes.items()},
             "idle_memory_bytes": self._idle_bytes,
             "container_bytes": self._container_bytes,
@@ -462,6 +521,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-mb", type=int, default=defaults.memory_budget_bytes // MiB)
     parser.add_argument("--parallel-starts", type=int, default=defaults.parallel_starts)
     parser.add_argument("--idle-seconds", type=float, default=defaults.idle_seconds)
+    parser.add_argument("--burst-seconds", type=float, default=defaults.burst_seconds)
     parser.add_argument("--parent-pid", type=int, default=0, help="stop when this process is gone")
     return parser.parse_args(argv)
 
@@ -476,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         memory_budget_bytes=args.memory_mb * MiB,
         parallel_starts=max(1, args.parallel_starts),
         idle_seconds=args.idle_seconds,
+        burst_seconds=args.burst_seconds,
     )
     client = None
     while client is None:

@@ -207,14 +207,16 @@ class SharedPool:
         key = shape_key(settings)
         self.layout.remember_shape(key, settings)
         container = self._take_held(settings)
-        for entry in [] if container is not None else self.layout.ready_entries(key):
+        entries = [] if container is not None else self.layout.ready_entries(key)
+        for entry in entries:
             claim = self.layout.claim(key, entry, self.owner)
             if claim is None:
                 continue  # another worker process was first
             container = self._attach(claim, entry, settings)
             if container is not None:
                 break
-        self._tell_keeper(key, hit=container is not None)
+        # Never waits for the keeper: a datagram, and the caller starts its own container on a miss.
+        self._tell_keeper(key, hit=container is not None, raced=bool(entries))
         if container is None:
             self.misses += 1
         else:
@@ -238,7 +240,7 @@ class SharedPool:
         """Tell the keeper this shape is wanted (as a take would), without taking anything."""
         key = shape_key(settings)
         self.layout.remember_shape(key, settings)
-        self._tell_keeper(key, hit=True)
+        self._tell_keeper(key, prewarm=True)
 
     def wait_ready(self, settings: ContainerSettings, count: int = 1, timeout: float = 60.0) -> bool:
         """Block until the host pool holds ``count`` warm containers for ``settings`` (tests, benches)."""
@@ -297,8 +299,11 @@ class SharedPool:
             return None
         return started
 
-    def _tell_keeper(self, key: str, *, hit: bool) -> None:
-        message = json.dumps({"key": key, "hit": hit}).encode()
+    def _tell_keeper(
+        self, key: str, *, hit: bool = False, raced: bool = False, prewarm: bool = False
+    ) -> None:
+        """``raced``: a miss although ready entries were listed (claimed by others first, or exited)."""
+        message = json.dumps({"key": key, "hit": hit, "raced": raced, "prewarm": prewarm}).encode()
         with contextlib.suppress(OSError):  # no keeper (yet, or any more): it reads the directory on start
             self._notify.sendto(message, os.fspath(self.layout.socket_path))
 

@@ -29,7 +29,13 @@ from execution.sandbox.container import (
     remove_container,
 )
 from execution.sandbox.keeper import PoolKeeper, PoolLimits, ShapeDemand, plan
-from execution.sandbox.shared_pool import PoolLayout, SharedPool, entry_container_id, shape_key, sweep_pool
+from execution.sandbox.shared_pool import (
+    PoolLayout,
+    SharedPool,
+    entry_container_id,
+    shape_key,
+    sweep_pool,
+)
 from execution.sandbox.spec import ContainerSettings, MiB
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,9 +64,37 @@ def test_depth_follows_the_rate_of_takes_times_the_start_latency() -> None:
     assert demand.desired(102.0, limits) == 7
     demand.start_seconds = 10.0
     assert demand.desired(102.0, limits) == 8  # the cap per shape
-    # Idle: the rate window passes (back to the minimum), then the idle time (nothing).
-    assert demand.desired(130.0, limits) == 1
+    # Idle: the rate window passes, but the burst's depth is held for burst_seconds, then halved, and
+    # halved again; after the idle time, nothing.
+    assert demand.desired(130.0, limits) == 8
+    assert demand.desired(102.0 + limits.burst_seconds + 1, limits) == 4
+    assert demand.desired(102.0 + 2 * limits.burst_seconds + 2, limits) == 2
     assert demand.desired(102.0 + limits.idle_seconds + 1, limits) == 0
+
+
+def test_every_miss_deepens_the_shape_for_the_next_burst() -> None:
+    limits = PoolLimits(min_depth=1, max_per_shape=4, burst_seconds=60.0)
+    demand = ShapeDemand(ContainerSettings(image="x"), start_seconds=0.5)
+    demand.record_take(100.0)
+    assert demand.desired(100.0, limits) == 1
+    demand.record_miss(110.0, limits)  # a take found the pool empty: one more next time
+    demand.record_take(110.0)
+    assert demand.desired(110.0, limits) == 2
+    demand.record_miss(120.0, limits)
+    demand.record_take(120.0)
+    assert demand.desired(120.0, limits) == 3
+    demand.record_miss(130.0, limits)
+    demand.record_miss(140.0, limits)
+    assert demand.desired(140.0, limits) == 4  # never above the cap per shape
+    assert demand.desired(140.0 + 60.0 + 1, limits) == 2  # the burst is over: halved
+
+
+def test_a_miss_in_a_fast_burst_covers_a_start_at_the_burst_s_pace() -> None:
+    limits = PoolLimits(min_depth=1, max_per_shape=8)
+    demand = ShapeDemand(ContainerSettings(image="x"), start_seconds=0.9)
+    demand.record_take(100.0)
+    demand.record_miss(100.3, limits)  # a take every 0.3 s, a start takes 0.9 s: 3 in flight, plus one
+    assert demand.desired(100.3, limits) == 4
 
 
 def test_targets_respect_the_host_cap_and_the_memory_budget_minimum_first() -> None:
@@ -119,6 +153,11 @@ def test_a_miss_teaches_the_keeper_the_shape_and_a_claimed_container_runs_exactl
     key = shape_key(settings)
     assert pool.take(settings) is None  # nothing warm yet: the caller runs cold, the keeper hears of it
     wait_until(lambda: len(pool.layout.ready_entries(key)) >= 2, what="two warm containers")
+    # And why it missed: new_shape, or (when the take came while the keeper was still reading the pool
+    # directory on start, which lists the shapes written down by takes) shallow.
+    reasons = {k: v for k, v in keeper_thread.counts.items() if k.startswith("miss_")}
+    assert keeper_thread.counts["misses"] == 1 and sum(reasons.values()) == 1, keeper_thread.counts
+    assert set(reasons) <= {"miss_new_shape", "miss_shallow"}
     container = pool.take(settings)
     assert container is not None and container.pooled
     claims = [owner for _, cid, owner in pool.layout.claims() if cid == container.id]
@@ -168,12 +207,12 @@ def test_concurrent_claims_from_several_processes_hand_each_container_to_one(
     )  # and every one that was ready went to one (the keeper refilled meanwhile)
     keeper_thread.stop()
     keeper_thread.thread.join(timeout=60)
-    # The racers exited without running anything: their claims are dead, and they are removed — by the
-    # keeper's own reconciliation if it ran after the racers exited, otherwise by the pool's sweep now.
+    # The racers exited without running anything: their claims are dead, and the pool's sweep removes them
+    # (or the keeper's own reconcile did, if it came round before it stopped).
     sweep_pool(docker_client, pool_dir)
     assert not list(pool.layout.claims())
-    claimed_ids = {entry_container_id(entry) for entry in won}
-    assert not claimed_ids & {info["Id"] for info in pool_containers(docker_client, pool_dir)}
+    left = {info["Id"] for info in pool_containers(docker_client, pool_dir)}
+    assert not left & {entry_container_id(entry) for entry in won}
     pool.close()
 
 
