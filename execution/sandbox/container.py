@@ -371,6 +371,23 @@ def exit_state(
     return {}
 
 
+def engine_actions(client: docker.DockerClient, container_id: str, *, settle_seconds: float) -> set[str]:
+    """The actions of the engine's recent events about a container (``kill``, ``oom``, ``die``, …), waiting
+    ``settle_seconds`` for late ones. The engine keeps its last 256 events in memory: on a very busy engine an
+    old event may be gone, which is why callers only ask about the last moments of a container."""
+    actions: set[str] = set()
+    with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
+        events = client.api.events(
+            since=int(time.time()) - 600,
+            until=f"{time.time() + settle_seconds:.6f}",
+            filters={"container": container_id},
+            decode=True,
+        )
+        for event in events:
+            actions.add(str(event.get("Action") or event.get("status") or ""))
+    return actions
+
+
 def sweep_orphans(
     client: docker.DockerClient,
     live_owner_predicate: Callable[[str], bool] = local_owner_is_alive,

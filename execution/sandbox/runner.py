@@ -21,7 +21,15 @@ from typing import Protocol
 
 import docker
 
-from .container import StartedContainer, discard, docker_errors, exit_state, owner_id, start_container
+from .container import (
+    StartedContainer,
+    discard,
+    docker_errors,
+    engine_actions,
+    exit_state,
+    owner_id,
+    start_container,
+)
 from .errors import DockerUnavailable
 from .pool import ContainerPool
 from .protocol import AttachDemuxer, FrameCaps, LiveOutput, MalformedFrame, ResultFrameParser, encode_job
@@ -40,6 +48,8 @@ CANCEL_POLL_SECONDS = 0.05
 #: Under gVisor on a loaded host the runtime has been seen to need more than 5 s to tear an OOM-killed sandbox
 #: down; the wait ends as soon as the container has exited.
 NO_FRAME_EXIT_WAIT_SECONDS = 20.0
+#: After a SIGKILL without OOMKilled: how long to let a late ``oom`` or ``kill`` event reach the engine's log.
+NO_FRAME_OOM_EVENT_SECONDS = 1.0
 RECV_CHUNK = MiB
 # Conservative transfer rate for the deadline's allowance to ship a full result frame.
 TRANSFER_BYTES_PER_SECOND = 50 * MiB
@@ -246,12 +256,14 @@ def _no_frame(
         state = exit_state(client, container.id, exit_wait_seconds=NO_FRAME_EXIT_WAIT_SECONDS)
     except DockerUnavailable:
         state = {}
+    live = live or LiveOutput()
     memory = bool(state.get("OOMKilled"))
+    if not memory and not live.at_process_limit and not state.get("Running") and state.get("ExitCode") == 137:
+        memory = _killed_by_the_kernel(client, container.id)
     if state.get("Running"):
         reason += f" (the container was still running {NO_FRAME_EXIT_WAIT_SECONDS:g} s later)"
     elif "ExitCode" in state and not memory:
         reason += f" (the container exited with code {state['ExitCode']})"
-    live = live or LiveOutput()
     if memory:
         outcome = Outcome.MEMORY_EXCEEDED
     elif live.at_process_limit:
@@ -263,6 +275,16 @@ def _no_frame(
     else:
         outcome = Outcome.SANDBOX_ERROR
     return _cut_short(outcome, container, timings, reason, live)
+
+
+def _killed_by_the_kernel(client: docker.DockerClient, container_id: str) -> bool:
+    """A sandbox that ended with SIGKILL (137) and no result. The engine logs a ``kill`` event for every kill
+    it was asked for (``docker kill``/``rm -f``, a cancel, a node's shutdown), so a SIGKILL without one came
+    from the host's kernel, whose OOM killer is what kills a sandbox at its memory limit. Needed under gVisor,
+    where the engine does not always record that as ``OOMKilled`` (the whole sandbox is the victim, not a
+    process the engine watches); an ``oom`` event, when there is one, says so outright."""
+    actions = engine_actions(client, container_id, settle_seconds=NO_FRAME_OOM_EVENT_SECONDS)
+    return "oom" in actions or "kill" not in actions
 
 
 def _cut_short(
