@@ -44,7 +44,9 @@ def keeper_command() -> list[str]:
 
 
 class KeeperSupervisor:
-    """Runs the keeper and starts it again (after a second) whenever it exits until ``stop``."""
+    """Runs the keeper and starts it again (after a second) whenever it dies, until ``stop``. A keeper that
+    exits with 0 was told to stop (SIGTERM/SIGINT: e.g. the whole process group at a node's shutdown, which
+    reaches the keeper before the worker's own ``worker_shutdown``), so it is not started again."""
 
     def __init__(self, command: list[str]) -> None:
         self.command = command
@@ -67,6 +69,9 @@ class KeeperSupervisor:
         while not self._stopping.is_set():
             process = self.process
             code = process.wait() if process is not None else None
+            if code == 0:
+                logger.info("the sandbox pool keeper stopped")
+                return
             if self._stopping.wait(RESTART_DELAY_SECONDS):
                 return
             logger.warning("the sandbox pool keeper exited (%s): starting it again", code)
