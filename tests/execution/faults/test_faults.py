@@ -99,6 +99,9 @@ def test_beat_killed_and_restarted_resumes_the_sweeps(platform, deploy):
         # A run that ends releases the next held one; wait for that first, so that only a sweep is left to
         # bring back the run whose message never reached the broker.
         wait_terminal(running, timeout=30)
+        # The worker releases held runs in its after-commit steps, just after the status commit seen above
+        # (behind the run-end announcement): let them finish before the lost run exists.
+        time.sleep(2)
         with broker_down():
             lost = deploy.run(quick)
         time.sleep(QUEUED_STALE_SECONDS + SWEEP_INTERVAL_SECONDS)
