@@ -8,7 +8,6 @@ off (these tests send requests as fast as they can on purpose), and an API token
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import redis
 import requests
 
 from argus_plugins.core.web_tier import GUNICORN_CONFIG_OPTIONS
+from tests.support.private_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,10 +33,39 @@ class LiveServer:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@contextmanager
+def gunicorn_server(
+    env: dict[str, str], log: Path, *options: str, start_seconds: float, stop_seconds: float
+) -> Iterator[str]:
+    """The platform's WSGI app under gunicorn (its gthread workers) on a free loopback port, with ``env`` and
+    extra gunicorn ``options``; yields its base URL once it answers HTTP at all, stops it on the way out."""
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "gunicorn", "argus_plugins.wsgi:application", *GUNICORN_CONFIG_OPTIONS),
+        *("--bind", f"127.0.0.1:{port}", *options),
+    ]
+    with log.open("wb") as log_file:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_seconds
+        while True:
+            try:  # any answer will do: the server is up
+                requests.post(f"{url}/graphql/", json={"query": "{ __typename }"}, timeout=10)
+                break
+            except requests.RequestException:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=stop_seconds)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @contextmanager
@@ -62,47 +91,10 @@ def live_server(directory: Path) -> Iterator[LiveServer]:
         text=True,
     )
     token = created.stdout.strip().splitlines()[-1]
-    port = _free_port()
     log = directory / "gunicorn.log"
-    with log.open("wb") as log_file:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "argus_plugins.wsgi:application",
-                *GUNICORN_CONFIG_OPTIONS,
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:  # any answer will do: the server is up
-                requests.post(
-                    f"http://127.0.0.1:{port}/graphql/", json={"query": "{ __typename }"}, timeout=10
-                )
-                break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the live server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield LiveServer(url=f"http://127.0.0.1:{port}/graphql/", token=token, log=log)
+        options = ("--workers", "2", "--timeout", "60")
+        with gunicorn_server(env, log, *options, start_seconds=60, stop_seconds=20) as url:
+            yield LiveServer(url=f"{url}/graphql/", token=token, log=log)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
         redis.Redis.from_url(env.get("REDIS_URL", "redis://127.0.0.1:6379/0")).delete(queue)

@@ -3,10 +3,7 @@ platform's gthread workers, on the test database) answers the waiting request, w
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,15 +14,13 @@ import pytest
 import requests
 from django.db import connection
 
-from argus_plugins.core.web_tier import GUNICORN_CONFIG_OPTIONS
 from argus_plugins.tenancy import services as tenancy_services
 from execution.models import Execution
-from tests.support.private_redis import free_port
+from tests.support.live_server import gunicorn_server
 from tests.support.sandbox_runs import SANDBOX_RUN_MARKS
 
 pytestmark = SANDBOX_RUN_MARKS
 
-ROOT = Path(__file__).resolve().parents[3]
 SLOW = """
 import json, sys, time
 json.load(sys.stdin)
@@ -40,7 +35,6 @@ POLL = "query($id: ID!) { execution(id: $id) { status terminal } }"
 @pytest.fixture
 def gunicorn(tmp_path: Path, shared_media: Path) -> Iterator[str]:
     """One gunicorn worker process with two threads and one waiting slot, on the test database."""
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
@@ -51,31 +45,9 @@ def gunicorn(tmp_path: Path, shared_media: Path) -> Iterator[str]:
         "RATELIMIT_ENABLE": "false",
         "LOG_LEVEL": "WARNING",
     }
-    command = [
-        *(sys.executable, "-m", "gunicorn", "argus_plugins.wsgi:application", *GUNICORN_CONFIG_OPTIONS),
-        *("--bind", f"127.0.0.1:{port}", "--workers", "1", "--no-control-socket"),
-    ]
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(requests.RequestException):
-                requests.get(f"{url}/healthz", timeout=5)
-                break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
+    options = ("--workers", "1", "--no-control-socket")
+    with gunicorn_server(env, tmp_path / "gunicorn.log", *options, start_seconds=90, stop_seconds=30) as url:
         yield f"{url}/graphql/"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def test_a_web_process_answers_the_wait_when_a_worker_ends_the_run(deploy, world, gunicorn):
