@@ -612,6 +612,14 @@ class Bench:
                 if (info.get("Labels") or {}).get(LABEL_OWNER, "").startswith(owners):
                     remove_container(self.client, info["Id"])
 
+    def side_by_side(
+        self, platform_step: Callable[[], None], bare_step: Callable[[], None], *, bare_first: bool
+    ) -> None:
+        """Both sides of one measurement, each from a quiet engine; callers alternate which goes first."""
+        for step in (bare_step, platform_step) if bare_first else (platform_step, bare_step):
+            self.quiet()
+            step()
+
     def quiet(self, timeout: float = 30.0) -> None:
         """Wait until the host pool holds at least one warm container and, for a moment, nothing else of ours
         (no used container waiting for removal, none being created or removed), then let the launchers finish
@@ -801,15 +809,11 @@ class Bench:
         platform: list[ClientRun] = []
         bare: list[float] = []
         for index in range(self.args.runs):
-            order: list[Callable[[], None]] = [
+            self.side_by_side(
                 lambda: platform.append(self.platform_run()),
                 lambda: bare.append(self.bare_run()),
-            ]
-            if index % 2:
-                order.reverse()
-            for step in order:
-                self.quiet()
-                step()
+                bare_first=bool(index % 2),
+            )
             log(
                 f"  latency {index + 1}/{self.args.runs}: platform {platform[-1].total * 1000:.0f} ms, "
                 f"bare {bare[-1] * 1000:.0f} ms"
@@ -823,15 +827,11 @@ class Bench:
         platform: list[ClientRun] = []
         bare: list[float] = []
         for block in range(self.args.b2b_rounds):
-            order: list[Callable[[], None]] = [
+            self.side_by_side(
                 lambda: platform.extend(self.platform_run() for _ in range(self.args.b2b)),
                 lambda: bare.extend(self.bare_run() for _ in range(self.args.b2b)),
-            ]
-            if block % 2:
-                order.reverse()
-            for step in order:
-                self.quiet()
-                step()
+                bare_first=bool(block % 2),
+            )
             log(
                 f"  back-to-back block {block + 1}/{self.args.b2b_rounds}: median platform "
                 f"{median([r.total for r in platform]) * 1000:.0f} ms, bare {median(bare) * 1000:.0f} ms"
