@@ -25,8 +25,9 @@ database, e.g. PostgreSQL), then measures, side by side in one run:
    ledger; the median block of each side is compared (a commit's fsync makes single appends noisy).
 
 ``--appends`` measures instead **append throughput under concurrency** (goal: ratio >= 0.5 at 8 writers):
-1, 4, 8 and 16 writer processes, each with its own connection, each appending ``K`` entries one committed
-transaction at a time through the path of a run's finish (``execution.recording.finish``):
+1, 4, 8 and 16 writer processes, each with its own connection, taking ``K`` x writers appends from one
+shared queue (like Celery workers taking runs), one committed transaction each, through the path of a
+run's finish (``execution.recording.finish``):
 ``append_pending_entry`` in the transaction, then ``link_pending_entries`` on commit, which links every
 pending entry under the head's lock (group commit) and returns when the writer's own entry is linked;
 versus the same number of processes inserting the same rows (same canonicalisation and SHA-256, same
@@ -395,7 +396,10 @@ def concurrent_appends(database_url: str | None, writer_counts: list[int], per_w
     last = LedgerEntry.objects.linked().order_by("-sequence")[0].sequence
     assert LedgerEntry.objects.count() == expected == last
     print(f"database:      {connection.vendor} ({url['NAME']})")
-    print(f"appends:       {per_writer} per writer, each its own committed transaction, linked after it")
+    print(
+        f"appends:       {per_writer} x writers, taken from one queue, each its own committed transaction "
+        "(linked after it)"
+    )
     print("writers   append_entry/s   plain INSERT+COMMIT/s   ratio")
     for writers, rates in results:
         ratio = rates["ledger"] / rates["plain"]
@@ -413,11 +417,14 @@ def _run_writers(
     """Start ``writers`` processes, let them all begin at once, return the appends per second."""
     start = context.Barrier(writers + 1)
     finished = context.Queue()
+    # The appends are one queue the writers take from, like Celery workers taking runs: a writer that spends
+    # a moment linking the others' entries takes fewer, instead of finishing its share last.
+    taken = context.Value("q", 0)
     database_url = os.environ["DATABASE_URL"]
     processes = [
         context.Process(
             target=_writer,
-            args=(side, database_url, tenant_id, round_number, index, per_writer, start, finished),
+            args=(side, database_url, tenant_id, round_number, writers * per_writer, taken, start, finished),
         )
         for index in range(writers)
     ]
@@ -439,8 +446,8 @@ def _writer(
     database_url: str,
     tenant_id: str,
     round_number: int,
-    index: int,
-    per_writer: int,
+    total: int,
+    taken: Any,
     start: Any,
     finished: Any,
 ) -> None:
@@ -452,10 +459,7 @@ def _writer(
         from ledger import services
         from ledger.hashing import GENESIS_HASH, content_hash, format_timestamp, preimage
 
-        records = [
-            make_record((round_number * 1000 + index) * per_writer + number, tenant_id)
-            for number in range(per_writer)
-        ]
+        records = [make_record(round_number * 100_000 + number, tenant_id) for number in range(total)]
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")  # connected before the clock starts
         tenant_value = uuid.UUID(tenant_id).hex if connection.vendor == "sqlite" else tenant_id
@@ -465,7 +469,13 @@ def _writer(
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         )
         start.wait(timeout=300)
-        for number, record in enumerate(records):
+        while True:
+            with taken.get_lock():
+                number = taken.value
+                taken.value += 1
+            if number >= total:
+                break
+            record = records[number]
             if side == "ledger":
                 # A run's finish: the entry is written pending with the transaction's other rows, and the
                 # commit hands it to the linker (on_commit, this process), which links every pending entry.
@@ -474,7 +484,7 @@ def _writer(
                 continue
             # The same preparation and hashing as an append, the same row, but no head, no lock.
             entry_type, _, canonical, _ = services._prepare(ENTRY_TYPE, record, tenant_id)
-            sequence = 1_000_000 * (round_number * 100 + index + 1) + number
+            sequence = 1_000_000 * (round_number + 1) + number
             created_at = format_timestamp(services.clock.now())
             digest = hashlib.sha256(preimage(sequence, entry_type, canonical, GENESIS_HASH, created_at))
             row = [
@@ -496,7 +506,7 @@ def _writer(
     except BaseException as exc:  # reported to the parent, which fails the bench with it
         import traceback
 
-        finished.put(f"{side} writer {index}: {exc!r}\n{traceback.format_exc()}")
+        finished.put(f"{side} writer {os.getpid()}: {exc!r}\n{traceback.format_exc()}")
         raise
 
 

@@ -10,10 +10,11 @@ repeats. Two ways to append:
 
 * ``append_pending_entry`` (executions finishing: the hot path) writes the entry *pending*: record,
   ``created_at`` and ``content_hash``, no sequence yet, and takes no ledger lock at all, so finishing runs
-  commit in parallel. Right after the commit, ``link_pending_entries`` (``transaction.on_commit``, same
-  process) links every pending entry in one short transaction: group commit. The beat task
-  ``ledger.link_pending_entries`` runs it too, so an entry whose process died between commit and linking
-  is linked a moment later.
+  commit in parallel. Right after the commit (``transaction.on_commit``, same process) the entry is
+  linked: one linker at a time links every pending entry in one short transaction and looks again after
+  it; the others, finding the lock taken, return at once and leave theirs to it (group commit). The beat
+  task ``ledger.link_pending_entries`` links too, so an entry whose process died between commit and
+  linking is linked a moment later.
 * ``append_entry`` / ``append_entries`` (grants, approvals, imports: rare) link in the caller's
   transaction, holding the head's lock until it commits; pending entries visible then are linked first.
 """
@@ -61,6 +62,9 @@ logger = logging.getLogger(__name__)
 LINK_LOCK_ID = 0x4152474C
 #: Pending entries linked per transaction (more stay pending for the next one, in the same call).
 LINK_BATCH = 1000
+#: A linker looks again after each batch while entries are pending; under endless load it hands over after
+#: this many batches (the next commit's process, or the beat task, links on).
+MAX_LINKER_ROUNDS = 100
 
 
 class EntryType(enum.StrEnum):
@@ -139,28 +143,58 @@ def append_pending_entry(
     LedgerEntry.objects.bulk_create([entry])
     # robust: a failure to link (e.g. the database went away) must not fail the committed run; the beat
     # task links the entry later.
-    transaction.on_commit(link_pending_entries, robust=True)
+    transaction.on_commit(_link_after_commit, robust=True)
     return entry
+
+
+def _link_after_commit() -> None:
+    """Right after a commit that wrote pending entries: link them, and whatever else is pending.
+
+    On PostgreSQL this is group commit without waiting: the first process to take the linkers' lock
+    (``pg_try_advisory_lock``, never waiting) becomes the linker, links every pending entry in one short
+    transaction, releases the lock and looks again, until nothing is pending. A process that finds the
+    lock taken returns at once: the holder looks again after its commit, which is after this one's, so it
+    links this entry too. On SQLite writers are serialised by the database anyway: it just links.
+    """
+    if connection.vendor != "postgresql":
+        link_pending_entries()
+        return
+    refused: set[uuid.UUID] = set()
+    for _ in range(MAX_LINKER_ROUNDS):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LINK_LOCK_ID])
+            if not cursor.fetchone()[0]:
+                return  # another linker is at work and will look again after its commit
+        try:
+            with transaction.atomic():
+                refused |= _link_pending(LINK_BATCH)[2]
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [LINK_LOCK_ID])
+        if not LedgerEntry.objects.pending().exclude(pk__in=refused).exists():
+            return
+    logger.warning("Ledger entries pending after %d linker rounds: beat links them.", MAX_LINKER_ROUNDS)
 
 
 @timed(metrics.LINK_SECONDS)
 def link_pending_entries() -> int:
     """Link every pending entry (oldest first) into the chain; return how many were linked.
 
-    Each batch is one short transaction: lock, read the pending entries, hash and chain them, one UPDATE for
-    them and one for the head, commit. Concurrent calls queue on the lock; whoever comes next links what
-    committed meanwhile (or finds nothing, cheaply), so an entry is linked by the first linker that runs
-    after its commit. An entry whose stored content no longer matches its ``content_hash`` is not linked
-    (it was tampered with while pending): it is logged, stays pending and verification reports it.
+    Each batch is one short transaction: lock (waiting for it), read the pending entries, hash and chain
+    them, one UPDATE for them and one for the head, commit; then it looks again (a process that found the
+    lock taken relies on that), until nothing is pending. An entry whose stored content no longer matches
+    its ``content_hash`` is not linked (it was tampered with while pending): it is logged, stays pending
+    and verification reports it.
     """
-    linked = 0
-    while True:
+    linked, refused = 0, set()
+    for _ in range(MAX_LINKER_ROUNDS):
         with transaction.atomic():
             _serialise_linkers()
-            read, chained = _link_pending(LINK_BATCH)
-        linked += chained
-        if read < LINK_BATCH or not chained:
-            return linked
+            _read, chained, newly_refused = _link_pending(LINK_BATCH)
+        linked, refused = linked + chained, refused | newly_refused
+        if not LedgerEntry.objects.pending().exclude(pk__in=refused).exists():
+            break
+    return linked
 
 
 @timed(metrics.APPEND_SECONDS)
@@ -187,6 +221,8 @@ def _append(prepared: list[tuple[str, dict, bytes, Any]], ids: list[uuid.UUID | 
             entry.id = entry_id or uuid.uuid4()
         _chain(head, entries)
         LedgerEntry.objects.bulk_create([entry for entry, _ in entries], batch_size=500)
+        # Processes that found the linkers' lock taken meanwhile left their entries to this holder.
+        transaction.on_commit(_link_after_commit, robust=True)
     return [entry for entry, _ in entries]
 
 
@@ -196,16 +232,16 @@ def _serialise_linkers() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LINK_LOCK_ID])
 
 
-def _link_pending(limit: int) -> tuple[int, int]:
-    """Under the linkers' lock: link up to ``limit`` pending entries; return (read, linked)."""
+def _link_pending(limit: int) -> tuple[int, int, set[uuid.UUID]]:
+    """Under the linkers' lock: link up to ``limit`` pending entries; return (read, linked, refused ids)."""
     rows = list(
         LedgerEntry.objects.pending().values_list(
             "id", "entry_type", Cast("record", output_field=TextField()), "created_at", "content_hash"
         )[:limit]
     )
     if not rows:
-        return 0, 0
-    entries = []
+        return 0, 0, set()
+    entries, refused = [], set()
     for entry_id, entry_type, record_text, created_at, stored_content_hash in rows:
         try:
             canonical = canonical_record(*parse_stored_record(record_text))
@@ -217,12 +253,13 @@ def _link_pending(limit: int) -> tuple[int, int]:
                 "run verify_ledger.",
                 entry_id,
             )
+            refused.add(entry_id)
             continue
         entries.append((LedgerEntry(id=entry_id, entry_type=entry_type, created_at=created_at), canonical))
     if entries:
         _chain(_lock_head(), entries)
         LedgerEntry.objects._link([entry for entry, _ in entries])
-    return len(rows), len(entries)
+    return len(rows), len(entries), refused
 
 
 def _chain(head: LedgerHead, entries: list[tuple[LedgerEntry, bytes]]) -> None:
