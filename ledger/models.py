@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from django.db import models
+from django.db import connections, models
 
 from argus_plugins.core import clock
 from argus_plugins.core.models import CreatedAtModel, UUIDModel
@@ -46,8 +46,30 @@ class LedgerEntryQuerySet(models.QuerySet):
 
     def _link(self, entries: list[LedgerEntry]) -> None:
         """The one update the ledger allows: give pending entries their place in the chain (the caller holds
-        the head's lock and read them as pending under it; ``ledger.services.link_pending_entries``)."""
-        models.QuerySet(self.model, using=self.db).bulk_update(entries, LINK_FIELDS, batch_size=500)
+        the linkers' lock and read them as pending under it; ``ledger.services.link_pending_entries``).
+
+        One parametrised UPDATE per entry, sent with ``executemany`` (pipelined by psycopg: one round trip
+        for the batch; Django's ``bulk_update`` builds a CASE per field and entry, which made a batch of a
+        hundred entries take seconds on a busy machine), each only on a still pending row: the count
+        proves that no entry was linked twice.
+        """
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(field)} = %s" for field in LINK_FIELDS)
+        statement = (
+            f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} "  # noqa: S608
+            f"WHERE {quote('id')} = %s AND {quote('sequence')} IS NULL"
+        )
+        prepare_id = self.model._meta.pk.get_db_prep_value
+        rows = [
+            (*(getattr(entry, field) for field in LINK_FIELDS), prepare_id(entry.pk, connection))
+            for entry in entries
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(statement, rows)
+            linked = cursor.rowcount
+        if linked != len(entries):
+            raise LedgerImmutableError(f"{len(entries) - linked} of the entries to link were not pending.")
 
     _link.queryset_only = False  # type: ignore[attr-defined]  # private, yet on the manager too
 
