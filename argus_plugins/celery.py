@@ -15,7 +15,7 @@ app.autodiscover_tasks()
 #: Tasks that keep the platform going (finishing lost runs, re-publishing lost messages, firing schedules,
 #: dispatching events, delivering webhooks). They go to queues of their own, next to the runs' queue and
 #: consumed by every worker, so that a backlog of queued runs never delays them (Redis lists are FIFO).
-HOUSEKEEPING_TASKS = {"execution.sweep", "marketplace.billing_cycle"}
+HOUSEKEEPING_TASKS = {"execution.sweep", "marketplace.billing_cycle", "ledger.link_pending_entries"}
 HOUSEKEEPING_PREFIXES = ("triggers.",)
 WEBHOOK_TASKS = {"triggers.deliver_webhook"}
 

@@ -460,6 +460,13 @@ CELERY_BEAT_SCHEDULE["ledger-checkpoint"] = {
     "task": "ledger.issue_checkpoint",
     "schedule": float(ARGUS_LEDGER_CHECKPOINT_INTERVAL_SECONDS),
 }
+#: How often the beat task links ledger entries left pending by a process that died between its commit
+#: and linking them (linking normally happens right after each commit).
+ARGUS_LEDGER_LINK_INTERVAL_SECONDS = env.int("ARGUS_LEDGER_LINK_INTERVAL_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["ledger-link-pending"] = {
+    "task": "ledger.link_pending_entries",
+    "schedule": float(ARGUS_LEDGER_LINK_INTERVAL_SECONDS),
+}
 
 # --- Triggers and webhooks ----------------------------------------------------------------------------
 #: No schedule may fire more often than this (an interval below it, or a cron with a shorter gap, is refused).

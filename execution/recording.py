@@ -10,7 +10,7 @@ from django.db import transaction
 
 from argus_plugins.core.hooks import run_hooks
 from ledger.hashing import format_optional_timestamp
-from ledger.services import append_entry
+from ledger.services import append_pending_entry
 
 from . import dispatch, metrics, wakeups
 from .hooks import RUN_FINISHED
@@ -84,7 +84,7 @@ def finish(
             "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
         ).get(pk=execution.pk)
     record = ledger_record(execution, evidence_links)
-    entry = append_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
+    entry = append_pending_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
     execution.ledger_entry = entry
     run_hooks(RUN_FINISHED, execution)  # e.g. its execution.* and custom events, in this transaction
     metrics.record_finished(execution)

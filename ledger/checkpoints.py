@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from .models import LedgerCheckpoint
 from .notes import Checkpoint, NoteSigner, b64, load_private_key, public_key_pem
+from .services import link_pending_entries
 from .tree import current_head
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,11 @@ def issue_checkpoint() -> LedgerCheckpoint | None:
     """Sign and store a checkpoint of the current tree, unless the tree is empty or already checkpointed.
 
     Safe to run concurrently: the unique tree size lets one of two racing issuers win; the other returns
-    the winner's checkpoint.
+    the winner's checkpoint. Entries still pending (committed, not linked yet) are linked first, so the
+    checkpoint covers every entry committed before it.
     """
     signer = log_signer()
+    link_pending_entries()
     head = current_head()
     if head.size == 0:
         return None

@@ -14,9 +14,11 @@ EXPORT_FIELDS = ("sequence", "entry_type", "record", "prev_hash", "created_at", 
 
 
 def export_jsonl(out: TextIO, *, chunk_size: int = 2000) -> int:
-    """Write every entry up to the head (read first, so concurrent appends are not half-exported)."""
+    """Write every linked entry up to the head (read first, so concurrent appends are not half-exported).
+
+    Pending entries (not linked yet) are not exported: they have no place in the chain yet."""
     head = LedgerHead.objects.filter(pk=LedgerHead.SINGLETON_ID).values_list("sequence", flat=True).first()
-    rows = LedgerEntry.objects.order_by("sequence")
+    rows = LedgerEntry.objects.linked().order_by("sequence")
     if head is not None:
         rows = rows.filter(sequence__lte=head)
     rows = rows.values_list(

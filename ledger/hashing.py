@@ -134,6 +134,27 @@ def preimage(
     )
 
 
+def content_preimage(entry_type: str, record_canonical: bytes, created_at: str) -> bytes:
+    """RFC 8785 bytes of {"created_at", "entry_type", "record"}: what an entry says, without its place in
+    the chain (which a pending entry does not have yet). Byte-identical to ``canonical_json`` of the dict."""
+    return b"".join(
+        (
+            b'{"created_at":',
+            encode_basestring(created_at).encode("utf-8"),
+            b',"entry_type":',
+            encode_basestring(entry_type).encode("utf-8"),
+            b',"record":',
+            record_canonical,
+            b"}",
+        )
+    )
+
+
+def content_hash(entry_type: str, record_canonical: bytes, created_at: str) -> str:
+    """``LedgerEntry.content_hash``: SHA-256 (hex) of ``content_preimage``."""
+    return hashlib.sha256(content_preimage(entry_type, record_canonical, created_at)).hexdigest()
+
+
 def entry_hash(
     sequence: int, entry_type: str, record_canonical: bytes, prev_hash: str, created_at: str
 ) -> str:

@@ -1,8 +1,10 @@
 """The tamper-evident ledger: an append-only, SHA-256 hash-chained list of entries, plus its head row.
 
-Rows are only ever inserted, by ``ledger.services.append_entries``. The ORM refuses to update or delete
-them (``save()`` on an existing row, ``delete()``, ``QuerySet.update()/delete()`` all raise), so no code
-path of the application can rewrite history by accident; tampering at the SQL level is what
+Rows are inserted by ``ledger.services`` and, when they were written unlinked (pending: no sequence yet),
+linked exactly once by ``ledger.services.link_pending_entries``, which fills in sequence, prev_hash,
+entry_hash and subtree_hashes. Nothing else changes them: the ORM refuses to update or delete them
+(``save()`` on an existing row, ``delete()``, ``QuerySet.update()/delete()`` all raise), so no code path
+of the application can rewrite history by accident; tampering at the SQL level is what
 ``ledger.verification.verify_chain`` detects.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from django.db import models
+from django.db import connections, models
 
 from argus_plugins.core import clock
 from argus_plugins.core.models import CreatedAtModel, UUIDModel
@@ -35,10 +37,51 @@ class LedgerEntryQuerySet(models.QuerySet):
 
     # bulk_update() and update_or_create() go through update()/save() and are refused there.
 
+    def pending(self) -> LedgerEntryQuerySet:
+        """Entries written but not linked into the chain yet (no sequence), oldest first."""
+        return self.filter(sequence__isnull=True).order_by("created_at", "id")
+
+    def linked(self) -> LedgerEntryQuerySet:
+        return self.filter(sequence__isnull=False)
+
+    def _link(self, entries: list[LedgerEntry]) -> None:
+        """The one update the ledger allows: give pending entries their place in the chain (the caller holds
+        the linkers' lock and read them as pending under it; ``ledger.services.link_pending_entries``).
+
+        One parametrised UPDATE per entry, sent with ``executemany`` (pipelined by psycopg: one round trip
+        for the batch; Django's ``bulk_update`` builds a CASE per field and entry, which made a batch of a
+        hundred entries take seconds on a busy machine), each only on a still pending row: the count
+        proves that no entry was linked twice.
+        """
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(field)} = %s" for field in LINK_FIELDS)
+        statement = (
+            f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} "  # noqa: S608
+            f"WHERE {quote('id')} = %s AND {quote('sequence')} IS NULL"
+        )
+        prepare_id = self.model._meta.pk.get_db_prep_value
+        rows = [
+            (*(getattr(entry, field) for field in LINK_FIELDS), prepare_id(entry.pk, connection))
+            for entry in entries
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(statement, rows)
+            linked = cursor.rowcount
+        if linked != len(entries):
+            raise LedgerImmutableError(f"{len(entries) - linked} of the entries to link were not pending.")
+
+    _link.queryset_only = False  # type: ignore[attr-defined]  # private, yet on the manager too
+
+
+#: What linking a pending entry fills in (empty/null before).
+LINK_FIELDS = ("sequence", "prev_hash", "entry_hash", "subtree_hashes")
+
 
 class LedgerEntry(UUIDModel):
-    #: 1, 2, 3, … without gaps; the position in the chain.
-    sequence = models.BigIntegerField(unique=True, editable=False)
+    #: 1, 2, 3, … without gaps; the position in the chain. Null while the entry is pending: written (with
+    #: the change it records) but not linked yet; the linker gives it the next sequence right after commit.
+    sequence = models.BigIntegerField(unique=True, null=True, editable=False)
     entry_type = models.CharField(max_length=64, editable=False)
     record = models.JSONField(editable=False)
     #: The tenant the record concerns (copied from ``record["tenant_id"]``) for tenant-scoped queries.
@@ -51,10 +94,16 @@ class LedgerEntry(UUIDModel):
         related_name="+",
         editable=False,
     )
+    #: Empty while pending, like entry_hash.
     prev_hash = models.CharField(max_length=64, editable=False, db_index=True)
     entry_hash = models.CharField(max_length=64, editable=False, db_index=True)
-    #: The exact RFC 3339 string that was hashed (see ledger.hashing.format_timestamp).
+    #: The exact RFC 3339 string that was hashed (see ledger.hashing.format_timestamp); set when the entry
+    #: is written, so it is the time of the change it records, also for an entry linked later.
     created_at = models.CharField(max_length=TIMESTAMP_LENGTH, editable=False)
+    #: SHA-256 (hex) of RFC 8785 {"created_at", "entry_type", "record"} (ledger.hashing.content_hash), written
+    #: with the entry: what protects a pending entry, which no chain hash covers yet. The linker refuses to
+    #: link an entry whose content no longer matches it, and verification checks it on pending entries.
+    content_hash = models.CharField(max_length=64, editable=False, default="")
     #: The Merkle tree nodes this entry completes, 32 bytes each, level 0 (its leaf hash) upwards: entry
     #: ``s`` completes one node per trailing zero bit of ``s``, plus its leaf (two on average). A proof
     #: therefore reads only the O(log n) entries holding the nodes it names (see ledger.tree).
@@ -68,10 +117,24 @@ class LedgerEntry(UUIDModel):
         permissions = [("verify_ledger", "Can verify the ledger's hash chain")]
         constraints = [
             models.CheckConstraint(condition=models.Q(sequence__gte=1), name="ledger_sequence_positive"),
+            # Pending (no sequence, no hashes) or linked (all of them): never half-linked.
+            models.CheckConstraint(
+                condition=models.Q(sequence__isnull=True, prev_hash="", entry_hash="")
+                | (models.Q(sequence__isnull=False) & ~models.Q(prev_hash="") & ~models.Q(entry_hash="")),
+                name="ledger_pending_or_linked",
+            ),
         ]
-        indexes = [models.Index(fields=("tenant", "entry_type", "sequence"), name="ledger_tenant_type_seq")]
+        indexes = [
+            models.Index(fields=("tenant", "entry_type", "sequence"), name="ledger_tenant_type_seq"),
+            # The linker's query: few rows, and only for a moment.
+            models.Index(
+                fields=("created_at", "id"), condition=models.Q(sequence__isnull=True), name="ledger_pending"
+            ),
+        ]
 
     def __str__(self) -> str:
+        if self.sequence is None:
+            return f"pending {self.entry_type} {self.content_hash[:16]}"
         return f"#{self.sequence} {self.entry_type} {self.entry_hash[:16]}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
@@ -86,8 +149,9 @@ class LedgerEntry(UUIDModel):
 class LedgerHead(models.Model):
     """The single row (id 1) holding the last sequence and hash.
 
-    Appends lock it (``SELECT … FOR UPDATE``), which serialises writers on PostgreSQL and makes an append
-    O(1); verification compares it with the last entry, so a truncated tail is detected.
+    Linking locks it (``SELECT … FOR UPDATE``, after the linkers' advisory lock on PostgreSQL), which
+    serialises linkers and makes linking O(1) per entry; verification compares it with the last linked
+    entry, so a truncated tail is detected.
     """
 
     SINGLETON_ID = 1

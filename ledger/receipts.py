@@ -56,7 +56,8 @@ def receipt_entry(execution_id: Any) -> dict[str, Any] | None:
 def build_receipt(execution_id: Any, row: dict[str, Any]) -> str:
     """The receipt text of the execution whose entry is ``row`` (see ``receipt_entry``)."""
     record = json.loads(row["record_text"])
-    checkpoint = checkpoint_covering(row["sequence"])
+    # A pending entry (linked a moment after its run's commit) is in no checkpoint yet either.
+    checkpoint = checkpoint_covering(row["sequence"]) if row["sequence"] is not None else None
     if checkpoint is None:
         raise DomainError(
             LedgerErrorCode.NOT_YET_CHECKPOINTED,

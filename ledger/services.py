@@ -1,24 +1,38 @@
-"""Appending to the ledger, and who may read which entries.
+"""Appending to the ledger, linking pending entries, and who may read which entries.
 
-``append_entry`` runs inside the caller's transaction: the entry commits together with whatever it records
-(an execution's terminal status, a grant) or not at all. Appends are serialised by locking the single
-``LedgerHead`` row: ``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite every write transaction already holds
-the database's write lock from its start (``transaction_mode = IMMEDIATE`` in settings), so the head read
-and the insert cannot interleave with another writer's. Either way no two writers can take the same
-sequence or the same predecessor, so the chain never forks, skips or repeats.
+An entry is written in the caller's transaction, so it commits together with whatever it records (an
+execution's terminal status, a grant) or not at all. Giving it its place in the chain (sequence,
+prev_hash, entry_hash, Merkle tree nodes) needs the one ledger head, so it is serialised: the head row is
+locked (``SELECT … FOR UPDATE``, after the linkers' advisory lock on PostgreSQL; on SQLite every write
+transaction already holds the database's write lock from its start, ``transaction_mode = IMMEDIATE``).
+No two linkers can take the same sequence or the same predecessor, so the chain never forks, skips or
+repeats. Two ways to append:
+
+* ``append_pending_entry`` (executions finishing: the hot path) writes the entry *pending*: record,
+  ``created_at`` and ``content_hash``, no sequence yet, and takes no ledger lock at all, so finishing runs
+  commit in parallel. Right after the commit (``transaction.on_commit``, same process) the entry is
+  linked: one linker at a time links every pending entry in one short transaction and looks again after
+  it; the others, finding the lock taken, return at once and leave theirs to it (group commit). The beat
+  task ``ledger.link_pending_entries`` links too, so an entry whose process died between commit and
+  linking is linked a moment later.
+* ``append_entry`` / ``append_entries`` (grants, approvals, imports: rare) link in the caller's
+  transaction, holding the head's lock until it commits; pending entries visible then are linked first.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import F, QuerySet, TextField
+from django.db.models.functions import Cast
 
+from argus_plugins.canonical import NotCanonicalizable
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError
 from argus_plugins.core.metrics import timed
@@ -27,9 +41,30 @@ from argus_plugins.core.validation import clean_text, parse_uuid
 from argus_plugins.tenancy.permissions import require_authenticated, require_tenant_role
 
 from . import metrics
-from .hashing import GENESIS_HASH, check_entry_type, format_timestamp, preimage, prepare_record
+from .hashing import (
+    GENESIS_HASH,
+    canonical_record,
+    check_entry_type,
+    content_hash,
+    format_timestamp,
+    parse_stored_record,
+    preimage,
+    prepare_record,
+)
 from .merkle import HASH_SIZE, extend_frontier, leaf_hash
 from .models import LedgerEntry, LedgerHead
+
+logger = logging.getLogger(__name__)
+
+#: The PostgreSQL advisory lock that serialises linkers (the ASCII of "ARGL"), taken before the head row's
+#: lock. Unlike a row lock it gives the transaction no transaction id, so a linker that finds nothing left
+#: to link (another one linked its entry) commits without writing or flushing the write-ahead log.
+LINK_LOCK_ID = 0x4152474C
+#: Pending entries linked per transaction (more stay pending for the next one, in the same call).
+LINK_BATCH = 1000
+#: A linker looks again after each batch while entries are pending; under endless load it hands over after
+#: this many batches (the next commit's process, or the beat task, links on).
+MAX_LINKER_ROUNDS = 100
 
 
 class EntryType(enum.StrEnum):
@@ -53,7 +88,7 @@ class LedgerCorruptedError(RuntimeError):
 def append_entry(
     entry_type: str, record: dict[str, Any], *, tenant_id: Any = None, entry_id: uuid.UUID | None = None
 ) -> LedgerEntry:
-    """Append one entry and return it. Call it inside the transaction that makes ``record`` true.
+    """Append one entry, linked, and return it. Call it inside the transaction that makes ``record`` true.
 
     ``record`` must be a JSON object inside the ledger's domain (see ``ledger.hashing.prepare_record``):
     a value that cannot be canonicalised raises ``NotCanonicalizable`` here, before anything is written.
@@ -62,6 +97,9 @@ def append_entry(
 
     ``entry_id`` is the new entry's id when the caller has already written a reference to it in this
     transaction (references to entries are foreign keys checked at commit): one UPDATE less for it.
+
+    The head's lock is held until the caller's transaction ends: fine for rare appends; frequent ones
+    (every finished run) use ``append_pending_entry``.
     """
     return _append([_prepare(entry_type, record, tenant_id)], [entry_id])[0]
 
@@ -79,45 +117,176 @@ def append_entries(items: Iterable[tuple[str, dict[str, Any], Any]]) -> list[Led
 
 
 @timed(metrics.APPEND_SECONDS)
+def append_pending_entry(
+    entry_type: str, record: dict[str, Any], *, tenant_id: Any = None, entry_id: uuid.UUID | None = None
+) -> LedgerEntry:
+    """Write one entry unlinked (pending) in the caller's transaction; it is linked right after the commit.
+
+    Same arguments and refusals as ``append_entry``. One INSERT and no ledger lock: the caller's
+    transaction never waits for other writers. The entry returned (and stored) has ``sequence`` None and
+    empty ``prev_hash`` / ``entry_hash`` until ``link_pending_entries`` runs, on commit in this process
+    (or, if the process dies first, from the beat task); its ``content_hash`` protects it meanwhile.
+    """
+    entry_type, plain, canonical, tenant_uuid = _prepare(entry_type, record, tenant_id)
+    created_at = format_timestamp(clock.now())
+    entry = LedgerEntry(
+        id=entry_id or uuid.uuid4(),
+        sequence=None,
+        entry_type=entry_type,
+        record=plain,
+        tenant_id=tenant_uuid,
+        prev_hash="",
+        entry_hash="",
+        created_at=created_at,
+        content_hash=content_hash(entry_type, canonical, created_at),
+    )
+    LedgerEntry.objects.bulk_create([entry])
+    # robust: a failure to link (e.g. the database went away) must not fail the committed run; the beat
+    # task links the entry later.
+    transaction.on_commit(_link_after_commit, robust=True)
+    return entry
+
+
+def _link_after_commit() -> None:
+    """Right after a commit that wrote pending entries: link them, and whatever else is pending.
+
+    On PostgreSQL this is group commit without waiting: the first process to take the linkers' lock
+    (``pg_try_advisory_lock``, never waiting) becomes the linker, links every pending entry in one short
+    transaction, releases the lock and looks again, until nothing is pending. A process that finds the
+    lock taken returns at once: the holder looks again after its commit, which is after this one's, so it
+    links this entry too. On SQLite writers are serialised by the database anyway: it just links.
+    """
+    if connection.vendor != "postgresql":
+        link_pending_entries()
+        return
+    refused: set[uuid.UUID] = set()
+    for _ in range(MAX_LINKER_ROUNDS):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LINK_LOCK_ID])
+            if not cursor.fetchone()[0]:
+                return  # another linker is at work and will look again after its commit
+        try:
+            with transaction.atomic():
+                refused |= _link_pending(LINK_BATCH)[2]
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [LINK_LOCK_ID])
+        if not LedgerEntry.objects.pending().exclude(pk__in=refused).exists():
+            return
+    logger.warning("Ledger entries pending after %d linker rounds: beat links them.", MAX_LINKER_ROUNDS)
+
+
+@timed(metrics.LINK_SECONDS)
+def link_pending_entries() -> int:
+    """Link every pending entry (oldest first) into the chain; return how many were linked.
+
+    Each batch is one short transaction: lock (waiting for it), read the pending entries, hash and chain
+    them, one UPDATE for them and one for the head, commit; then it looks again (a process that found the
+    lock taken relies on that), until nothing is pending. An entry whose stored content no longer matches
+    its ``content_hash`` is not linked (it was tampered with while pending): it is logged, stays pending
+    and verification reports it.
+    """
+    linked, refused = 0, set()
+    for _ in range(MAX_LINKER_ROUNDS):
+        with transaction.atomic():
+            _serialise_linkers()
+            _read, chained, newly_refused = _link_pending(LINK_BATCH)
+        linked, refused = linked + chained, refused | newly_refused
+        if not LedgerEntry.objects.pending().exclude(pk__in=refused).exists():
+            break
+    return linked
+
+
+@timed(metrics.APPEND_SECONDS)
 def _append(prepared: list[tuple[str, dict, bytes, Any]], ids: list[uuid.UUID | None]) -> list[LedgerEntry]:
     if not prepared:
         return []
     with transaction.atomic():
+        _serialise_linkers()
+        # Entries that committed pending before this one keep their turn.
+        _link_pending(LINK_BATCH)
         head = _lock_head()
-        sequence, prev_hash = head.sequence, head.entry_hash
-        frontier = _frontier_of(head)
         entries = []
-        for (entry_type, record, canonical, tenant_uuid), entry_id in zip(prepared, ids, strict=True):
+        for entry_type, record, canonical, tenant_uuid in prepared:
             created_at = format_timestamp(clock.now())
-            # One preimage serves both hashes: the chain's entry_hash and the Merkle tree's leaf.
-            data = preimage(sequence + 1, entry_type, canonical, prev_hash, created_at)
-            digest = hashlib.sha256(data).hexdigest()
-            completed: list[bytes] = []
-            extend_frontier(frontier, sequence, leaf_hash(data), completed.append)
-            sequence += 1
-            entries.append(
-                LedgerEntry(
-                    id=entry_id or uuid.uuid4(),
-                    sequence=sequence,
-                    entry_type=entry_type,
-                    record=record,
-                    tenant_id=tenant_uuid,
-                    prev_hash=prev_hash,
-                    entry_hash=digest,
-                    created_at=created_at,
-                    subtree_hashes=b"".join(completed),
-                )
+            entry = LedgerEntry(
+                entry_type=entry_type,
+                record=record,
+                tenant_id=tenant_uuid,
+                created_at=created_at,
+                content_hash=content_hash(entry_type, canonical, created_at),
             )
-            prev_hash = digest
-        LedgerEntry.objects.bulk_create(entries, batch_size=500)
-        # A plain conditional UPDATE (not save()) so a concurrent head change could never be overwritten;
-        # the lock makes it impossible, the condition makes it checkable.
-        moved = LedgerHead.objects.filter(pk=head.pk, sequence=head.sequence).update(
-            sequence=sequence, entry_hash=prev_hash, frontier=b"".join(frontier)
-        )
-        if moved != 1:  # pragma: no cover - only reachable if the lock does not serialise appends
-            raise LedgerCorruptedError("The ledger head moved during an append.")
-    return entries
+            entries.append((entry, canonical))
+        for (entry, _), entry_id in zip(entries, ids, strict=True):
+            entry.id = entry_id or uuid.uuid4()
+        _chain(head, entries)
+        LedgerEntry.objects.bulk_create([entry for entry, _ in entries], batch_size=500)
+        # Processes that found the linkers' lock taken meanwhile left their entries to this holder.
+        transaction.on_commit(_link_after_commit, robust=True)
+    return [entry for entry, _ in entries]
+
+
+def _serialise_linkers() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LINK_LOCK_ID])
+
+
+def _link_pending(limit: int) -> tuple[int, int, set[uuid.UUID]]:
+    """Under the linkers' lock: link up to ``limit`` pending entries; return (read, linked, refused ids)."""
+    rows = list(
+        LedgerEntry.objects.pending().values_list(
+            "id", "entry_type", Cast("record", output_field=TextField()), "created_at", "content_hash"
+        )[:limit]
+    )
+    if not rows:
+        return 0, 0, set()
+    entries, refused = [], set()
+    for entry_id, entry_type, record_text, created_at, stored_content_hash in rows:
+        try:
+            canonical = canonical_record(*parse_stored_record(record_text))
+        except (NotCanonicalizable, ValueError, TypeError):  # incl. JSON and encoding errors
+            canonical = None
+        if canonical is None or content_hash(entry_type, canonical, created_at) != stored_content_hash:
+            logger.error(
+                "Pending ledger entry %s does not match its content_hash (tampered with?): not linked; "
+                "run verify_ledger.",
+                entry_id,
+            )
+            refused.add(entry_id)
+            continue
+        entries.append((LedgerEntry(id=entry_id, entry_type=entry_type, created_at=created_at), canonical))
+    if entries:
+        _chain(_lock_head(), entries)
+        LedgerEntry.objects._link([entry for entry, _ in entries])
+    return len(rows), len(entries), refused
+
+
+def _chain(head: LedgerHead, entries: list[tuple[LedgerEntry, bytes]]) -> None:
+    """Give ``(entry, canonical record)`` pairs the next places after ``head`` and move the head past them.
+
+    Called with the head locked. Fills in sequence, prev_hash, entry_hash and subtree_hashes.
+    """
+    sequence, prev_hash = head.sequence, head.entry_hash
+    frontier = _frontier_of(head)
+    for entry, canonical in entries:
+        # One preimage serves both hashes: the chain's entry_hash and the Merkle tree's leaf.
+        data = preimage(sequence + 1, entry.entry_type, canonical, prev_hash, entry.created_at)
+        digest = hashlib.sha256(data).hexdigest()
+        completed: list[bytes] = []
+        extend_frontier(frontier, sequence, leaf_hash(data), completed.append)
+        sequence += 1
+        entry.sequence, entry.prev_hash, entry.entry_hash = sequence, prev_hash, digest
+        entry.subtree_hashes = b"".join(completed)
+        prev_hash = digest
+    # A plain conditional UPDATE (not save()) so a concurrent head change could never be overwritten;
+    # the lock makes it impossible, the condition makes it checkable.
+    moved = LedgerHead.objects.filter(pk=head.pk, sequence=head.sequence).update(
+        sequence=sequence, entry_hash=prev_hash, frontier=b"".join(frontier)
+    )
+    if moved != 1:  # pragma: no cover - only reachable if the lock does not serialise appends
+        raise LedgerCorruptedError("The ledger head moved during an append.")
+    head.sequence, head.entry_hash, head.frontier = sequence, prev_hash, b"".join(frontier)
 
 
 def _frontier_of(head: LedgerHead) -> list[bytes]:
@@ -171,19 +340,19 @@ def _lock_head() -> LedgerHead:
             ignore_conflicts=True,
         )
         head = LedgerHead.objects.select_for_update().get(pk=LedgerHead.SINGLETON_ID)
-    if head.sequence == 0 and LedgerEntry.objects.exists():
+    if head.sequence == 0 and LedgerEntry.objects.linked().exists():
         raise LedgerCorruptedError("The ledger head row was reset although entries exist; run verify_ledger.")
     return head
 
 
 def entries_visible_to(user: Any, *, tenant_id: Any = None, entry_type: Any = None) -> QuerySet[LedgerEntry]:
-    """Ledger entries ``user`` may read, in sequence order.
+    """Ledger entries ``user`` may read, in sequence order; pending entries (no sequence yet) last.
 
     Staff see every entry (optionally of one tenant). Tenant members (any role) see the ``execution.*``
     entries of one tenant they belong to, which they must name; another tenant's id is NOT_FOUND.
     """
     require_authenticated(user)
-    entries = LedgerEntry.objects.order_by("sequence")
+    entries = LedgerEntry.objects.order_by(F("sequence").asc(nulls_last=True), "created_at", "id")
     if entry_type is not None:
         entries = entries.filter(entry_type=clean_text(entry_type, field="entryType", max_length=64))
     if user.is_staff:

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from argus_plugins.core import clock
 
-from . import checkpoints
+from . import checkpoints, services
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +35,17 @@ def issue_checkpoint() -> int | None:
     if issued is None or (latest is not None and issued.pk == latest.pk):
         return None
     return issued.tree_size
+
+
+@shared_task(name="ledger.link_pending_entries", acks_late=True, soft_time_limit=50, time_limit=55)
+def link_pending_entries() -> int:
+    """Beat, every ``ARGUS_LEDGER_LINK_INTERVAL_SECONDS``: the safety net of linking after commit.
+
+    Each finished run's entry is linked right after its commit by the process that wrote it; one whose
+    process died in between stays pending until this task links it. Returns how many it linked (normally
+    0). Idempotent: a doubled or redelivered run finds nothing left.
+    """
+    linked = services.link_pending_entries()
+    if linked:
+        logger.warning("Linked %d ledger entries left pending by a process that died after commit.", linked)
+    return linked

@@ -23,7 +23,7 @@ from django.db.models.functions import Cast
 
 from argus_plugins.canonical import NotCanonicalizable
 
-from .hashing import GENESIS_HASH, stored_preimage
+from .hashing import GENESIS_HASH, canonical_record, content_hash, parse_stored_record, stored_preimage
 from .merkle import root_from_frontier
 from .models import LedgerCheckpoint, LedgerEntry, LedgerHead
 from .notes import b64
@@ -56,6 +56,9 @@ class BreakReason(enum.StrEnum):
     #: A stored signed checkpoint's root differs from the root the entries imply at its size: the history
     #: it signed was rewritten since.
     CHECKPOINT_MISMATCH = "CHECKPOINT_MISMATCH"
+    #: A pending entry (written, not linked yet) no longer matches its content_hash, or its tenant column
+    #: disagrees with its record: it was altered while it waited to be linked.
+    PENDING_MISMATCH = "PENDING_MISMATCH"
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,19 @@ class VerificationReport:
     detail: str = ""
     #: Root of the Merkle tree of the verified entries (base64); empty when broken.
     root_hash: str = ""
+    #: Pending entries (not linked yet) checked against their content_hash; not part of the chain or tree.
+    pending_checked: int = 0
 
     def summary(self) -> str:
         if self.ok:
-            return f"Ledger OK: {self.entries_checked} entries, head {self.head_hash}, root {self.root_hash}"
+            pending = f" (+{self.pending_checked} pending, intact)" if self.pending_checked else ""
+            return (
+                f"Ledger OK: {self.entries_checked} entries, head {self.head_hash}, root {self.root_hash}"
+                f"{pending}"
+            )
         where = f"sequence {self.broken_sequence}" if self.broken_sequence is not None else "the head row"
+        if self.reason == BreakReason.PENDING_MISMATCH:
+            where = "a pending entry"
         return f"Ledger BROKEN at {where}: {self.reason}: {self.detail}"
 
 
@@ -100,7 +111,7 @@ def verify_chain(
     )
     # Every signed root, by size, to compare with the root recomputed when the stream reaches that size.
     checkpoint_roots = dict(LedgerCheckpoint.objects.values_list("tree_size", "root_hash"))
-    rows = LedgerEntry.objects.order_by("sequence")
+    rows = LedgerEntry.objects.linked().order_by("sequence")
     if head is not None:
         rows = rows.filter(sequence__lte=head[0])
     rows = rows.values_list(
@@ -190,6 +201,7 @@ def verify_chain(
                 BreakReason.CHECKPOINT_MISMATCH,
                 f"a signed checkpoint covers {max(beyond)} entries but the ledger has only {expected - 1}",
             )
+        pending = _check_pending(chunk_size)
     except _Break as broken:
         checked = (broken.sequence - 1) if broken.sequence is not None else expected - 1
         return VerificationReport(
@@ -203,8 +215,54 @@ def verify_chain(
     if progress is not None and (expected == 1 or (expected - 1) % progress_every):
         progress(expected - 1, total)  # the final count, unless it was just reported
     return VerificationReport(
-        ok=True, entries_checked=expected - 1, head_hash=prev, root_hash=b64(root_from_frontier(frontier))
+        ok=True,
+        entries_checked=expected - 1,
+        head_hash=prev,
+        root_hash=b64(root_from_frontier(frontier)),
+        pending_checked=pending,
     )
+
+
+def _check_pending(chunk_size: int) -> int:
+    """Check the entries waiting to be linked (normally none, or the last moment's) against their
+    content_hash and their tenant column; return how many there are."""
+    rows = LedgerEntry.objects.pending().values_list(
+        "id",
+        "entry_type",
+        Cast("record", output_field=TextField()),
+        "created_at",
+        "content_hash",
+        Cast("tenant_id", output_field=CharField()),
+        "prev_hash",
+        "entry_hash",
+        "subtree_hashes",
+    )
+    count = 0
+    for entry_id, entry_type, text, created_at, stored, tenant, prev_hash, digest, nodes in rows.iterator(
+        chunk_size=chunk_size
+    ):
+        try:
+            record, fast = parse_stored_record(text)
+            computed = content_hash(entry_type, canonical_record(record, fast), created_at)
+        except (NotCanonicalizable, ValueError, TypeError):
+            record, computed = None, None
+        if computed != stored or prev_hash or digest or bytes(nodes):
+            raise _Break(
+                None,
+                BreakReason.PENDING_MISMATCH,
+                f"pending entry {entry_id} does not hash to its content_hash (a field was altered)",
+            )
+        record_tenant = record.get("tenant_id") if isinstance(record, dict) else None
+        column_tenant = _uuid_spelling(tenant) if tenant is not None else None
+        if record_tenant != column_tenant:
+            raise _Break(
+                None,
+                BreakReason.PENDING_MISMATCH,
+                f"pending entry {entry_id}: the tenant column ({tenant}) differs from the record's "
+                f"tenant_id ({record_tenant})",
+            )
+        count += 1
+    return count
 
 
 def _uuid_spelling(stored: str) -> str:

@@ -15,11 +15,16 @@ class LedgerEntryType(DjangoObjectType):
     """One ledger entry with every field of its hash preimage, so a client can re-verify it."""
 
     # Declared explicitly: graphene-django would expose a BigIntegerField as the non-standard BigInt.
-    sequence = graphene.Int(required=True, description="Position in the chain: 1, 2, 3, … without gaps.")
+    sequence = graphene.Int(
+        description=(
+            "Position in the chain: 1, 2, 3, … without gaps. Null while the entry is pending: written with "
+            "the change it records, linked into the chain a moment later (then prevHash and entryHash too)."
+        )
+    )
     entry_type = graphene.String(required=True, description="e.g. execution.completed, grant.created.")
     record = graphene.JSONString(required=True, description="The recorded facts (hashed as RFC 8785 JSON).")
-    prev_hash = graphene.String(required=True, description="SHA-256 (hex) of the previous entry.")
-    entry_hash = graphene.String(required=True, description="SHA-256 (hex) of this entry's preimage.")
+    prev_hash = graphene.String(description="SHA-256 (hex) of the previous entry; null while pending.")
+    entry_hash = graphene.String(description="SHA-256 (hex) of this entry's preimage; null while pending.")
     created_at = graphene.String(
         required=True,
         description="RFC 3339 UTC timestamp exactly as hashed, e.g. 2026-11-25T15:31:17.123456Z.",
@@ -29,6 +34,14 @@ class LedgerEntryType(DjangoObjectType):
         model = LedgerEntry
         name = "LedgerEntry"
         fields = ("id", "sequence", "entry_type", "record", "prev_hash", "entry_hash", "created_at")
+
+    @staticmethod
+    def resolve_prev_hash(entry: LedgerEntry, info: graphene.ResolveInfo) -> str | None:
+        return entry.prev_hash or None
+
+    @staticmethod
+    def resolve_entry_hash(entry: LedgerEntry, info: graphene.ResolveInfo) -> str | None:
+        return entry.entry_hash or None
 
 
 class LedgerEntryConnection(CountableConnection):

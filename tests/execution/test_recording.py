@@ -27,3 +27,17 @@ def test_an_execution_whose_ledger_entry_cannot_be_written_does_not_become_termi
     assert execution.ledger_entry is None and LedgerEntry.objects.count() == entries
 
 
+
+
+def test_the_entry_commits_pending_with_the_terminal_status_and_is_linked_right_after(
+    queued_run, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert finish(queued_run, ExecutionStatus.CANCELLED, expected=ExecutionStatus.QUEUED, error_reason="x")
+        # In the finishing transaction: the status and the entry, which has no place in the chain yet (no
+        # ledger lock was taken).
+        execution = Execution.objects.select_related("ledger_entry").get(pk=queued_run.pk)
+        assert execution.status == ExecutionStatus.CANCELLED
+        assert execution.ledger_entry.sequence is None and execution.ledger_entry.content_hash
+    entry = LedgerEntry.objects.get(pk=execution.ledger_entry_id)
+    assert entry.sequence == LedgerEntry.objects.linked().count() and entry.entry_hash

@@ -1,12 +1,16 @@
 """Ledger writer processes for the concurrency tests (run as a script, not collected by pytest).
 
-    python tests/ledger/concurrent_writer.py WRITERS COUNT FLAG_DIR
+    python tests/ledger/concurrent_writer.py WRITERS COUNT FLAG_DIR [linked|pending]
 
 Sets Django up once against ``DATABASE_URL``, then forks WRITERS child processes (cheaper than WRITERS
 interpreter start-ups; each child opens its own database connection after the fork). Each child signals
 ``FLAG_DIR/ready-N``, waits for ``FLAG_DIR/go`` so all writers start appending at the same moment, then
-appends COUNT entries, each in its own transaction like a Celery worker finishing executions, noting in
-``FLAG_DIR/started-N`` and ``finished-N`` when it began and ended. Exits 0 only when every child did.
+appends COUNT entries, each in its own transaction, noting in ``FLAG_DIR/started-N`` and ``finished-N``
+when it began and ended. Exits 0 only when every child did.
+
+``linked`` (the default) appends with ``append_entry`` (linked in the transaction, as grants are);
+``pending`` like a Celery worker finishing executions: ``append_pending_entry`` in a transaction, linked
+by ``link_pending_entries`` on commit.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write(writer: int, count: int, flags: Path) -> int:
+def write(writer: int, count: int, flags: Path, mode: str) -> int:
+    from django.db import transaction
+
     from ledger.models import LedgerEntry
-    from ledger.services import append_entry
+    from ledger.services import append_entry, append_pending_entry
 
     LedgerEntry.objects.exists()  # connect before the start signal, so the appends really overlap
     (flags / f"ready-{writer}").touch()
@@ -34,13 +40,19 @@ def write(writer: int, count: int, flags: Path) -> int:
     # When it began trying to append and when it was done (CLOCK_MONOTONIC is one clock for every process).
     (flags / f"started-{writer}").write_text(repr(time.monotonic()))
     for index in range(count):
-        append_entry("execution.completed", {"writer": writer, "index": index, "cpus": 0.25, "note": "é"})
+        record = {"writer": writer, "index": index, "cpus": 0.25, "note": "é"}
+        if mode == "pending":
+            with transaction.atomic():
+                append_pending_entry("execution.completed", record)
+        else:
+            append_entry("execution.completed", record)
     (flags / f"finished-{writer}").write_text(repr(time.monotonic()))
     return 0
 
 
 def main() -> int:
     writers, count, flags = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    mode = sys.argv[4] if len(sys.argv) > 4 else "linked"
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "argus_plugins.settings")
     import django
@@ -54,7 +66,7 @@ def main() -> int:
         if pid == 0:
             code = 1
             try:
-                code = write(writer, count, flags)
+                code = write(writer, count, flags, mode)
             except BaseException:  # noqa: BLE001 - report any failure; never fall back into the parent
                 traceback.print_exc()
             finally:

@@ -1,4 +1,7 @@
-"""Eight writer processes appending at once never fork the chain, skip or repeat a sequence.
+"""Eight writer processes appending at once never fork the chain, skip or repeat a sequence, whether they
+link in their own transaction (``append_entry``) or write pending entries that are linked after commit
+(``append_pending_entry``, a run's finish); entries left pending by a process that died after its commit
+are linked by the beat task, and one altered while pending is caught.
 
 Each test gets its own database (a fresh PostgreSQL database, or an SQLite file), migrated by
 ``manage.py migrate`` in a subprocess, written by real processes and checked both by ``verify_ledger`` and
@@ -41,11 +44,11 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def run_writers(env: dict[str, str], flags: Path) -> None:
+def run_writers(env: dict[str, str], flags: Path, mode: str) -> None:
     flags.mkdir()
     # One interpreter forks the eight writer processes (see concurrent_writer.py).
     writers = subprocess.Popen(
-        [sys.executable, str(WRITER), str(WRITERS), str(PER_WRITER), str(flags)], env=env
+        [sys.executable, str(WRITER), str(WRITERS), str(PER_WRITER), str(flags), mode], env=env
     )
     try:
         deadline = time.monotonic() + 120
@@ -90,6 +93,7 @@ def exercise(
     execute: Callable[[str], None],
     *,
     interleaved: bool,
+    mode: str,
 ) -> None:
     """``interleaved``: the appends must also alternate between writers in the chain. PostgreSQL queues the
     waiters on the head row's lock, so they do; SQLite's busy handler has no queue, and the writer that just
@@ -97,7 +101,7 @@ def exercise(
     env = subprocess_env(database_url)
     migrated = manage(env, "migrate", "ledger", "-v", "0")
     assert migrated.returncode == 0, migrated.stderr
-    run_writers(env, tmp_path / "flags")
+    run_writers(env, tmp_path / "flags", mode)
     check_contended(tmp_path / "flags")
     check_chain(read_rows(), interleaved=interleaved)
     verified = manage(env, "verify_ledger")
@@ -114,7 +118,8 @@ def exercise(
 
 
 @pytest.mark.postgres
-def test_concurrent_writers_on_postgresql(postgres_database, tmp_path):
+@pytest.mark.parametrize("mode", ["linked", "pending"])
+def test_concurrent_writers_on_postgresql(postgres_database, tmp_path, mode):
     import psycopg
 
     def read_rows() -> Rows:
@@ -127,13 +132,14 @@ def test_concurrent_writers_on_postgresql(postgres_database, tmp_path):
         with psycopg.connect(postgres_database, autocommit=True) as connection:
             connection.execute(statement)
 
-    exercise(postgres_database, tmp_path, read_rows, execute, interleaved=True)
+    exercise(postgres_database, tmp_path, read_rows, execute, interleaved=True, mode=mode)
 
 
 # --- SQLite --------------------------------------------------------------------------------------------
 
 
-def test_concurrent_writers_on_sqlite(tmp_path):
+@pytest.mark.parametrize("mode", ["linked", "pending"])
+def test_concurrent_writers_on_sqlite(tmp_path, mode):
     db_file = tmp_path / "ledger.sqlite3"
 
     def read_rows() -> Rows:
@@ -147,4 +153,78 @@ def test_concurrent_writers_on_sqlite(tmp_path):
         with sqlite3.connect(db_file) as connection:
             connection.execute(statement)
 
-    exercise(f"sqlite:///{db_file}", tmp_path, read_rows, execute, interleaved=False)
+    exercise(f"sqlite:///{db_file}", tmp_path, read_rows, execute, interleaved=False, mode=mode)
+
+
+# --- A process that dies between its commit and linking (PostgreSQL) -----------------------------------
+
+#: Appends pending entries the way a run's finish does, but the process dies right after each commit,
+#: before its linker runs: the on-commit callback registered first (so run first) ends the process.
+DYING_WRITER = """
+import os, sys
+import django
+django.setup()
+from django.db import transaction
+from ledger.services import append_pending_entry
+index = int(sys.argv[1])
+with transaction.atomic():
+    transaction.on_commit(lambda: os._exit(0))
+    append_pending_entry("execution.completed", {"writer": "dying", "index": index, "cpus": 0.25})
+sys.exit(3)  # not reached: the commit ran the callback
+"""
+
+
+@pytest.mark.postgres
+def test_entries_left_pending_by_a_dead_process_are_linked_by_the_beat_task(postgres_database):
+    import psycopg
+
+    env = subprocess_env(postgres_database)
+    env["PYTHONPATH"] = str(REPO)
+    assert manage(env, "migrate", "ledger", "-v", "0").returncode == 0
+    for index in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", DYING_WRITER, str(index)], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+
+    def rows() -> list[tuple]:
+        with psycopg.connect(postgres_database) as connection:
+            return connection.execute(
+                "SELECT sequence, prev_hash, entry_hash, record->>'index' FROM ledger_ledgerentry "
+                "ORDER BY created_at"
+            ).fetchall()
+
+    assert rows() == [(None, "", "", "0"), (None, "", "", "1"), (None, "", "", "2")]  # committed, not linked
+    verified = manage(env, "verify_ledger")
+    assert verified.returncode == 0, verified.stderr
+    assert "Ledger OK: 0 entries" in verified.stdout and "+3 pending, intact" in verified.stdout
+
+    # Altered while pending: verification says so, and the linker refuses to link it.
+    with psycopg.connect(postgres_database, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE ledger_ledgerentry SET record = jsonb_set(record, '{cpus}', '4') WHERE record->>'index' = '1'"
+        )
+    broken = manage(env, "verify_ledger")
+    assert broken.returncode == 1
+    assert "Ledger BROKEN at a pending entry: PENDING_MISMATCH" in broken.stderr
+
+    beat = manage(env, "shell", "-v", "0", "-c", "from ledger import tasks; print(tasks.link_pending_entries())")
+    assert beat.returncode == 0, beat.stderr
+    assert beat.stdout.strip() == "2"
+    linked = rows()
+    assert [(sequence, index) for sequence, _, _, index in linked] == [(1, "0"), (None, "1"), (2, "2")]
+    assert linked[0][1] == GENESIS and linked[2][1] == linked[0][2]  # 2 links to 1: no gap for the refused one
+    still_broken = manage(env, "verify_ledger")
+    assert "PENDING_MISMATCH" in still_broken.stderr
+
+    # Put back, the entry is linked by the next run of the task, and the whole ledger verifies.
+    with psycopg.connect(postgres_database, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE ledger_ledgerentry SET record = jsonb_set(record, '{cpus}', '0.25') "
+            "WHERE record->>'index' = '1'"
+        )
+    beat = manage(env, "shell", "-v", "0", "-c", "from ledger import tasks; print(tasks.link_pending_entries())")
+    assert beat.stdout.strip() == "1"
+    verified = manage(env, "verify_ledger")
+    assert verified.returncode == 0, verified.stderr
+    assert "Ledger OK: 3 entries" in verified.stdout and "pending" not in verified.stdout

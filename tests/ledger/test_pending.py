@@ -1,0 +1,154 @@
+"""Pending entries: written with the change they record, linked into the chain right after the commit.
+
+``append_pending_entry`` (a run's finish) writes the entry without a place in the chain and takes no
+ledger lock; ``link_pending_entries`` (on commit, and the beat task as a safety net) links every pending
+entry in one batch. Readers treat pending entries as not yet in the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import rfc8785
+from django.db import transaction
+
+from argus_plugins.core import clock
+from ledger import tasks
+from ledger.checkpoints import issue_checkpoint
+from ledger.export import export_jsonl
+from ledger.hashing import GENESIS_HASH
+from ledger.models import LedgerEntry, LedgerHead
+from ledger.services import append_entry, append_pending_entry, link_pending_entries
+from ledger.verification import BreakReason, verify_chain
+
+from .support import T0, sample_record, sql
+
+pytestmark = pytest.mark.django_db
+
+
+class ProcessDied(Exception):
+    """Stands for the worker process dying between its commit and the linker's turn."""
+
+
+def die() -> None:
+    raise ProcessDied
+
+
+def commit_pending_then_die(*records: dict) -> list[LedgerEntry]:
+    """Commit pending entries like a run's finish, then stop before linking them: the callback registered
+    first runs first and, not being robust, ends the commit's callbacks (the linker's among them)."""
+    with pytest.raises(ProcessDied), transaction.atomic():
+        transaction.on_commit(die)
+        entries = [append_pending_entry("execution.completed", record) for record in records]
+    return entries
+
+
+def content_hash_by_reference(entry: LedgerEntry) -> str:
+    fields = {"created_at": entry.created_at, "entry_type": entry.entry_type, "record": entry.record}
+    return hashlib.sha256(rfc8785.dumps(fields)).hexdigest()
+
+
+def test_a_pending_entry_has_no_place_in_the_chain_until_its_commit_links_it(django_capture_on_commit_callbacks):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        clock.frozen(T0),
+        transaction.atomic(),
+    ):
+        entry = append_pending_entry("execution.completed", {"execution_id": "e1", "cpus": 0.5})
+        stored = LedgerEntry.objects.get(pk=entry.pk)
+        # Inside the writing transaction: written, content-hashed, not linked; the head has not moved.
+        assert (stored.sequence, stored.prev_hash, stored.entry_hash) == (None, "", "")
+        assert stored.content_hash == content_hash_by_reference(stored)
+        assert LedgerHead.objects.get().sequence == 0
+    assert len(callbacks) == 1
+    linked = LedgerEntry.objects.get(pk=entry.pk)
+    assert (linked.sequence, linked.prev_hash, linked.created_at) == (1, GENESIS_HASH, "2026-11-25T15:31:17.123456Z")
+    preimage = {key: getattr(linked, key) for key in ("created_at", "entry_type", "prev_hash", "record", "sequence")}
+    assert linked.entry_hash == hashlib.sha256(rfc8785.dumps(preimage)).hexdigest()
+    assert LedgerHead.objects.get().entry_hash == linked.entry_hash
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_linker_links_every_pending_entry_oldest_first_and_nothing_twice():
+    records = [sample_record(index) for index in range(5)]
+    commit_pending_then_die(*records[:3])
+    commit_pending_then_die(*records[3:])
+    assert LedgerEntry.objects.pending().count() == 5
+    assert link_pending_entries() == 5
+    assert link_pending_entries() == 0
+    chain = list(LedgerEntry.objects.order_by("sequence"))
+    assert [entry.sequence for entry in chain] == [1, 2, 3, 4, 5]
+    assert [entry.record["execution_id"] for entry in chain] == [r["execution_id"] for r in records]
+    assert [entry.prev_hash for entry in chain] == [GENESIS_HASH] + [entry.entry_hash for entry in chain[:-1]]
+    report = verify_chain()
+    assert report.ok and report.entries_checked == 5 and report.pending_checked == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_left_pending_after_a_crash_are_linked_by_the_beat_task():
+    commit_pending_then_die(sample_record(1), sample_record(2))
+    report = verify_chain()
+    assert report.ok and (report.entries_checked, report.pending_checked) == (0, 2)
+    assert "+2 pending, intact" in report.summary()
+    assert tasks.link_pending_entries() == 2
+    assert tasks.link_pending_entries() == 0  # a doubled beat run finds nothing left
+    report = verify_chain()
+    assert report.ok and (report.entries_checked, report.pending_checked) == (2, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_linked_append_links_the_pending_entries_committed_before_it():
+    (pending,) = commit_pending_then_die(sample_record(1))
+    grant = append_entry("grant.created", {"grant_id": "g1"})
+    assert (LedgerEntry.objects.get(pk=pending.pk).sequence, grant.sequence) == (1, 2)
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pending_entries_are_not_exported_and_not_checkpointed_until_linked(log_key):
+    append_entry("grant.created", {"grant_id": "g1"})
+    commit_pending_then_die(sample_record(1))
+
+    class Lines(list):
+        write = list.append
+
+    lines = Lines()
+    assert export_jsonl(lines) == 1
+    # A checkpoint covers every entry committed before it: issuing one links the pending entry first.
+    assert issue_checkpoint().tree_size == 2
+    assert LedgerEntry.objects.pending().count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pending_entry_altered_before_linking_is_caught_and_never_linked():
+    first, second = commit_pending_then_die(sample_record(1), sample_record(2))
+    sql("UPDATE ledger_ledgerentry SET record = %s WHERE id = %s", ['{"status": "SUCCEEDED"}', first.pk.hex])
+    report = verify_chain()
+    assert not report.ok and report.reason == BreakReason.PENDING_MISMATCH
+    assert str(first.pk) in report.detail
+    assert report.summary().startswith("Ledger BROKEN at a pending entry: PENDING_MISMATCH")
+    # The linker refuses it (the tampered record would otherwise be sealed into the chain) and links the rest.
+    assert link_pending_entries() == 1
+    assert LedgerEntry.objects.get(pk=first.pk).sequence is None
+    assert LedgerEntry.objects.get(pk=second.pk).sequence == 1
+    assert verify_chain().reason == BreakReason.PENDING_MISMATCH
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pending_entry_moved_to_another_tenant_is_caught(world):
+    (entry,) = commit_pending_then_die(sample_record(1, world.tenant_a.pk))
+    sql("UPDATE ledger_ledgerentry SET tenant_id = %s WHERE id = %s", [world.tenant_b.pk.hex, entry.pk.hex])
+    report = verify_chain()
+    assert report.reason == BreakReason.PENDING_MISMATCH and "tenant" in report.detail
+
+
+@pytest.mark.django_db(transaction=True)
+def test_graphql_lists_a_pending_entry_last_with_null_sequence_and_hashes(world, gql_for):
+    append_entry("grant.created", {"grant_id": "g1"})
+    commit_pending_then_die(sample_record(1))
+    query = "{ ledgerEntries { totalCount edges { node { sequence entryType prevHash entryHash createdAt } } } }"
+    nodes = [edge["node"] for edge in gql_for(world.staff).execute(query).data["ledgerEntries"]["edges"]]
+    assert [(node["sequence"], node["entryType"]) for node in nodes] == [(1, "grant.created"), (None, "execution.completed")]
+    assert (nodes[1]["prevHash"], nodes[1]["entryHash"]) == (None, None) and nodes[1]["createdAt"]
