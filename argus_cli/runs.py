@@ -1,7 +1,9 @@
 """Running an installed plugin and waiting for its outcome, with a progress line while it runs.
 
-The run is started with the ``runPlugin`` mutation and followed by polling ``execution(id)``: while it is
-RUNNING the platform shows what the plugin printed so far and its latest progress report.
+The run is started with the ``runPlugin`` mutation and followed with ``waitForExecution(id, timeoutSeconds)``:
+the server answers as soon as the run ends, or after a second with the run as it is then (what the plugin
+printed so far and its latest progress report, for the progress line), and the CLI asks again. A server that
+cannot hold a wait now (``WAIT_UNAVAILABLE``) is polled with ``execution(id)`` instead until it can.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from argus_cli.api import Api
-from argus_cli.errors import CliError
+from argus_cli.errors import CliError, ServerRefused
 
 RUN_PLUGIN_MUTATION = """
 mutation RunPlugin($installationId: ID!, $input: JSONString, $evidenceIds: [ID!]) {
@@ -22,14 +24,14 @@ mutation RunPlugin($installationId: ID!, $input: JSONString, $evidenceIds: [ID!]
   }
 }
 """.strip()
-EXECUTION_QUERY = """
-query Execution($id: ID!) {
-  execution(id: $id) {
-    id status terminal exitCode errorReason output stdout
-    progress { fraction message updatedAt }
-  }
-}
-""".strip()
+EXECUTION_FIELDS = (
+    "id status terminal exitCode errorReason output stdout progress { fraction message updatedAt }"
+)
+EXECUTION_QUERY = f"query Execution($id: ID!) {{ execution(id: $id) {{ {EXECUTION_FIELDS} }} }}"
+WAIT_QUERY = (
+    "query WaitForExecution($id: ID!, $seconds: Int!) "
+    f"{{ waitForExecution(id: $id, timeoutSeconds: $seconds) {{ {EXECUTION_FIELDS} }} }}"
+)
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "MEMORY_EXCEEDED", "CANCELLED", "REJECTED"})
 BAR_WIDTH = 30
 
@@ -61,14 +63,28 @@ def wait_for_run(
     *,
     timeout: float,
     on_poll: Callable[[dict[str, Any], float], None],
+    wait_seconds: int = 1,
     poll_seconds: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Poll the run until it is terminal (or ``timeout``); ``on_poll`` sees each answer."""
+    """Follow the run until it is terminal (or ``timeout``); ``on_poll`` sees each answer.
+
+    Each request waits on the server up to ``wait_seconds`` (the end is seen at once, the progress line
+    still moves every second); after a ``WAIT_UNAVAILABLE`` the next answer comes from ``execution(id)``
+    and a pause of ``poll_seconds``, then waiting is tried again.
+    """
     started = clock()
     while True:
-        execution = client.query(EXECUTION_QUERY, {"id": execution_id}).get("execution")
+        waited = True
+        try:
+            answer = client.query(WAIT_QUERY, {"id": execution_id, "seconds": wait_seconds})
+            execution = answer.get("waitForExecution")
+        except ServerRefused as refusal:
+            if refusal.code != "WAIT_UNAVAILABLE":
+                raise
+            waited = False
+            execution = client.query(EXECUTION_QUERY, {"id": execution_id}).get("execution")
         if not isinstance(execution, dict):
             raise CliError(f"execution {execution_id} is not visible to this token.")
         elapsed = clock() - started
@@ -78,4 +94,5 @@ def wait_for_run(
         if elapsed > timeout:
             status = execution.get("status")
             raise CliError(f"execution {execution_id} is still {status} after {timeout:.0f} s.")
-        sleep(poll_seconds)
+        if not waited:
+            sleep(poll_seconds)

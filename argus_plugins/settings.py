@@ -86,6 +86,8 @@ ARGUS_HOOKS: dict[str, list[str]] = {
     "registry.plugins_changed": ["marketplace.stats.plugins_changed"],
     "execution.evidence_uploaded": ["triggers.events.evidence_uploaded"],
     "execution.run_finished": ["triggers.events.execution_finished"],
+    # ledger → execution: a run's end is announced to waitForExecution once its entry is in the chain.
+    "ledger.entries_linked": ["execution.wakeups.announce_runs_of_linked_entries"],
 }
 
 if PRODUCTION:

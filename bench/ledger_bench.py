@@ -28,8 +28,9 @@ database, e.g. PostgreSQL), then measures, side by side in one run:
 1, 4, 8 and 16 writer processes, each with its own connection, taking ``K`` x writers appends from one
 shared queue (like Celery workers taking runs), one committed transaction each, through the path of a
 run's finish (``execution.recording.finish``):
-``append_pending_entry`` in the transaction, then ``link_pending_entries`` on commit, which links every
-pending entry under the head's lock (group commit) and returns when the writer's own entry is linked;
+``append_pending_entry`` in the transaction, then the linker on commit (group commit: the writer that gets
+the linkers' lock links every pending entry and looks again after its commit; one that finds it taken
+leaves its entry to the holder), whose commit also runs the ``ledger.entries_linked`` hook;
 versus the same number of processes inserting the same rows (same canonicalisation and SHA-256, same
 columns and indexes, in a copy of the ledger's table) with a plain INSERT + COMMIT each and no lock.
 Appends/s of both and their ratio are printed per writer count; afterwards the whole chain is verified

@@ -12,7 +12,7 @@ from argus_plugins.core.hooks import run_hooks
 from ledger.hashing import format_optional_timestamp
 from ledger.services import append_pending_entry
 
-from . import dispatch, metrics, wakeups
+from . import dispatch, metrics
 from .hooks import RUN_FINISHED
 from .lifecycle import transition
 from .models import Execution, ExecutionEvidence, ExecutionStatus
@@ -76,14 +76,14 @@ def finish(
     entry_id = uuid.uuid4()
     if not transition(execution, status, expected=expected, ledger_entry_id=entry_id, **fields):
         return False
-    # waitForExecution's waiters, in any web process: registered first, so that the announcement is the
-    # first thing done after the commit (on_commit callbacks run in order; dispatch and events come after).
-    wakeups.announce_finished_after_commit(execution.pk)
     if evidence_links is None:
         execution = Execution.objects.select_related(
             "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
         ).get(pk=execution.pk)
     record = ledger_record(execution, evidence_links)
+    # Pending: no ledger lock while this transaction runs. Linked right after the commit (first of the
+    # after-commit steps); the link's commit announces the run's end to waitForExecution's waiters
+    # (``announce_runs_of_linked_entries``), so a woken client reads the entry in its place in the chain.
     entry = append_pending_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
     execution.ledger_entry = entry
     run_hooks(RUN_FINISHED, execution)  # e.g. its execution.* and custom events, in this transaction

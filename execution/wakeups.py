@@ -1,7 +1,9 @@
 """Waking the requests that wait for a run's end (``waitForExecution``): one Redis pub/sub message per run.
 
-Whoever records a run's terminal status (``recording.finish``: the worker, the canceller, the sweeper, in
-any process on any host) publishes the run's id on one channel once the transaction has committed. Each
+A run's id is published on one channel once its end is fully recorded: its terminal status and its ledger
+entry commit together (``recording.finish``: the worker, the canceller, the sweeper, in any process on any
+host), the entry pending, and whichever process links that entry into the chain a moment later publishes
+it (the ledger's ``entries_linked`` hook), so a woken client reads the run with its entry's sequence. Each
 web process holds ONE subscription to that channel, in a daemon thread started on the first wait, and
 sets the events of the threads waiting for that id. A waiting request therefore costs a thread of a
 ``gthread`` web worker and an entry in a dict, no database query and no Redis connection of its own.
@@ -21,10 +23,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import transaction
+
+from .models import Execution
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +70,15 @@ def announce_finished(execution_id: object) -> None:
         )
 
 
-def announce_finished_after_commit(execution_id: object) -> None:
-    """Publish the run's id once the transaction recording its terminal status has committed."""
-    transaction.on_commit(lambda: announce_finished(execution_id))
+def announce_runs_of_linked_entries(entry_ids: list[Any]) -> None:
+    """The ledger's ``entries_linked`` hook: announce the end of the runs those entries record.
+
+    A run's terminal status and its ledger entry commit together, the entry pending; announcing once it
+    is linked (a moment later, by whichever process links it) means a client woken by the announcement
+    reads the run with its entry's sequence. One indexed query per linked batch, one publish per run.
+    """
+    for execution_id in Execution.objects.filter(ledger_entry_id__in=entry_ids).values_list("pk", flat=True):
+        announce_finished(execution_id)
 
 
 # ---------------------------------------------------------------------------------------------- listen

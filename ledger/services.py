@@ -35,6 +35,7 @@ from django.db.models.functions import Cast
 from argus_plugins.canonical import NotCanonicalizable
 from argus_plugins.core import clock
 from argus_plugins.core.errors import CommonErrorCode, DomainError
+from argus_plugins.core.hooks import run_hooks
 from argus_plugins.core.metrics import timed
 from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.validation import clean_text, parse_uuid
@@ -51,6 +52,7 @@ from .hashing import (
     preimage,
     prepare_record,
 )
+from .hooks import ENTRIES_LINKED
 from .merkle import HASH_SIZE, extend_frontier, leaf_hash
 from .models import LedgerEntry, LedgerHead
 
@@ -197,6 +199,21 @@ def link_pending_entries() -> int:
     return linked
 
 
+def ensure_linked(entry: LedgerEntry) -> LedgerEntry:
+    """``entry`` with its place in the chain: a pending one is linked now (with every other pending entry)
+    and its sequence and hashes re-read.
+
+    For readers that need the place right after the change's commit (a run's entry is linked a moment
+    after its terminal status commits): they never see a finished run whose entry has no sequence, even if
+    the writer's process died before linking it. An entry refused by the linker (altered while pending)
+    stays pending.
+    """
+    if entry.sequence is None:
+        link_pending_entries()
+        entry.refresh_from_db(fields=["sequence", "prev_hash", "entry_hash", "subtree_hashes"])
+    return entry
+
+
 @timed(metrics.APPEND_SECONDS)
 def _append(prepared: list[tuple[str, dict, bytes, Any]], ids: list[uuid.UUID | None]) -> list[LedgerEntry]:
     if not prepared:
@@ -259,6 +276,10 @@ def _link_pending(limit: int) -> tuple[int, int, set[uuid.UUID]]:
     if entries:
         _chain(_lock_head(), entries)
         LedgerEntry.objects._link([entry for entry, _ in entries])
+        linked_ids = [entry.id for entry, _ in entries]
+        # robust: a reaction that fails (e.g. Redis down for execution's announcements) must not undo or
+        # hide a committed link.
+        transaction.on_commit(lambda: run_hooks(ENTRIES_LINKED, linked_ids), robust=True)
     return len(rows), len(entries), refused
 
 

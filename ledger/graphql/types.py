@@ -6,6 +6,7 @@ from graphene_django import DjangoObjectType
 from argus_plugins.core.graphql.connections import CountableConnection
 
 from ..models import LedgerCheckpoint, LedgerEntry
+from ..services import ensure_linked
 from ..verification import BreakReason
 
 BreakReasonEnum = graphene.Enum.from_enum(BreakReason, name="LedgerBreakReason")
@@ -17,14 +18,16 @@ class LedgerEntryType(DjangoObjectType):
     # Declared explicitly: graphene-django would expose a BigIntegerField as the non-standard BigInt.
     sequence = graphene.Int(
         description=(
-            "Position in the chain: 1, 2, 3, … without gaps. Null while the entry is pending: written with "
-            "the change it records, linked into the chain a moment later (then prevHash and entryHash too)."
+            "Position in the chain: 1, 2, 3, … without gaps. An entry is written with the change it records "
+            "and linked into the chain a moment later; one still pending when read is linked first. Null "
+            "(and prevHash and entryHash too) only for a pending entry the linker refused because it was "
+            "altered: ledger verification reports it."
         )
     )
     entry_type = graphene.String(required=True, description="e.g. execution.completed, grant.created.")
     record = graphene.JSONString(required=True, description="The recorded facts (hashed as RFC 8785 JSON).")
-    prev_hash = graphene.String(description="SHA-256 (hex) of the previous entry; null while pending.")
-    entry_hash = graphene.String(description="SHA-256 (hex) of this entry's preimage; null while pending.")
+    prev_hash = graphene.String(description="SHA-256 (hex) of the previous entry; null as sequence is.")
+    entry_hash = graphene.String(description="SHA-256 (hex) of this entry's preimage; null as sequence is.")
     created_at = graphene.String(
         required=True,
         description="RFC 3339 UTC timestamp exactly as hashed, e.g. 2026-11-25T15:31:17.123456Z.",
@@ -35,13 +38,19 @@ class LedgerEntryType(DjangoObjectType):
         name = "LedgerEntry"
         fields = ("id", "sequence", "entry_type", "record", "prev_hash", "entry_hash", "created_at")
 
+    # A pending entry read through the API is linked first (``ensure_linked``): a client reading a run
+    # right after its end gets the entry's place in the chain, not a null a moment too early.
+    @staticmethod
+    def resolve_sequence(entry: LedgerEntry, info: graphene.ResolveInfo) -> int | None:
+        return ensure_linked(entry).sequence
+
     @staticmethod
     def resolve_prev_hash(entry: LedgerEntry, info: graphene.ResolveInfo) -> str | None:
-        return entry.prev_hash or None
+        return ensure_linked(entry).prev_hash or None
 
     @staticmethod
     def resolve_entry_hash(entry: LedgerEntry, info: graphene.ResolveInfo) -> str | None:
-        return entry.entry_hash or None
+        return ensure_linked(entry).entry_hash or None
 
 
 class LedgerEntryConnection(CountableConnection):

@@ -1,4 +1,4 @@
-"""The CLI's run waiting, offline: the progress line and the polling loop's end conditions."""
+"""The CLI's run waiting, offline: the progress line and the waiting loop's end conditions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from argus_cli.errors import CliError
+from argus_cli.errors import CliError, ServerRefused
 from argus_cli.runs import progress_line, wait_for_run
 
 
@@ -21,11 +21,18 @@ def test_progress_line_draws_the_reported_fraction_and_message():
 
 
 class FakeClient:
-    def __init__(self, answers: list[dict[str, Any]]) -> None:
-        self.answers = answers
+    """Answers each request with the next run state; ``busy`` waits are refused as a full server does."""
+
+    def __init__(self, answers: list[dict[str, Any]], busy: int = 0) -> None:
+        self.answers, self.busy, self.asked = answers, busy, []
 
     def query(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        return {"execution": self.answers.pop(0)}
+        field = "waitForExecution" if "waitForExecution" in query else "execution"
+        self.asked.append((field, variables.get("seconds")))
+        if field == "waitForExecution" and self.busy:
+            self.busy -= 1
+            raise ServerRefused("[WAIT_UNAVAILABLE] all wait slots are taken", code="WAIT_UNAVAILABLE")
+        return {field: self.answers.pop(0)}
 
 
 def test_wait_for_run_polls_until_terminal_and_reports_each_answer():
@@ -41,6 +48,38 @@ def test_wait_for_run_polls_until_terminal_and_reports_each_answer():
         sleep=lambda seconds: None,
     )
     assert result["status"] == "SUCCEEDED" and seen == ["QUEUED", "RUNNING", "SUCCEEDED"]
+
+
+def test_wait_for_run_waits_on_the_server_and_polls_only_while_waits_are_refused():
+    client = FakeClient([{"status": "QUEUED"}, {"status": "RUNNING"}, {"status": "FAILED"}], busy=1)
+    pauses: list[float] = []
+    ticks = iter(range(100))
+    result = wait_for_run(
+        client,
+        "run-1",
+        timeout=60,
+        on_poll=lambda execution, elapsed: None,
+        clock=lambda: float(next(ticks)),
+        sleep=pauses.append,
+    )
+    assert result["status"] == "FAILED"
+    # Refused once: that answer came from execution(id) and a pause; then waiting (1 s each) again, no pause.
+    assert client.asked == [
+        ("waitForExecution", 1),
+        ("execution", None),
+        ("waitForExecution", 1),
+        ("waitForExecution", 1),
+    ]
+    assert pauses == [0.5]
+
+
+def test_wait_for_run_reports_other_refusals():
+    class Refusing(FakeClient):
+        def query(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+            raise ServerRefused("[NOT_FOUND] no such execution", code="NOT_FOUND")
+
+    with pytest.raises(ServerRefused, match="NOT_FOUND"):
+        wait_for_run(Refusing([]), "run-1", timeout=5, on_poll=lambda execution, elapsed: None)
 
 
 def test_wait_for_run_gives_up_after_its_timeout():

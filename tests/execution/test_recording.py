@@ -3,6 +3,7 @@
 import pytest
 
 from argus_plugins.canonical import NotCanonicalizable
+from execution import wakeups
 from execution.models import Execution, ExecutionStatus
 from execution.recording import finish
 from ledger.models import LedgerEntry
@@ -41,3 +42,22 @@ def test_the_entry_commits_pending_with_the_terminal_status_and_is_linked_right_
         assert execution.ledger_entry.sequence is None and execution.ledger_entry.content_hash
     entry = LedgerEntry.objects.get(pk=execution.ledger_entry_id)
     assert entry.sequence == LedgerEntry.objects.linked().count() and entry.entry_hash
+
+
+def test_the_end_is_announced_to_waiters_only_once_the_entry_is_linked(
+    queued_run, django_capture_on_commit_callbacks, monkeypatch
+):
+    """waitForExecution's wake-up comes from the link's commit: a woken client reads the run's entry with
+    its sequence (the announcement itself is tested against Redis in test_wakeups)."""
+    announced = []
+
+    def announce(execution_id):
+        entry = Execution.objects.select_related("ledger_entry").get(pk=execution_id).ledger_entry
+        announced.append((execution_id, entry.sequence))
+
+    monkeypatch.setattr(wakeups, "announce_finished", announce)
+    with django_capture_on_commit_callbacks(execute=True):
+        finish(queued_run, ExecutionStatus.CANCELLED, expected=ExecutionStatus.QUEUED, error_reason="x")
+        assert announced == []  # not before the commit
+    assert announced == [(queued_run.pk, LedgerEntry.objects.linked().count())]
+    assert announced[0][1] is not None

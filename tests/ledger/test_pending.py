@@ -61,7 +61,8 @@ def test_a_pending_entry_has_no_place_in_the_chain_until_its_commit_links_it(dja
         assert (stored.sequence, stored.prev_hash, stored.entry_hash) == (None, "", "")
         assert stored.content_hash == content_hash_by_reference(stored)
         assert LedgerHead.objects.get().sequence == 0
-    assert len(callbacks) == 1
+    # The commit's one step, the link (whose own commit then tells the entries_linked hooks).
+    assert [callback.__name__ for callback in callbacks][:1] == ["_link_after_commit"]
     linked = LedgerEntry.objects.get(pk=entry.pk)
     assert (linked.sequence, linked.prev_hash, linked.created_at) == (1, GENESIS_HASH, "2026-11-25T15:31:17.123456Z")
     preimage = {key: getattr(linked, key) for key in ("created_at", "entry_type", "prev_hash", "record", "sequence")}
@@ -145,10 +146,52 @@ def test_a_pending_entry_moved_to_another_tenant_is_caught(world):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_graphql_lists_a_pending_entry_last_with_null_sequence_and_hashes(world, gql_for):
+def test_graphql_links_a_pending_entry_before_showing_it(world, gql_for):
+    """A reader right after a run's end (or after its writer died before linking) gets the entry's place
+    in the chain, not nulls a moment too early."""
     append_entry("grant.created", {"grant_id": "g1"})
     commit_pending_then_die(sample_record(1))
     query = "{ ledgerEntries { totalCount edges { node { sequence entryType prevHash entryHash createdAt } } } }"
     nodes = [edge["node"] for edge in gql_for(world.staff).execute(query).data["ledgerEntries"]["edges"]]
+    assert [(node["sequence"], node["entryType"]) for node in nodes] == [(1, "grant.created"), (2, "execution.completed")]
+    assert nodes[1]["prevHash"] == nodes[0]["entryHash"] and nodes[1]["entryHash"]
+    assert not LedgerEntry.objects.pending().exists()
+    assert verify_chain().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_graphql_shows_a_refused_pending_entry_last_with_null_sequence_and_hashes(world, gql_for):
+    append_entry("grant.created", {"grant_id": "g1"})
+    (entry,) = commit_pending_then_die(sample_record(1))
+    sql("UPDATE ledger_ledgerentry SET record = %s WHERE id = %s", ['{"altered": true}', entry.pk.hex])
+    query = "{ ledgerEntries { totalCount edges { node { sequence entryType prevHash entryHash createdAt } } } }"
+    nodes = [edge["node"] for edge in gql_for(world.staff).execute(query).data["ledgerEntries"]["edges"]]
     assert [(node["sequence"], node["entryType"]) for node in nodes] == [(1, "grant.created"), (None, "execution.completed")]
     assert (nodes[1]["prevHash"], nodes[1]["entryHash"]) == (None, None) and nodes[1]["createdAt"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_link_tells_the_entries_linked_hooks_after_its_commit(settings):
+    settings.ARGUS_HOOKS = {**settings.ARGUS_HOOKS, "ledger.entries_linked": [f"{__name__}.remember_linked"]}
+    told.clear()
+    first, second = commit_pending_then_die(sample_record(1), sample_record(2))
+    assert told == []
+    link_pending_entries()
+    # Told once, of both, when their places were committed (the hook read them back as linked).
+    assert told == [[(first.pk, 1), (second.pk, 2)]]
+    # A linked append links the entries pending before it and tells of those (its own entry is linked in
+    # its caller's transaction, by no linker); and only once that transaction commits.
+    (third,) = commit_pending_then_die(sample_record(3))
+    told.clear()
+    with transaction.atomic():
+        append_entry("grant.created", {"grant_id": "g2"})
+        assert told == []
+    assert told == [[(third.pk, 3)]]
+
+
+told: list[list] = []
+
+
+def remember_linked(entry_ids: list) -> None:
+    sequences = dict(LedgerEntry.objects.filter(pk__in=entry_ids).values_list("pk", "sequence"))
+    told.append([(entry_id, sequences[entry_id]) for entry_id in entry_ids])

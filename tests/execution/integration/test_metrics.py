@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
@@ -43,7 +45,16 @@ def test_a_run_is_counted_in_the_metrics_the_worker_wrote(deploy, settings, work
 
     execution = wait_terminal(deploy.run(installation))
     assert execution.status == ExecutionStatus.SUCCEEDED, execution.error_reason
-    after = scrape()
+    # The worker counts the run in the after-commit steps of the commit that made it terminal (after
+    # linking its ledger entry), so the counters may follow the status by a moment.
+    deadline = time.monotonic() + 30
+    while True:
+        after = scrape()
+        counted = total(after, "argus_runs_finished_total", status="SUCCEEDED", trigger="MANUAL")
+        if counted > total(before, "argus_runs_finished_total", status="SUCCEEDED", trigger="MANUAL"):
+            break
+        assert time.monotonic() < deadline, "the finished run was never counted"
+        time.sleep(0.1)
 
     def grew(name: str, **labels: str) -> float:
         return total(after, name, **labels) - total(before, name, **labels)
