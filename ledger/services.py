@@ -142,7 +142,7 @@ def append_pending_entry(
         created_at=created_at,
         content_hash=content_hash(entry_type, canonical, created_at),
     )
-    LedgerEntry.objects.bulk_create([entry])
+    LedgerEntry.objects._write_pending(entry)
     # robust: a failure to link (e.g. the database went away) must not fail the committed run; the beat
     # task links the entry later.
     transaction.on_commit(_link_after_commit, robust=True)
