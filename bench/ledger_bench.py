@@ -2,7 +2,8 @@
 
     python bench/ledger_bench.py [N] [--repeat R] [--single-appends A] [--proofs P] [--database-url URL]
                                   [--tiny]
-    python bench/ledger_bench.py --appends [--writers 1,4,8,16] [--per-writer K] [--database-url URL] [--tiny]
+    python bench/ledger_bench.py --appends [--writers 1,4,8,16] [--per-writer K] [--pairs P]
+                                  [--database-url URL] [--tiny]
 
 ``N`` defaults to 1 000 000; ``--tiny`` (N = 2 000, 1 round, 40 appends, 50 proofs) only proves the bench
 still runs. Builds a chain of N entries *with its Merkle tree* (the entries' subtree hashes and the head's
@@ -33,9 +34,11 @@ the linkers' lock links every pending entry and looks again after its commit; on
 leaves its entry to the holder), whose commit also runs the ``ledger.entries_linked`` hook;
 versus the same number of processes inserting the same rows (same canonicalisation and SHA-256, same
 columns and indexes, in a copy of the ledger's table) with a plain INSERT + COMMIT each and no lock.
-Appends/s of both and their ratio are printed per writer count; afterwards the whole chain is verified
-(``verify_chain``: no fork, gap or repeat) and its length checked. Without ``--database-url`` it runs in a
-new database on ``ARGUS_TEST_POSTGRES_URL``'s server (dropped afterwards), else in a temporary SQLite file.
+Each writer count runs ``P`` (``--pairs``, 3) pairs of the two sides back to back, alternating which goes
+first; the medians of appends/s and of the pairs' ratios are printed with every pair's ratio; afterwards
+the whole chain is verified (``verify_chain``: no fork, gap or repeat) and its length checked. Without
+``--database-url`` it runs in a new database on ``ARGUS_TEST_POSTGRES_URL``'s server (dropped afterwards),
+else in a temporary SQLite file.
 ``--tiny`` (without ``--appends``) runs the tiny single-process benches and then this one with 1 and 2
 writers of 10 appends.
 
@@ -52,6 +55,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -346,8 +350,11 @@ def measure_appends(pool: list[dict], appends: int, repeat: int) -> dict[str, fl
 PLAIN_TABLE = "bench_plain_ledger_entry"
 
 
-def concurrent_appends(database_url: str | None, writer_counts: list[int], per_writer: int) -> None:
-    """Appends/s through ``append_entry`` versus plain INSERT + COMMIT, for each number of writers."""
+def concurrent_appends(
+    database_url: str | None, writer_counts: list[int], per_writer: int, pair_count: int = 1
+) -> None:
+    """Appends/s through a run's finish path versus plain INSERT + COMMIT, for each number of writers, in
+    ``pair_count`` back-to-back pairs each (medians printed: one pair is at the mercy of the machine)."""
     import multiprocessing
 
     server_url = os.environ.get("ARGUS_TEST_POSTGRES_URL") if database_url is None else None
@@ -382,15 +389,20 @@ def concurrent_appends(database_url: str | None, writer_counts: list[int], per_w
     connection.close()
     context = multiprocessing.get_context("spawn")  # each writer sets Django up and connects on its own
     results = []
-    for round_number, writers in enumerate(writer_counts):
-        rates = {}
-        # Alternate which side goes first, so that load bursts on the shared machine hit both alike.
-        sides = ("ledger", "plain") if round_number % 2 == 0 else ("plain", "ledger")
-        for side in sides:
-            rates[side] = _run_writers(context, side, writers, per_writer, str(tenant.pk), round_number)
-        results.append((writers, rates))
+    round_number = 0
+    for writers in writer_counts:
+        pairs = []
+        for _ in range(pair_count):
+            rates = {}
+            # Alternate which side goes first, so that load bursts on the shared machine hit both alike.
+            sides = ("ledger", "plain") if round_number % 2 == 0 else ("plain", "ledger")
+            for side in sides:
+                rates[side] = _run_writers(context, side, writers, per_writer, str(tenant.pk), round_number)
+            pairs.append(rates)
+            round_number += 1
+        results.append((writers, pairs))
         print(f"{writers} writers done", file=sys.stderr)
-    expected = sum(writers * per_writer for writers in writer_counts)
+    expected = sum(writers * per_writer for writers in writer_counts) * pair_count
     report = verify_chain()
     assert report.ok, report.summary()
     assert not LedgerEntry.objects.pending().exists(), "entries were left pending"
@@ -401,11 +413,21 @@ def concurrent_appends(database_url: str | None, writer_counts: list[int], per_w
         f"appends:       {per_writer} x writers, taken from one queue, each its own committed transaction "
         "(linked after it)"
     )
-    print("writers   append_entry/s   plain INSERT+COMMIT/s   ratio")
-    for writers, rates in results:
-        ratio = rates["ledger"] / rates["plain"]
+    print(
+        f"each writer count: {pair_count} pair(s) of runs (ledger and plain back to back, alternating which "
+        "goes first); medians, and the spread of the pairs' ratios"
+    )
+    print("writers   append_entry/s   plain INSERT+COMMIT/s   ratio   (pairs' ratios)")
+    for writers, pairs in results:
+        ratios = [rates["ledger"] / rates["plain"] for rates in pairs]
+        ledger = statistics.median(rates["ledger"] for rates in pairs)
+        plain = statistics.median(rates["plain"] for rates in pairs)
+        spread = ", ".join(f"{ratio:.2f}" for ratio in ratios)
         goal = "  (goal >= 0.5)" if writers == 8 else ""
-        print(f"{writers:7d}   {rates['ledger']:14,.0f}   {rates['plain']:21,.0f}   {ratio:5.2f}{goal}")
+        print(
+            f"{writers:7d}   {ledger:14,.0f}   {plain:21,.0f}   {statistics.median(ratios):5.2f}   "
+            f"({spread}){goal}"
+        )
     print(f"chain after the run: {expected} entries, all linked, verified (no fork, gap or repeat)")
     connection.close()
 
@@ -522,12 +544,14 @@ def main() -> None:
     parser.add_argument("--appends", action="store_true", help="append throughput with concurrent writers")
     parser.add_argument("--writers", default="1,4,8,16", help="writer counts for --appends (1,4,8,16)")
     parser.add_argument("--per-writer", type=int, default=100, help="appends per writer for --appends (100)")
+    parser.add_argument("--pairs", type=int, default=3, help="ledger/plain pairs per writer count (3)")
     parser.add_argument("--proofs", type=int, default=500, help="inclusion proofs timed (500)")
     parser.add_argument("--tiny", action="store_true", help="2 000 entries, 1 round: proves the bench runs")
     args = parser.parse_args()
     if args.appends:
         writers = [1, 2] if args.tiny else [int(count) for count in args.writers.split(",")]
-        concurrent_appends(args.database_url, writers, 10 if args.tiny else args.per_writer)
+        per_writer, pairs = (10, 1) if args.tiny else (args.per_writer, args.pairs)
+        concurrent_appends(args.database_url, writers, per_writer, pairs)
         return
     if args.tiny:
         args.count, args.repeat, args.single_appends, args.proofs = 2000, 1, 40, 50
