@@ -11,12 +11,18 @@ directory anyone on this host can tell is orphaned: its process is gone, or its 
 (the start time differs). ``sweep_run_dirs`` removes exactly those, when a worker node starts and at every
 periodic sweep; a live worker's directory, or one made on another host (a work directory is never shared, but
 if it were, this host could not tell), is never touched.
+
+Versions before this naming called them ``run-<execution id>``, with no owner: a node upgraded from one may
+hold such directories left by its killed workers, which no owner check can judge. They go once their last
+change is older than :data:`UNOWNED_RUN_DIR_AGE_SECONDS` (a day: far beyond any run's time limit), so that a
+worker of the old version still finishing a run on this host during an upgrade keeps its directory.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 RUN_DIR_PREFIX = "run-"
 OWNER_SEPARATOR = "@"
+#: An owner-less ``run-<execution id>`` directory (named by an older version) this long untouched is removed.
+UNOWNED_RUN_DIR_AGE_SECONDS = 24 * 3600
 
 
 def run_dir(work_dir: Path, execution_id: Any) -> Path:
@@ -45,16 +53,24 @@ def sweep_run_dirs(work_dir: Path) -> list[str]:
     for path in entries:
         name = path.name
         _, separator, owner = name.partition(OWNER_SEPARATOR)
-        if (
-            not (name.startswith(RUN_DIR_PREFIX) and separator and owner)
-            or path.is_symlink()
-            or not path.is_dir()
-        ):
-            continue  # not a run directory of this scheme (slots, the pool's files)
-        if local_owner_is_alive(owner):
+        if not name.startswith(RUN_DIR_PREFIX) or path.is_symlink() or not path.is_dir():
+            continue  # not a run directory (slots, the pool's files)
+        if not separator:
+            if not _is_stale_unowned(path):
+                continue
+        elif not owner or local_owner_is_alive(owner):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(name)
     if removed:
         logger.info("Removed %d run directories left by dead workers in %s", len(removed), work_dir)
     return removed
+
+
+def _is_stale_unowned(path: Path) -> bool:
+    """``run-<execution id>`` (an older version's name), untouched for ``UNOWNED_RUN_DIR_AGE_SECONDS``."""
+    try:
+        uuid.UUID(path.name.removeprefix(RUN_DIR_PREFIX))
+        return time.time() - path.stat().st_mtime > UNOWNED_RUN_DIR_AGE_SECONDS
+    except (ValueError, OSError):
+        return False  # not such a name, or gone meanwhile

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from execution import worker
-from execution.run_dirs import run_dir, sweep_run_dirs
+from execution.run_dirs import UNOWNED_RUN_DIR_AGE_SECONDS, run_dir, sweep_run_dirs
 from execution.sandbox.container import owner_id
 
 
@@ -59,6 +61,20 @@ def test_only_the_run_directories_of_dead_workers_are_removed(tmp_path, dead_own
     assert all(path.is_dir() for path in (ours, sibling, other_host, unowned, *unrelated))
     assert (ours / "evidence").read_bytes() == b"copied from the store"
     assert sweep_run_dirs(tmp_path) == []  # nothing more to do
+
+
+def test_an_older_versions_unowned_run_directory_goes_once_it_is_a_day_old(tmp_path):
+    """``run-<id>`` (no owner in the name) was an older version's name: no owner check can judge it, so its
+    age does; a fresh one may belong to an old-version worker still finishing a run during an upgrade."""
+    day_old = _make(tmp_path, f"run-{uuid.uuid4()}")
+    fresh = _make(tmp_path, f"run-{uuid.uuid4()}")
+    not_a_run = _make(tmp_path, "run-notes")  # not an execution id: not ours to judge, however old
+    long_ago = time.time() - UNOWNED_RUN_DIR_AGE_SECONDS - 60
+    for path in (day_old, not_a_run):
+        os.utime(path, (long_ago, long_ago))
+
+    assert sweep_run_dirs(tmp_path) == [day_old.name]
+    assert not day_old.exists() and fresh.is_dir() and not_a_run.is_dir()
 
 
 def test_a_pid_reused_by_another_process_does_not_keep_a_dead_workers_directory(tmp_path):
