@@ -16,6 +16,7 @@ from . import dispatch, keeper_process, runtime, worker
 from .models import Execution, ExecutionStatus
 from .run_dirs import sweep_run_dirs
 from .sandbox import DockerUnavailable, sweep_orphans
+from .sandbox.container import sweep_unreferenced_slots
 from .sandbox.shared_pool import sweep_pool
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,10 @@ def _sweep_orphaned_containers() -> int:
         client = runtime.docker_client()
         orphans = sweep_orphans(client, work_dirs=[runtime.work_dir()])
         # The host pool's containers, when its keeper is gone (else the keeper reconciles by itself).
-        return len(orphans) + len(sweep_pool(client, runtime.work_dir()))
+        orphans += sweep_pool(client, runtime.work_dir())
+        # Slots whose container was never made: the process making them was killed in between.
+        sweep_unreferenced_slots(client, runtime.work_dir())
+        return len(orphans)
     except DockerUnavailable:
         logger.warning("Docker is unreachable: orphaned sandbox containers will be swept later")
         return 0

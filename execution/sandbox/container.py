@@ -388,6 +388,42 @@ def engine_actions(client: docker.DockerClient, container_id: str, *, settle_sec
     return actions
 
 
+#: A slot directory that no container refers to is removed once untouched this long. A slot is made moments
+#: before its container (by a worker's cold path or the pool keeper) and removed with it, so an old one
+#: without a container was left by a process killed in between.
+UNREFERENCED_SLOT_AGE_SECONDS = 3600
+
+
+def sweep_unreferenced_slots(
+    client: docker.DockerClient, work_dir: Path, *, min_age_seconds: float = UNREFERENCED_SLOT_AGE_SECONDS
+) -> list[str]:
+    """Remove the ``slot-*`` directories of ``work_dir`` that no sandbox container (of any owner, pooled or
+    not, running or not) names and that are older than ``min_age_seconds``; returns their names.
+
+    The containers are listed first: a slot made after the listing is too young to be judged.
+    """
+    with docker_errors("list sandbox containers"):
+        containers = client.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=1"})
+    referenced = {(info.get("Labels") or {}).get(LABEL_SLOT, "") for info in containers}
+    removed: list[str] = []
+    try:
+        entries = list(Path(work_dir).iterdir())
+    except FileNotFoundError:
+        return removed
+    now = time.time()
+    for path in entries:
+        if not path.name.startswith("slot-") or path.name in referenced or path.is_symlink():
+            continue
+        try:
+            old_enough = path.is_dir() and now - path.stat().st_mtime > min_age_seconds
+        except OSError:
+            continue  # removed meanwhile
+        if old_enough:
+            Slot(path).destroy()
+            removed.append(path.name)
+    return removed
+
+
 def sweep_orphans(
     client: docker.DockerClient,
     live_owner_predicate: Callable[[str], bool] = local_owner_is_alive,

@@ -32,9 +32,11 @@ from execution.sandbox import runner as runner_module
 from execution.sandbox.container import (
     LABEL_EXECUTION,
     LABEL_OWNER,
+    UNREFERENCED_SLOT_AGE_SECONDS,
     discard,
     local_owner_is_alive,
     start_container,
+    sweep_unreferenced_slots,
 )
 from execution.sandbox.images import (
     DEFAULT_RUNTIME_IMAGES,
@@ -318,6 +320,31 @@ def test_sweep_orphans_removes_containers_of_dead_owners_only(
     finally:
         for container in (orphan, alive):
             discard(docker_client, container)
+
+
+def test_slots_no_container_names_are_swept_once_old(
+    make_job, docker_client: docker.DockerClient, sandbox_work_dir: Path
+) -> None:
+    """A slot whose container was never made (its maker killed in between) goes once old; the slot of a
+    container that exists (even a stopped one) and a young slot stay."""
+    work_dir = sandbox_work_dir / f"slots-{uuid.uuid4().hex}"
+    settings = make_job(HELLO).container_settings()
+    left_behind, young, in_use = (Slot.create(work_dir) for _ in range(3))
+    container = start_container(docker_client, settings, in_use, owner=owner_id())
+    try:
+        long_ago = time.time() - UNREFERENCED_SLOT_AGE_SECONDS - 60
+        for slot in (left_behind, in_use):
+            os.utime(slot.root, (long_ago, long_ago))
+        docker_client.api.stop(container.id, timeout=0)
+        (work_dir / "pool").mkdir()  # not a slot
+
+        assert sweep_unreferenced_slots(docker_client, work_dir) == [left_behind.root.name]
+        assert not left_behind.root.exists()
+        assert young.root.is_dir() and in_use.root.is_dir() and (work_dir / "pool").is_dir()
+    finally:
+        discard(docker_client, container)
+        for slot in (young, in_use):
+            slot.destroy()
 
 
 def test_api_calls_about_different_containers_share_one_engine_connection(
