@@ -31,6 +31,16 @@ from .models import Listing, ListingStats, Plan, PricingModel
 
 MAX_SEARCH = 200
 MAX_CATEGORY = 40
+#: ListingStats columns that only browse_listings' filters and sorts read (in SQL), never a listing node.
+FILTER_AND_SORT_COLUMNS = (
+    "visible",
+    "name",
+    "active_installs",
+    "latest_published_at",
+    "categories",
+    "refreshed_at",
+    "search_document",
+)
 
 
 class ListingSort(models.TextChoices):
@@ -47,8 +57,9 @@ def with_page_relations(queryset: QuerySet[Listing]) -> QuerySet[Listing]:
     query) and one for the current plans."""
     return (
         queryset.select_related("plugin__publisher", "stats__latest_version")
-        # The search document (a long tsvector) is only ever read by PostgreSQL itself.
-        .defer("stats__search_document")
+        # The stats row's filter and sort columns (the search document is a long tsvector) are only ever
+        # read by the database: a node shows the ratings and the latest version.
+        .defer(*(f"stats__{column}" for column in FILTER_AND_SORT_COLUMNS))
         .prefetch_related(
             "stats__latest_version__signing_key",
             Prefetch(

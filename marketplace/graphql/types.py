@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import graphene
 from graphene_django import DjangoObjectType
@@ -98,6 +98,11 @@ class PlanType(DjangoObjectType):
         return plan.is_current
 
 
+class StarCount(NamedTuple):
+    stars: int
+    count: int
+
+
 class StarCountType(graphene.ObjectType):
     stars = graphene.Int(required=True)
     count = graphene.Int(required=True)
@@ -109,10 +114,9 @@ class RatingSummaryType(graphene.ObjectType):
     distribution = graphene.List(graphene.NonNull(StarCountType), required=True, description="1 to 5 stars.")
 
     @staticmethod
-    def resolve_distribution(summary: RatingSummary, info: graphene.ResolveInfo) -> list[StarCountType]:
-        return [
-            StarCountType(stars=stars, count=count) for stars, count in sorted(summary.distribution.items())
-        ]
+    def resolve_distribution(summary: RatingSummary, info: graphene.ResolveInfo) -> list[StarCount]:
+        # Plain tuples, read by the default resolver: a page builds five per listing.
+        return [StarCount(stars, count) for stars, count in sorted(summary.distribution.items())]
 
 
 class ReviewReplyType(DjangoObjectType):

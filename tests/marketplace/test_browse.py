@@ -303,6 +303,37 @@ def test_query_count_does_not_grow_with_the_page_size(world, market, gql_for):
     assert sizes[1] == sizes[3]
 
 
+EVERY_LISTING_FIELD = """
+query($first: Int) {
+  marketplaceListings(first: $first) {
+    edges { node {
+      id createdAt updatedAt tagline documentationUrl supportUrl iconUrl delistedAt slug name
+      plugin { slug } publisher { slug } categories tags description descriptionHtml
+      plans { id name version pricingModel billingPeriod price { amount currency } family current trialDays
+              createdAt retiredAt }
+      pricingModels requiresEntitlement ratingSummary { average count distribution { stars count } }
+      latestVersion { version } requiredCapabilities delisted delistedReason moderationHistory { action }
+    } }
+  }
+}"""
+
+
+def test_every_listing_field_of_a_page_costs_no_query_per_listing(world, market, gql_for):
+    """A page loads only the stats row's rating figures and latest version (its filter and sort columns
+    are deferred): no node field may fetch a deferred column, one query per listing."""
+    _clone_listings(market, 12)
+    client = gql_for(world.admin_a)
+    counts = {}
+    for size in (3, 12):
+        with CaptureQueriesContext(connection) as queries:
+            result = client.execute(EVERY_LISTING_FIELD, {"first": size})
+        assert not result.errors, result.errors
+        nodes = [edge["node"] for edge in result.data["marketplaceListings"]["edges"]]
+        assert len(nodes) == size and all(node["plans"] and node["latestVersion"] for node in nodes)
+        counts[size] = _page_queries(queries)
+    assert counts[3] == counts[12]
+
+
 def test_listing_by_slug_and_id_and_hidden_to_others(world, market, gql_for):
     query = "query($id: ID, $slug: String) { listing(id: $id, slug: $slug) { slug delisted } }"
     client = gql_for(world.admin_a)

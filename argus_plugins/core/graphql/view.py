@@ -34,6 +34,7 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
+    MiddlewareManager,
     NamedTypeNode,
     NonNullTypeNode,
     OperationDefinitionNode,
@@ -48,6 +49,7 @@ from graphql import (
 from ..errors import CommonErrorCode, DomainError
 from ..request_auth import is_token_request, token_refusal
 from ..request_context import current_request_id
+from .execution import ArgumentsMiddlewareManager, ArgusExecutionContext
 from .rate_limits import RateLimited, check_mutation_rate, check_request_rate
 from .validation import limit_error, mutation_count, operation_errors, structural_errors, validation_rules
 
@@ -220,6 +222,7 @@ class ArgusGraphQLView(FileUploadGraphQLView):
 
     graphiql = True
     accepts_bearer_tokens = True
+    execution_context_class = ArgusExecutionContext
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         media_type = response_media_type(request)
@@ -421,7 +424,7 @@ class ArgusGraphQLView(FileUploadGraphQLView):
                 "context_value": self.get_context(request),
                 "variable_values": variables,
                 "operation_name": operation_name,
-                "middleware": self.get_middleware(request),
+                "middleware": self._middleware_manager(schema, request),
             }
             if self.execution_context_class:
                 execute_options["execution_context_class"] = self.execution_context_class
@@ -441,6 +444,15 @@ class ArgusGraphQLView(FileUploadGraphQLView):
             return execute(schema, document, **execute_options)
         except Exception as error:  # noqa: BLE001 - graphene-django's contract: errors go into the result
             return ExecutionResult(errors=[error])
+
+    def _middleware_manager(self, schema: GraphQLSchema, request: HttpRequest) -> MiddlewareManager | None:
+        """The graphene middleware around the fields that take arguments (see .execution)."""
+        middleware = self.get_middleware(request)
+        if isinstance(middleware, MiddlewareManager):
+            middleware = middleware.middlewares
+        if not middleware:
+            return None
+        return ArgumentsMiddlewareManager(schema, *middleware)
 
     @staticmethod
     def _is_trusted_caller(request: HttpRequest, anonymous_setting: str) -> bool:

@@ -1,0 +1,128 @@
+"""The project's execution context and middleware manager (argus_plugins.core.graphql.execution): the
+same answers as graphql-core's own execution, errors included, with the middleware around argument
+fields only."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import graphene
+import pytest
+from graphql import ExecutionContext, execute, parse
+
+from argus_plugins.core.graphql.execution import (
+    ArgumentsMiddlewareManager,
+    ArgusExecutionContext,
+    is_awaitable,
+)
+
+
+class Colour(enum.Enum):
+    RED = "RED"
+    BLUE = "BLUE"
+
+
+ColourEnum = graphene.Enum.from_enum(Colour)
+
+
+class Broken:
+    @property
+    def name(self) -> str:
+        raise RuntimeError("no name today")
+
+
+class Item(graphene.ObjectType):
+    name = graphene.String(required=True)
+    maybe = graphene.String()
+    count = graphene.Int(required=True)
+    colour = graphene.Field(ColourEnum)
+    tags = graphene.List(graphene.NonNull(graphene.String), required=True)
+    loose = graphene.List(graphene.String)
+    shout = graphene.String(required=True, loud=graphene.Boolean())
+
+    @staticmethod
+    def resolve_shout(item: Any, info: graphene.ResolveInfo, loud: bool = False) -> str:
+        return item["name"].upper() if loud else item["name"]
+
+
+class Query(graphene.ObjectType):
+    items = graphene.List(Item, required=True, names=graphene.List(graphene.String))
+    broken = graphene.Field(Item)
+
+    @staticmethod
+    def resolve_items(root: Any, info: graphene.ResolveInfo, names: list[str] | None = None) -> list[Any]:
+        return info.context["items"]
+
+    @staticmethod
+    def resolve_broken(root: Any, info: graphene.ResolveInfo) -> Any:
+        return Broken()
+
+
+schema = graphene.Schema(query=Query).graphql_schema
+
+EVERYTHING = "{ items(names: []) { name maybe count colour tags loose shout(loud: true) } }"
+
+GOOD = {"name": "a", "maybe": None, "count": 1, "colour": "RED", "tags": ["x", "y"], "loose": ["p", None]}
+
+CASES = {
+    "plain values": [GOOD, {**GOOD, "name": "b", "colour": Colour.BLUE, "tags": ()}],
+    "null in a non-null field": [{**GOOD, "count": None}],
+    "a value the scalar refuses": [{**GOOD, "count": "many"}],
+    "null item in a non-null list": [{**GOOD, "tags": ["x", None]}],
+    "not a list": [{**GOOD, "tags": "xy"}],
+    "an unknown enum value": [{**GOOD, "colour": "GREEN"}],
+}
+
+
+def run(query: str, items: list[Any], context_class: type[ExecutionContext], middleware: Any = None) -> Any:
+    result = execute(
+        schema,
+        parse(query),
+        context_value={"items": items},
+        execution_context_class=context_class,
+        middleware=middleware,
+    )
+    return result.data, [(error.message, error.path) for error in result.errors or []]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_answers_and_errors_are_graphql_cores_own(case):
+    items = CASES[case]
+    ours = run(EVERYTHING, items, ArgusExecutionContext)
+    assert ours == run(EVERYTHING, items, ExecutionContext)
+    if case != "plain values":
+        assert ours[1], "each of these cases is an error in graphql-core"
+
+
+def test_an_exception_in_a_plain_field_is_located_as_before():
+    query = "{ broken { name } }"
+    ours = run(query, [], ArgusExecutionContext)
+    assert ours == run(query, [], ExecutionContext)
+    assert ours == ({"broken": None}, [("no name today", ["broken", "name"])])
+
+
+def test_awaitable_check_answers_as_graphql_cores():
+    async def coroutine() -> None:
+        return None
+
+    pending = coroutine()
+    try:
+        assert is_awaitable(pending)
+    finally:
+        pending.close()
+    assert not any(is_awaitable(value) for value in ("x", 1, None, [], {}, (), Colour.RED, Broken()))
+
+
+def test_middleware_wraps_the_fields_with_arguments_only():
+    seen = []
+
+    class Recording:
+        def resolve(self, next_: Any, root: Any, info: Any, **arguments: Any) -> Any:
+            seen.append(info.field_name)
+            return next_(root, info, **arguments)
+
+    manager = ArgumentsMiddlewareManager(schema, Recording())
+    data, errors = run(EVERYTHING, [GOOD], ArgusExecutionContext, manager)
+    assert not errors and data["items"][0]["shout"] == "A"
+    assert seen == ["items", "shout"]
