@@ -17,7 +17,9 @@ the keeper at once (a datagram) and refills start right away, several in paralle
 written to ``recent.json`` and re-warmed when a keeper starts.
 
 Every take tells the keeper whether it hit and, if not, why (``MissReason``); ``status.json`` counts them
-(``bench/execution_bench.py`` prints them per measurement).
+(``bench/execution_bench.py`` prints them per measurement). A worker's pre-claim (its next container, claimed
+right after a run) is a take for the demand, counted apart (``preclaims``, ``preclaim_misses``); the run it
+later serves counts as a hit (``hits_preclaimed`` too).
 """
 
 from __future__ import annotations
@@ -300,6 +302,20 @@ class PoolKeeper:
                     demand = self.shapes[key] = ShapeDemand(settings)
                 if notice.get("prewarm"):
                     demand.last_take = now
+                    continue
+                if notice.get("preclaimed"):
+                    # A run served by its worker's pre-claim: that take was recorded when it happened.
+                    self.counts["hits"] += 1
+                    self.counts["hits_preclaimed"] += 1
+                    demand.last_take = now
+                    continue
+                if notice.get("preclaim"):
+                    # A worker claiming its next container ahead of the run: demand like any take, but a miss
+                    # here costs no run anything (its take runs later), so it is counted apart.
+                    self.counts["preclaims" if hit else "preclaim_misses"] += 1
+                    if not hit:
+                        demand.record_miss(now, self.limits)
+                    demand.record_take(now)
                     continue
                 self.counts["hits" if hit else "misses"] += 1
                 if not hit:
