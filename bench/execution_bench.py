@@ -917,6 +917,7 @@ class Bench:
             self.end_blocks(sides, meter)
         finally:
             listening.stop()
+            listening.join(timeout=5)  # closing the connection under its last read raised in that thread
             pubsub.close()
         for side in sides.values():
             finished = dict(

@@ -512,6 +512,10 @@ class PoolKeeper:
             for key_dir in list(self.layout.ready_dir.iterdir()):
                 for entry in self.layout.ready_entries(key_dir.name):
                     removers.submit(self._retire, key_dir.name, entry)
+        # And the claimed ones whose worker process is gone (e.g. one killed while holding its pre-claimed
+        # next container): no keeper will come round to them before the next start or sweep.
+        with contextlib.suppress(Exception):
+            reconcile(self.client, self.layout, adopt=False)
         if self._sock is not None:
             self._sock.close()
             with contextlib.suppress(FileNotFoundError):
