@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -1190,6 +1191,35 @@ def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
     print("\n   the client learns each run's end with waitForExecution (section 5 compares it with polling)")
 
 
+def chain_steps(ids: list[str]) -> None:
+    """Where a step of the event chain goes (medians over the steps of every chain, ms)."""
+    from execution.models import Execution
+
+    rows = list(
+        Execution.objects.filter(pk__in=ids)
+        .order_by("queued_at")
+        .values("queued_at", "started_at", "finished_at", "timings")
+    )
+    if len(rows) < 2:
+        return
+    gaps, waits, runs, acquires = [], [], [], []
+    for previous, run in itertools.pairwise(rows):
+        gap = (run["queued_at"] - previous["finished_at"]).total_seconds()
+        if gap < 0 or gap > 5:  # the first run of the next chain (it follows a pause and the bare side)
+            continue
+        gaps.append(gap)
+    for run in rows:
+        waits.append((run["started_at"] - run["queued_at"]).total_seconds())
+        runs.append((run["finished_at"] - run["started_at"]).total_seconds())
+        acquires.append((run["timings"] or {}).get("acquire", 0.0))
+    gap, wait, run, acquire = (ms(median(values)).strip() for values in (gaps, waits, runs, acquires))
+    print(
+        "   (c) one step, medians (ms): previous run's finished_at -> next queued_at (its commit, the event,"
+        f"\n   the dispatch task, start_execution) {gap}; queued_at -> started_at (publish, Celery, checks,"
+        f"\n   take, claim) {wait}, of which take + attach {acquire}; started_at -> finished_at {run}"
+    )
+
+
 def describe_misses(misses: dict[str, int]) -> str:
     return "misses: " + (", ".join(f"{reason} {count}" for reason, count in sorted(misses.items())) or "none")
 
@@ -1278,6 +1308,7 @@ def report(
         "\n   execution.succeeded through an event subscription (a dispatch task on the housekeeping queue),"
         "\n   against as many bare runs in sequence."
     )
+    chain_steps(chain_ids)
 
     print(
         "\n3. Throughput (executions per minute; platform: one `celery worker -P prefork -c N`,"
