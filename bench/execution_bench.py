@@ -1191,8 +1191,9 @@ def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
     print("\n   the client learns each run's end with waitForExecution (section 5 compares it with polling)")
 
 
-def chain_steps(ids: list[str]) -> None:
-    """Where a step of the event chain goes (medians over the steps of every chain, ms)."""
+def run_phases(label: str, ids: list[str], *, gaps: bool) -> None:
+    """Where a run of (b) or a step of (c) goes (medians over the runs, ms); ``gaps``: from the previous
+    run's finished_at to this one's queued_at too (the event chain's hand-over)."""
     from execution.models import Execution
 
     rows = list(
@@ -1202,21 +1203,25 @@ def chain_steps(ids: list[str]) -> None:
     )
     if len(rows) < 2:
         return
-    gaps, waits, runs, acquires = [], [], [], []
+    hand_overs = []
     for previous, run in itertools.pairwise(rows):
         gap = (run["queued_at"] - previous["finished_at"]).total_seconds()
-        if gap < 0 or gap > 5:  # the first run of the next chain (it follows a pause and the bare side)
-            continue
-        gaps.append(gap)
-    for run in rows:
-        waits.append((run["started_at"] - run["queued_at"]).total_seconds())
-        runs.append((run["finished_at"] - run["started_at"]).total_seconds())
-        acquires.append((run["timings"] or {}).get("acquire", 0.0))
-    gap, wait, run, acquire = (ms(median(values)).strip() for values in (gaps, waits, runs, acquires))
+        if 0 <= gap <= 5:  # not the first run of the next chain (it follows a pause and the bare side)
+            hand_overs.append(gap)
+    waits = [(run["started_at"] - run["queued_at"]).total_seconds() for run in rows]
+    runs = [(run["finished_at"] - run["started_at"]).total_seconds() for run in rows]
+    acquires = [(run["timings"] or {}).get("acquire", 0.0) for run in rows]
+    wait, run, acquire = (ms(median(values)).strip() for values in (waits, runs, acquires))
+    print(f"   {label}, medians (ms):", end="")
+    if gaps and hand_overs:
+        print(
+            f" previous run's finished_at -> queued_at (its commit, the event, its dispatch,"
+            f"\n   start_execution) {ms(median(hand_overs)).strip()};",
+            end="",
+        )
     print(
-        "   (c) one step, medians (ms): previous run's finished_at -> next queued_at (its commit, the event,"
-        f"\n   the dispatch task, start_execution) {gap}; queued_at -> started_at (publish, Celery, checks,"
-        f"\n   take, claim) {wait}, of which take + attach {acquire}; started_at -> finished_at {run}"
+        f" queued_at -> started_at (publish, Celery, checks, take, claim) {wait},"
+        f"\n   of which take + attach {acquire}; started_at -> finished_at {run}"
     )
 
 
@@ -1308,7 +1313,8 @@ def report(
         "\n   execution.succeeded through an event subscription (a dispatch task on the housekeeping queue),"
         "\n   against as many bare runs in sequence."
     )
-    chain_steps(chain_ids)
+    run_phases("(b) one run", [r.execution_id for r in b2b_platform], gaps=False)
+    run_phases("(c) one step", chain_ids, gaps=True)
 
     print(
         "\n3. Throughput (executions per minute; platform: one `celery worker -P prefork -c N`,"
