@@ -5,10 +5,10 @@
 Self-contained: it makes a throwaway SQLite database, media, data and sandbox work directory under a
 temporary directory, migrates it, starts gunicorn (2 gthread workers, as ``run_platform`` does behind its
 nginx, which this bench leaves out: one client, no slow bodies) and Celery workers (ONE ``celery worker``
-process per measurement with prefork concurrency N, i.e. N pool child
-processes, each with its own warm-container pool) on a queue of its own, creates a staff user and API
-token, a publisher with an RSA-4096 key, a trivial plugin (reads stdin, writes a tiny output.json)
-published, approved and installed in a tenant (no capabilities), then measures in one run:
+process per measurement with prefork concurrency N, i.e. N pool child processes sharing the host's warm
+pool, each claiming its next container ahead) on a queue of its own, creates a staff user and API token,
+a publisher with an RSA-4096 key, a trivial plugin (reads stdin, writes a tiny output.json) published,
+approved and installed in a tenant (no capabilities), then measures in one run:
 
 1. Latency: ``runPlugin`` over HTTP GraphQL, then polling ``execution(id) { status terminal ledgerEntry
    { sequence } }`` until terminal with its ledger entry committed, as a client sees it; divided by the
@@ -24,7 +24,8 @@ published, approved and installed in a tenant (no capabilities), then measures i
    roughly the ratio of CPU per run.
 3. Where the platform's latency goes: the execution rows' timestamps, the sandbox's per-phase timings
    (Execution.timings), the Celery worker log (when the task was received, how long its body ran),
-   plus a few offline probes (poll round trip, pre-claim checks, ledger append).
+   plus a few offline probes (poll round trip, pre-claim checks, ledger append); and, for the back-to-back
+   runs and the event chain, the median run (or step) split at queued_at, started_at and finished_at.
 
 Options: --poll-interval (client, default 20 ms), --pool-size (ARGUS_SANDBOX_POOL_SIZE for the workers),
 --batch/--rounds (throughput), --warmup, --settle, --web-workers. The tenant's concurrency cap is raised
