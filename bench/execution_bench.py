@@ -453,6 +453,8 @@ class Bench:
             self.env["ARGUS_SANDBOX_POOL_SIZE"] = str(self.args.pool_size)
         if self.args.pool_memory_mb is not None:
             self.env["ARGUS_SANDBOX_POOL_MEMORY_MB"] = str(self.args.pool_memory_mb)
+        if self.args.no_preclaim:
+            self.env["ARGUS_SANDBOX_POOL_PRECLAIM"] = "0"
         os.environ.update(self.env)
         self.env = dict(os.environ)
 
@@ -1405,6 +1407,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=0.15, help="pause once the engine is quiet (s)")
     parser.add_argument("--pool-size", type=int, default=None, help="ARGUS_SANDBOX_POOL_SIZE for workers")
     parser.add_argument("--pool-memory-mb", type=int, default=None, help="ARGUS_SANDBOX_POOL_MEMORY_MB")
+    parser.add_argument(
+        "--no-preclaim", action="store_true", help="ARGUS_SANDBOX_POOL_PRECLAIM=0 for the workers (A/B)"
+    )
     parser.add_argument("--b2b", type=int, default=None, help="back-to-back runs per block (20; quick 8)")
     parser.add_argument(
         "--b2b-rounds", type=int, default=None, help="back-to-back blocks per side (2; quick 1)"
