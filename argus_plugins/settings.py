@@ -410,6 +410,9 @@ ARGUS_SANDBOX_POOL_PARALLEL_STARTS = env.int("ARGUS_SANDBOX_POOL_PARALLEL_STARTS
 ARGUS_SANDBOX_POOL_IDLE_SECONDS = env.int("ARGUS_SANDBOX_POOL_IDLE_SECONDS", default=300)
 #: A shape keeps the deepest depth it needed lately (and one more per miss) this long, then halves it.
 ARGUS_SANDBOX_POOL_BURST_SECONDS = env.int("ARGUS_SANDBOX_POOL_BURST_SECONDS", default=120)
+#: Each worker process claims its next warm container of the shape it just ran ahead of the run (README, Warm
+#: pool); off, it takes one when the run starts.
+ARGUS_SANDBOX_POOL_PRECLAIM = env.bool("ARGUS_SANDBOX_POOL_PRECLAIM", default=True)
 #: A stronger OCI runtime (e.g. gVisor's "runsc") where installed; empty uses the engine's default.
 ARGUS_SANDBOX_OCI_RUNTIME = env.str("ARGUS_SANDBOX_OCI_RUNTIME", default="")
 #: The Docker runtime name of gVisor, for tenants whose policy requires it (scripts/lib.sh: ensure_runsc).

@@ -5,10 +5,10 @@
 Self-contained: it makes a throwaway SQLite database, media, data and sandbox work directory under a
 temporary directory, migrates it, starts gunicorn (2 gthread workers, as ``run_platform`` does behind its
 nginx, which this bench leaves out: one client, no slow bodies) and Celery workers (ONE ``celery worker``
-process per measurement with prefork concurrency N, i.e. N pool child
-processes, each with its own warm-container pool) on a queue of its own, creates a staff user and API
-token, a publisher with an RSA-4096 key, a trivial plugin (reads stdin, writes a tiny output.json)
-published, approved and installed in a tenant (no capabilities), then measures in one run:
+process per measurement with prefork concurrency N, i.e. N pool child processes sharing the host's warm
+pool, each claiming its next container ahead) on a queue of its own, creates a staff user and API token,
+a publisher with an RSA-4096 key, a trivial plugin (reads stdin, writes a tiny output.json) published,
+approved and installed in a tenant (no capabilities), then measures in one run:
 
 1. Latency: ``runPlugin`` over HTTP GraphQL, then polling ``execution(id) { status terminal ledgerEntry
    { sequence } }`` until terminal with its ledger entry committed, as a client sees it; divided by the
@@ -24,7 +24,8 @@ published, approved and installed in a tenant (no capabilities), then measures i
    roughly the ratio of CPU per run.
 3. Where the platform's latency goes: the execution rows' timestamps, the sandbox's per-phase timings
    (Execution.timings), the Celery worker log (when the task was received, how long its body ran),
-   plus a few offline probes (poll round trip, pre-claim checks, ledger append).
+   plus a few offline probes (poll round trip, pre-claim checks, ledger append); and, for the back-to-back
+   runs and the event chain, the median run (or step) split at queued_at, started_at and finished_at.
 
 Options: --poll-interval (client, default 20 ms), --pool-size (ARGUS_SANDBOX_POOL_SIZE for the workers),
 --batch/--rounds (throughput), --warmup, --settle, --web-workers. The tenant's concurrency cap is raised
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -451,6 +453,8 @@ class Bench:
             self.env["ARGUS_SANDBOX_POOL_SIZE"] = str(self.args.pool_size)
         if self.args.pool_memory_mb is not None:
             self.env["ARGUS_SANDBOX_POOL_MEMORY_MB"] = str(self.args.pool_memory_mb)
+        if self.args.no_preclaim:
+            self.env["ARGUS_SANDBOX_POOL_PRECLAIM"] = "0"
         os.environ.update(self.env)
         self.env = dict(os.environ)
 
@@ -917,6 +921,7 @@ class Bench:
             self.end_blocks(sides, meter)
         finally:
             listening.stop()
+            listening.join(timeout=5)  # closing the connection under its last read raised in that thread
             pubsub.close()
         for side in sides.values():
             finished = dict(
@@ -1189,6 +1194,40 @@ def breakdown(bench: Bench, runs: list[ClientRun]) -> None:
     print("\n   the client learns each run's end with waitForExecution (section 5 compares it with polling)")
 
 
+def run_phases(label: str, ids: list[str], *, gaps: bool) -> None:
+    """Where a run of (b) or a step of (c) goes (medians over the runs, ms); ``gaps``: from the previous
+    run's finished_at to this one's queued_at too (the event chain's hand-over)."""
+    from execution.models import Execution
+
+    rows = list(
+        Execution.objects.filter(pk__in=ids)
+        .order_by("queued_at")
+        .values("queued_at", "started_at", "finished_at", "timings")
+    )
+    if len(rows) < 2:
+        return
+    hand_overs = []
+    for previous, run in itertools.pairwise(rows):
+        gap = (run["queued_at"] - previous["finished_at"]).total_seconds()
+        if 0 <= gap <= 5:  # not the first run of the next chain (it follows a pause and the bare side)
+            hand_overs.append(gap)
+    waits = [(run["started_at"] - run["queued_at"]).total_seconds() for run in rows]
+    runs = [(run["finished_at"] - run["started_at"]).total_seconds() for run in rows]
+    acquires = [(run["timings"] or {}).get("acquire", 0.0) for run in rows]
+    wait, run, acquire = (ms(median(values)).strip() for values in (waits, runs, acquires))
+    print(f"   {label}, medians (ms):", end="")
+    if gaps and hand_overs:
+        print(
+            f" previous run's finished_at -> queued_at (its commit, the event, its dispatch,"
+            f"\n   start_execution) {ms(median(hand_overs)).strip()};",
+            end="",
+        )
+    print(
+        f" queued_at -> started_at (publish, Celery, checks, take, claim) {wait},"
+        f"\n   of which take + attach {acquire}; started_at -> finished_at {run}"
+    )
+
+
 def describe_misses(misses: dict[str, int]) -> str:
     return "misses: " + (", ".join(f"{reason} {count}" for reason, count in sorted(misses.items())) or "none")
 
@@ -1277,6 +1316,8 @@ def report(
         "\n   execution.succeeded through an event subscription (a dispatch task on the housekeeping queue),"
         "\n   against as many bare runs in sequence."
     )
+    run_phases("(b) one run", [r.execution_id for r in b2b_platform], gaps=False)
+    run_phases("(c) one step", chain_ids, gaps=True)
 
     print(
         "\n3. Throughput (executions per minute; platform: one `celery worker -P prefork -c N`,"
@@ -1366,6 +1407,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=0.15, help="pause once the engine is quiet (s)")
     parser.add_argument("--pool-size", type=int, default=None, help="ARGUS_SANDBOX_POOL_SIZE for workers")
     parser.add_argument("--pool-memory-mb", type=int, default=None, help="ARGUS_SANDBOX_POOL_MEMORY_MB")
+    parser.add_argument(
+        "--no-preclaim", action="store_true", help="ARGUS_SANDBOX_POOL_PRECLAIM=0 for the workers (A/B)"
+    )
     parser.add_argument("--b2b", type=int, default=None, help="back-to-back runs per block (20; quick 8)")
     parser.add_argument(
         "--b2b-rounds", type=int, default=None, help="back-to-back blocks per side (2; quick 1)"

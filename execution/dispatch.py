@@ -8,12 +8,13 @@ submission order, and no tenant gets more runs in flight than its concurrency ca
 in the database, not in the broker's FIFO list, so a flood from one tenant puts at most the runs already
 in flight ahead of another tenant's next run.
 
-The dispatcher runs after every enqueue and every finished run (after their commit) and from the periodic
-sweeper: one short transaction each, serialised by a lock (a PostgreSQL advisory lock; on SQLite every
-transaction takes the database's write lock at its start, ``transaction_mode=IMMEDIATE``). Messages are
-published after that commit. A failed publish (Redis down) puts the run back in the held queue, and the
-sweeper re-publishes a released run whose message was lost (``ARGUS_QUEUED_STALE_SECONDS``): nothing is
-lost either way, and the worker's conditional claim makes a duplicate message harmless.
+The dispatcher runs with every enqueue (inside the enqueue's own transaction when it can take its lock at
+once, else after that commit), after every finished run (after its commit) and from the periodic sweeper;
+serialised by a lock (a PostgreSQL advisory lock; on SQLite every transaction takes the database's write lock
+at its start, ``transaction_mode=IMMEDIATE``). Messages are published after the commit. A failed publish
+(Redis down) puts the run back in the held queue, and the sweeper re-publishes a released run whose message
+was lost (``ARGUS_QUEUED_STALE_SECONDS``): nothing is lost either way, and the worker's conditional claim
+makes a duplicate message harmless.
 """
 
 from __future__ import annotations
@@ -61,6 +62,15 @@ def _lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK_ID])
+
+
+def _try_lock() -> bool:
+    """The dispatcher's lock if nobody holds it, without waiting (SQLite: the transaction's write lock)."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [DISPATCH_LOCK_ID])
+        return bool(cursor.fetchone()[0])
 
 
 def _waiting_turns() -> list[_Turn]:
@@ -117,8 +127,9 @@ def _choose(turns: list[_Turn], free: int, now: dt.datetime) -> list[tuple[Any, 
     return chosen
 
 
-def _release() -> list[str]:
-    _lock()
+def _release(*, locked: bool = False) -> list[str]:
+    if not locked:
+        _lock()
     free = settings.ARGUS_DISPATCH_SLOTS - Execution.objects.filter(IN_FLIGHT).count()
     if free <= 0:
         return []
@@ -172,5 +183,36 @@ def _release_safely() -> None:
 
 
 def release_after_commit() -> None:
-    """Run the dispatcher once the current transaction commits (a run was queued or has finished)."""
-    transaction.on_commit(_release_safely)
+    """Run the dispatcher once the current transaction commits (a run was queued or has finished).
+
+    Once per transaction: a run that finishes and starts the next (an event chain) asks twice."""
+    if not _release_pending():
+        transaction.on_commit(_release_safely)
+
+
+def _release_pending() -> bool:
+    # Callbacks of a rolled-back savepoint are dropped from this list, so one found here will run.
+    return any(callback is _release_safely for _, callback, _ in connection.run_on_commit)
+
+
+def release_in_transaction() -> None:
+    """Run the dispatcher now, inside the caller's transaction (a run was just queued in it), publishing
+    after its commit; this saves the dispatcher's own transaction (a commit) on the way to the worker.
+
+    The lock is only tried: waiting for it here, where the caller may already hold other locks (the ledger's
+    head, in a transaction that records a refused run), could deadlock with a dispatcher. When it is taken,
+    or the release fails, the dispatcher runs after the commit instead, as ``release_after_commit``."""
+    if not connection.in_atomic_block:
+        release_after_commit()
+        return
+    try:
+        with transaction.atomic():  # a savepoint: a failure here must not break the caller's transaction
+            if not _try_lock():
+                release_after_commit()
+                return
+            released = _release(locked=True)
+            if released:
+                transaction.on_commit(lambda: publish(released))
+    except Exception:
+        logger.exception("Releasing queued executions in the transaction failed; trying after its commit")
+        release_after_commit()

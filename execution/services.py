@@ -219,8 +219,9 @@ def start_execution(
 
 
 def enqueue_after_commit(execution: Execution) -> None:
-    """The run waits in the database queue; the dispatcher releases it when a slot and its turn come."""
-    dispatch.release_after_commit()
+    """The run waits in the database queue; the dispatcher releases it when a slot and its turn come (now,
+    in this transaction, when it can: its message is then published right after the commit)."""
+    dispatch.release_in_transaction()
 
 
 def run_plugin(

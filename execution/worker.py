@@ -477,6 +477,10 @@ def _run(execution_id: str) -> None:
         return  # cancelled or claimed by another worker meanwhile
     phases["worker_claim"] = time.perf_counter() - t
     _execute(execution, prepared, job, container, phases)
+    if pool is not None and settings.ARGUS_SANDBOX_POOL_PRECLAIM:
+        # The run is recorded (and announced): claim and attach this process's next container of the shape
+        # now, in the background, so that the next run of it starts without that step.
+        pool.preclaim(container.settings)
 
 
 def _execute(

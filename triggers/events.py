@@ -22,15 +22,13 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from argus_plugins.core import clock
+from argus_plugins.core import clock, publishing
 from argus_plugins.core.errors import not_found
-from argus_plugins.core.events import PLATFORM_EVENT_TYPES
 from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.publishing import publish_after_commit
 from argus_plugins.core.validation import parse_uuid
@@ -42,12 +40,13 @@ from installations.authorization import resolve_version
 from installations.models import Installation
 from ledger.hashing import format_optional_timestamp
 
+from . import dispatch
+from .event_types import CUSTOM_EVENT_TYPE
 from .models import Event, EventDelivery, EventSubscription, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
 EVENTS_EMIT = "events:emit"
-CUSTOM_EVENT_TYPE = re.compile(r"^custom(\.[a-z][a-z0-9_]*)+$")
 SUCCEEDED_EVENT = "execution.succeeded"
 FAILED_EVENT = "execution.failed"
 REJECTED_EVENT = "execution.rejected"
@@ -63,10 +62,6 @@ EXECUTION_EVENTS = {
 }
 #: Outputs larger than this are left out of execution.* payloads (``output_omitted`` says so).
 MAX_OUTPUT_IN_PAYLOAD_BYTES = 32 * 1024
-
-
-def is_event_type(value: str) -> bool:
-    return value in PLATFORM_EVENT_TYPES or bool(CUSTOM_EVENT_TYPE.match(value))
 
 
 def get_event(user: Any, event_id: Any, field: str = "id") -> Event:
@@ -152,7 +147,7 @@ def store_event(
                 dispatched_at=None if listened else now,
             )
             if listened:
-                publish_dispatch(event.pk)
+                publish_dispatch(event.pk, here=source_execution_id is not None)
     except IntegrityError:
         return None
     return event
@@ -178,8 +173,28 @@ _TENANT_WITH_LISTENERS = PreparedQuery(
 )
 
 
-def publish_dispatch(event_id: Any) -> None:
-    publish_after_commit("triggers.dispatch_event", str(event_id))
+def publish_dispatch(event_id: Any, *, here: bool = False) -> None:
+    """Dispatch the event after the commit: by the ``triggers.dispatch_event`` task, or, ``here``, in this
+    process (``dispatch_here``)."""
+    if here:
+        transaction.on_commit(functools.partial(dispatch_here, str(event_id)))
+    else:
+        publish_after_commit("triggers.dispatch_event", str(event_id))
+
+
+def dispatch_here(event_id: str) -> None:
+    """A run's events are dispatched by the worker process that recorded the run, right after its commit
+    (which the run's own waiters have been told of first): an event chain's next run is then queued without
+    a Celery round trip (a task message, and a worker process to take it) before it. Should that fail, the
+    task dispatches it (dispatch is idempotent), and failing that, the sweep (``dispatch_enqueued_at``)."""
+    try:
+        dispatch.dispatch(event_id)
+    except Exception:
+        logger.exception("Dispatching event %s after its run failed; publishing its dispatch task", event_id)
+        try:
+            publishing.publish("triggers.dispatch_event", event_id)
+        except Exception:
+            logger.exception("Could not publish the dispatch of event %s; the sweep will", event_id)
 
 
 # ------------------------------------------------------------------------------- platform events

@@ -20,7 +20,7 @@ from installations.services import get_installation
 
 from . import jmes
 from .error_codes import TriggersErrorCode
-from .events import is_event_type
+from .event_types import is_event_type
 from .models import EventSubscription
 
 

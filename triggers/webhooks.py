@@ -21,7 +21,7 @@ from argus_plugins.tenancy.permissions import require_tenant_object_role, requir
 
 from . import secrets, ssrf
 from .error_codes import TriggersErrorCode
-from .events import is_event_type
+from .event_types import is_event_type
 from .models import Event, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 
 MAX_EVENT_TYPES = 50
@@ -261,4 +261,3 @@ def redeliver(*, actor: User, delivery_id: Any) -> WebhookDelivery:
 def publish_attempt(delivery_id: Any) -> None:
     """Deliver after the delivery row commits (the sweeper publishes again if this message is lost)."""
     publish_after_commit("triggers.deliver_webhook", str(delivery_id))
-

@@ -17,7 +17,9 @@ the keeper at once (a datagram) and refills start right away, several in paralle
 written to ``recent.json`` and re-warmed when a keeper starts.
 
 Every take tells the keeper whether it hit and, if not, why (``MissReason``); ``status.json`` counts them
-(``bench/execution_bench.py`` prints them per measurement).
+(``bench/execution_bench.py`` prints them per measurement). A worker's pre-claim (its next container, claimed
+right after a run) is a take for the demand, counted apart (``preclaims``, ``preclaim_misses``); the run it
+later serves counts as a hit (``hits_preclaimed`` too).
 """
 
 from __future__ import annotations
@@ -301,6 +303,20 @@ class PoolKeeper:
                 if notice.get("prewarm"):
                     demand.last_take = now
                     continue
+                if notice.get("preclaimed"):
+                    # A run served by its worker's pre-claim: that take was recorded when it happened.
+                    self.counts["hits"] += 1
+                    self.counts["hits_preclaimed"] += 1
+                    demand.last_take = now
+                    continue
+                if notice.get("preclaim"):
+                    # A worker claiming its next container ahead of the run: demand like any take, but a miss
+                    # here costs no run anything (its take runs later), so it is counted apart.
+                    self.counts["preclaims" if hit else "preclaim_misses"] += 1
+                    if not hit:
+                        demand.record_miss(now, self.limits)
+                    demand.record_take(now)
+                    continue
                 self.counts["hits" if hit else "misses"] += 1
                 if not hit:
                     self.counts[f"miss_{self._miss_reason(key, new, bool(notice.get('raced')))}"] += 1
@@ -496,6 +512,10 @@ class PoolKeeper:
             for key_dir in list(self.layout.ready_dir.iterdir()):
                 for entry in self.layout.ready_entries(key_dir.name):
                     removers.submit(self._retire, key_dir.name, entry)
+        # And the claimed ones whose worker process is gone (e.g. one killed while holding its pre-claimed
+        # next container): no keeper will come round to them before the next start or sweep.
+        with contextlib.suppress(Exception):
+            reconcile(self.client, self.layout, adopt=False)
         if self._sock is not None:
             self._sock.close()
             with contextlib.suppress(FileNotFoundError):

@@ -15,6 +15,11 @@ the death of any party:
 attached; the launcher waits for its job and writes nothing meanwhile. Whoever renames ``ready/…/<entry>``
 into ``claimed/`` owns the container (a second rename of the same entry fails: no container runs twice),
 attaches to it and sends the job. Used containers are removed, never returned (single use).
+
+A worker process may claim and attach its NEXT container ahead of time (``SharedPool.preclaim``, right after
+a run, for the shape it just used), so that the claim and the attach are off the next run's critical path.
+A pre-claimed container is claimed like any other (its claim file names the process: if the process dies,
+the keeper or the sweep removes it), is handed to at most one take, and each process holds at most one.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +63,11 @@ POOL_DIR_NAME = "pool"
 #: A claimed container given back unused (its run was not claimed, e.g. its tenant at its cap) is held by its
 #: process for the run's retry this long, then removed.
 HELD_SECONDS = 60.0
+#: A container pre-claimed for the next run of its shape is used by a take within this long, else removed at
+#: the next take (well within the launcher's idle timeout, the keeper's max age plus two minutes).
+PRECLAIM_SECONDS = 600.0
+#: A take of the shape being pre-claimed waits this long at most for that pre-claim (a rename and an attach).
+PRECLAIM_WAIT_SECONDS = 2.0
 CLAIM_SEPARATOR = "@"
 
 
@@ -197,8 +209,15 @@ class SharedPool:
         self._held: dict[ContainerSettings, list[tuple[float, StartedContainer]]] = {}
         self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self._notify.setblocking(False)
+        # The pre-claim: at most one container per process, claimed by a thread of its own.
+        self._lock = threading.Lock()
+        self._preclaimed: tuple[float, StartedContainer] | None = None
+        self._preclaiming: tuple[str, Future[None]] | None = None
+        self._preclaimer: ThreadPoolExecutor | None = None
+        self._closed = False
         self.hits = 0
         self.misses = 0
+        self.preclaimed_hits = 0
 
     def take(self, settings: ContainerSettings) -> StartedContainer | None:
         """A claimed, attached warm container for ``settings``, or None (the caller then runs cold)."""
@@ -206,6 +225,13 @@ class SharedPool:
             return None
         key = shape_key(settings)
         self.layout.remember_shape(key, settings)
+        container = self._take_preclaimed(key, settings)
+        if container is not None:
+            # It left the pool when it was pre-claimed (the keeper counted that take): a hit, not a new take.
+            self._tell_keeper(key, hit=True, preclaimed=True)
+            self.hits += 1
+            self.preclaimed_hits += 1
+            return container
         container = self._take_held(settings)
         entries = [] if container is not None else self.layout.ready_entries(key)
         for entry in entries:
@@ -235,6 +261,75 @@ class SharedPool:
 
     def held(self, settings: ContainerSettings) -> list[StartedContainer]:
         return [container for _, container in self._held.get(settings, [])]
+
+    def preclaim(self, settings: ContainerSettings) -> Future[None] | None:
+        """Claim and attach a warm container for this process's next take of ``settings``, in the background
+        (returns at once; the future is for tests). Replaces (removes) a pre-claimed container of another
+        shape: a process holds one at most. None when there is nothing to do."""
+        if os.getpid() != self._pid:
+            return None
+        key = shape_key(settings)
+        with self._lock:
+            if self._closed:
+                return None
+            if self._preclaiming is not None and not self._preclaiming[1].done():
+                return None  # one at a time; the next run's end tries again
+            if self._preclaimed is not None and self._preclaimed[1].settings == settings:
+                return None  # already holding one for this shape
+            if self._preclaimer is None:
+                self._preclaimer = ThreadPoolExecutor(1, thread_name_prefix="argus-sandbox-preclaim")
+            future = self._preclaimer.submit(self._preclaim, key, settings)
+            self._preclaiming = (key, future)
+        return future
+
+    def preclaimed(self) -> StartedContainer | None:
+        """The container this process holds for its next take, if any."""
+        with self._lock:
+            return self._preclaimed[1] if self._preclaimed is not None else None
+
+    def _preclaim(self, key: str, settings: ContainerSettings) -> None:
+        entries = self.layout.ready_entries(key)
+        container = None
+        for entry in entries:
+            claim = self.layout.claim(key, entry, self.owner)
+            if claim is None:
+                continue
+            container = self._attach(claim, entry, settings)
+            if container is not None:
+                break
+        self._tell_keeper(key, hit=container is not None, raced=bool(entries), preclaim=True)
+        if container is None:
+            return
+        with self._lock:
+            replaced = self._preclaimed
+            if self._closed:
+                replaced, container = (0.0, container), None
+            else:
+                self._preclaimed = (time.monotonic(), container)
+        if replaced is not None:
+            self.dispose(replaced[1])
+
+    def _take_preclaimed(self, key: str, settings: ContainerSettings) -> StartedContainer | None:
+        """The pre-claimed container if it is of this shape, fresh and healthy (each is handed out once).
+        A pre-claim of this shape in flight is waited for (it is a rename and an attach)."""
+        with self._lock:
+            pending = self._preclaiming
+        if pending is not None and pending[0] == key:
+            with contextlib.suppress(Exception):
+                pending[1].result(timeout=PRECLAIM_WAIT_SECONDS)
+        with self._lock:
+            held = self._preclaimed
+            if held is None:
+                return None
+            at, container = held
+            stale = time.monotonic() - at > PRECLAIM_SECONDS
+            if container.settings != settings and not stale:
+                return None  # kept for a take of its own shape; the next pre-claim replaces it
+            self._preclaimed = None
+        if not stale and container.is_healthy():
+            return container
+        self.dispose(container)
+        return None
 
     def prewarm(self, settings: ContainerSettings) -> None:
         """Tell the keeper this shape is wanted (as a take would), without taking anything."""
@@ -272,6 +367,15 @@ class SharedPool:
         self.reaper.submit(container)
 
     def close(self, timeout: float = 60.0) -> None:
+        with self._lock:
+            self._closed = True
+            preclaimer = self._preclaimer
+        if preclaimer is not None:
+            preclaimer.shutdown(wait=True)
+        with self._lock:
+            preclaimed, self._preclaimed = self._preclaimed, None
+        if preclaimed is not None:
+            self.dispose(preclaimed[1])
         for held in self._held.values():
             for _, container in held:
                 self.dispose(container)
@@ -300,10 +404,21 @@ class SharedPool:
         return started
 
     def _tell_keeper(
-        self, key: str, *, hit: bool = False, raced: bool = False, prewarm: bool = False
+        self,
+        key: str,
+        *,
+        hit: bool = False,
+        raced: bool = False,
+        prewarm: bool = False,
+        preclaim: bool = False,
+        preclaimed: bool = False,
     ) -> None:
-        """``raced``: a miss although ready entries were listed (claimed by others first, or exited)."""
-        message = json.dumps({"key": key, "hit": hit, "raced": raced, "prewarm": prewarm}).encode()
+        """``raced``: a miss although ready entries were listed (claimed by others first, or exited).
+        ``preclaim``: a take ahead of the run; ``preclaimed``: a run served by such a take."""
+        notice = {"key": key, "hit": hit, "raced": raced, "prewarm": prewarm}
+        if preclaim or preclaimed:
+            notice.update(preclaim=preclaim, preclaimed=preclaimed)
+        message = json.dumps(notice).encode()
         with contextlib.suppress(OSError):  # no keeper (yet, or any more): it reads the directory on start
             self._notify.sendto(message, os.fspath(self.layout.socket_path))
 

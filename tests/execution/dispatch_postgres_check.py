@@ -21,7 +21,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection, connections  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
 
 from argus_plugins.core import clock  # noqa: E402
 from argus_plugins.tenancy.models import Tenant, User  # noqa: E402
@@ -74,15 +74,36 @@ for thread in threads:
     thread.start()
 for thread in threads:
     thread.join()
+in_flight = Execution.objects.filter(dispatch.IN_FLIGHT).count()
+held = Execution.objects.filter(dispatch.HELD).count()
+
+# A run queued while another dispatcher holds the lock: runPlugin's transaction does not wait for it (it may
+# hold other locks: no deadlock), and the release follows the commit instead.
+Execution.objects.filter(dispatch.IN_FLIGHT).update(status="SUCCEEDED")
+holder = connections.create_connection("default")
+with holder.cursor() as cursor:
+    cursor.execute("BEGIN")
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [dispatch.DISPATCH_LOCK_ID])
+    with transaction.atomic():
+        dispatch.release_in_transaction()
+        deferred = [callback for _, callback, _ in connection.run_on_commit] == [dispatch._release_safely]
+        released_while_locked = Execution.objects.filter(dispatch.IN_FLIGHT).count()
+        cursor.execute("COMMIT")  # the other dispatcher is done: our commit runs the deferred release
+released_after_commit = Execution.objects.filter(dispatch.IN_FLIGHT).count()
+holder.close()
+
 print(
     json.dumps(
         {
             "vendor": connection.vendor,
+            "deferred": deferred,
+            "released_while_locked": released_while_locked,
+            "released_after_commit": released_after_commit,
             "first": first,
             "concurrent": len(released),
             "distinct": len(set(released)),
-            "in_flight": Execution.objects.filter(dispatch.IN_FLIGHT).count(),
-            "held": Execution.objects.filter(dispatch.HELD).count(),
+            "in_flight": in_flight,
+            "held": held,
         }
     )
 )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test import override_settings
 
 from argus_plugins.core import clock
 from argus_plugins.tenancy import services as tenancy_services
@@ -38,9 +40,12 @@ def tenants(world, published_version):
     def submit(name: str, count: int = 1) -> list[Execution]:
         runs = []
         for _ in range(count):
-            run = execution_services.run_plugin(
-                actor=admins[name][1], installation_id=installations[name].pk, input={}
-            )
+            # Submitted while every worker slot is taken: the dispatcher runs in runPlugin's transaction and
+            # releases nothing, so the runs wait in the database for the releases these tests look at.
+            with override_settings(ARGUS_DISPATCH_SLOTS=0):
+                run = execution_services.run_plugin(
+                    actor=admins[name][1], installation_id=installations[name].pk, input={}
+                )
             # Submission order made explicit: the clock may not tick between two runs.
             queued_at = START + dt.timedelta(seconds=len(submitted))
             Execution.objects.filter(pk=run.pk).update(queued_at=queued_at)
@@ -75,6 +80,33 @@ def test_a_new_run_waits_in_the_database_until_released(tenants):
     run.refresh_from_db()
     assert run.status == ExecutionStatus.QUEUED and run.released_at is not None
     assert dispatch.release_queued_runs() == []  # released once
+
+
+def test_a_run_submitted_with_a_free_slot_is_released_in_its_own_transaction(
+    world, published_version, monkeypatch, django_capture_on_commit_callbacks
+):
+    """No second transaction for the dispatcher: the run is released before runPlugin's transaction commits,
+    and its message is published right after that commit (and only then)."""
+    from argus_plugins.core import publishing
+
+    installation = installation_services.install_plugin(
+        actor=world.admin_a, tenant_id=world.tenant_a.pk, plugin_id=published_version.plugin.pk
+    )
+    sent = []
+    monkeypatch.setattr(publishing, "publish", lambda task_name, *args: sent.append((task_name, *args)))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run = execution_services.run_plugin(actor=world.analyst_a, installation_id=installation.pk, input={})
+        run.refresh_from_db()
+        assert run.status == ExecutionStatus.QUEUED and run.released_at is not None
+        assert sent == []  # not before the commit
+    assert sent == [("execution.run", str(run.pk))]
+    assert dispatch._release_safely not in callbacks
+
+
+def test_the_dispatcher_is_asked_once_per_transaction(world):
+    dispatch.release_after_commit()
+    dispatch.release_after_commit()  # e.g. a run that finishes and, through an event, queues the next
+    assert [callback for _, callback, _ in connection.run_on_commit] == [dispatch._release_safely]
 
 
 def test_runs_are_released_round_robin_across_tenants(tenants, settings):
@@ -165,10 +197,8 @@ def test_a_failed_publish_puts_the_unsent_runs_back_on_hold(tenants, monkeypatch
     assert dispatch.release_queued_runs() == [str(second.pk)]  # the next dispatch sends it again
 
 
-def test_the_finish_of_a_run_and_a_new_run_dispatch_after_commit(tenants, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
-        (run,) = tenants("A")
-    assert dispatch._release_safely in callbacks
+def test_the_finish_of_a_run_dispatches_after_commit(tenants, django_capture_on_commit_callbacks):
+    (run,) = tenants("A")
     with django_capture_on_commit_callbacks() as callbacks:
         execution_services.request_cancel(run, "stop")
     assert dispatch._release_safely in callbacks
@@ -207,3 +237,6 @@ def test_the_dispatcher_on_postgresql_releases_in_turn_and_never_beyond_the_slot
     )
     assert result["first"] == ["B", "A", "B", "A", "B"]
     assert (result["concurrent"], result["distinct"], result["in_flight"], result["held"]) == (5, 5, 5, 1)
+    # Queued while another dispatcher held the lock: not waited for, released after the commit.
+    assert result["deferred"] is True
+    assert (result["released_while_locked"], result["released_after_commit"]) == (0, 1)

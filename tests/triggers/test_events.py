@@ -395,3 +395,34 @@ def test_an_event_that_cannot_be_stored_never_undoes_the_runs_record(
     execution.refresh_from_db()
     assert execution.status == ExecutionStatus.SUCCEEDED and execution.ledger_entry_id is not None
     assert f"Emitting events for {execution.pk} failed" in caplog.text
+
+
+def test_a_runs_event_is_dispatched_by_the_worker_right_after_the_commit_without_a_task(
+    world, plugin_factory, monkeypatch, django_capture_on_commit_callbacks
+):
+    """An event chain's next run is queued by the process that recorded the previous one, in an after-commit
+    step (no dispatch task, no Celery round trip); a dispatch that fails there falls back to the task."""
+    from argus_plugins.core import publishing
+    from triggers import events
+
+    installation = plugin_factory(events=["execution.succeeded"])
+    subscribe(world, installation, "execution.succeeded")
+    first = run_manually(world, installation)
+    sent = []
+    monkeypatch.setattr(publishing, "publish", lambda task_name, *args: sent.append(task_name))
+    with django_capture_on_commit_callbacks(execute=True):
+        (stored,) = complete(first, {"n": 1})
+    assert "triggers.dispatch_event" not in sent
+    assert _dispatch_state(stored) == (True, True)
+    (delivery,) = EventDelivery.objects.filter(event=stored)
+    assert delivery.outcome == DeliveryOutcome.STARTED and delivery.execution.trigger == Trigger.EVENT
+
+    def broken(event_id):
+        raise RuntimeError("database gone")  # fault injection: the after-commit dispatch fails
+
+    second = run_manually(world, installation)
+    monkeypatch.setattr(events.dispatch, "dispatch", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        (stored,) = complete(second, {"n": 2})
+    assert "triggers.dispatch_event" in sent  # the task dispatches it instead
+    assert _dispatch_state(stored) == (True, False)

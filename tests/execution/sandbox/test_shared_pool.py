@@ -36,7 +36,7 @@ from execution.sandbox.shared_pool import (
     shape_key,
     sweep_pool,
 )
-from execution.sandbox.spec import ContainerSettings, MiB
+from execution.sandbox.spec import ContainerSettings, MiB, SandboxLimits
 
 ROOT = Path(__file__).resolve().parents[3]
 HELLO = 'import json\nprint(json.dumps({"hello": "world"}))\n'
@@ -256,6 +256,124 @@ def test_a_worker_killed_between_take_and_job_leaves_no_container(
         lambda: not any(cid == claimed for _, cid, _ in pool.layout.claims()), timeout=10, what="its claim"
     )
     pool.close()
+
+
+def test_a_preclaimed_container_serves_one_take_only_and_runs_one_job(
+    make_job, docker_client: docker.DockerClient, pool_dir: Path, keeper_thread: PoolKeeper, exists
+) -> None:
+    pool = SharedPool(docker_client, work_dir=pool_dir)
+    job = make_job(HELLO)
+    settings = job.container_settings()
+    key = shape_key(settings)
+    pool.prewarm(settings)
+    wait_until(lambda: len(pool.layout.ready_entries(key)) >= 2, what="two warm containers")
+    future = pool.preclaim(settings)
+    assert future is not None
+    future.result(timeout=60)
+    held = pool.preclaimed()
+    assert held is not None and held.pooled
+    # Claimed by this process like any take: not in ready/ any more, its claim names us.
+    assert held.id not in {entry_container_id(e) for e in pool.layout.ready_entries(key)}
+    assert [owner for _, cid, owner in pool.layout.claims() if cid == held.id] == [pool.owner]
+    assert pool.preclaim(settings) is None  # one per process: it already holds one of this shape
+    # Another shape's take leaves it alone; the take of its shape gets it, once.
+    other = make_job(HELLO, limits=SandboxLimits(memory_mb=96)).container_settings()
+    assert other != settings
+    assert pool.take(other) is None and pool.preclaimed() is held
+    first = pool.take(settings)
+    assert first is held and pool.preclaimed() is None
+    second = pool.take(settings)
+    assert second is None or second.id != held.id  # from ready/ (or a miss), never the same container
+    result = run_job(docker_client, job, pool=pool, container=first)
+    assert result.outcome == Outcome.COMPLETED and result.path == "pool"
+    if second is not None:
+        pool.dispose(second)
+    assert pool.reaper.flush(30)
+    assert not exists(docker_client, held.id)  # single use: gone after its one job
+    assert not any(cid == held.id for _, cid, _ in pool.layout.claims())
+    wait_until(lambda: keeper_thread.counts["hits_preclaimed"] == 1, timeout=10, what="the keeper's count")
+    assert keeper_thread.counts["preclaims"] == 1
+    pool.close()
+
+
+def test_closing_a_pool_removes_its_preclaimed_container(
+    make_job, docker_client: docker.DockerClient, pool_dir: Path, keeper_thread: PoolKeeper, exists
+) -> None:
+    pool = SharedPool(docker_client, work_dir=pool_dir)
+    settings = make_job(HELLO).container_settings()
+    pool.prewarm(settings)
+    wait_until(lambda: len(pool.layout.ready_entries(shape_key(settings))) >= 1, what="a warm container")
+    pool.preclaim(settings).result(timeout=60)  # type: ignore[union-attr]
+    held = pool.preclaimed()
+    assert held is not None
+    pool.close()
+    assert not exists(docker_client, held.id)
+    assert not any(cid == held.id for _, cid, _ in pool.layout.claims())
+
+
+PRECLAIM_AND_HANG = """
+import sys, time
+from pathlib import Path
+from execution.sandbox import connect
+from execution.sandbox.shared_pool import SharedPool, settings_from_json
+import json
+pool = SharedPool(connect(), work_dir=Path(sys.argv[1]))
+pool.preclaim(settings_from_json(json.loads(sys.argv[2]))).result(timeout=60)
+held = pool.preclaimed()
+print(held.id if held else "", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("cleaner", ["keeper", "sweep"])
+def test_a_worker_killed_holding_a_preclaimed_container_leaves_nothing_behind(
+    make_job, docker_client: docker.DockerClient, pool_dir: Path, exists, cleaner: str
+) -> None:
+    """The pre-claim is an ordinary claim naming its process: when that process dies, the keeper's reconcile
+    or, with no keeper, the sweep task's ``sweep_pool`` removes the container and its claim."""
+    import dataclasses
+    import json
+
+    settings = make_job(HELLO).container_settings()
+    key = shape_key(settings)
+    keeper = PoolKeeper(docker_client, pool_dir, PoolLimits(min_depth=1, max_per_shape=2, max_total=2))
+    thread = threading.Thread(target=keeper.run, daemon=True)
+    thread.start()
+    pool = SharedPool(docker_client, work_dir=pool_dir)
+    try:
+        wait_until(lambda: keeper.layout.socket_path.exists(), what="the keeper to listen")
+        pool.prewarm(settings)
+        wait_until(lambda: len(pool.layout.ready_entries(key)) >= 1, what="a warm container")
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                PRECLAIM_AND_HANG,
+                str(pool_dir),
+                json.dumps(dataclasses.asdict(settings)),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        held = worker.stdout.readline().strip()
+        assert held, "the worker pre-claimed nothing"
+        assert exists(docker_client, held)
+        if cleaner == "sweep":
+            keeper.stop()
+            thread.join(timeout=60)
+            assert exists(docker_client, held)  # a claimed container is its claimer's, not the keeper's
+        worker.kill()
+        worker.wait(timeout=30)
+        if cleaner == "sweep":
+            sweep_pool(docker_client, pool_dir)
+        wait_until(lambda: not exists(docker_client, held), timeout=30, what="its removal")
+        assert not any(cid == held for _, cid, _ in pool.layout.claims())
+    finally:
+        keeper.stop()
+        thread.join(timeout=60)
+        pool.close()
+    assert not pool_containers(docker_client, pool_dir)
 
 
 def test_a_dead_keeper_leaves_running_jobs_alone_and_its_successor_rewarms_recent_shapes(
