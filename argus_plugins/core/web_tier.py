@@ -257,18 +257,24 @@ class WebTier:
 
 
 def stop_processes(processes: list[subprocess.Popen], timeout: float = 20) -> None:
-    """SIGTERM each process group, then SIGKILL whatever has not exited after ``timeout`` seconds."""
+    """SIGTERM each process, then SIGKILL its whole process group once it has exited or ``timeout`` passed.
+
+    Only the group's leader (gunicorn's master, Celery's main process, nginx's master) is sent SIGTERM: it
+    stops its own children in order. Celery's warm shutdown lets a task finish and stops the pool keeper
+    itself; pool processes sent SIGTERM directly would die mid-task and their tasks be reported lost. The
+    SIGKILL afterwards reaches whatever a leader left behind (or a leader that did not stop in time).
+    """
     for process in processes:
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
     for process in processes:
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(deadline - time.monotonic(), 0))
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_healthy(base_url: str, processes: list[subprocess.Popen], timeout: float = 60) -> dict[str, Any]:
