@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from argus_cli.api import Api
@@ -26,11 +26,6 @@ mutation RunPlugin($installationId: ID!, $input: JSONString, $evidenceIds: [ID!]
 """.strip()
 EXECUTION_FIELDS = (
     "id status terminal exitCode errorReason output stdout progress { fraction message updatedAt }"
-)
-EXECUTION_QUERY = f"query Execution($id: ID!) {{ execution(id: $id) {{ {EXECUTION_FIELDS} }} }}"
-WAIT_QUERY = (
-    "query WaitForExecution($id: ID!, $seconds: Int!) "
-    f"{{ waitForExecution(id: $id, timeoutSeconds: $seconds) {{ {EXECUTION_FIELDS} }} }}"
 )
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "MEMORY_EXCEEDED", "CANCELLED", "REJECTED"})
 BAR_WIDTH = 30
@@ -57,6 +52,46 @@ def start_run(client: Api, installation_id: str, input: dict[str, Any], evidence
     return str(client.mutate("runPlugin", RUN_PLUGIN_MUTATION, variables)["execution"]["id"])
 
 
+def follow_run(
+    client: Any,
+    execution_id: str,
+    *,
+    fields: str = EXECUTION_FIELDS,
+    wait_seconds: int = 1,
+    poll_seconds: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[dict[str, Any]]:
+    """The run's ``fields`` after each request, until an answer is terminal (the last one yielded).
+
+    Each request waits on the server up to ``wait_seconds`` (the end is seen at once, a progress line
+    still moves every second); after a ``WAIT_UNAVAILABLE`` the next answer comes from ``execution(id)``
+    and a pause of ``poll_seconds``, then waiting is tried again. ``client.query(document, variables)``
+    returns the data or raises ``ServerRefused``: the CLI's ``Api``, or the demo's client.
+    """
+    poll_query = f"query Execution($id: ID!) {{ execution(id: $id) {{ {fields} }} }}"
+    wait_query = (
+        "query WaitForExecution($id: ID!, $seconds: Int!) "
+        f"{{ waitForExecution(id: $id, timeoutSeconds: $seconds) {{ {fields} }} }}"
+    )
+    while True:
+        waited = True
+        try:
+            answer = client.query(wait_query, {"id": execution_id, "seconds": wait_seconds})
+            execution = answer.get("waitForExecution")
+        except ServerRefused as refusal:
+            if refusal.code != "WAIT_UNAVAILABLE":
+                raise
+            waited = False
+            execution = client.query(poll_query, {"id": execution_id}).get("execution")
+        if not isinstance(execution, dict):
+            raise CliError(f"execution {execution_id} is not visible to this token.")
+        yield execution
+        if execution.get("status") in TERMINAL:
+            return
+        if not waited:
+            sleep(poll_seconds)
+
+
 def wait_for_run(
     client: Api,
     execution_id: str,
@@ -68,25 +103,12 @@ def wait_for_run(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Follow the run until it is terminal (or ``timeout``); ``on_poll`` sees each answer.
-
-    Each request waits on the server up to ``wait_seconds`` (the end is seen at once, the progress line
-    still moves every second); after a ``WAIT_UNAVAILABLE`` the next answer comes from ``execution(id)``
-    and a pause of ``poll_seconds``, then waiting is tried again.
-    """
+    """Follow the run (``follow_run``) until it is terminal, or raise once ``timeout`` has passed;
+    ``on_poll`` sees each answer."""
     started = clock()
-    while True:
-        waited = True
-        try:
-            answer = client.query(WAIT_QUERY, {"id": execution_id, "seconds": wait_seconds})
-            execution = answer.get("waitForExecution")
-        except ServerRefused as refusal:
-            if refusal.code != "WAIT_UNAVAILABLE":
-                raise
-            waited = False
-            execution = client.query(EXECUTION_QUERY, {"id": execution_id}).get("execution")
-        if not isinstance(execution, dict):
-            raise CliError(f"execution {execution_id} is not visible to this token.")
+    for execution in follow_run(
+        client, execution_id, wait_seconds=wait_seconds, poll_seconds=poll_seconds, sleep=sleep
+    ):
         elapsed = clock() - started
         on_poll(execution, elapsed)
         if execution.get("status") in TERMINAL:
@@ -94,5 +116,4 @@ def wait_for_run(
         if elapsed > timeout:
             status = execution.get("status")
             raise CliError(f"execution {execution_id} is still {status} after {timeout:.0f} s.")
-        if not waited:
-            sleep(poll_seconds)
+    raise AssertionError("follow_run ends with a terminal answer")  # pragma: no cover

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.db import transaction
 
-from argus_cli.runs import progress_line
+from argus_cli.errors import ServerRefused
+from argus_cli.runs import follow_run, progress_line
 from argus_plugins.staff.roles import StaffRole, grant_role
 from argus_plugins.tenancy import services as tenancy_services
 from argus_plugins.tenancy.models import Membership, Role, Tenant, User
@@ -60,9 +61,6 @@ mutation($i: ID!, $e: [ID!]) {
 EXECUTION_FIELDS = """
     status terminal exitCode stdout stderr output errorReason durationMs ledgerEntry { sequence entryHash }
     progress { fraction message }"""
-EXECUTION_QUERY = f"query($id: ID!) {{ execution(id: $id) {{ {EXECUTION_FIELDS} }} }}"
-# Answered at the run's end, or after a second with the run as it is (the progress line moves on).
-WAIT_QUERY = f"query($id: ID!) {{ waitForExecution(id: $id, timeoutSeconds: 1) {{ {EXECUTION_FIELDS} }} }}"
 
 
 @transaction.atomic
@@ -149,10 +147,6 @@ def publish_example(user: User, write: Callable[[str], None]) -> Any:
     )
 
 
-class _WaitUnavailable(RuntimeError):
-    """The server cannot hold a waitForExecution now (WAIT_UNAVAILABLE): poll instead."""
-
-
 class _Api:
     def __init__(self, base_url: str, token: str) -> None:
         self.url = f"{base_url}/graphql/"
@@ -168,13 +162,14 @@ class _Api:
             answer = json.loads(response.read())
         if answer.get("errors"):
             codes = {error.get("extensions", {}).get("code") for error in answer["errors"]}
-            raise (_WaitUnavailable if codes == {"WAIT_UNAVAILABLE"} else RuntimeError)(
-                f"GraphQL error: {answer['errors']}"
-            )
+            if codes == {"WAIT_UNAVAILABLE"}:  # follow_run polls meanwhile
+                raise ServerRefused(f"GraphQL error: {answer['errors']}", code="WAIT_UNAVAILABLE")
+            raise RuntimeError(f"GraphQL error: {answer['errors']}")
         return answer["data"]
 
-    def query(self, query: str, **variables: Any) -> dict[str, Any]:
-        return self._send(json.dumps({"query": query, "variables": variables}).encode(), "application/json")
+    def query(self, query: str, variables: dict[str, Any] | None = None, **named: Any) -> dict[str, Any]:
+        body = {"query": query, "variables": {**(variables or {}), **named}}
+        return self._send(json.dumps(body).encode(), "application/json")
 
     def upload(self, query: str, variables: dict[str, Any], file_variable: str, name: str, data: bytes):
         boundary = uuid.uuid4().hex
@@ -233,12 +228,7 @@ def run_demo(
     ]
     write(f"Queued execution {execution['id']}; waiting for the sandbox…")
     shown = ""
-    while True:
-        try:
-            result = api.query(WAIT_QUERY, id=execution["id"])["waitForExecution"]
-        except _WaitUnavailable:
-            result = api.query(EXECUTION_QUERY, id=execution["id"])["execution"]
-            time.sleep(0.2)
+    for result in follow_run(api, execution["id"], fields=EXECUTION_FIELDS, poll_seconds=0.2):
         # The run's status and the plugin's own progress report, each time either changes.
         line = progress_line(result, time.monotonic() - started)
         if line.split(" (")[0] != shown:
