@@ -206,11 +206,12 @@ def ensure_linked(entry: LedgerEntry) -> LedgerEntry:
     For readers that need the place right after the change's commit (a run's entry is linked a moment
     after its terminal status commits): they never see a finished run whose entry has no sequence, even if
     the writer's process died before linking it. An entry refused by the linker (altered while pending)
-    stays pending.
+    stays pending, and this instance is not linked again: its three GraphQL fields ask once between them.
     """
-    if entry.sequence is None:
+    if entry.sequence is None and not getattr(entry, "_link_tried", False):
         link_pending_entries()
         entry.refresh_from_db(fields=["sequence", "prev_hash", "entry_hash", "subtree_hashes"])
+        entry._link_tried = True
     return entry
 
 

@@ -8,6 +8,7 @@ entry in one batch. Readers treat pending entries as not yet in the chain.
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import pytest
 import rfc8785
@@ -160,12 +161,15 @@ def test_graphql_links_a_pending_entry_before_showing_it(world, gql_for):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_graphql_shows_a_refused_pending_entry_last_with_null_sequence_and_hashes(world, gql_for):
+def test_graphql_shows_a_refused_pending_entry_last_with_null_sequence_and_hashes(world, gql_for, caplog):
     append_entry("grant.created", {"grant_id": "g1"})
     (entry,) = commit_pending_then_die(sample_record(1))
     sql("UPDATE ledger_ledgerentry SET record = %s WHERE id = %s", ['{"altered": true}', entry.pk.hex])
     query = "{ ledgerEntries { totalCount edges { node { sequence entryType prevHash entryHash createdAt } } } }"
-    nodes = [edge["node"] for edge in gql_for(world.staff).execute(query).data["ledgerEntries"]["edges"]]
+    with caplog.at_level(logging.ERROR, logger="ledger.services"):
+        nodes = [edge["node"] for edge in gql_for(world.staff).execute(query).data["ledgerEntries"]["edges"]]
+    # Its three fields tried to link it once between them (one refusal logged, not three).
+    assert caplog.text.count("does not match its content_hash") == 1
     assert [(node["sequence"], node["entryType"]) for node in nodes] == [(1, "grant.created"), (None, "execution.completed")]
     assert (nodes[1]["prevHash"], nodes[1]["entryHash"]) == (None, None) and nodes[1]["createdAt"]
 
