@@ -29,9 +29,10 @@ database, e.g. PostgreSQL), then measures, side by side in one run:
 1, 4, 8 and 16 writer processes, each with its own connection, taking ``K`` x writers appends from one
 shared queue (like Celery workers taking runs), one committed transaction each, through the path of a
 run's finish (``execution.recording.finish``):
-``append_pending_entry`` in the transaction, then the linker on commit (group commit: the writer that gets
-the linkers' lock links every pending entry and looks again after its commit; one that finds it taken
-leaves its entry to the holder), whose commit also runs the ``ledger.entries_linked`` hook;
+``append_entry_without_waiting`` in the transaction (linked in it when the linkers' lock is free; else
+written pending and linked on commit, by group commit: the writer that gets the lock links every pending
+entry and looks again after its commit; one that finds it taken leaves its entry to the holder), whose
+commit also runs the ``ledger.entries_linked`` hook;
 versus the same number of processes inserting the same rows (same canonicalisation and SHA-256, same
 columns and indexes, in a copy of the ledger's table) with a plain INSERT + COMMIT each and no lock.
 Each writer count runs ``P`` (``--pairs``, 3) pairs of the two sides back to back, alternating which goes
@@ -503,7 +504,7 @@ def _writer(
                 # A run's finish: the entry is written pending with the transaction's other rows, and the
                 # commit hands it to the linker (on_commit, this process), which links every pending entry.
                 with transaction.atomic():
-                    services.append_pending_entry(ENTRY_TYPE, record, tenant_id=tenant_id)
+                    services.append_entry_without_waiting(ENTRY_TYPE, record, tenant_id=tenant_id)
                 continue
             # The same preparation and hashing as an append, the same row, but no head, no lock.
             entry_type, _, canonical, _ = services._prepare(ENTRY_TYPE, record, tenant_id)

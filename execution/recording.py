@@ -10,7 +10,7 @@ from django.db import transaction
 
 from argus_plugins.core.hooks import run_hooks
 from ledger.hashing import format_optional_timestamp
-from ledger.services import append_pending_entry
+from ledger.services import append_entry_without_waiting
 
 from . import dispatch, metrics
 from .hooks import RUN_FINISHED
@@ -81,12 +81,15 @@ def finish(
             "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
         ).get(pk=execution.pk)
     record = ledger_record(execution, evidence_links)
-    # Pending: no ledger lock while this transaction runs. Linked right after the commit (first of the
-    # after-commit steps); the link's commit announces the run's end to waitForExecution's waiters
-    # (``announce_runs_of_linked_entries``), so a woken client reads the entry in its place in the chain.
-    entry = append_pending_entry(LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id)
-    execution.ledger_entry = entry
     run_hooks(RUN_FINISHED, execution)  # e.g. its execution.* and custom events, in this transaction
     metrics.record_finished(execution)
+    # Last: when the ledger's lock is free the entry is linked here and the lock held until the commit, so
+    # nothing after it may wait for other rows (another transaction could be waiting for the lock while
+    # holding them). Otherwise it is written pending and linked right after the commit. Either way the
+    # link's commit announces the run's end to waitForExecution's waiters
+    # (``announce_runs_of_linked_entries``), so a woken client reads the entry in its place in the chain.
+    execution.ledger_entry = append_entry_without_waiting(
+        LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id
+    )
     dispatch.release_after_commit()  # its slot is free: the next queued run (fairly chosen) may go
     return True

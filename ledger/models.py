@@ -44,8 +44,9 @@ class LedgerEntryQuerySet(models.QuerySet):
     def linked(self) -> LedgerEntryQuerySet:
         return self.filter(sequence__isnull=False)
 
-    def _write_pending(self, entry: LedgerEntry) -> None:
-        """Insert one pending entry (``ledger.services.append_pending_entry``, on every run's finish).
+    def _write(self, entry: LedgerEntry) -> None:
+        """Insert one entry, pending or already linked (``ledger.services.append_entry_without_waiting``, on
+        every run's finish).
 
         One fixed INSERT, with each value prepared by its field as ``save()`` would: the same row, for a
         fraction of ``bulk_create``'s per-call cost (it builds and compiles a query each time), which on
@@ -53,7 +54,8 @@ class LedgerEntryQuerySet(models.QuerySet):
         """
         connection = connections[self.db]
         quote = connection.ops.quote_name
-        fields = [self.model._meta.get_field(name) for name in PENDING_FIELDS]
+        names = PENDING_FIELDS if entry.sequence is None else (*PENDING_FIELDS, "sequence")
+        fields = [self.model._meta.get_field(name) for name in names]
         statement = (
             f"INSERT INTO {quote(self.model._meta.db_table)} "  # noqa: S608
             f"({', '.join(quote(field.column) for field in fields)}) "
@@ -63,7 +65,7 @@ class LedgerEntryQuerySet(models.QuerySet):
         with connection.cursor() as cursor:
             cursor.execute(statement, values)
 
-    _write_pending.queryset_only = False  # type: ignore[attr-defined]  # private, yet on the manager too
+    _write.queryset_only = False  # type: ignore[attr-defined]  # private, yet on the manager too
 
     def _link(self, entries: list[LedgerEntry]) -> None:
         """The one update the ledger allows: give pending entries their place in the chain (the caller holds
@@ -95,7 +97,8 @@ class LedgerEntryQuerySet(models.QuerySet):
     _link.queryset_only = False  # type: ignore[attr-defined]  # private, yet on the manager too
 
 
-#: What a pending entry is written with (the rest is null or empty until it is linked).
+#: What a pending entry is written with (the rest is null or empty until it is linked); an entry linked
+#: as it is written has these filled in, and its sequence.
 PENDING_FIELDS = (
     "id",
     "entry_type",
@@ -183,6 +186,23 @@ class LedgerEntry(UUIDModel):
         _refuse("delete")
 
 
+class LedgerHeadManager(models.Manager):
+    def _move(self, head: LedgerHead, *, sequence: int, entry_hash: str, frontier: bytes) -> int:
+        """Move the head past newly linked entries; how many rows moved (1, or 0 if the head was not at
+        ``head.sequence`` any more). A plain conditional UPDATE (not save()) so that a concurrent change
+        could never be overwritten; fixed SQL, because every append on the hot path moves the head."""
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        table = quote(self.model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET sequence = %s, entry_hash = %s, frontier = %s "  # noqa: S608
+                "WHERE id = %s AND sequence = %s",
+                [sequence, entry_hash, frontier, head.pk, head.sequence],
+            )
+            return cursor.rowcount
+
+
 class LedgerHead(models.Model):
     """The single row (id 1) holding the last sequence and hash.
 
@@ -199,6 +219,8 @@ class LedgerHead(models.Model):
     #: The Merkle tree's frontier: the hashes of the complete subtrees along its right edge, largest first
     #: (one per 1-bit of ``sequence``), 32 bytes each. Enough to append a leaf and compute the root.
     frontier = models.BinaryField(default=b"")
+
+    objects = LedgerHeadManager()
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="ledger_head_singleton")]

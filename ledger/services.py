@@ -8,13 +8,17 @@ transaction already holds the database's write lock from its start, ``transactio
 No two linkers can take the same sequence or the same predecessor, so the chain never forks, skips or
 repeats. Two ways to append:
 
-* ``append_pending_entry`` (executions finishing: the hot path) writes the entry *pending*: record,
-  ``created_at`` and ``content_hash``, no sequence yet, and takes no ledger lock at all, so finishing runs
-  commit in parallel. Right after the commit (``transaction.on_commit``, same process) the entry is
-  linked: one linker at a time links every pending entry in one short transaction and looks again after
-  it; the others, finding the lock taken, return at once and leave theirs to it (group commit). The beat
-  task ``ledger.link_pending_entries`` links too, so an entry whose process died between commit and
-  linking is linked a moment later.
+* ``append_entry_without_waiting`` (executions finishing: the hot path) never waits for the ledger's lock.
+  When the linkers' lock is free at that moment (``pg_try_advisory_xact_lock``; always on SQLite, whose
+  write transactions hold the database's write lock anyway) the entry is linked in the caller's
+  transaction and written once, with its place in the chain, after any entry pending before it. When
+  another writer holds the lock, the entry is written *pending*: record, ``created_at`` and
+  ``content_hash``, no sequence yet, so finishing runs commit in parallel. Right after the commit
+  (``transaction.on_commit``, same process) pending entries are linked: one linker at a time links every
+  pending entry in one short transaction and looks again after it; the others, finding the lock taken,
+  return at once and leave theirs to it (group commit). A writer that linked in its own transaction
+  looks again after its commit too. The beat task ``ledger.link_pending_entries`` links as well, so an
+  entry whose process died between commit and linking is linked a moment later.
 * ``append_entry`` / ``append_entries`` (grants, approvals, imports: rare) link in the caller's
   transaction, holding the head's lock until it commits; pending entries visible then are linked first.
 """
@@ -101,7 +105,7 @@ def append_entry(
     transaction (references to entries are foreign keys checked at commit): one UPDATE less for it.
 
     The head's lock is held until the caller's transaction ends: fine for rare appends; frequent ones
-    (every finished run) use ``append_pending_entry``.
+    (every finished run) use ``append_entry_without_waiting``.
     """
     return _append([_prepare(entry_type, record, tenant_id)], [entry_id])[0]
 
@@ -119,15 +123,25 @@ def append_entries(items: Iterable[tuple[str, dict[str, Any], Any]]) -> list[Led
 
 
 @timed(metrics.APPEND_SECONDS)
-def append_pending_entry(
-    entry_type: str, record: dict[str, Any], *, tenant_id: Any = None, entry_id: uuid.UUID | None = None
+def append_entry_without_waiting(
+    entry_type: str,
+    record: dict[str, Any],
+    *,
+    tenant_id: Any = None,
+    entry_id: uuid.UUID | None = None,
+    link_at_once: bool = True,
 ) -> LedgerEntry:
-    """Write one entry unlinked (pending) in the caller's transaction; it is linked right after the commit.
+    """Write one entry in the caller's transaction without waiting for any other writer.
 
-    Same arguments and refusals as ``append_entry``. One INSERT and no ledger lock: the caller's
-    transaction never waits for other writers. The entry returned (and stored) has ``sequence`` None and
-    empty ``prev_hash`` / ``entry_hash`` until ``link_pending_entries`` runs, on commit in this process
-    (or, if the process dies first, from the beat task); its ``content_hash`` protects it meanwhile.
+    Same arguments and refusals as ``append_entry``. If the linkers' lock is free (never waiting for it)
+    the entry is linked here: the entries pending before it are linked first, then it is written once,
+    with its sequence and hashes. The lock is then held until the caller's transaction ends, so make this
+    the caller's last ledger-related step (``execution.recording.finish`` makes it its last write but the
+    artifacts'). If the lock is taken, the entry is written pending (``sequence`` None, empty
+    ``prev_hash`` / ``entry_hash``, its ``content_hash`` protecting it) and linked right after the commit
+    (or, if the process dies first, by the beat task).
+
+    ``link_at_once=False`` always writes it pending, as if another writer held the lock.
     """
     entry_type, plain, canonical, tenant_uuid = _prepare(entry_type, record, tenant_id)
     created_at = format_timestamp(clock.now())
@@ -142,11 +156,72 @@ def append_pending_entry(
         created_at=created_at,
         content_hash=content_hash(entry_type, canonical, created_at),
     )
-    LedgerEntry.objects._write_pending(entry)
-    # robust: a failure to link (e.g. the database went away) must not fail the committed run; the beat
-    # task links the entry later.
-    transaction.on_commit(_link_after_commit, robust=True)
+    # One transaction (the caller's, or its own outside one): linking and writing must commit together.
+    with transaction.atomic(savepoint=False):
+        locked, head = _lock_if_free() if link_at_once else (False, None)
+        if locked:
+            if head is None:
+                # Entries that committed pending before this one keep their turn.
+                _link_pending(LINK_BATCH)
+                head = _lock_head()
+            _chain(head, [(entry, canonical)])
+            LedgerEntry.objects._write(entry)
+            linked_ids = [entry.id]
+            transaction.on_commit(lambda: run_hooks(ENTRIES_LINKED, linked_ids), robust=True)
+            # Writers that found the lock taken while this transaction held it left their entries to it.
+            transaction.on_commit(_link_left_pending, robust=True)
+        else:
+            LedgerEntry.objects._write(entry)
+            # robust: a failure to link (e.g. the database went away) must not fail the committed run; the
+            # beat task links the entry later.
+            transaction.on_commit(_link_after_commit, robust=True)
     return entry
+
+
+def _lock_if_free() -> tuple[bool, LedgerHead | None]:
+    """Take the linkers' lock for this transaction if it is free, never waiting. Returns whether it was taken
+    and, when no entry is pending (the usual case), the head, locked: one fixed query instead of three (the
+    lock, the pending entries' read, the head's lock). The head is None when entries are pending or the
+    head row needs ``_lock_head``'s care (at sequence 0, or missing after a test flush; on PostgreSQL the
+    lock is then reported not taken, and the entry is linked after the commit).
+
+    On PostgreSQL the lock is taken in the query's WHERE clause, after the query's snapshot: a pending
+    entry committed in between is missed by EXISTS, but its writer found the lock taken and left the entry
+    to this transaction, which looks again after its commit (``_link_left_pending``). The head row is read
+    ``FOR UPDATE``, which returns its latest committed version whatever the snapshot (READ COMMITTED).
+    On SQLite the write transaction already excludes every other writer.
+    """
+    entries, head = (connection.ops.quote_name(model._meta.db_table) for model in (LedgerEntry, LedgerHead))
+    query = (
+        f"SELECT sequence, entry_hash, frontier, "  # noqa: S608
+        f"EXISTS (SELECT 1 FROM {entries} WHERE sequence IS NULL) FROM {head} WHERE id = %s"
+    )
+    params: list[Any] = [LedgerHead.SINGLETON_ID]
+    if connection.vendor == "postgresql":
+        query += " AND pg_try_advisory_xact_lock(%s) FOR UPDATE"
+        params.append(LINK_LOCK_ID)
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        row = cursor.fetchone()
+    if row is None:  # PostgreSQL: the lock is taken (or the head row missing); SQLite: the row is missing
+        return connection.vendor != "postgresql", None
+    sequence, entry_hash, frontier, pending = row
+    if pending or sequence == 0:
+        return True, None
+    return True, LedgerHead(
+        id=LedgerHead.SINGLETON_ID, sequence=sequence, entry_hash=entry_hash, frontier=bytes(frontier)
+    )
+
+
+def _link_left_pending() -> None:
+    """After a commit that linked in its transaction: link what other writers left pending meanwhile."""
+    if connection.vendor != "postgresql":
+        return  # no other writer could write while this transaction held SQLite's write lock
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(LedgerEntry._meta.db_table)
+        cursor.execute(f"SELECT 1 FROM {table} WHERE sequence IS NULL LIMIT 1")  # noqa: S608
+        if cursor.fetchone() is not None:
+            _link_after_commit()
 
 
 def _link_after_commit() -> None:
@@ -301,10 +376,9 @@ def _chain(head: LedgerHead, entries: list[tuple[LedgerEntry, bytes]]) -> None:
         entry.sequence, entry.prev_hash, entry.entry_hash = sequence, prev_hash, digest
         entry.subtree_hashes = b"".join(completed)
         prev_hash = digest
-    # A plain conditional UPDATE (not save()) so a concurrent head change could never be overwritten;
-    # the lock makes it impossible, the condition makes it checkable.
-    moved = LedgerHead.objects.filter(pk=head.pk, sequence=head.sequence).update(
-        sequence=sequence, entry_hash=prev_hash, frontier=b"".join(frontier)
+    # A conditional UPDATE: the lock makes a concurrent head change impossible, the condition checkable.
+    moved = LedgerHead.objects._move(
+        head, sequence=sequence, entry_hash=prev_hash, frontier=b"".join(frontier)
     )
     if moved != 1:  # pragma: no cover - only reachable if the lock does not serialise appends
         raise LedgerCorruptedError("The ledger head moved during an append.")

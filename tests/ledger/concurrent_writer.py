@@ -9,8 +9,8 @@ appends COUNT entries, each in its own transaction, noting in ``FLAG_DIR/started
 when it began and ended. Exits 0 only when every child did.
 
 ``linked`` (the default) appends with ``append_entry`` (linked in the transaction, as grants are);
-``pending`` like a Celery worker finishing executions: ``append_pending_entry`` in a transaction, linked
-by ``link_pending_entries`` on commit.
+``pending`` like a Celery worker finishing executions: ``append_entry_without_waiting`` in a transaction (linked
+in it when the ledger's lock is free, else written pending and linked after the commit).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def write(writer: int, count: int, flags: Path, mode: str) -> int:
     from django.db import transaction
 
     from ledger.models import LedgerEntry
-    from ledger.services import append_entry, append_pending_entry
+    from ledger.services import append_entry, append_entry_without_waiting
 
     LedgerEntry.objects.exists()  # connect before the start signal, so the appends really overlap
     (flags / f"ready-{writer}").touch()
@@ -43,7 +43,7 @@ def write(writer: int, count: int, flags: Path, mode: str) -> int:
         record = {"writer": writer, "index": index, "cpus": 0.25, "note": "é"}
         if mode == "pending":
             with transaction.atomic():
-                append_pending_entry("execution.completed", record)
+                append_entry_without_waiting("execution.completed", record)
         else:
             append_entry("execution.completed", record)
     (flags / f"finished-{writer}").write_text(repr(time.monotonic()))

@@ -1,6 +1,6 @@
 """Eight writer processes appending at once never fork the chain, skip or repeat a sequence, whether they
 link in their own transaction (``append_entry``) or write pending entries that are linked after commit
-(``append_pending_entry``, a run's finish); entries left pending by a process that died after its commit
+(``append_entry_without_waiting``, a run's finish); entries left pending by a process that died after its commit
 are linked by the beat task, and one altered while pending is caught.
 
 Each test gets its own database (a fresh PostgreSQL database, or an SQLite file), migrated by
@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from ledger.services import LINK_LOCK_ID
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("concurrent_writer.py")
@@ -165,13 +167,33 @@ import os, sys
 import django
 django.setup()
 from django.db import transaction
-from ledger.services import append_pending_entry
+from ledger.services import append_entry_without_waiting
 index = int(sys.argv[1])
 with transaction.atomic():
     transaction.on_commit(lambda: os._exit(0))
-    append_pending_entry("execution.completed", {"writer": "dying", "index": index, "cpus": 0.25})
+    append_entry_without_waiting("execution.completed", {"writer": "dying", "index": index, "cpus": 0.25})
 sys.exit(3)  # not reached: the commit ran the callback
 """
+
+
+@pytest.mark.postgres
+def test_a_writer_that_finds_the_lock_free_links_its_entry_in_its_own_transaction(postgres_database):
+    import psycopg
+
+    env = subprocess_env(postgres_database)
+    env["PYTHONPATH"] = str(REPO)
+    assert manage(env, "migrate", "ledger", "-v", "0").returncode == 0
+    done = subprocess.run(
+        [sys.executable, "-c", DYING_WRITER, "7"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    # The process died right after its commit, before any after-commit step: the entry is linked anyway.
+    with psycopg.connect(postgres_database) as connection:
+        rows = connection.execute("SELECT sequence, prev_hash, record->>'index' FROM ledger_ledgerentry").fetchall()
+        head = connection.execute("SELECT sequence FROM ledger_ledgerhead").fetchall()
+    assert (rows, head) == ([(1, GENESIS, "7")], [(1,)])
+    verified = manage(env, "verify_ledger")
+    assert verified.returncode == 0 and "Ledger OK: 1 entries" in verified.stdout, verified.stderr
 
 
 @pytest.mark.postgres
@@ -181,11 +203,15 @@ def test_entries_left_pending_by_a_dead_process_are_linked_by_the_beat_task(post
     env = subprocess_env(postgres_database)
     env["PYTHONPATH"] = str(REPO)
     assert manage(env, "migrate", "ledger", "-v", "0").returncode == 0
-    for index in range(3):
-        done = subprocess.run(
-            [sys.executable, "-c", DYING_WRITER, str(index)], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
+    # Another linker holds the ledger's lock meanwhile, so the writers cannot link in their transactions:
+    # they write pending entries, and die before their after-commit link.
+    with psycopg.connect(postgres_database, autocommit=True) as linker:
+        linker.execute("SELECT pg_advisory_lock(%s)", [LINK_LOCK_ID])
+        for index in range(3):
+            done = subprocess.run(
+                [sys.executable, "-c", DYING_WRITER, str(index)], env=env, capture_output=True, text=True, timeout=120
+            )
+            assert done.returncode == 0, done.stderr
 
     def rows() -> list[tuple]:
         with psycopg.connect(postgres_database) as connection:

@@ -1,8 +1,10 @@
 """Pending entries: written with the change they record, linked into the chain right after the commit.
 
-``append_pending_entry`` (a run's finish) writes the entry without a place in the chain and takes no
-ledger lock; ``link_pending_entries`` (on commit, and the beat task as a safety net) links every pending
-entry in one batch. Readers treat pending entries as not yet in the chain.
+``append_entry_without_waiting`` (a run's finish) never waits for the ledger's lock: when it is free (always
+on SQLite) the entry is linked in the writer's transaction; when another writer holds it (PostgreSQL,
+``link_at_once=False`` here) the entry is written without a place in the chain, and
+``link_pending_entries`` (on commit, and the beat task as a safety net) links every pending entry in one
+batch. Readers treat pending entries as not yet in the chain.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ledger.checkpoints import issue_checkpoint
 from ledger.export import export_jsonl
 from ledger.hashing import GENESIS_HASH
 from ledger.models import LedgerEntry, LedgerHead
-from ledger.services import append_entry, append_pending_entry, link_pending_entries
+from ledger.services import append_entry, append_entry_without_waiting, link_pending_entries
 from ledger.verification import BreakReason, verify_chain
 
 from .support import T0, sample_record, sql
@@ -41,7 +43,9 @@ def commit_pending_then_die(*records: dict) -> list[LedgerEntry]:
     first runs first and, not being robust, ends the commit's callbacks (the linker's among them)."""
     with pytest.raises(ProcessDied), transaction.atomic():
         transaction.on_commit(die)
-        entries = [append_pending_entry("execution.completed", record) for record in records]
+        entries = [
+            append_entry_without_waiting("execution.completed", record, link_at_once=False) for record in records
+        ]
     return entries
 
 
@@ -56,7 +60,7 @@ def test_a_pending_entry_has_no_place_in_the_chain_until_its_commit_links_it(dja
         clock.frozen(T0),
         transaction.atomic(),
     ):
-        entry = append_pending_entry("execution.completed", {"execution_id": "e1", "cpus": 0.5})
+        entry = append_entry_without_waiting("execution.completed", {"execution_id": "e1", "cpus": 0.5}, link_at_once=False)
         stored = LedgerEntry.objects.get(pk=entry.pk)
         # Inside the writing transaction: written, content-hashed, not linked; the head has not moved.
         assert (stored.sequence, stored.prev_hash, stored.entry_hash) == (None, "", "")
@@ -66,9 +70,46 @@ def test_a_pending_entry_has_no_place_in_the_chain_until_its_commit_links_it(dja
     assert [callback.__name__ for callback in callbacks][:1] == ["_link_after_commit"]
     linked = LedgerEntry.objects.get(pk=entry.pk)
     assert (linked.sequence, linked.prev_hash, linked.created_at) == (1, GENESIS_HASH, "2026-11-25T15:31:17.123456Z")
-    preimage = {key: getattr(linked, key) for key in ("created_at", "entry_type", "prev_hash", "record", "sequence")}
-    assert linked.entry_hash == hashlib.sha256(rfc8785.dumps(preimage)).hexdigest()
+    assert linked.entry_hash == entry_hash_by_reference(linked)
     assert LedgerHead.objects.get().entry_hash == linked.entry_hash
+    assert verify_chain().ok
+
+
+def entry_hash_by_reference(entry: LedgerEntry) -> str:
+    preimage = {key: getattr(entry, key) for key in ("created_at", "entry_type", "prev_hash", "record", "sequence")}
+    return hashlib.sha256(rfc8785.dumps(preimage)).hexdigest()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_lock_free_the_entry_is_linked_in_the_writers_transaction_after_those_pending_before_it(settings):
+    settings.ARGUS_HOOKS = {**settings.ARGUS_HOOKS, "ledger.entries_linked": [f"{__name__}.remember_linked"]}
+    told.clear()
+    (earlier,) = commit_pending_then_die(sample_record(1))
+    with clock.frozen(T0), transaction.atomic():
+        entry = append_entry_without_waiting("execution.completed", {"execution_id": "e2", "cpus": 0.5})
+        # Written once, already in its place, after the entry committed pending before it.
+        stored = LedgerEntry.objects.get(pk=entry.pk)
+        assert (stored.sequence, LedgerEntry.objects.get(pk=earlier.pk).sequence) == (2, 1)
+        assert stored.entry_hash == entry_hash_by_reference(stored) == LedgerHead.objects.get().entry_hash
+        assert stored.content_hash == content_hash_by_reference(stored)
+        assert told == []  # nobody is told before the commit
+    # Told after the commit: of the earlier entry (linked by this transaction) and of its own.
+    assert told == [[(earlier.pk, 1)], [(entry.pk, 2)]]
+    assert not LedgerEntry.objects.pending().exists()
+    report = verify_chain()
+    assert report.ok and report.entries_checked == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_linked_in_a_transaction_that_rolls_back_leaves_no_trace():
+    append_entry("grant.created", {"grant_id": "g1"})
+    with pytest.raises(ProcessDied), transaction.atomic():
+        append_entry_without_waiting("execution.completed", sample_record(1))
+        raise ProcessDied
+    assert LedgerHead.objects.get().sequence == 1
+    assert list(LedgerEntry.objects.values_list("sequence", flat=True)) == [1]
+    following = append_entry_without_waiting("execution.completed", sample_record(2))
+    assert following.sequence == 2
     assert verify_chain().ok
 
 
