@@ -30,18 +30,20 @@ def test_an_execution_whose_ledger_entry_cannot_be_written_does_not_become_termi
 
 
 
-def test_the_entry_commits_pending_with_the_terminal_status_and_is_linked_right_after(
+def test_the_entry_commits_with_the_terminal_status_already_in_its_place_when_the_lock_is_free(
     queued_run, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         assert finish(queued_run, ExecutionStatus.CANCELLED, expected=ExecutionStatus.QUEUED, error_reason="x")
-        # In the finishing transaction: the status and the entry, which has no place in the chain yet (no
-        # ledger lock was taken).
+        # In the finishing transaction: the status and the entry, linked there (the ledger's lock was free,
+        # as it always is on SQLite): written once, no pending state.
         execution = Execution.objects.select_related("ledger_entry").get(pk=queued_run.pk)
         assert execution.status == ExecutionStatus.CANCELLED
-        assert execution.ledger_entry.sequence is None and execution.ledger_entry.content_hash
-    entry = LedgerEntry.objects.get(pk=execution.ledger_entry_id)
-    assert entry.sequence == LedgerEntry.objects.linked().count() and entry.entry_hash
+        entry = execution.ledger_entry
+        assert entry.sequence == LedgerEntry.objects.count() and entry.entry_hash and entry.content_hash
+        assert entry.record["status"] == "CANCELLED"
+    assert LedgerEntry.objects.get(pk=entry.pk).entry_hash == entry.entry_hash
+    assert not LedgerEntry.objects.pending().exists()
 
 
 def test_the_end_is_announced_to_waiters_only_once_the_entry_is_linked(
