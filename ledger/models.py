@@ -71,25 +71,40 @@ class LedgerEntryQuerySet(models.QuerySet):
         """The one update the ledger allows: give pending entries their place in the chain (the caller holds
         the linkers' lock and read them as pending under it; ``ledger.services.link_pending_entries``).
 
-        One parametrised UPDATE per entry, sent with ``executemany`` (pipelined by psycopg: one round trip
-        for the batch; Django's ``bulk_update`` builds a CASE per field and entry, which made a batch of a
-        hundred entries take seconds on a busy machine), each only on a still pending row: the count
-        proves that no entry was linked twice.
+        On PostgreSQL one UPDATE for the whole batch, joined with the new values passed as arrays
+        (``unnest``): parsed and planned once, where one UPDATE per entry cost the server about a third more
+        per entry. Elsewhere one parametrised UPDATE per entry, sent with ``executemany`` (Django's
+        ``bulk_update`` builds a CASE per field and entry, which made a batch of a hundred entries take
+        seconds on a busy machine). Each only on a still pending row: the count proves that no entry was
+        linked twice.
         """
         connection = connections[self.db]
         quote = connection.ops.quote_name
-        assignments = ", ".join(f"{quote(field)} = %s" for field in LINK_FIELDS)
-        statement = (
-            f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} "  # noqa: S608
-            f"WHERE {quote('id')} = %s AND {quote('sequence')} IS NULL"
-        )
+        table = quote(self.model._meta.db_table)
         prepare_id = self.model._meta.pk.get_db_prep_value
-        rows = [
-            (*(getattr(entry, field) for field in LINK_FIELDS), prepare_id(entry.pk, connection))
-            for entry in entries
-        ]
         with connection.cursor() as cursor:
-            cursor.executemany(statement, rows)
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"UPDATE {table} AS entry SET sequence = new.sequence, prev_hash = new.prev_hash, "  # noqa: S608
+                    "entry_hash = new.entry_hash, subtree_hashes = new.subtree_hashes "
+                    "FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::bytea[], %s::uuid[]) "
+                    "AS new(sequence, prev_hash, entry_hash, subtree_hashes, id) "
+                    "WHERE entry.id = new.id AND entry.sequence IS NULL",
+                    [
+                        *([getattr(entry, field) for entry in entries] for field in LINK_FIELDS),
+                        [entry.pk for entry in entries],
+                    ],
+                )
+            else:
+                assignments = ", ".join(f"{quote(field)} = %s" for field in LINK_FIELDS)
+                condition = f"{quote('id')} = %s AND {quote('sequence')} IS NULL"
+                cursor.executemany(
+                    f"UPDATE {table} SET {assignments} WHERE {condition}",  # noqa: S608
+                    [
+                        (*(getattr(entry, field) for field in LINK_FIELDS), prepare_id(entry.pk, connection))
+                        for entry in entries
+                    ],
+                )
             linked = cursor.rowcount
         if linked != len(entries):
             raise LedgerImmutableError(f"{len(entries) - linked} of the entries to link were not pending.")
