@@ -92,8 +92,8 @@ class MissReason(enum.StrEnum):
 @dataclass(frozen=True)
 class PoolLimits:
     min_depth: int = 1
-    max_per_shape: int = 8
-    max_total: int = 16
+    max_per_shape: int = 16
+    max_total: int = 32
     memory_budget_bytes: int = 512 * MiB
     parallel_starts: int = 4
     idle_seconds: float = 300.0
