@@ -9,11 +9,25 @@ Life of a container:
 1. The worker creates and starts the container with this script as its command, stdin attached, as
    root with no capability but CAP_SETUID and CAP_SETGID. Before anything else we drop to
    LAUNCHER_UID (see ``_drop_privileges``: no capability is left, and the plugin will run as another
-   uid, PLUGIN_UID), make ourselves non-dumpable and block reading a job header on stdin.
+   uid, PLUGIN_UID), make ourselves non-dumpable, start the plugin's process ahead (below) and block
+   reading a job header on stdin.
 2. The job header (JOB_MAGIC, u32 length, JSON) says what to run and the caps. We answer
    ACK_MAGIC at once (the worker starts its own backstop deadline there), then run the plugin
    as a child with /argus/input.json as its stdin, its stdout and stderr on two separate pipes
    that we drain concurrently, keeping only the first N bytes of each and counting the rest.
+
+The plugin's process is started while the container waits in the pool (``prestart``), with everything
+that does not depend on the job: the fork, its pipes (stdout, stderr, progress on fd 3) and nothing else
+of ours (its stdin is the read end of a "go" pipe, not the job stream), a session of its own, PLUGIN_UID
+as all its ids, the lowest priority, the OOM killer's first place, and the start-up a fresh ``python3``
+does (``site``). It then blocks on the go pipe. When the job comes we send it the go (``Prestarted.go``:
+argv, entry point, working directory, environment, the input path; nothing else of the job) and close
+the pipe; it takes the environment, changes directory, reopens /argus/input.json on its stdin and execs
+the program or, for a Python entry point, runs it as ``__main__`` in that interpreter. The plugin's time
+limit counts from the go and stays ours to enforce, as every other limit; the process held no job data
+and ran none of the bundle before the go, and a container still runs one job. If it cannot be started
+ahead (or died while it waited), it is started the same way when the job comes. That moves the fork,
+the uid drop and the interpreter's start-up out of every warm run (bench/launcher_startup_bench.py).
 3. When the plugin exits (or its time is up) we SIGKILL every process we can signal (kill(-1)
    from PID 1 hits everything else in the container, double-forked daemons included) and reap
    them. Only then we collect /argus/output/output.json and the artifacts: with nothing left
