@@ -15,6 +15,15 @@ Life of a container:
    ACK_MAGIC at once (the worker starts its own backstop deadline there), then run the plugin
    as a child with /argus/input.json as its stdin, its stdout and stderr on two separate pipes
    that we drain concurrently, keeping only the first N bytes of each and counting the rest.
+3. When the plugin exits (or its time is up) we SIGKILL every process we can signal (kill(-1)
+   from PID 1 hits everything else in the container, double-forked daemons included) and reap
+   them. Only then we collect /argus/output/output.json and the artifacts: with nothing left
+   alive there is no race between our checks and our reads.
+   While the plugin runs, at most every ``update_interval`` seconds of the job (and only when something
+   changed) we send an update frame: the stdout/stderr bytes kept since the last one, and the plugin's
+   latest progress report, read as JSON lines from a pipe on its file descriptor 3 (PROGRESS_FD).
+4. We write one result frame on stdout (RESULT_MAGIC, u32 length, JSON header, raw blobs,
+   RESULT_END) and exit. The worker removes the container.
 
 The plugin's process is started while the container waits in the pool (``prestart``), with everything
 that does not depend on the job: the fork, its pipes (stdout, stderr, progress on fd 3) and nothing else
@@ -28,15 +37,6 @@ limit counts from the go and stays ours to enforce, as every other limit; the pr
 and ran none of the bundle before the go, and a container still runs one job. If it cannot be started
 ahead (or died while it waited), it is started the same way when the job comes. That moves the fork,
 the uid drop and the interpreter's start-up out of every warm run (bench/launcher_startup_bench.py).
-3. When the plugin exits (or its time is up) we SIGKILL every process we can signal (kill(-1)
-   from PID 1 hits everything else in the container, double-forked daemons included) and reap
-   them. Only then we collect /argus/output/output.json and the artifacts: with nothing left
-   alive there is no race between our checks and our reads.
-   While the plugin runs, at most every ``update_interval`` seconds of the job (and only when something
-   changed) we send an update frame: the stdout/stderr bytes kept since the last one, and the plugin's
-   latest progress report, read as JSON lines from a pipe on its file descriptor 3 (PROGRESS_FD).
-4. We write one result frame on stdout (RESULT_MAGIC, u32 length, JSON header, raw blobs,
-   RESULT_END) and exit. The worker removes the container.
 
 The plugin cannot kill, stop, ptrace or read us: it runs as another uid (the kernel lets a process
 signal another only when its real or effective uid is the other's real or saved uid, and ptrace and
