@@ -367,8 +367,12 @@ def test_a_worker_killed_holding_a_preclaimed_container_leaves_nothing_behind(
         worker.wait(timeout=30)
         if cleaner == "sweep":
             sweep_pool(docker_client, pool_dir)
-        wait_until(lambda: not exists(docker_client, held), timeout=30, what="its removal")
-        assert not any(cid == held for _, cid, _ in pool.layout.claims())
+        # The claim goes last (after the container and its slot): wait for both, not for the first.
+        wait_until(
+            lambda: not exists(docker_client, held) and not any(cid == held for _, cid, _ in pool.layout.claims()),
+            timeout=30,
+            what="its removal and its claim's",
+        )
     finally:
         keeper.stop()
         thread.join(timeout=60)
