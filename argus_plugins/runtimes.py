@@ -20,13 +20,16 @@ def runtime_images(*, python_launch: str = "fork") -> dict[str, dict[str, Any]]:
     """Runtime name (as in manifests) -> the locally built image that runs it (build_runtime_images)."""
     return {
         "python3.11": {
-            "image": "argus-runtime-python3.11:3",
+            "image": "argus-runtime-python3.11:4",
             "suite": "bookworm",
             "packages": ["python3"],
             "interpreter": ["python3"],
             # Tag 2: the launcher streams live output and progress (a protocol break with tag 1's workers).
             # Tag 3: the container starts as root and the launcher drops to its own user, the plugin to
             # another (tag 2's launcher would run the plugin as root in such a container: never mix them).
+            # Tag 4: the launcher starts the plugin's process while the container waits in the pool. Not a
+            # protocol break, but hosts running both revisions (a rolling upgrade) must not keep rebuilding
+            # one tag for each other's launcher.
             # Third-party wheels in a version's dependency layer must fit this interpreter.
             "python_version": "3.11",
             # Python plugins run in a fork of the launcher's interpreter: no second interpreter start per
@@ -37,7 +40,7 @@ def runtime_images(*, python_launch: str = "fork") -> dict[str, dict[str, Any]]:
         # JavaScript: Debian bookworm's Node.js 18 (the launcher itself needs python3 in every image).
         # A third runtime is this much configuration plus, for its packages, a lock-file format.
         "node18": {
-            "image": "argus-runtime-node18:2",  # 2: as python3.11's tag 3
+            "image": "argus-runtime-node18:3",  # 2: as python3.11's tag 3; 3: as its tag 4
             "suite": "bookworm",
             "packages": ["python3", "nodejs"],
             "interpreter": ["node"],

@@ -10,6 +10,9 @@ latencies rather than queueing. A final "pool, back-to-back" series sends jobs w
 for refills, to show what happens when jobs arrive faster than the pool can restock. Last, gVisor:
 the sandbox's cold and pool paths under runsc and under runc, interleaved, and runsc ÷ runc for each
 (skipped when the engine has no runsc runtime: scripts/lib.sh ensure_runsc registers it).
+
+``--baseline-image IMAGE`` (e.g. the previous runtime image tag, built from an older checkout) adds its pool
+path to the interleaved series, so that a launcher change is measured side by side with the one before.
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None, help="default: a fresh directory in /var/tmp")
     parser.add_argument("--gvisor-runtime", default="runsc", help="Docker runtime name of gVisor")
     parser.add_argument("--tiny", action="store_true", help="2 runs of each: a smoke run for CI")
+    parser.add_argument("--baseline-image", default=None, help="also the pool path of this (older) image")
     args = parser.parse_args()
     if args.tiny:
         args.runs = 2
@@ -111,10 +115,14 @@ def main() -> None:
     extra = {} if args.refill_delay is None else {"refill_delay_seconds": args.refill_delay}
     pool = ContainerPool(client, work_dir=args.work_dir / "pool", size=args.pool_size, **extra)
     times: dict[str, list[float]] = defaultdict(list)
-    phases: dict[str, dict[str, list[float]]] = {"cold": defaultdict(list), "pool": defaultdict(list)}
+    phases: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+
+    baseline = args.baseline_image
 
     def quiet() -> None:
         pool.wait_ready(settings, timeout=60)
+        if baseline:
+            pool.wait_ready(job(baseline, args.work_dir, limits).container_settings(), timeout=60)
         pool.reaper.flush(60)
 
     try:
@@ -136,6 +144,13 @@ def main() -> None:
             times["sandbox pool"].append(result.timings["total"])
             for key, value in result.timings.items():
                 phases["pool"][key].append(value)
+            if baseline:
+                quiet()
+                result = run_job(client, job(baseline, args.work_dir, limits), pool=pool)
+                assert result.path == "pool" and result.stdout == b'{"ok": true}\n', result
+                times[f"pool, {baseline}"].append(result.timings["total"])
+                for key, value in result.timings.items():
+                    phases[f"pool, {baseline}"][key].append(value)
         quiet()
         paths: dict[str, int] = defaultdict(int)
         for _ in range(args.runs):
@@ -151,11 +166,15 @@ def main() -> None:
     print(f"\n{args.runs} runs each, trivial plugin, limits: {limits.memory_mb} MiB, {limits.cpus} CPU")
     for name, values in times.items():
         print(f"  {name:<20} {summary(values)}   x{statistics.median(values) / bare:5.2f} of bare")
+    if baseline:
+        print(f"  (pool: {image}; pool, {baseline}: the same runs in the baseline image)")
     print(f"  (back-to-back: {dict(paths)} — refills could not keep up when 'cold' appears)")
-    for path, table in phases.items():
-        print(f"\n  {path} path, median per phase (ms):")
-        for key, values in table.items():
-            print(f"    {key:<22} {statistics.median(values) * 1000:7.1f}")
+    for path in ("cold", "pool"):
+        side = phases.get(f"pool, {baseline}") if path == "pool" and baseline else None
+        print(f"\n  {path} path, median per phase (ms){f'; then {baseline}' if side else ''}:")
+        for key, values in phases[path].items():
+            other = f"   {statistics.median(side[key]) * 1000:7.1f}" if side and side.get(key) else ""
+            print(f"    {key:<22} {statistics.median(values) * 1000:7.1f}{other}")
     print(f"\n  gVisor ({args.gvisor_runtime}) vs runc, median total (ms):")
     if gvisor is None:
         print(f"    skipped: the engine has no '{args.gvisor_runtime}' runtime")

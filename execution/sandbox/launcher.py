@@ -9,7 +9,8 @@ Life of a container:
 1. The worker creates and starts the container with this script as its command, stdin attached, as
    root with no capability but CAP_SETUID and CAP_SETGID. Before anything else we drop to
    LAUNCHER_UID (see ``_drop_privileges``: no capability is left, and the plugin will run as another
-   uid, PLUGIN_UID), make ourselves non-dumpable and block reading a job header on stdin.
+   uid, PLUGIN_UID), make ourselves non-dumpable, start the plugin's process ahead (below) and block
+   reading a job header on stdin.
 2. The job header (JOB_MAGIC, u32 length, JSON) says what to run and the caps. We answer
    ACK_MAGIC at once (the worker starts its own backstop deadline there), then run the plugin
    as a child with /argus/input.json as its stdin, its stdout and stderr on two separate pipes
@@ -23,6 +24,19 @@ Life of a container:
    latest progress report, read as JSON lines from a pipe on its file descriptor 3 (PROGRESS_FD).
 4. We write one result frame on stdout (RESULT_MAGIC, u32 length, JSON header, raw blobs,
    RESULT_END) and exit. The worker removes the container.
+
+The plugin's process is started while the container waits in the pool (``prestart``), with everything
+that does not depend on the job: the fork, its pipes (stdout, stderr, progress on fd 3) and nothing else
+of ours (its stdin is the read end of a "go" pipe, not the job stream), a session of its own, PLUGIN_UID
+as all its ids, the lowest priority, the OOM killer's first place, and the start-up a fresh ``python3``
+does (``site``). It then blocks on the go pipe. When the job comes we send it the go (``Prestarted.go``:
+argv, entry point, working directory, environment, the input path; nothing else of the job) and close
+the pipe; it takes the environment, changes directory, reopens /argus/input.json on its stdin and execs
+the program or, for a Python entry point, runs it as ``__main__`` in that interpreter. The plugin's time
+limit counts from the go and stays ours to enforce, as every other limit; the process held no job data
+and ran none of the bundle before the go, and a container still runs one job. If it cannot be started
+ahead (or died while it waited), it is started the same way when the job comes. That moves the fork,
+the uid drop and the interpreter's start-up out of every warm run (bench/launcher_startup_bench.py).
 
 The plugin cannot kill, stop, ptrace or read us: it runs as another uid (the kernel lets a process
 signal another only when its real or effective uid is the other's real or saved uid, and ptrace and
@@ -379,28 +393,69 @@ def _kill_everything(main_pid: int, deadline_seconds: float = 5.0) -> int | None
         time.sleep(0.002)
 
 
-def spawn(
-    argv: list[str],
-    cwd: str,
-    env: dict[str, str],
-    stdin_path: str,
-    main: str | None = None,
-    user: tuple[int, int] | None = None,
-) -> tuple[int, int, int, int]:
-    """Start the plugin in a new session: stdin from ``stdin_path``, stdout and stderr on two new
-    pipes, the write end of a third (progress) pipe on PROGRESS_FD, nothing else inherited. Returns
-    (pid, stdout fd, stderr fd, progress fd); a failure before the plugin's
-    code starts (missing interpreter, bad cwd) is raised here as OSError, as subprocess would.
+class PrestartLost(OSError):
+    """The process started ahead was gone before its go, without saying why (killed while it waited)."""
 
-    Without ``main`` the child execs ``argv``. With ``main`` (a Python file) the forked child becomes
-    that program itself: this interpreter, already started, runs it as ``__main__`` exactly as
-    ``python3 <main>`` would (see ``_become_main``), which spares every run a second interpreter start.
-    With ``user`` (uid, gid), the child takes them as all its ids before anything of the plugin runs.
+
+class Prestarted:
+    """A plugin process started ahead of its job, waiting for its go (see ``prestart``)."""
+
+    def __init__(
+        self, pid: int, out_fd: int, err_fd: int, progress_fd: int, go_fd: int, report_fd: int
+    ) -> None:
+        self.pid = pid
+        self.out_fd, self.err_fd, self.progress_fd = out_fd, err_fd, progress_fd
+        self.go_fd, self.report_fd = go_fd, report_fd
+
+    def go(
+        self, argv: list[str], cwd: str, env: dict[str, str], stdin_path: str, main: str | None = None
+    ) -> tuple[int, int, int, int]:
+        """Tell the waiting process what to run; (pid, stdout fd, stderr fd, progress fd) once the
+        plugin's code starts. A failure before that (the process is gone, missing interpreter, bad cwd,
+        unreadable stdin) is raised here as OSError, as subprocess would, with every descriptor closed.
+
+        Without ``main`` the process execs ``argv``. With ``main`` (a Python file) it becomes that program
+        itself: the launcher's interpreter, forked and prepared ahead, runs it as ``__main__`` exactly as
+        ``python3 <main>`` would (see ``_become_main``)."""
+        go = {"argv": argv, "cwd": cwd, "env": env, "stdin": stdin_path, "main": main}
+        message = json_dumps(go).encode()
+        write_error: OSError | None = None
+        try:
+            if os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                raise BrokenPipeError(32, "it has exited")  # gone while it waited (not yet reaped: by us)
+            _write_all(self.go_fd, LENGTH.pack(len(message)) + message)
+        except OSError as exc:  # it died before its go (EPIPE): its report says why, if it could
+            write_error = exc
+        finally:
+            os.close(self.go_fd)
+        try:
+            report = _read_up_to(self.report_fd, 32)
+        finally:
+            os.close(self.report_fd)
+        if report or write_error is not None:
+            for fd in (self.out_fd, self.err_fd, self.progress_fd):
+                os.close(fd)
+            os.waitpid(self.pid, 0)
+            if report:
+                code = int(report) if report.isdigit() else 22
+                raise OSError(code, os.strerror(code), argv[0])
+            raise PrestartLost(write_error.errno, f"the plugin ended before its go: {write_error}", argv[0])
+        return self.pid, self.out_fd, self.err_fd, self.progress_fd
+
+
+def prestart(user: tuple[int, int] | None = None, python: bool = True) -> Prestarted:
+    """Start the plugin's process before its job is known, with everything that does not depend on it.
+
+    The child gets a new session, stdout and stderr on two new pipes, the write end of a third (progress)
+    pipe on PROGRESS_FD, the read end of its "go" pipe on stdin and nothing else of ours; with ``user``
+    (uid, gid) it takes them as all its ids; then its lowest priority and the OOM killer's first place
+    (``_child_setup``) and, with ``python``, the start-up a fresh interpreter would do (``site``,
+    ``_prepare_interpreter``). It then blocks on its stdin until ``Prestarted.go`` says what to run. It
+    holds no job data before that, and the job's own things (its environment, working directory, stdin
+    from the input file, PYTHONPATH) are set after the go, before any of the plugin's code runs.
     """
     opened: list[int] = []
     try:
-        stdin_fd = os.open(stdin_path, os.O_RDONLY | os.O_CLOEXEC)
-        opened.append(stdin_fd)
         out_r, out_w = os.pipe()  # non-inheritable (O_CLOEXEC), like every fd Python creates
         opened += [out_r, out_w]
         err_r, err_w = os.pipe()
@@ -409,7 +464,9 @@ def spawn(
         opened += [report_r, report_w]
         progress_r, progress_w = os.pipe()
         opened += [progress_r, progress_w]
-        if main is not None:
+        go_r, go_w = os.pipe()
+        opened += [go_r, go_w]
+        if python:
             # The child's collector then leaves the launcher's objects alone: fewer pages copied on write.
             gc.freeze()
         pid = os.fork()
@@ -419,7 +476,7 @@ def spawn(
         raise
     if pid == 0:
         try:
-            os.dup2(stdin_fd, 0)
+            os.dup2(go_r, 0)  # our own stdin (the job stream) must not stay open in the plugin
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
             if report_w == PROGRESS_FD:
@@ -434,10 +491,23 @@ def spawn(
             if user is not None:
                 os.setresgid(user[1], user[1], user[1])
                 os.setresuid(user[0], user[0], user[0])
-            os.chdir(cwd)
             _child_setup()
+            if python:
+                _prepare_interpreter()
+            job = _read_go(0)
+            if job is None:
+                os._exit(0)  # the launcher ended without a job: nothing to run
+            env = job["env"]
+            os.chdir(job["cwd"])
+            stdin_fd = os.open(job["stdin"], os.O_RDONLY | os.O_CLOEXEC)
+            os.dup2(stdin_fd, 0)  # replaces the go pipe; dup2 leaves the copy inheritable
+            os.close(stdin_fd)
+            main = job["main"]
             if main is None:
+                argv = job["argv"]
                 os.execvpe(argv[0], argv, env)  # noqa: S606 - argv is the job's, no shell involved
+            if not python:
+                raise OSError(22, "a Python entry point needs a process started with python=True")
             _prepare_main(main, env)
         except BaseException as exc:  # noqa: BLE001 - whatever failed, the child reports and exits
             try:  # noqa: SIM105 - contextlib would cost every run an import
@@ -447,23 +517,53 @@ def spawn(
             os._exit(127)
         os.close(report_w)
         _become_main(main)  # never returns: ends this process like the end of a script
-    for fd in (stdin_fd, out_w, err_w, report_w, progress_w):
+    for fd in (out_w, err_w, report_w, progress_w, go_r):
         os.close(fd)
-    try:
-        report = _read_up_to(report_r, 32)
-    finally:
-        os.close(report_r)
-    if report:
-        for fd in (out_r, err_r, progress_r):
-            os.close(fd)
-        os.waitpid(pid, 0)
-        code = int(report) if report.isdigit() else 22
-        raise OSError(code, os.strerror(code), argv[0])
-    return pid, out_r, err_r, progress_r
+    return Prestarted(pid, out_r, err_r, progress_r, go_w, report_r)
+
+
+def spawn(
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    stdin_path: str,
+    main: str | None = None,
+    user: tuple[int, int] | None = None,
+) -> tuple[int, int, int, int]:
+    """``prestart`` then ``go`` at once: start the plugin in a new session (see both), for a launcher
+    that could not start it ahead."""
+    return prestart(user, python=main is not None).go(argv, cwd, env, stdin_path, main)
+
+
+def _read_go(fd: int) -> dict | None:
+    """The go message (u32 length, JSON) on the pipe; None if the launcher closed it without one."""
+    head = _read_exact(fd, LENGTH.size)
+    if head is None:
+        return None
+    (size,) = LENGTH.unpack(head)
+    body = _read_exact(fd, size)
+    if body is None:
+        return None
+    job = json_loads(body)
+    if not isinstance(job, dict):
+        raise ValueError("bad go message")
+    return job
+
+
+def _prepare_interpreter() -> None:
+    """What a fresh ``python3`` does at start-up that the launcher's ``-I -S`` interpreter skipped and that
+    does not depend on the job: the ``site`` module (system site-packages; the Debian sitecustomize). As at
+    a fresh start, before the script's directory is on sys.path, so nothing of the bundle runs here."""
+    import io  # noqa: F401 - imported here, before the go, for _prepare_main
+    import site
+    from importlib.machinery import SourceFileLoader  # noqa: F401 - the same, for _become_main
+
+    site.main()  # -I still holds: no user site-packages, as for any process of this user with HOME=/tmp
 
 
 def _prepare_main(main: str, env: dict[str, str]) -> None:
-    """Make this forked interpreter look like a fresh ``python3 <main>`` started with ``env``.
+    """Make this forked interpreter (``_prepare_interpreter`` done) look like a fresh ``python3 <main>``
+    started with ``env``.
 
     The launcher ran with -I -S (nothing from its environment or the plugin's directory could steer
     it); the plugin gets what a normal start gives: its directory first on sys.path, the system
@@ -474,9 +574,12 @@ def _prepare_main(main: str, env: dict[str, str]) -> None:
 
     os.environ.clear()
     os.environ.update(env)
+    # site computed the user base from the launcher's environment before the go: from the plugin's, as
+    # a fresh start would (its HOME).
+    site.USER_BASE = site.USER_SITE = None
+    site.getusersitepackages()
     sys.argv = [main]
     sys.path[:] = [os.path.dirname(main), *(p for p in sys.path if p != os.path.dirname(__file__))]
-    site.main()  # -I still holds: no user site-packages, as for any process of this user with HOME=/tmp
     # PYTHONPATH (the version's dependency layer) goes where a fresh interpreter puts it: after the
     # script's directory, before the standard library.
     extra = [entry for entry in env.get("PYTHONPATH", "").split(":") if entry]
@@ -630,7 +733,7 @@ def _count_processes() -> int:
     return sum(1 for name in os.listdir("/proc") if name.isdigit() and name != "1")
 
 
-def _run_plugin(job: dict) -> dict:
+def _run_plugin(job: dict, prestarted: Prestarted | None = None) -> dict:
     stdout = _Capture(int(job["stdout_max"]))
     stderr = _Capture(int(job["stderr_max"]))
     timeout = float(job["timeout"])
@@ -639,15 +742,17 @@ def _run_plugin(job: dict) -> dict:
 
     started = time.monotonic()
     deadline = started + timeout
+    main = str(job["main"]) if job.get("main") else None
+    argv = [str(a) for a in job["argv"]]
+    cwd = str(job.get("cwd", PLUGIN_DIR))
     try:
-        pid, out_fd, err_fd, progress_fd = spawn(
-            [str(a) for a in job["argv"]],
-            str(job.get("cwd", PLUGIN_DIR)),
-            env,
-            INPUT_PATH,
-            main=str(job["main"]) if job.get("main") else None,
-            user=(PLUGIN_UID, PLUGIN_GID),
-        )
+        try:
+            if prestarted is None:  # could not be started ahead: now, the same way
+                prestarted = prestart((PLUGIN_UID, PLUGIN_GID), python=main is not None)
+            pid, out_fd, err_fd, progress_fd = prestarted.go(argv, cwd, env, INPUT_PATH, main)
+        except PrestartLost:  # killed while the container waited: start one now, once
+            prestarted = prestart((PLUGIN_UID, PLUGIN_GID), python=main is not None)
+            pid, out_fd, err_fd, progress_fd = prestarted.go(argv, cwd, env, INPUT_PATH, main)
     except OSError as exc:
         return {
             "spawn_error": f"{exc.strerror or exc}: {exc.filename or job['argv'][0]}",
@@ -661,6 +766,7 @@ def _run_plugin(job: dict) -> dict:
             "run_seconds": 0.0,
             "kill_seconds": 0.0,
         }
+    start_seconds = time.monotonic() - started  # until the plugin's code starts (a pre-started one: its go)
     streams = {out_fd: stdout, err_fd: stderr}
     progress = _Progress(progress_fd)
     updates = _Updates(float(job.get("update_interval") or 0), started, stdout, stderr)
@@ -748,6 +854,7 @@ def _run_plugin(job: dict) -> dict:
         "stderr": stderr,
         "progress": progress.latest,
         "run_seconds": run_seconds,
+        "start_seconds": start_seconds,
         "kill_seconds": kill_seconds,
     }
 
@@ -1009,8 +1116,10 @@ def write_frame(header: dict, blobs: list[bytes | bytearray | tuple[int, int]], 
     _write_all(out_fd, RESULT_END)
 
 
-def execute(job: dict) -> tuple[dict, list[bytes | bytearray | tuple[int, int]]]:
-    ran = _run_plugin(job)
+def execute(
+    job: dict, prestarted: Prestarted | None = None
+) -> tuple[dict, list[bytes | bytearray | tuple[int, int]]]:
+    ran = _run_plugin(job, prestarted)
     if "spawn_error" in ran:
         header = _header(ran, {"present": False, "size": 0, "truncated": False, "error": None}, [], [])
         return header, [b"", b""]
@@ -1054,7 +1163,12 @@ def _header(ran: dict, output_info: dict, artifact_errors: list[str], blob_index
         "artifact_errors": artifact_errors,
         "blobs": blob_index,
         "progress": ran.get("progress"),
-        "timings": {"plugin_run": ran["run_seconds"], "kill": ran["kill_seconds"], "collect": 0.0},
+        "timings": {
+            "plugin_start": ran.get("start_seconds", 0.0),
+            "plugin_run": ran["run_seconds"],
+            "kill": ran["kill_seconds"],
+            "collect": 0.0,
+        },
     }
 
 
@@ -1073,6 +1187,12 @@ def main() -> int:
         idle = float(os.environ.get("ARGUS_IDLE_TIMEOUT", "0")) or None
     except ValueError:
         idle = None
+    # The plugin's process is started while the container waits in the pool: its fork and its interpreter's
+    # start-up are then no part of the run. Failing that, it is started when the job comes.
+    try:
+        prestarted: Prestarted | None = prestart((PLUGIN_UID, PLUGIN_GID))
+    except OSError:
+        prestarted = None
     try:
         job = read_job(0, idle)
     except (ValueError, OSError) as exc:
@@ -1081,7 +1201,7 @@ def main() -> int:
     if job is None:
         return 0  # stdin closed or idle too long: the worker is gone, nothing to do
     _write_all(1, ACK_MAGIC)
-    header, blobs = execute(job)
+    header, blobs = execute(job, prestarted)
     write_frame(header, blobs)
     return 0
 

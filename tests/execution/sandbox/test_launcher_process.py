@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,6 +134,59 @@ def test_spawn_reports_a_missing_program_as_oserror(tmp_path: Path) -> None:
     assert set(os.listdir("/proc/self/fd")) == before  # every pipe was closed again
 
 
+def test_a_prestarted_process_runs_its_program_after_the_go_and_sees_nothing_from_before(tmp_path: Path) -> None:
+    stdin_file = tmp_path / "input.json"
+    stdin_file.write_text('{"n": 2}')
+    before_r, before_w = os.pipe()  # a descriptor of ours from before the prestart
+    os.set_inheritable(before_w, True)
+    after_r = after_w = -1
+    try:
+        waiting = launcher.prestart(python=False)
+        # While it waits: its stdin is the go pipe (not ours), 1-3 its pipes, one more to report a failure.
+        deadline = time.monotonic() + 10
+        while len(held := os.listdir(f"/proc/{waiting.pid}/fd")) != 5 and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it has closed what it inherited
+        assert sorted(int(fd) for fd in held)[:4] == [0, 1, 2, 3] and len(held) == 5
+        assert os.readlink(f"/proc/{waiting.pid}/fd/0").startswith("pipe:")
+        after_r, after_w = os.pipe()  # opened after the prestart, before the go: the job's time
+        os.set_inheritable(after_w, True)
+        script = 'cat; echo; echo "cwd=$(pwd) env=$ONLY_THIS"; ls /proc/self/fd | sort -n | tr "\\n" " "'
+        pid, out_fd, err_fd, progress_fd = waiting.go(
+            ["/bin/sh", "-c", script], str(tmp_path), {"ONLY_THIS": "go", "PATH": "/usr/bin:/bin"}, str(stdin_file)
+        )
+        assert pid == waiting.pid
+        out = _read_all(out_fd).decode()
+        _read_all(err_fd)
+        _, status = os.waitpid(pid, 0)
+        os.close(progress_fd)
+    finally:
+        for fd in (before_r, before_w, after_r, after_w):
+            if fd >= 0:
+                os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    lines = out.splitlines()
+    assert lines[:2] == ['{"n": 2}', f"cwd={tmp_path} env=go"]
+    assert [int(fd) for fd in lines[2].split()] == [0, 1, 2, 3, 4]
+
+
+def test_a_prestarted_process_lost_before_its_go_is_reported_and_leaves_nothing_open(tmp_path: Path) -> None:
+    stdin_file = tmp_path / "input.json"
+    stdin_file.write_text("{}")
+    before = set(os.listdir("/proc/self/fd"))
+    waiting = launcher.prestart(python=False)
+    os.kill(waiting.pid, signal.SIGKILL)
+    os.waitid(os.P_PID, waiting.pid, os.WEXITED | os.WNOWAIT)  # dead while waiting, not yet reaped
+    with pytest.raises(launcher.PrestartLost):
+        waiting.go(["true"], str(tmp_path), {"PATH": "/usr/bin:/bin"}, str(stdin_file))
+    with pytest.raises(ChildProcessError):
+        os.waitpid(waiting.pid, os.WNOHANG)  # reaped
+    assert set(os.listdir("/proc/self/fd")) == before
+    waiting = launcher.prestart(python=False)  # a failure after the go is the program's, reported as before
+    with pytest.raises(FileNotFoundError):
+        waiting.go(["true"], str(tmp_path / "no-such-dir"), {"PATH": "/usr/bin:/bin"}, str(stdin_file))
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
 def test_the_launcher_starts_without_heavy_imports() -> None:
     # What the container runs (python3 -I -S, then import launcher): each module kept out here is CPU
     # that every single plugin run would pay for.
@@ -150,10 +205,12 @@ def test_the_launcher_starts_without_heavy_imports() -> None:
 # not be this pytest process.
 
 FORK_RUNNER = """
-import json, os, sys
+import json, os, sys, time
 sys.path.insert(0, {directory!r})
 import launcher
-pid, out_fd, err_fd, progress_fd = launcher.spawn([sys.executable, {main!r}], {cwd!r}, {env!r}, {stdin!r}, main={main!r})
+waiting = launcher.prestart()  # as the launcher does while its container waits in the pool
+time.sleep(0.05)
+pid, out_fd, err_fd, progress_fd = waiting.go([sys.executable, {main!r}], {cwd!r}, {env!r}, {stdin!r}, {main!r})
 def drain(fd):
     chunks = []
     while chunk := os.read(fd, 65536):
@@ -165,8 +222,9 @@ print(json.dumps([os.waitstatus_to_exitcode(status), out, err]))
 """
 
 INTROSPECT = r"""
-import json, os, signal, sys
+import json, os, signal, site, sys
 print(json.dumps({
+    "user_site": site.getusersitepackages(), "user_base": site.getuserbase(),
     "name": __name__, "file": __file__, "argv": sys.argv, "path": sys.path, "cwd": os.getcwd(),
     "env": dict(os.environ), "stdin": sys.stdin.read(), "seekable": sys.stdin.seekable(),
     "stdin_name": sys.stdin.name, "stdout_name": sys.stdout.name,

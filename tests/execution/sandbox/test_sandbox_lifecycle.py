@@ -69,6 +69,40 @@ def test_pool_path_and_cold_path_give_the_same_result(
     assert not exists(docker_client, warm.container_id)
 
 
+PROCESS_REPORT = """
+import json, os
+with open("/proc/self/stat") as fh:
+    started_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+with open("/proc/uptime") as fh:
+    uptime = float(fh.read().split()[0])
+descriptors = {}
+for name in os.listdir("/proc/self/fd"):
+    try:
+        descriptors[name] = os.readlink(f"/proc/self/fd/{name}").split("[")[0]
+    except FileNotFoundError:  # the listing's own, closed again
+        pass
+print(json.dumps({"age": uptime - started_ticks / os.sysconf("SC_CLK_TCK"), "ppid": os.getppid(),
+                  "descriptors": descriptors, "uids": os.getresuid()}))
+"""
+
+
+def test_a_warm_containers_plugin_process_was_started_before_its_job_and_holds_only_its_own(
+    make_job, docker_client: docker.DockerClient, sandbox_pool: ContainerPool
+) -> None:
+    job = make_job(PROCESS_REPORT)
+    assert sandbox_pool.wait_ready(job.container_settings(), count=1, timeout=60)
+    time.sleep(1.5)  # the container waits in the pool
+    warm = run_job(docker_client, job, pool=sandbox_pool)
+    assert warm.path == "pool" and warm.outcome == Outcome.COMPLETED, warm
+    report = json.loads(warm.stdout)
+    # Its process (fork, uid drop, interpreter start-up) was started while the container waited ...
+    assert report["age"] >= 1.2, report
+    assert report["ppid"] == 1 and report["uids"] == [10001, 10001, 10001]
+    # ... and holds what a process started for the job would: the input on stdin, its three pipes.
+    assert report["descriptors"] == {"0": "/argus/input.json", "1": "pipe:", "2": "pipe:", "3": "pipe:"}
+    assert 0 <= warm.timings["launcher_plugin_start"] < warm.timings["launcher_plugin_run"]
+
+
 def test_files_left_in_tmp_and_shm_are_not_seen_by_the_next_run_and_a_full_tmp_only_fails_its_run(
     make_job, docker_client: docker.DockerClient, sandbox_pool: ContainerPool
 ) -> None:

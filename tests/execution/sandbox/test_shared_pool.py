@@ -367,10 +367,11 @@ def test_a_worker_killed_holding_a_preclaimed_container_leaves_nothing_behind(
         worker.wait(timeout=30)
         if cleaner == "sweep":
             sweep_pool(docker_client, pool_dir)
-        wait_until(lambda: not exists(docker_client, held), timeout=30, what="its removal")
-        # Its claim goes right after the container (the cleaner removes the container first).
+        # The claim goes last (after the container and its slot): wait for both, not for the first.
         wait_until(
-            lambda: not any(cid == held for _, cid, _ in pool.layout.claims()), timeout=10, what="its claim's removal"
+            lambda: not exists(docker_client, held) and not any(cid == held for _, cid, _ in pool.layout.claims()),
+            timeout=30,
+            what="its removal and its claim's",
         )
     finally:
         keeper.stop()
