@@ -7,11 +7,12 @@ A list page resolves tens of fields per node, most of them a scalar read off the
   straight on, so wrapping those only added two calls per field.
 - :class:`ArgusExecutionContext` answers graphql-core's "is this awaitable?" (asked two or three times per
   field) at once for the plain values resolvers return; anything else gets graphql-core's own check.
-- It also reads a *plain leaf field* — a scalar or enum field without arguments resolved by graphene's
-  default resolver (an attribute or a dict key of the parent) — and serializes it directly, without the
-  resolve info, argument values and completion dispatch graphql-core builds for every field (about half
-  of a list page's fields are such reads). Anything unusual (a null in a non-null field, a value the scalar
-  refuses, an exception) goes through graphql-core's own path again, so answers and errors are its own.
+- It reads a *plain leaf field* — a scalar or enum field without arguments resolved by graphene's default
+  resolver (an attribute or a dict key of the parent) — and serializes it directly, without the resolve
+  info, argument values and completion dispatch graphql-core builds for every field (about half of a list
+  page's fields are such reads), and serializes a list of scalars or enums in one loop. Anything unusual
+  (a null in a non-null field, a value the scalar refuses, an exception) goes through graphql-core's own
+  path again, so answers and errors are its own.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from graphql import (
     ExecutionContext,
     GraphQLField,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLObjectType,
     GraphQLSchema,
     MiddlewareManager,
@@ -121,6 +123,36 @@ class ArgusExecutionContext(ExecutionContext):
             except Exception:  # noqa: BLE001, S110 - graphql-core's own path below reports it where it belongs
                 pass
         return super().execute_field(parent_type, source, field_nodes, path)
+
+    def complete_list_value(
+        self, return_type: GraphQLList, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
+    ) -> Any:
+        """A list or tuple of scalars or enums is serialized in one loop (no path or completion per item);
+        anything unusual in it goes through graphql-core's own path."""
+        item_type = return_type.of_type
+        non_null = is_non_null_type(item_type)
+        leaf_type = item_type.of_type if non_null else item_type
+        if is_leaf_type(leaf_type) and type(result) in (list, tuple):
+            serialize = leaf_type.serialize
+            completed: list[Any] = []
+            try:
+                for item in result:
+                    if item is None:
+                        if non_null:
+                            break
+                        completed.append(None)
+                        continue
+                    if type(item) not in _PLAIN_TYPES and graphql_is_awaitable(item):
+                        break
+                    serialized = serialize(item)
+                    if serialized is None or serialized is Undefined:
+                        break
+                    completed.append(serialized)
+                else:
+                    return completed
+            except Exception:  # noqa: BLE001, S110 - graphql-core's own path below reports it where it belongs
+                pass
+        return super().complete_list_value(return_type, field_nodes, info, path, result)
 
 
 _argument_resolvers: weakref.WeakKeyDictionary[GraphQLSchema, frozenset[Any]] = weakref.WeakKeyDictionary()
