@@ -5,6 +5,7 @@ fields only."""
 from __future__ import annotations
 
 import enum
+import sys
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,9 +14,11 @@ import pytest
 from graphql import ExecutionContext, execute, parse
 
 from argus_plugins.core.graphql.execution import (
+    FRESH_STACK_SLOTS,
     ArgumentsMiddlewareManager,
     ArgusExecutionContext,
     is_awaitable,
+    on_fresh_data_stack,
 )
 
 
@@ -145,3 +148,19 @@ def test_plain_leaf_fields_are_read_without_graphql_cores_resolver_path(monkeypa
     data, errors = run(EVERYTHING, [GOOD], ArgusExecutionContext)
     assert not errors and data["items"][0]["count"] == 1
     assert built == ["items", "tags", "loose", "shout"]
+
+
+def test_on_fresh_data_stack_calls_through():
+    """The trampoline (a frame with a large reserved stack on CPython < 3.13) passes arguments, results
+    and exceptions as a plain call does."""
+
+    def target(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("fail"):
+            raise ValueError("refused")
+        return args, kwargs
+
+    assert on_fresh_data_stack(target, 1, 2, key="value") == ((1, 2), {"key": "value"})
+    with pytest.raises(ValueError, match="refused"):
+        on_fresh_data_stack(target, fail=True)
+    if sys.version_info < (3, 13):
+        assert on_fresh_data_stack.__code__.co_stacksize >= FRESH_STACK_SLOTS
