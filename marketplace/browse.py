@@ -18,6 +18,7 @@ text on SQLite (which has no JSON containment).
 from __future__ import annotations
 
 import decimal
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,20 +110,20 @@ class _PageRows:
         }
 
 
-_page_rows: _PageRows | None = None
+@functools.cache
+def _page_rows() -> _PageRows:
+    return _PageRows()
 
 
 def listing_page(listing_ids: Sequence[Any]) -> list[Listing]:
     """The listings of a page, in the order of ``listing_ids`` (three queries, whatever the page size):
     the same instances, relations and deferred columns as :func:`with_page_relations`, built from value
-    rows (argus_plugins.core.row_instances) rather than by ``select_related``/``prefetch_related``, which
-    cost several times more per listing."""
-    global _page_rows
+    rows (argus_plugins.core.row_instances) rather than by ``select_related``/``prefetch_related`` and
+    ``Model.__init__``, which cost more per listing (README, "Marketplace")."""
     if not listing_ids:
         return []
-    if _page_rows is None:
-        _page_rows = _PageRows()
-    page_rows, relations = _page_rows, _page_rows.relations
+    page_rows = _page_rows()
+    relations = page_rows.relations
     db = router.db_for_read(Listing)
     (_, listing_rows), (_, plugin_rows), (_, publisher_rows), (_, stats_rows), (_, version_rows) = (
         page_rows.parts
