@@ -18,14 +18,17 @@ text on SQLite (which has no JSON containment).
 from __future__ import annotations
 
 import decimal
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, router
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from argus_plugins.core.errors import CommonErrorCode, DomainError
+from argus_plugins.core.row_instances import RowBuilder, cache_relation
 from argus_plugins.tenancy.permissions import require_authenticated
+from registry.models import Plugin, PluginVersion, Publisher, SigningKey
 
 from .models import Listing, ListingStats, Plan, PricingModel
 
@@ -71,19 +74,103 @@ def with_page_relations(queryset: QuerySet[Listing]) -> QuerySet[Listing]:
     )
 
 
+def _concrete_fields(model: type[models.Model], leave_out: Sequence[str] = ()) -> list[models.Field]:
+    return [field for field in model._meta.concrete_fields if field.name not in leave_out]
+
+
+class _PageRows:
+    """How a page's rows become model instances (worked out once): the columns of the listing, its plugin,
+    publisher, stats row (less its filter and sort columns) and latest version, read in one row each."""
+
+    def __init__(self) -> None:
+        self.parts = (
+            ("", RowBuilder(Listing, _concrete_fields(Listing))),
+            ("plugin__", RowBuilder(Plugin, _concrete_fields(Plugin))),
+            ("plugin__publisher__", RowBuilder(Publisher, _concrete_fields(Publisher))),
+            ("stats__", RowBuilder(ListingStats, _concrete_fields(ListingStats, FILTER_AND_SORT_COLUMNS))),
+            ("stats__latest_version__", RowBuilder(PluginVersion, _concrete_fields(PluginVersion))),
+        )
+        self.columns = [prefix + field.name for prefix, builder in self.parts for field in builder.fields]
+        self.slices = []
+        start = 0
+        for _, builder in self.parts:
+            self.slices.append(slice(start, start + len(builder.fields)))
+            start += len(builder.fields)
+        self.plans = RowBuilder(Plan, _concrete_fields(Plan))
+        self.relations = {
+            "plugin": Listing._meta.get_field("plugin"),
+            "listing_of_plugin": Plugin._meta.get_field("listing"),
+            "publisher": Plugin._meta.get_field("publisher"),
+            "stats": Listing._meta.get_field("stats"),
+            "listing_of_stats": ListingStats._meta.get_field("listing"),
+            "latest_version": ListingStats._meta.get_field("latest_version"),
+            "plugin_of_version": PluginVersion._meta.get_field("plugin"),
+            "signing_key": PluginVersion._meta.get_field("signing_key"),
+            "listing_of_plan": Plan._meta.get_field("listing"),
+        }
+
+
+@functools.cache
+def _page_rows() -> _PageRows:
+    return _PageRows()
+
+
 def listing_page(listing_ids: Sequence[Any]) -> list[Listing]:
-    """The listings of a page, in the order of ``listing_ids`` (three queries, whatever the page size)."""
+    """The listings of a page, in the order of ``listing_ids`` (three queries, whatever the page size):
+    the same instances, relations and deferred columns as :func:`with_page_relations`, built from value
+    rows (argus_plugins.core.row_instances) rather than by ``select_related``/``prefetch_related`` and
+    ``Model.__init__``, which cost more per listing (README, "Marketplace")."""
     if not listing_ids:
         return []
-    found = {
-        listing.pk: listing for listing in with_page_relations(Listing.objects.filter(pk__in=listing_ids))
-    }
-    page = [found[listing_id] for listing_id in listing_ids if listing_id in found]
-    for listing in page:
-        version = getattr(getattr(listing, "stats", None), "latest_version", None)
-        if version is not None:
-            version.plugin = listing.plugin  # the same row: a node asking for it needs no query
-    return page
+    page_rows = _page_rows()
+    relations = page_rows.relations
+    db = router.db_for_read(Listing)
+    (_, listing_rows), (_, plugin_rows), (_, publisher_rows), (_, stats_rows), (_, version_rows) = (
+        page_rows.parts
+    )
+    listing_slice, plugin_slice, publisher_slice, stats_slice, version_slice = page_rows.slices
+    found: dict[Any, Listing] = {}
+    versions: list[PluginVersion] = []
+    for row in Listing.objects.using(db).filter(pk__in=listing_ids).values_list(*page_rows.columns):
+        listing = listing_rows.build(row[listing_slice], db)
+        plugin = plugin_rows.build(row[plugin_slice], db)
+        cache_relation(listing, relations["plugin"], plugin)
+        cache_relation(plugin, relations["listing_of_plugin"], listing)
+        publisher_values = row[publisher_slice]
+        cache_relation(plugin, relations["publisher"], publisher_rows.build(publisher_values, db))
+        stats_values = row[stats_slice]
+        stats = None
+        if stats_values[0] is not None:  # its primary key: the listing has a stats row
+            stats = stats_rows.build(stats_values, db)
+            cache_relation(stats, relations["listing_of_stats"], listing)
+            version_values = row[version_slice]
+            version = None
+            if version_values[0] is not None:
+                version = version_rows.build(version_values, db)
+                cache_relation(version, relations["plugin_of_version"], plugin)  # the same row
+                versions.append(version)
+            cache_relation(stats, relations["latest_version"], version)
+        cache_relation(listing, relations["stats"], stats)
+        found[listing.pk] = listing
+    key_ids = {version.signing_key_id for version in versions if version.signing_key_id is not None}
+    if key_ids:
+        keys = SigningKey.objects.using(db).in_bulk(key_ids)
+        for version in versions:
+            cache_relation(version, relations["signing_key"], keys.get(version.signing_key_id))
+    for listing in found.values():
+        listing.current_plans = []
+    plan_rows = (
+        Plan.objects.using(db)
+        .filter(listing_id__in=found, retired_at__isnull=True)
+        .order_by("pricing_model", "name", "id")
+        .values_list(*(field.name for field in page_rows.plans.fields))
+    )
+    for row in plan_rows:
+        plan = page_rows.plans.build(row, db)
+        listing = found[plan.listing_id]
+        cache_relation(plan, relations["listing_of_plan"], listing)
+        listing.current_plans.append(plan)
+    return [found[listing_id] for listing_id in listing_ids if listing_id in found]
 
 
 def _clean_min_rating(value: Any) -> decimal.Decimal | None:

@@ -5,6 +5,8 @@ fields only."""
 from __future__ import annotations
 
 import enum
+import sys
+from types import SimpleNamespace
 from typing import Any
 
 import graphene
@@ -12,9 +14,11 @@ import pytest
 from graphql import ExecutionContext, execute, parse
 
 from argus_plugins.core.graphql.execution import (
+    FRESH_STACK_SLOTS,
     ArgumentsMiddlewareManager,
     ArgusExecutionContext,
     is_awaitable,
+    on_fresh_data_stack,
 )
 
 
@@ -43,7 +47,8 @@ class Item(graphene.ObjectType):
 
     @staticmethod
     def resolve_shout(item: Any, info: graphene.ResolveInfo, loud: bool = False) -> str:
-        return item["name"].upper() if loud else item["name"]
+        name = item["name"] if isinstance(item, dict) else item.name
+        return name.upper() if loud else name
 
 
 class Query(graphene.ObjectType):
@@ -72,6 +77,8 @@ CASES = {
     "null item in a non-null list": [{**GOOD, "tags": ["x", None]}],
     "not a list": [{**GOOD, "tags": "xy"}],
     "an unknown enum value": [{**GOOD, "colour": "GREEN"}],
+    "attributes of objects": [SimpleNamespace(**GOOD), SimpleNamespace(**{**GOOD, "count": None})],
+    "missing attributes": [SimpleNamespace(name="a", tags=[])],
 }
 
 
@@ -126,3 +133,34 @@ def test_middleware_wraps_the_fields_with_arguments_only():
     data, errors = run(EVERYTHING, [GOOD], ArgusExecutionContext, manager)
     assert not errors and data["items"][0]["shout"] == "A"
     assert seen == ["items", "shout"]
+
+
+def test_plain_leaf_fields_are_read_without_graphql_cores_resolver_path(monkeypatch):
+    """Plain reads skip the resolve info; fields with their own resolver or arguments still get it."""
+    built = []
+    original = ExecutionContext.build_resolve_info
+
+    def recording(self, field_def, field_nodes, parent_type, path):
+        built.append(field_nodes[0].name.value)
+        return original(self, field_def, field_nodes, parent_type, path)
+
+    monkeypatch.setattr(ExecutionContext, "build_resolve_info", recording)
+    data, errors = run(EVERYTHING, [GOOD], ArgusExecutionContext)
+    assert not errors and data["items"][0]["count"] == 1
+    assert built == ["items", "tags", "loose", "shout"]
+
+
+def test_on_fresh_data_stack_calls_through():
+    """The trampoline (a frame with a large reserved stack on CPython < 3.13) passes arguments, results
+    and exceptions as a plain call does."""
+
+    def target(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("fail"):
+            raise ValueError("refused")
+        return args, kwargs
+
+    assert on_fresh_data_stack(target, 1, 2, key="value") == ((1, 2), {"key": "value"})
+    with pytest.raises(ValueError, match="refused"):
+        on_fresh_data_stack(target, fail=True)
+    if sys.version_info < (3, 13):
+        assert on_fresh_data_stack.__code__.co_stacksize >= FRESH_STACK_SLOTS

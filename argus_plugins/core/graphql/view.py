@@ -49,7 +49,7 @@ from graphql import (
 from ..errors import CommonErrorCode, DomainError
 from ..request_auth import is_token_request, token_refusal
 from ..request_context import current_request_id
-from .execution import ArgumentsMiddlewareManager, ArgusExecutionContext
+from .execution import ArgumentsMiddlewareManager, ArgusExecutionContext, on_fresh_data_stack
 from .rate_limits import RateLimited, check_mutation_rate, check_request_rate
 from .validation import limit_error, mutation_count, operation_errors, structural_errors, validation_rules
 
@@ -437,11 +437,11 @@ class ArgusGraphQLView(FileUploadGraphQLView):
                 )
             ):
                 with transaction.atomic():
-                    result = execute(schema, document, **execute_options)
+                    result = on_fresh_data_stack(execute, schema, document, **execute_options)
                     if getattr(request, MUTATION_ERRORS_FLAG, False) is True:
                         transaction.set_rollback(True)
                 return result
-            return execute(schema, document, **execute_options)
+            return on_fresh_data_stack(execute, schema, document, **execute_options)
         except Exception as error:  # noqa: BLE001 - graphene-django's contract: errors go into the result
             return ExecutionResult(errors=[error])
 
