@@ -2,9 +2,9 @@
 ``settings.ARGUS_HOOKS``)."""
 
 #: ``handler(execution)``, inside the transaction that records the run's terminal status and ledger entry,
-#: with its plugin version loaded and ``ledger_entry_id`` set (the entry itself is written after the
-#: handlers, as the transaction's last step): what the handler writes commits with the run's record or not
-#: at all (the triggers' execution.* events).
+#: with ``execution.ledger_entry`` and its plugin version loaded: what the handler writes commits with the
+#: run's record or not at all (the triggers' execution.* events). The ledger's lock may be held meanwhile:
+#: a handler must not wait for rows that a transaction appending to the ledger could hold.
 RUN_FINISHED = "execution.run_finished"
 #: ``handler(evidence_id)``, inside the upload's transaction (handlers defer their work to the commit).
 EVIDENCE_UPLOADED = "execution.evidence_uploaded"

@@ -81,15 +81,17 @@ def finish(
             "plugin_version__plugin", "plugin_version__signing_key", "triggered_by"
         ).get(pk=execution.pk)
     record = ledger_record(execution, evidence_links)
-    run_hooks(RUN_FINISHED, execution)  # e.g. its execution.* and custom events, in this transaction
-    metrics.record_finished(execution)
-    # Last: when the ledger's lock is free the entry is linked here and the lock held until the commit, so
-    # nothing after it may wait for other rows (another transaction could be waiting for the lock while
-    # holding them). Otherwise it is written pending and linked right after the commit. Either way the
-    # link's commit announces the run's end to waitForExecution's waiters
-    # (``announce_runs_of_linked_entries``), so a woken client reads the entry in its place in the chain.
+    # When the ledger's lock is free the entry is linked here and the lock held until the commit; otherwise
+    # it is written pending and linked right after the commit. Either way the link's commit announces the
+    # run's end to waitForExecution's waiters (``announce_runs_of_linked_entries``), so a woken client reads
+    # the entry in its place in the chain. Appended before the hooks so that this announcement is the first
+    # of the after-commit steps (the events' dispatch, registered by the hooks, comes after it). While the
+    # lock is held the hooks only insert rows (events referencing this run and its tenant): they wait for
+    # no transaction that could be waiting for the ledger's lock.
     execution.ledger_entry = append_entry_without_waiting(
         LEDGER_ENTRY_TYPE, record, tenant_id=execution.tenant_id, entry_id=entry_id
     )
+    run_hooks(RUN_FINISHED, execution)  # e.g. its execution.* and custom events, in this transaction
+    metrics.record_finished(execution)
     dispatch.release_after_commit()  # its slot is free: the next queued run (fairly chosen) may go
     return True

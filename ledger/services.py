@@ -135,11 +135,11 @@ def append_entry_without_waiting(
 
     Same arguments and refusals as ``append_entry``. If the linkers' lock is free (never waiting for it)
     the entry is linked here: the entries pending before it are linked first, then it is written once,
-    with its sequence and hashes. The lock is then held until the caller's transaction ends, so make this
-    the caller's last ledger-related step (``execution.recording.finish`` makes it its last write but the
-    artifacts'). If the lock is taken, the entry is written pending (``sequence`` None, empty
-    ``prev_hash`` / ``entry_hash``, its ``content_hash`` protecting it) and linked right after the commit
-    (or, if the process dies first, by the beat task).
+    with its sequence and hashes. The lock is then held until the caller's transaction ends: what the
+    caller does afterwards in it must not wait for rows that another appender (``append_entry``, which
+    waits for the lock) could hold. If the lock is taken, the entry is written pending (``sequence`` None,
+    empty ``prev_hash`` / ``entry_hash``, its ``content_hash`` protecting it) and linked right after the
+    commit (or, if the process dies first, by the beat task).
 
     ``link_at_once=False`` always writes it pending, as if another writer held the lock.
     """
