@@ -168,23 +168,26 @@ import django
 django.setup()
 from django.db import transaction
 from ledger.services import append_entry_without_waiting
-index = int(sys.argv[1])
+index, link_at_once = int(sys.argv[1]), sys.argv[2:] == ["link-at-once"]
 with transaction.atomic():
     transaction.on_commit(lambda: os._exit(0))
-    append_entry_without_waiting("execution.completed", {"writer": "dying", "index": index, "cpus": 0.25})
+    append_entry_without_waiting(
+        "execution.completed", {"writer": "dying", "index": index, "cpus": 0.25}, link_at_once=link_at_once
+    )
 sys.exit(3)  # not reached: the commit ran the callback
 """
 
 
 @pytest.mark.postgres
 def test_a_writer_that_finds_the_lock_free_links_its_entry_in_its_own_transaction(postgres_database):
+    """Asked to link at once (SQLite's default; not PostgreSQL's, see ledger.services.LINK_AT_ONCE)."""
     import psycopg
 
     env = subprocess_env(postgres_database)
     env["PYTHONPATH"] = str(REPO)
     assert manage(env, "migrate", "ledger", "-v", "0").returncode == 0
     done = subprocess.run(
-        [sys.executable, "-c", DYING_WRITER, "7"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", DYING_WRITER, "7", "link-at-once"], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     # The process died right after its commit, before any after-commit step: the entry is linked anyway.
