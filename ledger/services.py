@@ -9,16 +9,16 @@ No two linkers can take the same sequence or the same predecessor, so the chain 
 repeats. Two ways to append:
 
 * ``append_entry_without_waiting`` (executions finishing: the hot path) never waits for the ledger's lock.
-  When the linkers' lock is free at that moment (``pg_try_advisory_xact_lock``; always on SQLite, whose
-  write transactions hold the database's write lock anyway) the entry is linked in the caller's
-  transaction and written once, with its place in the chain, after any entry pending before it. When
-  another writer holds the lock, the entry is written *pending*: record, ``created_at`` and
-  ``content_hash``, no sequence yet, so finishing runs commit in parallel. Right after the commit
-  (``transaction.on_commit``, same process) pending entries are linked: one linker at a time links every
-  pending entry in one short transaction and looks again after it; the others, finding the lock taken,
-  return at once and leave theirs to it (group commit). A writer that linked in its own transaction
-  looks again after its commit too. The beat task ``ledger.link_pending_entries`` links as well, so an
-  entry whose process died between commit and linking is linked a moment later.
+  On SQLite, whose write transactions hold the database's write lock anyway, the entry is linked in the
+  caller's transaction and written once, with its place in the chain, after any entry pending before it
+  (``LINK_AT_ONCE``; on request also on PostgreSQL, when ``pg_try_advisory_xact_lock`` finds the lock
+  free). Otherwise the entry is written *pending*: record, ``created_at`` and ``content_hash``, no
+  sequence yet, so finishing runs commit in parallel. Right after the commit (``transaction.on_commit``,
+  same process) pending entries are linked: one linker at a time links every pending entry in one short
+  transaction and looks again after it; the others, finding the lock taken, return at once and leave
+  theirs to it (group commit). A writer that linked in its own transaction looks again after its commit
+  too. The beat task ``ledger.link_pending_entries`` links as well, so an entry whose process died
+  between commit and linking is linked a moment later.
 * ``append_entry`` / ``append_entries`` (grants, approvals, imports: rare) link in the caller's
   transaction, holding the head's lock until it commits; pending entries visible then are linked first.
 """
