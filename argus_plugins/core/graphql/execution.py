@@ -31,6 +31,7 @@ import sys
 import threading
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from graphene.types.resolver import dict_or_attr_resolver
@@ -108,15 +109,11 @@ _plain_leaves: weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, PlainLeaf 
 
 def plain_leaves(parent_type: GraphQLObjectType) -> dict[str, PlainLeaf | None]:
     """The plain leaf fields of an object type by field name (worked out once per type)."""
-    found = _plain_leaves.get(parent_type)
-    if found is None:
-        with _lock:
-            found = _plain_leaves.get(parent_type)
-            if found is None:
-                found = _plain_leaves[parent_type] = {
-                    name: plain_leaf_of(field) for name, field in parent_type.fields.items()
-                }
-    return found
+    return _once(
+        _plain_leaves,
+        parent_type,
+        lambda: {name: plain_leaf_of(field) for name, field in parent_type.fields.items()},
+    )
 
 
 class ArgusExecutionContext(ExecutionContext):
@@ -139,7 +136,7 @@ class ArgusExecutionContext(ExecutionContext):
                 if value is None:
                     if not leaf.non_null:
                         return None
-                elif type(value) in _PLAIN_TYPES or not graphql_is_awaitable(value):
+                elif not is_awaitable(value):
                     serialized = leaf.leaf_type.serialize(value)
                     if serialized is not None and serialized is not Undefined:
                         return serialized
@@ -165,7 +162,7 @@ class ArgusExecutionContext(ExecutionContext):
                             break
                         completed.append(None)
                         continue
-                    if type(item) not in _PLAIN_TYPES and graphql_is_awaitable(item):
+                    if is_awaitable(item):
                         break
                     serialized = serialize(item)
                     if serialized is None or serialized is Undefined:
@@ -184,18 +181,27 @@ _lock = threading.Lock()
 
 def argument_resolvers(schema: GraphQLSchema) -> frozenset[Any]:
     """The resolvers of the schema's fields that take arguments (worked out once per schema)."""
-    found = _argument_resolvers.get(schema)
+    return _once(
+        _argument_resolvers,
+        schema,
+        lambda: frozenset(
+            field.resolve
+            for named_type in schema.type_map.values()
+            if is_object_type(named_type)
+            for field in named_type.fields.values()  # type: ignore[union-attr]
+            if field.args and field.resolve is not None
+        ),
+    )
+
+
+def _once(cache: weakref.WeakKeyDictionary, key: Any, compute: Callable[[], Any]) -> Any:
+    """``cache[key]``, computed by ``compute`` the first time (once, whichever thread asks first)."""
+    found = cache.get(key)
     if found is None:
         with _lock:
-            found = _argument_resolvers.get(schema)
+            found = cache.get(key)
             if found is None:
-                found = _argument_resolvers[schema] = frozenset(
-                    field.resolve
-                    for named_type in schema.type_map.values()
-                    if is_object_type(named_type)
-                    for field in named_type.fields.values()  # type: ignore[union-attr]
-                    if field.args and field.resolve is not None
-                )
+                found = cache[key] = compute()
     return found
 
 
