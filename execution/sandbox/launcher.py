@@ -751,8 +751,8 @@ def _run_plugin(job: dict, prestarted: Prestarted | None = None) -> dict:
                 prestarted = prestart((PLUGIN_UID, PLUGIN_GID), python=main is not None)
             pid, out_fd, err_fd, progress_fd = prestarted.go(argv, cwd, env, INPUT_PATH, main)
         except PrestartLost:  # killed while the container waited: start one now, once
-            prestarted = prestart((PLUGIN_UID, PLUGIN_GID), python=main is not None)
-            pid, out_fd, err_fd, progress_fd = prestarted.go(argv, cwd, env, INPUT_PATH, main)
+            started_now = spawn(argv, cwd, env, INPUT_PATH, main, (PLUGIN_UID, PLUGIN_GID))
+            pid, out_fd, err_fd, progress_fd = started_now
     except OSError as exc:
         return {
             "spawn_error": f"{exc.strerror or exc}: {exc.filename or job['argv'][0]}",
