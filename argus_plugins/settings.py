@@ -403,8 +403,8 @@ ARGUS_DOCKER_MAX_RETRIES = env.int("ARGUS_DOCKER_MAX_RETRIES", default=5)
 #: shape used in the last ARGUS_SANDBOX_POOL_IDLE_SECONDS (0 disables the pool); more while demand needs them,
 #: within a cap per shape, a cap per host and a budget for the memory the idle containers hold.
 ARGUS_SANDBOX_POOL_SIZE = env.int("ARGUS_SANDBOX_POOL_SIZE", default=1)
-ARGUS_SANDBOX_POOL_MAX_PER_SHAPE = env.int("ARGUS_SANDBOX_POOL_MAX_PER_SHAPE", default=16)
-ARGUS_SANDBOX_POOL_MAX_TOTAL = env.int("ARGUS_SANDBOX_POOL_MAX_TOTAL", default=32)
+ARGUS_SANDBOX_POOL_MAX_PER_SHAPE = env.int("ARGUS_SANDBOX_POOL_MAX_PER_SHAPE", default=32)
+ARGUS_SANDBOX_POOL_MAX_TOTAL = env.int("ARGUS_SANDBOX_POOL_MAX_TOTAL", default=48)
 ARGUS_SANDBOX_POOL_MEMORY_MB = env.int("ARGUS_SANDBOX_POOL_MEMORY_MB", default=512)
 ARGUS_SANDBOX_POOL_PARALLEL_STARTS = env.int("ARGUS_SANDBOX_POOL_PARALLEL_STARTS", default=4)
 ARGUS_SANDBOX_POOL_IDLE_SECONDS = env.int("ARGUS_SANDBOX_POOL_IDLE_SECONDS", default=300)
@@ -413,6 +413,10 @@ ARGUS_SANDBOX_POOL_BURST_SECONDS = env.int("ARGUS_SANDBOX_POOL_BURST_SECONDS", d
 #: Each worker process claims its next warm container of the shape it just ran ahead of the run (README, Warm
 #: pool); off, it takes one when the run starts.
 ARGUS_SANDBOX_POOL_PRECLAIM = env.bool("ARGUS_SANDBOX_POOL_PRECLAIM", default=True)
+#: A worker process removes its used containers at a pause in its runs (execution/sandbox/pool.py,
+#: RemovalDeferral): a removal costs the engine about as much CPU as a run, so runs back to back do not
+#: pay for their predecessors' removals. Off: each is removed at once, in the background.
+ARGUS_SANDBOX_DEFER_REMOVALS = env.bool("ARGUS_SANDBOX_DEFER_REMOVALS", default=True)
 #: A stronger OCI runtime (e.g. gVisor's "runsc") where installed; empty uses the engine's default.
 ARGUS_SANDBOX_OCI_RUNTIME = env.str("ARGUS_SANDBOX_OCI_RUNTIME", default="")
 #: The Docker runtime name of gVisor, for tenants whose policy requires it (scripts/lib.sh: ensure_runsc).

@@ -16,6 +16,7 @@ import docker
 from django.conf import settings
 
 from .sandbox import connect
+from .sandbox.pool import RemovalDeferral
 from .sandbox.shared_pool import SharedPool
 
 _lock = threading.Lock()
@@ -45,7 +46,8 @@ def container_pool() -> SharedPool | None:
     client = docker_client()
     with _lock:
         if "pool" not in _state:
-            _state["pool"] = SharedPool(client, work_dir=work_dir())
+            removals = RemovalDeferral() if settings.ARGUS_SANDBOX_DEFER_REMOVALS else None
+            _state["pool"] = SharedPool(client, work_dir=work_dir(), removals=removals)
         return _state["pool"]  # type: ignore[return-value]
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from jmespath.exceptions import JMESPathError
 
 from argus_plugins.core import clock, publishing
 from argus_plugins.core.errors import not_found
@@ -40,7 +41,7 @@ from installations.authorization import resolve_version
 from installations.models import Installation
 from ledger.hashing import format_optional_timestamp
 
-from . import dispatch
+from . import dispatch, jmes
 from .event_types import CUSTOM_EVENT_TYPE
 from .models import Event, EventDelivery, EventSubscription, WebhookEndpoint
 
@@ -125,13 +126,15 @@ def store_event(
 ) -> Event | None:
     """Store the event once (None when ``dedupe_key`` was already stored) and dispatch it after commit.
 
-    An event nobody listens to (no live subscription or webhook endpoint of its tenant wants its type) is
-    stored as already dispatched, with no dispatch task: most runs have no listener, and a Celery round
-    trip per run is most of what recording an event costs. A listener created after this moment does not
-    receive the event, the same rule as for any event stored before the listener existed.
+    An event nobody listens to (no live subscription of its tenant to its type whose filter could match
+    this payload, and no webhook endpoint that wants its type) is stored as already dispatched, with no
+    dispatch: most runs have no listener, and a dispatch per run (a Celery round trip, or the recording
+    worker's time before it takes its next run) is most of what recording an event costs. A listener
+    created or changed after this moment does not receive the event, the same rule as for any event stored
+    before the listener existed.
     """
     now = clock.now()
-    listened = has_listeners(tenant_id, type)
+    listened = has_listeners(tenant_id, type, payload)
     try:
         # One level of atomic: a transaction of its own after a commit, a savepoint inside a caller's.
         with transaction.atomic():
@@ -153,16 +156,27 @@ def store_event(
     return event
 
 
-def has_listeners(tenant_id: Any, event_type: str) -> bool:
-    """Whether dispatching an event of ``event_type`` in the tenant would reach anyone: the same
-    subscriptions and endpoints that dispatch itself looks at."""
+def has_listeners(tenant_id: Any, event_type: str, payload: Any) -> bool:
+    """Whether dispatching an event of ``event_type`` with ``payload`` in the tenant could reach anyone:
+    the same subscriptions (and their filters) and endpoints that dispatch itself looks at."""
     # Most tenants never configure a listener: one primary-key lookup answers for them.
     if not _TENANT_WITH_LISTENERS.fetch(tenant_id):
         return False
-    if EventSubscription.objects.listening(tenant_id, event_type).exists():
+    filters = EventSubscription.objects.listening(tenant_id, event_type).values_list(
+        "filter_expression", flat=True
+    )
+    if any(_may_match(expression, payload) for expression in filters):
         return True
     endpoints = WebhookEndpoint.objects.listening(tenant_id).only("id", "event_types")
     return any(endpoint.wants(event_type) for endpoint in endpoints)
+
+
+def _may_match(expression: str, payload: Any) -> bool:
+    """The filter matches, or fails on this payload: dispatch records that failure as the delivery."""
+    try:
+        return jmes.matches(expression, payload)
+    except JMESPathError:
+        return True
 
 
 _TENANT_WITH_LISTENERS = PreparedQuery(

@@ -1,6 +1,6 @@
 """The pool-keeper: one process per host that keeps the shared warm pool as deep as demand needs.
 
-    python -m execution.sandbox.keeper --work-dir DIR [--memory-mb 512] [--max-per-shape 8] ...
+    python -m execution.sandbox.keeper --work-dir DIR [--memory-mb 512] [--max-per-shape 32] ...
 
 The Celery worker's main process starts it (execution/keeper_process.py) and restarts it if it dies; the
 worker processes claim its containers through the pool directory (``shared_pool.py``, which also explains
@@ -9,12 +9,15 @@ the layout). No Django here: everything comes from the command line.
 Depth per container shape follows demand: enough ready containers to cover the next container start at the
 current rate of takes (``rate * start latency * HEADROOM``, plus one), at least ``min_depth`` for a shape
 used in the last ``idle_seconds``, and nothing for one unused longer; bounded per shape, per host, and by
-the memory the idle containers hold (``memory_budget_bytes``, measured from their cgroups). Bursts are
-remembered: the deepest depth a shape needed lately, and one more for every take that found it empty (a
+the memory the idle containers hold (``memory_budget_bytes``, measured from their cgroups and shims). Bursts
+are remembered: the deepest depth a shape needed lately, and one more for every take that found it empty (a
 miss), stays its floor for ``burst_seconds``, then halves, so that the next burst of a recently busy shape
-(a client's script, an event chain, a batch) starts on a pool as deep as the last one needed. A take wakes
-the keeper at once (a datagram) and refills start right away, several in parallel. Shapes used lately are
-written to ``recent.json`` and re-warmed when a keeper starts.
+(a client's script, an event chain, a batch) starts on a pool as deep as the last one needed; so does the
+number of takes its last burst made, plus its reserve. A take wakes the keeper at once (a datagram). During
+a burst (takes less than BURST_GAP_SECONDS apart) refills start only below the shape's reserve, what lasts
+through one start at the burst's pace: a container start costs the engine more CPU than a warm run, and
+would slow the runs the pool is there to serve; the rest start, several in parallel, at the burst's first
+pause. Shapes used lately are written to ``recent.json`` and re-warmed when a keeper starts.
 
 Every take tells the keeper whether it hit and, if not, why (``MissReason``); ``status.json`` counts them
 (``bench/execution_bench.py`` prints them per measurement). A worker's pre-claim (its next container, claimed
@@ -70,6 +73,11 @@ RATE_WINDOW_SECONDS = 20.0
 MIN_RATE_SPAN_SECONDS = 1.0
 #: A shape keeps more than its target this long before its surplus is removed (no start/remove churn).
 SHRINK_GRACE_SECONDS = 10.0
+#: Takes of a shape closer together than this belong to one burst (a client's script, an event chain, a
+#: batch); a longer pause ends it.
+BURST_GAP_SECONDS = 1.0
+#: The takes a burst's pace is measured over.
+PACE_TAKES = 5
 #: What a container is assumed to hold until one has been measured.
 DEFAULT_CONTAINER_BYTES = 24 * MiB
 TICK_SECONDS = 0.25
@@ -92,8 +100,8 @@ class MissReason(enum.StrEnum):
 @dataclass(frozen=True)
 class PoolLimits:
     min_depth: int = 1
-    max_per_shape: int = 16
-    max_total: int = 32
+    max_per_shape: int = 32
+    max_total: int = 48
     memory_budget_bytes: int = 512 * MiB
     parallel_starts: int = 4
     idle_seconds: float = 300.0
@@ -115,10 +123,39 @@ class ShapeDemand:
     #: The burst-aware minimum: the deepest depth needed lately, held until ``floor_until`` (monotonic).
     floor: int = 0
     floor_until: float = 0.0
+    #: Takes in the current burst (or the last one, once it is over).
+    burst_takes: int = 0
 
-    def record_take(self, now: float) -> None:
+    def record_take(self, now: float, limits: PoolLimits | None = None) -> None:
+        if now - self.last_take > BURST_GAP_SECONDS:
+            self.burst_takes = 0
+        self.burst_takes += 1
         self.takes.append(now)
         self.last_take = now
+        if limits is not None:
+            # The next burst like this one is served from the pool without a start during it: as many
+            # ready as this one took, plus what covers a start at its pace should it go on longer.
+            wanted = min(limits.max_per_shape, self.burst_takes + self.reserve(now, limits))
+            if wanted >= self.floor:
+                self.floor, self.floor_until = wanted, now + limits.burst_seconds
+
+    def in_burst(self, now: float) -> bool:
+        return now - self.last_take <= BURST_GAP_SECONDS
+
+    def refill_target(self, now: float, target: int, limits: PoolLimits) -> int:
+        """The depth to start containers up to now. While a burst goes on, a start would take the engine's
+        CPU from the very runs it serves: the pool drains towards its reserve and only then refills, and
+        the rest waits for the burst's first pause."""
+        return min(target, self.reserve(now, limits)) if self.in_burst(now) else target
+
+    def reserve(self, now: float, limits: PoolLimits) -> int:
+        """During a burst, the ready containers below which refills start: enough to last through one
+        start at the burst's pace (the mean interval of its last takes), plus one."""
+        recent = [t for t in list(self.takes)[-PACE_TAKES:] if now - t <= BURST_GAP_SECONDS * PACE_TAKES]
+        if len(recent) < 2:
+            return limits.min_depth
+        interval = max((recent[-1] - recent[0]) / (len(recent) - 1), 0.01)
+        return min(limits.max_per_shape, max(limits.min_depth, math.ceil(self.start_seconds / interval) + 1))
 
     def record_miss(self, now: float, limits: PoolLimits) -> None:
         """A take found the shape empty (call before ``record_take``): from now on (for ``burst_seconds``)
@@ -315,13 +352,13 @@ class PoolKeeper:
                     self.counts["preclaims" if hit else "preclaim_misses"] += 1
                     if not hit:
                         demand.record_miss(now, self.limits)
-                    demand.record_take(now)
+                    demand.record_take(now, self.limits)
                     continue
                 self.counts["hits" if hit else "misses"] += 1
                 if not hit:
                     self.counts[f"miss_{self._miss_reason(key, new, bool(notice.get('raced')))}"] += 1
                     demand.record_miss(now, self.limits)
-                demand.record_take(now)
+                demand.record_take(now, self.limits)
 
     def _miss_reason(self, key: str, new: bool, raced: bool) -> MissReason:
         if new:
@@ -344,8 +381,9 @@ class PoolKeeper:
             with self._lock:
                 starting = self._starting[key]
             have = len(entries) + starting
+            wanted = demand.refill_target(now, target, self.limits)
             while (
-                have < target
+                have < wanted
                 and now >= self._not_before
                 and self._starts_in_flight() < self.limits.parallel_starts
             ):

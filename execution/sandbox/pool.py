@@ -5,7 +5,7 @@ pool does it ahead of time: it keeps up to ``size`` containers per ContainerSett
 each with its launcher blocked on stdin and its own empty slot directory mounted. ``take`` hands
 one out (a job then costs one write and one read on the attach socket) and a filler thread
 starts a replacement. A container runs exactly one job and is then removed by the Reaper thread,
-off the job's critical path.
+off the job's critical path (and, with a RemovalDeferral, off the next jobs' too).
 
 A pool belongs to one process: it holds attach sockets and threads, which do not survive fork.
 Create it in each worker process (e.g. on Celery's worker_process_init), not before forking.
@@ -22,6 +22,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -29,6 +30,7 @@ import docker
 from .container import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     StartedContainer,
+    close_attach,
     discard,
     owner_id,
     start_container,
@@ -70,65 +72,112 @@ class RepeatedFailureLog:
         self.failures, self._next_log, self._unlogged = 0, 0.0, 0
 
 
+@dataclass(frozen=True)
+class RemovalDeferral:
+    """When a used container's removal may wait: removing one costs the engine about as much CPU as a
+    run's own work, so while this process keeps running jobs back to back the removals wait for a pause
+    (``quiet_seconds`` without a new one), within bounds: never more than ``max_waiting`` waiting, none
+    longer than ``max_delay_seconds``. A waiting container has already exited (its launcher ends after
+    its one job; its attach socket is closed at once): it holds a stopped container's record and its slot
+    directory, not memory or CPU. ``flush``, ``close`` and a dead worker's sweep remove them all."""
+
+    quiet_seconds: float = 0.5
+    max_waiting: int = 16
+    max_delay_seconds: float = 10.0
+
+
 class Reaper:
-    """Removes finished containers (and their slots) in a background thread."""
+    """Removes finished containers (and their slots) in a background thread; with a ``deferral``, at
+    quiet moments (see RemovalDeferral)."""
 
     def __init__(
         self,
         client: docker.DockerClient,
         name: str = "argus-sandbox-reaper",
         on_removed: Callable[[StartedContainer], None] | None = None,
+        deferral: RemovalDeferral | None = None,
     ) -> None:
         self._client = client
         self._on_removed = on_removed
-        self._queue: collections.deque[StartedContainer] = collections.deque()
+        self._deferral = deferral
+        self._queue: collections.deque[tuple[float, StartedContainer]] = collections.deque()
         self._cond = threading.Condition()
         self._busy = 0
         self._closed = False
+        self._flushing = 0
+        self._last_submit = 0.0
         self.removed = 0
         self.last_remove_seconds = 0.0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, container: StartedContainer) -> None:
+        # Detach now whatever happens next: the launcher sees its stdin end, and nothing of ours holds it.
+        close_attach(container.sock)
         with self._cond:
             if self._closed:
                 # Too late for the thread: do it inline rather than leak the container.
                 self._remove(container)
                 return
-            self._queue.append(container)
+            self._last_submit = time.monotonic()
+            self._queue.append((self._last_submit, container))
             self._cond.notify_all()
 
+    def waiting(self) -> int:
+        """Containers queued for removal and not yet removed."""
+        with self._cond:
+            return len(self._queue)
+
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every submitted container is removed; False on timeout."""
+        """Remove every submitted container now (deferred or not) and wait for it; False on timeout."""
         end = time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._busy:
-                remaining = end - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._queue or self._busy:
+                    remaining = end - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float = 30.0) -> None:
         self.flush(timeout)
         with self._cond:
             self._closed = True
-            leftovers = list(self._queue)
+            leftovers = [container for _, container in self._queue]
             self._queue.clear()
             self._cond.notify_all()
         for container in leftovers:
             self._remove(container)
         self._thread.join(timeout=5)
 
+    def _due_in(self, now: float) -> float:
+        """Seconds until the oldest waiting removal is due (0: now). Called with the lock held."""
+        deferral = self._deferral
+        if deferral is None or self._flushing or self._closed or len(self._queue) > deferral.max_waiting:
+            return 0.0
+        quiet_at = self._last_submit + deferral.quiet_seconds
+        latest = self._queue[0][0] + deferral.max_delay_seconds
+        return max(0.0, min(quiet_at, latest) - now)
+
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                container = self._queue.popleft()
+                while True:
+                    if not self._queue:
+                        if self._closed:
+                            return
+                        self._cond.wait()
+                        continue
+                    wait = self._due_in(time.monotonic())
+                    if wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                _, container = self._queue.popleft()
                 self._busy += 1
             try:
                 self._remove(container)

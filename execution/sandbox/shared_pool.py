@@ -53,7 +53,7 @@ from .container import (
     remove_container,
 )
 from .errors import DockerUnavailable
-from .pool import Reaper
+from .pool import Reaper, RemovalDeferral
 from .spec import ContainerSettings
 from .workspace import Slot, ensure_work_dir
 
@@ -89,16 +89,35 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def container_memory_bytes(container_id: str) -> int | None:
-    """What the container's cgroup holds now (cgroup v1 or v2, cgroupfs or systemd driver), if readable."""
-    for path in (
-        f"/sys/fs/cgroup/memory/docker/{container_id}/memory.usage_in_bytes",
-        f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope/memory.usage_in_bytes",
-        f"/sys/fs/cgroup/docker/{container_id}/memory.current",
-        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.current",
+    """What a container holds now: its cgroup's memory (cgroup v1 or v2, cgroupfs or systemd driver), plus
+    the proportional share (PSS) of the engine's shim process that keeps it, about as much again for a
+    small idle container and outside its cgroup. None when the cgroup is unreadable."""
+    for directory in (
+        f"/sys/fs/cgroup/memory/docker/{container_id}",
+        f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope",
+        f"/sys/fs/cgroup/docker/{container_id}",
+        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope",
     ):
-        with contextlib.suppress(OSError, ValueError):
-            return int(Path(path).read_text())
+        for name in ("memory.usage_in_bytes", "memory.current"):
+            with contextlib.suppress(OSError, ValueError):
+                held = int(Path(directory, name).read_text())
+                return held + _shim_bytes(Path(directory, "cgroup.procs"))
     return None
+
+
+def _shim_bytes(procs: Path) -> int:
+    """PSS of the containerd shim above the cgroup's first process (0 when it cannot be found)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int(procs.read_text().split()[0])
+        for _ in range(3):  # the container's init, or a runtime's sandbox process, is the shim's child
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat[stat.rfind(")") + 2 :].split()[1])
+            if Path(f"/proc/{pid}/comm").read_text().startswith("containerd-shim"):
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) * 1024
+                return 0
+    return 0
 
 
 class PoolLayout:
@@ -196,13 +215,18 @@ class SharedPool:
     """A worker process's handle on the host pool: ``take``, ``put_back``, ``dispose`` as ContainerPool's,
     for ``runner.acquire``/``run_job``. Creating one starts no container: the keeper does that."""
 
-    def __init__(self, client: docker.DockerClient, *, work_dir: Path) -> None:
+    def __init__(
+        self, client: docker.DockerClient, *, work_dir: Path, removals: RemovalDeferral | None = None
+    ) -> None:
         self.client = client
         self.layout = PoolLayout(work_dir)
         self.work_dir = self.layout.work_dir
         self.owner = owner_id()
         self.reaper = Reaper(
-            client, name="argus-sandbox-shared-reaper", on_removed=lambda c: self.forget_claim(c.id)
+            client,
+            name="argus-sandbox-shared-reaper",
+            on_removed=lambda c: self.forget_claim(c.id),
+            deferral=removals,
         )
         self._pid = os.getpid()
         self._claims: dict[str, Path] = {}

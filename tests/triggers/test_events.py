@@ -305,6 +305,35 @@ def test_a_subscription_of_the_tenant_makes_the_event_dispatched(world, plugin_f
     assert len(connection.run_on_commit[start:]) == 1  # its dispatch, after commit
 
 
+def test_a_subscription_whose_filter_cannot_match_the_payload_does_not_make_it_dispatched(
+    world, plugin_factory
+):
+    target = plugin_factory(events=["custom.found"])
+    subscribe(world, target, "custom.found", filter="severity == 'high'")
+    start = len(connection.run_on_commit)
+    quiet = store_event(
+        tenant_id=world.tenant_a.pk, type="custom.found", payload={"severity": "low"}, dedupe_key="f1"
+    )
+    assert _dispatch_state(quiet) == (False, True)
+    assert connection.run_on_commit[start:] == []  # nothing to dispatch: no delivery could come of it
+    heard = store_event(
+        tenant_id=world.tenant_a.pk, type="custom.found", payload={"severity": "high"}, dedupe_key="f2"
+    )
+    assert _dispatch_state(heard) == (True, False)
+
+
+def test_a_filter_that_fails_on_the_payload_still_dispatches_it_so_the_failure_is_recorded(
+    world, plugin_factory
+):
+    target = plugin_factory(events=["custom.found"])
+    subscription = subscribe(world, target, "custom.found", filter="starts_with(name, 'case-')")
+    event = store_event(tenant_id=world.tenant_a.pk, type="custom.found", payload={"name": 7}, dedupe_key="f3")
+    assert _dispatch_state(event) == (True, False)
+    [delivery] = dispatch.dispatch(event.pk)
+    assert delivery.subscription_id == subscription.pk
+    assert delivery.outcome == "FAILED" and delivery.reason.startswith("The filter failed on this payload")
+
+
 def test_a_webhook_endpoint_listens_only_to_the_types_it_wants(world):
     from triggers import webhooks
 

@@ -44,6 +44,8 @@ from execution.sandbox.images import (
     RuntimeRecipe,
     ensure_runtime_images,
 )
+from execution.sandbox.pool import Reaper, RemovalDeferral
+from execution.sandbox.spec import ContainerSettings
 from execution.sandbox.workspace import Slot
 from tests.execution.sandbox.conftest import RUNTIME
 
@@ -485,3 +487,58 @@ def test_repeated_start_failures_are_logged_once_a_minute_not_each_second(caplog
         "pre-starting containers for img works again (after 30 failed attempts)",
         "could not pre-start a container for img: down again",
     ]
+
+
+def _disposable_containers(docker_client, runtime_image, sandbox_work_dir, count):
+    """``count`` attached sandbox containers, as a worker holds them when it disposes of them."""
+    containers = []
+    for _ in range(count):
+        slot = Slot.create(sandbox_work_dir)
+        settings = ContainerSettings(image=runtime_image)
+        containers.append(start_container(docker_client, settings, slot, owner=owner_id()))
+    return containers
+
+
+def test_a_deferred_removal_waits_for_a_pause_in_the_runs_but_detaches_at_once(
+    docker_client: docker.DockerClient, runtime_image: str, sandbox_work_dir: Path, exists
+) -> None:
+    reaper = Reaper(docker_client, deferral=RemovalDeferral(quiet_seconds=1.0, max_delay_seconds=60.0))
+    used = _disposable_containers(docker_client, runtime_image, sandbox_work_dir, 2)
+    try:
+        for container in used:
+            reaper.submit(container)
+        # Detached at once: the launcher sees its stdin end and the container stops; it is still there.
+        for container in used:
+            state = docker_client.api.wait(container.id, timeout=30)
+            assert state["StatusCode"] == 0
+            assert exists(docker_client, container.id)
+        assert reaper.waiting() == 2 and reaper.removed == 0
+        deadline = time.monotonic() + 30
+        while reaper.removed < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reaper.removed == 2  # the pause came: both removed, with their slots
+        assert not any(exists(docker_client, c.id) or c.slot.root.exists() for c in used)
+    finally:
+        reaper.close()
+
+
+def test_deferred_removals_are_bounded_and_flush_removes_them_all_at_once(
+    docker_client: docker.DockerClient, runtime_image: str, sandbox_work_dir: Path, exists
+) -> None:
+    reaper = Reaper(
+        docker_client, deferral=RemovalDeferral(quiet_seconds=600.0, max_waiting=1, max_delay_seconds=600.0)
+    )
+    used = _disposable_containers(docker_client, runtime_image, sandbox_work_dir, 3)
+    try:
+        for container in used:
+            reaper.submit(container)
+        deadline = time.monotonic() + 30
+        while reaper.waiting() > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # No pause is coming, but only one may wait: the oldest went at once.
+        assert reaper.waiting() == 1
+        assert not exists(docker_client, used[0].id) and exists(docker_client, used[2].id)
+        assert reaper.flush(30)
+        assert not any(exists(docker_client, c.id) for c in used)
+    finally:
+        reaper.close()

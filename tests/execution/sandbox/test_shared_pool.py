@@ -97,6 +97,40 @@ def test_a_miss_in_a_fast_burst_covers_a_start_at_the_burst_s_pace() -> None:
     assert demand.desired(100.3, limits) == 4
 
 
+def test_a_burst_drains_the_pool_to_its_reserve_before_any_refill_starts() -> None:
+    limits = PoolLimits(min_depth=1, max_per_shape=32)
+    demand = ShapeDemand(ContainerSettings(image="x"), start_seconds=0.3)
+    for i in range(6):
+        demand.record_take(100.0 + i * 0.1, limits)  # a take every 0.1 s
+    now = 100.5
+    assert demand.in_burst(now)
+    # A start takes 0.3 s: 3 takes at this pace, plus one.
+    assert demand.reserve(now, limits) == 4
+    assert demand.refill_target(now, 20, limits) == 4  # refill only below the reserve while it lasts
+    # The first pause ends the burst: everything the target asks for may start.
+    assert not demand.in_burst(now + 1.5)
+    assert demand.refill_target(now + 1.5, 20, limits) == 20
+
+
+def test_a_shape_keeps_as_many_ready_as_its_last_burst_took_plus_its_reserve() -> None:
+    limits = PoolLimits(min_depth=1, max_per_shape=32, burst_seconds=60.0)
+    demand = ShapeDemand(ContainerSettings(image="x"), start_seconds=0.3)
+    for i in range(20):
+        demand.record_take(100.0 + i * 0.1, limits)
+    # 20 takes, and a reserve of 4 at their pace: the next burst like it needs no start while it runs.
+    assert demand.desired(103.0, limits) == 24
+    capped = PoolLimits(min_depth=1, max_per_shape=16)
+    other = ShapeDemand(ContainerSettings(image="x"), start_seconds=0.3)
+    for i in range(20):
+        other.record_take(100.0 + i * 0.1, capped)
+    assert other.desired(103.0, capped) == 16  # never above the cap per shape
+    # A later, separate take starts a new burst count; the floor of the big one is held, then halves.
+    demand.record_take(110.0, limits)
+    assert demand.burst_takes == 1
+    assert demand.desired(110.0, limits) == 24
+    assert demand.desired(110.0 + 61.0, limits) == 12
+
+
 def test_targets_respect_the_host_cap_and_the_memory_budget_minimum_first() -> None:
     limits = PoolLimits(min_depth=1, max_total=16, memory_budget_bytes=100 * MiB)
     # 20 MiB per idle container: the budget holds 5, although 8 + 3 + 1 are wanted.
