@@ -204,6 +204,22 @@ def test_the_finish_of_a_run_dispatches_after_commit(tenants, django_capture_on_
     assert dispatch._release_safely in callbacks
 
 
+def test_on_sqlite_a_finished_run_with_nothing_held_costs_one_read_and_no_write_transaction(tenants):
+    from django.test.utils import CaptureQueriesContext
+
+    (held,) = tenants("A")
+    with CaptureQueriesContext(connection) as captured:
+        dispatch._release_safely()  # one run held: the dispatcher runs and releases it
+    assert Execution.objects.get(pk=held.pk).released_at is not None
+    assert any(query["sql"].startswith("UPDATE") for query in captured.captured_queries)
+    with CaptureQueriesContext(connection) as captured:
+        dispatch._release_safely()  # nothing held any more
+    if connection.vendor == "sqlite":
+        assert [query["sql"].split()[0] for query in captured.captured_queries] == ["SELECT"]
+    else:  # PostgreSQL: the dispatcher and its lock, which is what waits for an overlapping enqueue
+        assert any("pg_advisory_xact_lock" in query["sql"] for query in captured.captured_queries)
+
+
 @pytest.mark.parametrize("source", ["setting", "policy"])
 def test_runplugin_beyond_the_queue_cap_is_refused_with_queue_full(world, gql_for, tenants, settings, source):
     if source == "setting":
