@@ -61,6 +61,9 @@ EXECUTION_EVENTS = {
     "REJECTED": REJECTED_EVENT,
     "CANCELLED": CANCELLED_EVENT,
 }
+#: An event's subscriptions' filters are evaluated when it is stored (in a finished run's transaction) only
+#: up to this many; beyond, it is dispatched and dispatch evaluates them, after the commit.
+MAX_FILTERS_CHECKED_AT_STORE = 8
 #: Outputs larger than this are left out of execution.* payloads (``output_omitted`` says so).
 MAX_OUTPUT_IN_PAYLOAD_BYTES = 32 * 1024
 
@@ -162,9 +165,13 @@ def has_listeners(tenant_id: Any, event_type: str, payload: Any) -> bool:
     # Most tenants never configure a listener: one primary-key lookup answers for them.
     if not _TENANT_WITH_LISTENERS.fetch(tenant_id):
         return False
-    filters = EventSubscription.objects.listening(tenant_id, event_type).values_list(
-        "filter_expression", flat=True
+    filters = list(
+        EventSubscription.objects.listening(tenant_id, event_type).values_list(
+            "filter_expression", flat=True
+        )[: MAX_FILTERS_CHECKED_AT_STORE + 1]
     )
+    if len(filters) > MAX_FILTERS_CHECKED_AT_STORE:
+        return True  # too many to evaluate in the run's transaction: dispatch decides, after the commit
     if any(_may_match(expression, payload) for expression in filters):
         return True
     endpoints = WebhookEndpoint.objects.listening(tenant_id).only("id", "event_types")

@@ -322,6 +322,24 @@ def test_a_subscription_whose_filter_cannot_match_the_payload_does_not_make_it_d
     assert _dispatch_state(heard) == (True, False)
 
 
+def test_beyond_a_few_subscriptions_the_filters_are_left_to_dispatch(world, plugin_factory, monkeypatch):
+    from triggers import events
+
+    monkeypatch.setattr(events, "MAX_FILTERS_CHECKED_AT_STORE", 1)
+    target = plugin_factory(events=["custom.found"])
+    subscribe(world, target, "custom.found", filter="severity == 'high'")
+    quiet = store_event(
+        tenant_id=world.tenant_a.pk, type="custom.found", payload={"severity": "low"}, dedupe_key="m1"
+    )
+    assert _dispatch_state(quiet) == (False, True)
+    subscribe(world, target, "custom.found", filter="severity == 'high'")
+    many = store_event(
+        tenant_id=world.tenant_a.pk, type="custom.found", payload={"severity": "low"}, dedupe_key="m2"
+    )
+    assert _dispatch_state(many) == (True, False)  # two filters: not evaluated in the transaction
+    assert dispatch.dispatch(many.pk) == []  # dispatch evaluates them: neither matches
+
+
 def test_a_filter_that_fails_on_the_payload_still_dispatches_it_so_the_failure_is_recorded(
     world, plugin_factory
 ):
