@@ -20,7 +20,7 @@ def runtime_images(*, python_launch: str = "fork") -> dict[str, dict[str, Any]]:
     """Runtime name (as in manifests) -> the locally built image that runs it (build_runtime_images)."""
     return {
         "python3.11": {
-            "image": "argus-runtime-python3.11:4",
+            "image": "argus-runtime-python3.11:5",
             "suite": "bookworm",
             "packages": ["python3"],
             "interpreter": ["python3"],
@@ -40,7 +40,7 @@ def runtime_images(*, python_launch: str = "fork") -> dict[str, dict[str, Any]]:
         # JavaScript: Debian bookworm's Node.js 18 (the launcher itself needs python3 in every image).
         # A third runtime is this much configuration plus, for its packages, a lock-file format.
         "node18": {
-            "image": "argus-runtime-node18:3",  # 2: as python3.11's tag 3; 3: as its tag 4
+            "image": "argus-runtime-node18:4",  # 2: as python3.11's tag 3; 3: as its tag 4; 4: as its tag 5
             "suite": "bookworm",
             "packages": ["python3", "nodejs"],
             "interpreter": ["node"],

@@ -655,7 +655,7 @@ class Bench:
 
     def idle_pool(self) -> tuple[int, int]:
         """Warm containers of the host pool and the memory their cgroups hold now (bytes)."""
-        from execution.sandbox.shared_pool import container_memory_bytes
+        from execution.sandbox.container import container_memory_bytes
 
         infos = [i for i in self.worker_containers() if i.get("State") == "running"]
         return len(infos), sum(container_memory_bytes(i["Id"]) or 0 for i in infos)

@@ -347,6 +347,38 @@ def remove_container(client: docker.DockerClient, container_id: str) -> None:
             raise
 
 
+def container_memory_bytes(container_id: str) -> int | None:
+    """What a container holds now: its cgroup's memory (cgroup v1 or v2, cgroupfs or systemd driver), plus
+    the proportional share (PSS) of the engine's shim process that keeps it, about as much again for a
+    small idle container and outside its cgroup. None when the cgroup is unreadable."""
+    for directory in (
+        f"/sys/fs/cgroup/memory/docker/{container_id}",
+        f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope",
+        f"/sys/fs/cgroup/docker/{container_id}",
+        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope",
+    ):
+        for name in ("memory.usage_in_bytes", "memory.current"):
+            with contextlib.suppress(OSError, ValueError):
+                held = int(Path(directory, name).read_text())
+                return held + _shim_bytes(Path(directory, "cgroup.procs"))
+    return None
+
+
+def _shim_bytes(procs: Path) -> int:
+    """PSS of the containerd shim above the cgroup's first process (0 when it cannot be found)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int(procs.read_text().split()[0])
+        for _ in range(3):  # the container's init, or a runtime's sandbox process, is the shim's child
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat[stat.rfind(")") + 2 :].split()[1])
+            if Path(f"/proc/{pid}/comm").read_text().startswith("containerd-shim"):
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) * 1024
+                return 0
+    return 0
+
+
 def discard(client: docker.DockerClient, container: StartedContainer) -> None:
     """Remove the container and its slot. Used on every path, so it never raises on "gone"."""
     close_attach(container.sock)

@@ -47,11 +47,10 @@ from pathlib import Path
 
 import docker
 
-from .container import connect, owner_id, remove_container, start_container
+from .container import connect, container_memory_bytes, owner_id, remove_container, start_container
 from .pool import RepeatedFailureLog
 from .shared_pool import (
     PoolLayout,
-    container_memory_bytes,
     entry_container_id,
     entry_name,
     read_entry,

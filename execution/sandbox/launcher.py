@@ -1203,7 +1203,20 @@ def main() -> int:
     _write_all(1, ACK_MAGIC)
     header, blobs = execute(job, prestarted)
     write_frame(header, blobs)
+    # Nothing of the plugin is left (every other process was killed): stay until the worker detaches.
+    # The container's end, which costs the engine more CPU than removing it, then comes when the worker
+    # removes it, at a pause in its runs, not while its next run starts (pool.RemovalDeferral).
+    _wait_for_detach(0, idle)
     return 0
+
+
+def _wait_for_detach(fd: int, idle_timeout: float | None) -> None:
+    """Block until stdin ends (the worker detached or went away), or ``idle_timeout`` passes."""
+    try:
+        while select.select([fd], [], [], idle_timeout)[0] and os.read(fd, 65536):
+            pass
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

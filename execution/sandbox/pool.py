@@ -30,12 +30,12 @@ import docker
 from .container import (
     DEFAULT_IDLE_TIMEOUT_SECONDS,
     StartedContainer,
-    close_attach,
+    container_memory_bytes,
     discard,
     owner_id,
     start_container,
 )
-from .spec import ContainerSettings
+from .spec import ContainerSettings, MiB
 from .workspace import Slot, ensure_work_dir
 
 logger = logging.getLogger(__name__)
@@ -74,16 +74,29 @@ class RepeatedFailureLog:
 
 @dataclass(frozen=True)
 class RemovalDeferral:
-    """When a used container's removal may wait: removing one costs the engine about as much CPU as a
-    run's own work, so while this process keeps running jobs back to back the removals wait for a pause
-    (``quiet_seconds`` without a new one), within bounds: never more than ``max_waiting`` waiting, none
-    longer than ``max_delay_seconds``. A waiting container has already exited (its launcher ends after
-    its one job; its attach socket is closed at once): it holds a stopped container's record and its slot
-    directory, not memory or CPU. ``flush``, ``close`` and a dead worker's sweep remove them all."""
+    """When a used container's end may wait. Its end (the engine handling its exit, then its removal) costs
+    the engine more CPU than a run's own work, so while this process runs jobs back to back it waits for
+    a pause (``quiet_seconds`` without a new one), within bounds: at most ``max_waiting`` containers and
+    ``max_waiting_bytes`` of memory waiting, none longer than ``max_delay_seconds``. A waiting container
+    holds only its launcher, blocked until it is detached (every process of the plugin was killed before
+    the result was sent), and what its tmpfs mounts still hold: one that holds more than the byte bound by
+    itself is removed at once. ``flush``, ``close``, the worker's exit (its launchers see their stdin end)
+    and the sweep of a dead worker's containers end them all."""
 
     quiet_seconds: float = 0.5
     max_waiting: int = 16
+    max_waiting_bytes: int = 160 * MiB
     max_delay_seconds: float = 10.0
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A container queued for removal: when it came, and (measured by the reaper's thread, off the run's
+    path) the memory it held then."""
+
+    container: StartedContainer
+    submitted_at: float
+    held: int | None = None
 
 
 class Reaper:
@@ -100,7 +113,8 @@ class Reaper:
         self._client = client
         self._on_removed = on_removed
         self._deferral = deferral
-        self._queue: collections.deque[tuple[float, StartedContainer]] = collections.deque()
+        self._queue: collections.deque[_Waiting] = collections.deque()  # oldest first
+        self._waiting_bytes = 0
         self._cond = threading.Condition()
         self._busy = 0
         self._closed = False
@@ -112,15 +126,13 @@ class Reaper:
         self._thread.start()
 
     def submit(self, container: StartedContainer) -> None:
-        # Detach now whatever happens next: the launcher sees its stdin end, and nothing of ours holds it.
-        close_attach(container.sock)
         with self._cond:
             if self._closed:
                 # Too late for the thread: do it inline rather than leak the container.
                 self._remove(container)
                 return
             self._last_submit = time.monotonic()
-            self._queue.append((self._last_submit, container))
+            self._queue.append(_Waiting(container, self._last_submit))
             self._cond.notify_all()
 
     def waiting(self) -> int:
@@ -148,8 +160,9 @@ class Reaper:
         self.flush(timeout)
         with self._cond:
             self._closed = True
-            leftovers = [container for _, container in self._queue]
+            leftovers = [waiting.container for waiting in self._queue]
             self._queue.clear()
+            self._waiting_bytes = 0
             self._cond.notify_all()
         for container in leftovers:
             self._remove(container)
@@ -158,29 +171,49 @@ class Reaper:
     def _due_in(self, now: float) -> float:
         """Seconds until the oldest waiting removal is due (0: now). Called with the lock held."""
         deferral = self._deferral
-        if deferral is None or self._flushing or self._closed or len(self._queue) > deferral.max_waiting:
+        if (
+            deferral is None
+            or self._flushing
+            or self._closed
+            or len(self._queue) > deferral.max_waiting
+            or self._waiting_bytes > deferral.max_waiting_bytes
+        ):
             return 0.0
         quiet_at = self._last_submit + deferral.quiet_seconds
-        latest = self._queue[0][0] + deferral.max_delay_seconds
+        latest = self._queue[0].submitted_at + deferral.max_delay_seconds
         return max(0.0, min(quiet_at, latest) - now)
+
+    def _measure(self) -> None:
+        """The memory of every newly queued container, read here rather than on the run's path."""
+        with self._cond:
+            new = [waiting for waiting in self._queue if waiting.held is None]
+        for waiting in new:
+            held = container_memory_bytes(waiting.container.id) or 0
+            with self._cond:
+                waiting.held = held
+                if waiting in self._queue:
+                    self._waiting_bytes += held
 
     def _loop(self) -> None:
         while True:
+            if self._deferral is not None:
+                self._measure()
             with self._cond:
-                while True:
-                    if not self._queue:
-                        if self._closed:
-                            return
-                        self._cond.wait()
-                        continue
-                    wait = self._due_in(time.monotonic())
-                    if wait <= 0:
-                        break
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                if any(waiting.held is None for waiting in self._queue) and self._deferral is not None:
+                    continue  # measure the newcomers first
+                wait = self._due_in(time.monotonic())
+                if wait > 0:
                     self._cond.wait(wait)
-                _, container = self._queue.popleft()
+                    continue
+                waiting = self._queue.popleft()
+                self._waiting_bytes -= waiting.held or 0
                 self._busy += 1
             try:
-                self._remove(container)
+                self._remove(waiting.container)
             finally:
                 with self._cond:
                     self._busy -= 1
