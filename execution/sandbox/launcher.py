@@ -550,15 +550,40 @@ def _read_go(fd: int) -> dict | None:
     return job
 
 
+#: Standard modules a Python plugin's process imports while it waits for its job: its input is JSON, and
+#: ``import json`` (with ``re`` and ``enum`` under it) is most of a trivial plugin's own time. Taken back
+#: at the go when the plugin brings a module of the same top-level name (``_drop_shadowed_preloads``).
+PRELOADED = ("json",)
+#: What importing PRELOADED added to sys.modules (in the waiting process).
+_preloaded: list[str] = []
+
+
 def _prepare_interpreter() -> None:
     """What a fresh ``python3`` does at start-up that the launcher's ``-I -S`` interpreter skipped and that
     does not depend on the job: the ``site`` module (system site-packages; the Debian sitecustomize). As at
-    a fresh start, before the script's directory is on sys.path, so nothing of the bundle runs here."""
+    a fresh start, before the script's directory is on sys.path, so nothing of the bundle runs here. Then
+    the PRELOADED standard modules, from the standard library alone (sys.path holds nothing else yet)."""
     import io  # noqa: F401 - imported here, before the go, for _prepare_main
     import site
-    from importlib.machinery import SourceFileLoader  # noqa: F401 - the same, for _become_main
+    from importlib.machinery import PathFinder, SourceFileLoader  # noqa: F401 - for _prepare_main, _become_main
 
     site.main()  # -I still holds: no user site-packages, as for any process of this user with HOME=/tmp
+    before = set(sys.modules)
+    for name in PRELOADED:
+        __import__(name)
+    _preloaded[:] = [name for name in sys.modules if name not in before]
+
+
+def _drop_shadowed_preloads(directories: list[str]) -> None:
+    """A fresh ``python3 <main>`` would import the plugin's own ``json`` (say) from its directory or its
+    dependency layer, before the standard library's: if any of ``directories`` has a module named like a
+    preloaded one, every preloaded module goes, and the plugin imports what a fresh start would."""
+    from importlib.machinery import PathFinder
+
+    names = {name.partition(".")[0] for name in _preloaded}
+    if any(PathFinder.find_spec(name, directories) is not None for name in names):
+        for name in _preloaded:
+            sys.modules.pop(name, None)
 
 
 def _prepare_main(main: str, env: dict[str, str]) -> None:
@@ -584,6 +609,7 @@ def _prepare_main(main: str, env: dict[str, str]) -> None:
     # script's directory, before the standard library.
     extra = [entry for entry in env.get("PYTHONPATH", "").split(":") if entry]
     sys.path[1:1] = extra
+    _drop_shadowed_preloads(sys.path[: 1 + len(extra)])
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     # Streams as the interpreter creates them at start-up (the old ones cached the attach socket's

@@ -205,7 +205,7 @@ def test_the_launcher_starts_without_heavy_imports() -> None:
 # not be this pytest process.
 
 FORK_RUNNER = """
-import json, os, sys, time
+import os, sys, time  # not json: the launcher itself never imports it (PRELOADED is the child's)
 sys.path.insert(0, {directory!r})
 import launcher
 waiting = launcher.prestart()  # as the launcher does while its container waits in the pool
@@ -218,6 +218,7 @@ def drain(fd):
     return b"".join(chunks).decode("utf-8", "replace")
 out, err = drain(out_fd), drain(err_fd)
 _, status = os.waitpid(pid, 0)
+import json
 print(json.dumps([os.waitstatus_to_exitcode(status), out, err]))
 """
 
@@ -255,7 +256,9 @@ SCENARIOS = {
 }
 
 
-def _run_both(tmp_path: Path, code: str) -> tuple[list, list]:
+def _run_both(tmp_path: Path, code: str, files: dict[str, str] | None = None) -> tuple[list, list]:
+    """``files``: more files, by path relative to the run's directory (``plugin/…`` beside main.py,
+    ``deps/…`` in a directory on PYTHONPATH, as a dependency layer)."""
     results = []
     for mode in ("fresh", "fork"):
         work = tmp_path / mode
@@ -263,10 +266,15 @@ def _run_both(tmp_path: Path, code: str) -> tuple[list, list]:
         plugin.mkdir(parents=True)
         main = plugin / "main.py"
         main.write_text(code.replace("{mode}", mode))
+        for relative, text in (files or {}).items():
+            (work / relative).parent.mkdir(parents=True, exist_ok=True)
+            (work / relative).write_text(text)
         stdin = work / "input.json"
         stdin.write_text('{"n": 1}')
         env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                "ARGUS_PLUGIN": "acme.probe"}
+        if (work / "deps").exists():
+            env["PYTHONPATH"] = str(work / "deps")
         if mode == "fresh":
             with stdin.open("rb") as stdin_file:
                 done = subprocess.run([sys.executable, str(main)], cwd=plugin, env=env, stdin=stdin_file,
@@ -302,3 +310,31 @@ def test_fork_mode_runs_a_plugin_as_python3_main_py_would(tmp_path: Path, scenar
         assert "launcher" not in forked[2] and "ValueError: boom" in forked[2] and forked[0] == 1
     if scenario.startswith("atexit"):
         assert forked[1:] == ["main donethread finished\natexit ran\n", "", "flushed at exit"]
+
+
+PRELOAD_PROBE = """
+import sys
+print("json" in sys.modules, end=" ")
+import json
+print(json.__file__.rsplit("/", 2)[-2:], json.loads('[1]'), end=" ")
+import re
+print(re.__file__.rsplit("/", 1)[-1])
+"""
+OWN_JSON = "import re\n\ndef loads(text):\n    return ['own', text]\n"
+
+
+@pytest.mark.parametrize("where", ["plugin", "deps"])
+def test_a_plugin_s_own_json_module_wins_over_the_preloaded_one_as_in_a_fresh_start(
+    tmp_path: Path, where: str
+) -> None:
+    fresh, forked = _run_both(tmp_path, PRELOAD_PROBE, files={f"{where}/json.py": OWN_JSON})
+    assert forked == fresh
+    assert fresh[1].startswith("False [") and "['own', '[1]']" in fresh[1], fresh
+
+
+def test_a_plugin_without_its_own_json_gets_the_preloaded_standard_one(tmp_path: Path) -> None:
+    fresh, forked = _run_both(tmp_path, PRELOAD_PROBE)
+    # The only difference a plugin can see: json (and what it imports) is already in sys.modules.
+    assert fresh[1].startswith("False ") and forked[1].startswith("True ")
+    assert forked[1].split(" ", 1)[1] == fresh[1].split(" ", 1)[1]  # the same standard modules, same answers
+    assert forked[0] == fresh[0] == 0
