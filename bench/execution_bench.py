@@ -1313,8 +1313,8 @@ def report(
         "\n   target was too low, or the cap/budget), raced (others claimed them first, or they had exited)."
         "\n   (c): from the first runPlugin until the client sees the"
         "\n   last run terminal with its ledger entry; every later run is started by the previous one's"
-        "\n   execution.succeeded through an event subscription (a dispatch task on the housekeeping queue),"
-        "\n   against as many bare runs in sequence."
+        "\n   execution.succeeded through an event subscription (dispatched by the worker process that"
+        "\n   recorded it), against as many bare runs in sequence."
     )
     run_phases("(b) one run", [r.execution_id for r in b2b_platform], gaps=False)
     run_phases("(c) one step", chain_ids, gaps=True)
