@@ -527,6 +527,9 @@ class PoolKeeper:
             "ready": {key: len(self.layout.ready_entries(key)) for key in self.shapes},
             "rate_per_second": {key: round(d.rate(now), 3) for key, d in self.shapes.items()},
             "floor": {key: d.floor for key, d in self.shapes.items()},
+            # During a burst refills start only below the reserve (the rest waits for its first pause).
+            "in_burst": {key: d.in_burst(now) for key, d in self.shapes.items()},
+            "reserve": {key: d.reserve(now, self.limits) for key, d in self.shapes.items()},
             "start_seconds": {key: round(d.start_seconds, 3) for key, d in self.shapes.items()},
             "idle_memory_bytes": self._idle_bytes,
             "container_bytes": self._container_bytes,

@@ -6,6 +6,7 @@ every container of that pool at the end, whatever happened: other checkouts' con
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -205,6 +206,14 @@ def test_a_miss_teaches_the_keeper_the_shape_and_a_claimed_container_runs_exactl
     )  # single use: removed after its job, never back in the pool
     assert not any(cid == container.id for _, cid, _ in pool.layout.claims())
     assert container.id not in {e.partition("-")[2] for e in pool.layout.ready_entries(key)}
+    # What the keeper makes of the shape's bursts is there for operators (pool/status.json).
+    status_path = pool.layout.status_path
+
+    def status() -> dict:
+        return json.loads(status_path.read_text()) if status_path.exists() else {}
+
+    wait_until(lambda: key in status().get("reserve", {}), what="the keeper's status of the shape")
+    assert status()["reserve"][key] >= 1 and isinstance(status()["in_burst"][key], bool)
     pool.close()
 
 
