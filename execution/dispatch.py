@@ -33,7 +33,7 @@ from django.db.models import Count, Min, Q
 from argus_plugins.core import clock, publishing
 from argus_plugins.tenancy.models import TenantPolicy
 
-from .limits import tenant_concurrency_cap
+from .limits import tenant_concurrency_cap, tenant_policy
 from .models import Execution, ExecutionStatus
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,11 @@ def _choose(turns: list[_Turn], free: int, now: dt.datetime) -> list[tuple[Any, 
 def _release(*, locked: bool = False) -> list[str]:
     if not locked:
         _lock()
+    held = list(Execution.objects.filter(HELD).order_by().values_list("pk", "tenant_id")[:2])
+    if not held:
+        return []
+    if len(held) == 1:  # most often: the run just queued, alone in the queue
+        return _release_only_held(*held[0])
     free = settings.ARGUS_DISPATCH_SLOTS - Execution.objects.filter(IN_FLIGHT).count()
     if free <= 0:
         return []
@@ -143,6 +148,23 @@ def _release(*, locked: bool = False) -> list[str]:
         if Execution.objects.filter(HELD, pk=execution_id).update(released_at=released_at, enqueued_at=now):
             released.append(str(execution_id))
     return released
+
+
+def _release_only_held(execution_id: Any, tenant_id: Any) -> list[str]:
+    """What ``_choose`` decides when one run is held (its tenant's turn is the only one), in two reads: the
+    runs in flight, all and the tenant's, and the tenant's policy."""
+    in_flight = Execution.objects.filter(IN_FLIGHT).aggregate(
+        total=Count("pk"), tenant=Count("pk", filter=Q(tenant_id=tenant_id))
+    )
+    if in_flight["total"] >= settings.ARGUS_DISPATCH_SLOTS:
+        return []
+    if in_flight["tenant"] >= tenant_concurrency_cap(tenant_policy(tenant_id)):
+        return []
+    now = clock.now()
+    # Conditional, as in _release: a run cancelled meanwhile stays as it is.
+    if Execution.objects.filter(HELD, pk=execution_id).update(released_at=now, enqueued_at=now):
+        return [str(execution_id)]
+    return []
 
 
 def release_queued_runs() -> list[str]:

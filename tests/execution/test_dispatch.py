@@ -204,6 +204,20 @@ def test_the_finish_of_a_run_dispatches_after_commit(tenants, django_capture_on_
     assert dispatch._release_safely in callbacks
 
 
+def test_a_lone_held_run_is_released_only_within_the_slots_and_its_tenant_s_cap(tenants, settings):
+    first, second = tenants("A", 2)
+    Execution.objects.filter(pk=first.pk).update(status=ExecutionStatus.RUNNING)  # in flight
+    TenantPolicy.objects.create(tenant=tenants.tenants["A"], max_concurrent_executions=1)
+    settings.ARGUS_DISPATCH_SLOTS = 10
+    assert dispatch.release_queued_runs() == []  # the tenant is at its cap
+    TenantPolicy.objects.filter(tenant=tenants.tenants["A"]).update(max_concurrent_executions=2)
+    settings.ARGUS_DISPATCH_SLOTS = 1
+    assert dispatch.release_queued_runs() == []  # every worker slot is taken (by the running one)
+    settings.ARGUS_DISPATCH_SLOTS = 2
+    assert dispatch.release_queued_runs() == [str(second.pk)]
+    assert Execution.objects.get(pk=second.pk).released_at is not None
+
+
 def test_on_sqlite_a_finished_run_with_nothing_held_costs_one_read_and_no_write_transaction(tenants):
     from django.test.utils import CaptureQueriesContext
 

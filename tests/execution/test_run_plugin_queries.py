@@ -36,17 +36,17 @@ def test_run_plugin_statement_budget(world, gql_for, installation):
     writes = [sql for sql in statements if sql.startswith(("INSERT", "UPDATE"))]
     # Token; installation with the caller's role; resolved version; marketplace plans; tenant policy (for
     # both the limits and the queue cap); the tenant's queued runs, counted against that cap.
-    assert len(reads) == 12, "\n".join(reads)
+    assert len(reads) == 9, "\n".join(reads)
     assert reads[5].startswith('SELECT COUNT(*) AS "__count" FROM "execution_execution"')
     assert "tenancy_membership" in reads[1]  # the role came with the installation, not on its own
-    # Then the dispatcher, in the same transaction (it had a transaction of its own after the commit): runs
-    # in flight, tenants waiting, their runs in flight, their policies, their last release, their next runs.
+    # Then the dispatcher, in the same transaction (it had a transaction of its own after the commit): the
+    # held runs (this one alone: the short path), the runs in flight (all and the tenant's), its policy.
     assert all("execution_execution" in sql or "tenancy_tenantpolicy" in sql for sql in reads[6:])
     # The execution, its release, and its audit event.
     assert len(writes) == 3, "\n".join(writes)
     # Plus the savepoints of the request, the mutation, start_execution and the dispatcher (opened and
     # released).
-    assert len(statements) == 23, "\n".join(statements)
+    assert len(statements) == 20, "\n".join(statements)
     assert Execution.objects.filter(pk=payload["execution"]["id"]).exists()
 
 
