@@ -51,7 +51,9 @@ ensure_docker() {
     if ! docker info >/dev/null 2>&1; then
         log "Starting the Docker engine"
         # No systemd here: run dockerd in the background. runc is the runtime that works on this host.
-        as_root sh -c 'nohup dockerd >/var/log/dockerd.log 2>&1 &'
+        # In a session of its own (setsid): the engine must outlive the shell, job or agent that started
+        # it, which may kill its whole process group when it ends.
+        as_root sh -c 'setsid nohup dockerd >/var/log/dockerd.log 2>&1 < /dev/null &'
         for _ in $(seq 120); do docker info >/dev/null 2>&1 && return 0; sleep 0.5; done
         log "The Docker engine did not start; see /var/log/dockerd.log"; return 1
     fi
