@@ -24,6 +24,7 @@ A list page resolves tens of fields per node, most of them a scalar read off the
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
 import functools
@@ -102,6 +103,12 @@ def plain_leaf_of(field: GraphQLField) -> PlainLeaf | None:
     return PlainLeaf(resolve.args[0], resolve.args[1], leaf_type, non_null)
 
 
+class FieldPlan(NamedTuple):
+    response_name: str
+    field_nodes: list[FieldNode]
+    leaf: PlainLeaf | None
+
+
 _plain_leaves: weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, PlainLeaf | None]] = (
     weakref.WeakKeyDictionary()
 )
@@ -116,32 +123,110 @@ def plain_leaves(parent_type: GraphQLObjectType) -> dict[str, PlainLeaf | None]:
     )
 
 
+#: What :func:`read_plain_leaf` returns when graphql-core's own path must answer.
+_FULL_PATH = object()
+
+
+def read_plain_leaf(source: Any, leaf: PlainLeaf) -> Any:
+    """The plain leaf field's serialized value, or ``_FULL_PATH`` (anything unusual: graphql-core's own path
+    then reads it again and answers, errors included)."""
+    try:
+        if isinstance(source, dict):
+            value = source.get(leaf.key, leaf.default)
+        else:
+            value = getattr(source, leaf.key, leaf.default)
+        if value is None:
+            return _FULL_PATH if leaf.non_null else None
+        if is_awaitable(value):
+            return _FULL_PATH
+        serialized = leaf.leaf_type.serialize(value)
+    except Exception:  # noqa: BLE001 - graphql-core's own path reports it where it belongs
+        return _FULL_PATH
+    if serialized is None or serialized is Undefined:
+        return _FULL_PATH
+    return serialized
+
+
 class ArgusExecutionContext(ExecutionContext):
     """graphql-core's execution context with the quicker awaitable check and plain leaf reads."""
 
     is_awaitable = staticmethod(is_awaitable)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_reads = self.middleware_manager is None or isinstance(
+            self.middleware_manager, ArgumentsMiddlewareManager
+        )
+        #: Per selection set (the fields dict graphql-core collected, kept for the whole execution in its
+        #: subfields cache): each field's response name, nodes and PlainLeaf (None: the full path).
+        self._field_plans: dict[tuple[GraphQLObjectType, int], tuple[Any, tuple[FieldPlan, ...]]] = {}
+
+    def field_plans(
+        self, parent_type: GraphQLObjectType, fields: dict[str, list[FieldNode]]
+    ) -> tuple[FieldPlan, ...]:
+        key = (parent_type, id(fields))
+        found = self._field_plans.get(key)
+        if found is not None and found[0] is fields:
+            return found[1]
+        leaves = plain_leaves(parent_type) if self._plain_reads else {}
+        plans = tuple(
+            FieldPlan(response_name, field_nodes, leaves.get(field_nodes[0].name.value))
+            for response_name, field_nodes in fields.items()
+        )
+        self._field_plans[key] = (fields, plans)
+        return plans
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        fields: dict[str, list[FieldNode]],
+    ) -> Any:
+        """graphql-core's ``execute_fields``, with the plain leaf fields read directly (no path, resolve info
+        or completion for them) and the rest executed by graphql-core's ``execute_field``."""
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        execute_field = super().execute_field
+        for response_name, field_nodes, leaf in self.field_plans(parent_type, fields):
+            if leaf is not None:
+                value = read_plain_leaf(source_value, leaf)
+                if value is not _FULL_PATH:
+                    results[response_name] = value
+                    continue
+            result = execute_field(
+                parent_type, source_value, field_nodes, Path(path, response_name, parent_type.name)
+            )
+            if result is not Undefined:
+                results[response_name] = result
+                if is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:  # as graphql-core's execute_fields
+            results.update(
+                zip(
+                    awaitable_fields,
+                    await asyncio.gather(*(results[field] for field in awaitable_fields)),
+                    strict=True,
+                )
+            )
+            return results
+
+        return get_results()
+
     def execute_field(
         self, parent_type: GraphQLObjectType, source: Any, field_nodes: list[FieldNode], path: Path
     ) -> Any:
-        leaf = plain_leaves(parent_type).get(field_nodes[0].name.value)
-        if leaf is not None and (
-            self.middleware_manager is None or isinstance(self.middleware_manager, ArgumentsMiddlewareManager)
-        ):
-            try:
-                if isinstance(source, dict):
-                    value = source.get(leaf.key, leaf.default)
-                else:
-                    value = getattr(source, leaf.key, leaf.default)
-                if value is None:
-                    if not leaf.non_null:
-                        return None
-                elif not is_awaitable(value):
-                    serialized = leaf.leaf_type.serialize(value)
-                    if serialized is not None and serialized is not Undefined:
-                        return serialized
-            except Exception:  # noqa: BLE001, S110 - graphql-core's own path below reports it where it belongs
-                pass
+        """A mutation's root fields come here (``execute_fields_serially``); every other field is read in
+        :meth:`execute_fields`."""
+        if self._plain_reads:
+            leaf = plain_leaves(parent_type).get(field_nodes[0].name.value)
+            if leaf is not None:
+                value = read_plain_leaf(source, leaf)
+                if value is not _FULL_PATH:
+                    return value
         return super().execute_field(parent_type, source, field_nodes, path)
 
     def complete_list_value(
