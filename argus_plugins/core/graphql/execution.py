@@ -48,7 +48,10 @@ from graphql import (
     is_leaf_type,
     is_non_null_type,
     is_object_type,
+    located_error,
 )
+from graphql.execution.execute import get_field_def
+from graphql.execution.values import get_argument_values
 from graphql.language import FieldNode
 from graphql.pyutils import Path
 from graphql.pyutils import is_awaitable as graphql_is_awaitable
@@ -104,9 +107,14 @@ def plain_leaf_of(field: GraphQLField) -> PlainLeaf | None:
 
 
 class FieldPlan(NamedTuple):
+    """A field of a selection set as executed on one object type: what graphql-core's ``execute_field``
+    looks up for every value (its definition, its resolver with the middleware applied), once."""
+
     response_name: str
     field_nodes: list[FieldNode]
     leaf: PlainLeaf | None
+    field_def: GraphQLField | None
+    resolve: Any
 
 
 _plain_leaves: weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, PlainLeaf | None]] = (
@@ -169,12 +177,18 @@ class ArgusExecutionContext(ExecutionContext):
         if found is not None and found[0] is fields:
             return found[1]
         leaves = plain_leaves(parent_type) if self._plain_reads else {}
-        plans = tuple(
-            FieldPlan(response_name, field_nodes, leaves.get(field_nodes[0].name.value))
-            for response_name, field_nodes in fields.items()
-        )
-        self._field_plans[key] = (fields, plans)
-        return plans
+        plans = []
+        for response_name, field_nodes in fields.items():
+            field_def = get_field_def(self.schema, parent_type, field_nodes[0])
+            resolve = None
+            if field_def is not None:
+                resolve = field_def.resolve or self.field_resolver
+                if self.middleware_manager:
+                    resolve = self.middleware_manager.get_field_resolver(resolve)
+            leaf = leaves.get(field_nodes[0].name.value)
+            plans.append(FieldPlan(response_name, field_nodes, leaf, field_def, resolve))
+        self._field_plans[key] = (fields, tuple(plans))
+        return self._field_plans[key][1]
 
     def execute_fields(
         self,
@@ -184,18 +198,19 @@ class ArgusExecutionContext(ExecutionContext):
         fields: dict[str, list[FieldNode]],
     ) -> Any:
         """graphql-core's ``execute_fields``, with the plain leaf fields read directly (no path, resolve info
-        or completion for them) and the rest executed by graphql-core's ``execute_field``."""
+        or completion for them) and the rest executed as graphql-core's ``execute_field`` does
+        (:meth:`execute_planned_field`)."""
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
-        execute_field = super().execute_field
-        for response_name, field_nodes, leaf in self.field_plans(parent_type, fields):
-            if leaf is not None:
-                value = read_plain_leaf(source_value, leaf)
+        for plan in self.field_plans(parent_type, fields):
+            response_name = plan.response_name
+            if plan.leaf is not None:
+                value = read_plain_leaf(source_value, plan.leaf)
                 if value is not _FULL_PATH:
                     results[response_name] = value
                     continue
-            result = execute_field(
-                parent_type, source_value, field_nodes, Path(path, response_name, parent_type.name)
+            result = self.execute_planned_field(
+                parent_type, source_value, plan, Path(path, response_name, parent_type.name)
             )
             if result is not Undefined:
                 results[response_name] = result
@@ -215,6 +230,54 @@ class ArgusExecutionContext(ExecutionContext):
             return results
 
         return get_results()
+
+    def execute_planned_field(
+        self, parent_type: GraphQLObjectType, source: Any, plan: FieldPlan, path: Path
+    ) -> Any:
+        """graphql-core's ``execute_field`` (same steps, same errors) with the field's definition and
+        resolver from its plan, and no argument parsing for a field that takes none."""
+        field_def = plan.field_def
+        if field_def is None:
+            return Undefined
+        field_nodes = plan.field_nodes
+        return_type = field_def.type
+        info = self.build_resolve_info(field_def, field_nodes, parent_type, path)
+        try:
+            args = (
+                get_argument_values(field_def, field_nodes[0], self.variable_values) if field_def.args else {}
+            )
+            result = plan.resolve(source, info, **args)
+            if self.is_awaitable(result):
+
+                async def await_result() -> Any:
+                    try:
+                        completed = self.complete_value(return_type, field_nodes, info, path, await result)
+                        if self.is_awaitable(completed):
+                            return await completed
+                        return completed
+                    except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+                        error = located_error(raw_error, field_nodes, path.as_list())
+                        self.handle_field_error(error, return_type, path)
+                        return None
+
+                return await_result()
+            completed = self.complete_value(return_type, field_nodes, info, path, result)
+            if self.is_awaitable(completed):
+
+                async def await_completed() -> Any:
+                    try:
+                        return await completed
+                    except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+                        error = located_error(raw_error, field_nodes, path.as_list())
+                        self.handle_field_error(error, return_type, path)
+                        return None
+
+                return await_completed()
+            return completed
+        except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+            error = located_error(raw_error, field_nodes, path.as_list())
+            self.handle_field_error(error, return_type, path)
+            return None
 
     def execute_field(
         self, parent_type: GraphQLObjectType, source: Any, field_nodes: list[FieldNode], path: Path
@@ -257,7 +320,65 @@ class ArgusExecutionContext(ExecutionContext):
                     return completed
             except Exception:  # noqa: BLE001, S110 - graphql-core's own path below reports it where it belongs
                 pass
+        elif is_object_type(leaf_type) and type(result) in (list, tuple) and all(map(_plain_object, result)):
+            return self.complete_object_list(leaf_type, item_type, field_nodes, info, path, result)
         return super().complete_list_value(return_type, field_nodes, info, path, result)
+
+    def complete_object_list(
+        self,
+        object_type: GraphQLObjectType,
+        item_type: Any,
+        field_nodes: list[FieldNode],
+        info: Any,
+        path: Path,
+        result: list[Any] | tuple[Any, ...],
+    ) -> Any:
+        """graphql-core's ``complete_list_value`` for a list of objects none of which is null, an exception
+        or awaitable: each item straight to ``complete_object_value`` (what ``complete_value`` comes to for
+        such an item, errors located and handled per item alike)."""
+        completed_results: list[Any] = []
+        awaitable_indices: list[int] = []
+        for index, item in enumerate(result):
+            item_path = path.add_key(index, None)
+            try:
+                completed_item = self.complete_object_value(object_type, field_nodes, info, item_path, item)
+                if is_awaitable(completed_item):
+
+                    async def await_completed(item: Any, item_path: Path) -> Any:
+                        try:
+                            return await item
+                        except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+                            error = located_error(raw_error, field_nodes, item_path.as_list())
+                            self.handle_field_error(error, item_type, item_path)
+                            return None
+
+                    completed_item = await_completed(completed_item, item_path)
+                    awaitable_indices.append(index)
+            except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+                error = located_error(raw_error, field_nodes, item_path.as_list())
+                self.handle_field_error(error, item_type, item_path)
+                completed_item = None
+            completed_results.append(completed_item)
+        if not awaitable_indices:
+            return completed_results
+
+        async def get_completed_results() -> list[Any]:  # as graphql-core's complete_list_value
+            awaited = await asyncio.gather(*(completed_results[index] for index in awaitable_indices))
+            for index, value in zip(awaitable_indices, awaited, strict=True):
+                completed_results[index] = value
+            return completed_results
+
+        return get_completed_results()
+
+
+def _plain_object(item: Any) -> bool:
+    """An item ``complete_value`` would hand straight to ``complete_object_value``."""
+    return (
+        item is not None
+        and item is not Undefined
+        and not isinstance(item, Exception)
+        and not is_awaitable(item)
+    )
 
 
 _argument_resolvers: weakref.WeakKeyDictionary[GraphQLSchema, frozenset[Any]] = weakref.WeakKeyDictionary()
