@@ -45,7 +45,9 @@ from graphql import (
     GraphQLSchema,
     MiddlewareManager,
     Undefined,
+    is_abstract_type,
     is_leaf_type,
+    is_list_type,
     is_non_null_type,
     is_object_type,
     located_error,
@@ -104,6 +106,31 @@ def plain_leaf_of(field: GraphQLField) -> PlainLeaf | None:
     if not is_leaf_type(leaf_type):
         return None
     return PlainLeaf(resolve.args[0], resolve.args[1], leaf_type, non_null)
+
+
+class Completion(NamedTuple):
+    """How graphql-core's ``complete_value`` treats a return type, worked out once per type: whether it is
+    non-null, the type inside, and which completion that type takes."""
+
+    non_null: bool
+    inner: Any
+    complete: str | None  # the ExecutionContext method; None: graphql-core's complete_value decides
+
+
+def completion_of(return_type: Any) -> Completion:
+    non_null = is_non_null_type(return_type)
+    inner = return_type.of_type if non_null else return_type
+    if is_list_type(inner):
+        method = "complete_list_value"
+    elif is_leaf_type(inner):
+        method = "complete_leaf_value"
+    elif is_abstract_type(inner):
+        method = "complete_abstract_value"
+    elif is_object_type(inner):
+        method = "complete_object_value"
+    else:
+        method = None
+    return Completion(non_null, inner, method)
 
 
 class FieldPlan(NamedTuple):
@@ -168,6 +195,32 @@ class ArgusExecutionContext(ExecutionContext):
         #: Per selection set (the fields dict graphql-core collected, kept for the whole execution in its
         #: subfields cache): each field's response name, nodes and PlainLeaf (None: the full path).
         self._field_plans: dict[tuple[GraphQLObjectType, int], tuple[Any, tuple[FieldPlan, ...]]] = {}
+        self._completions: dict[Any, Completion] = {}
+
+    def complete_value(
+        self, return_type: Any, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
+    ) -> Any:
+        """graphql-core's ``complete_value`` (same steps, same errors), dispatching on the return type's
+        :class:`Completion` and checking a non-null type's result in the same call rather than in a
+        second one for the type inside."""
+        if isinstance(result, Exception):
+            raise result
+        completion = self._completions.get(return_type)
+        if completion is None:
+            completion = self._completions[return_type] = completion_of(return_type)
+        if completion.complete is None:
+            return super().complete_value(return_type, field_nodes, info, path, result)
+        if result is None or result is Undefined:
+            completed = None
+        elif completion.complete == "complete_leaf_value":
+            completed = self.complete_leaf_value(completion.inner, result)
+        else:
+            completed = getattr(self, completion.complete)(completion.inner, field_nodes, info, path, result)
+        if completed is None and completion.non_null:
+            raise TypeError(
+                f"Cannot return null for non-nullable field {info.parent_type.name}.{info.field_name}."
+            )
+        return completed
 
     def field_plans(
         self, parent_type: GraphQLObjectType, fields: dict[str, list[FieldNode]]
