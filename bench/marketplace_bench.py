@@ -250,6 +250,11 @@ def measure(token: str, repeat: int) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from argus_plugins.core.heap import freeze_startup_heap
+
+    # This process serves the requests: it freezes its heap as every gunicorn worker does once loaded
+    # (argus_plugins.core.gunicorn_conf.post_worker_init), after the data set's build has been collected.
+    freeze_startup_heap()
     client = Client()
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 

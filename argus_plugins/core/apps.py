@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class CoreConfig(AppConfig):
@@ -11,3 +12,9 @@ class CoreConfig(AppConfig):
 
         # Fail at start (web, worker, beat, management commands alike), never at the first signature check.
         check_fips_at_startup()
+
+        from .postgres_timestamps import use_c_timestamptz_loader
+
+        # Configures each new database connection (Django's documented hook for it): timestamps through
+        # psycopg's C loader on PostgreSQL.
+        connection_created.connect(use_c_timestamptz_loader, dispatch_uid="argus-c-timestamptz-loader")

@@ -15,6 +15,7 @@ Relations are the caller's: :func:`cache_relation` stores a related instance (or
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,13 @@ class RowBuilder:
         ]
         self._use_from_db = pre_init.has_listeners(model) or post_init.has_listeners(model)
         self._field_names = [field.attname for field in self.fields]
+        # The plain columns are copied into ``__dict__`` by ``dict.update`` over (name, value) pairs: one
+        # C-level loop instead of a Python statement per column (a page reads ~70 columns per listing).
+        self._plain_names = tuple(attname for _, attname in self._plain)
+        self._plain_all = [index for index, _ in self._plain] == list(range(len(self.fields)))
+        self._plain_values = (
+            operator.itemgetter(*(index for index, _ in self._plain)) if self._plain else None
+        )
 
     def build(self, row: Sequence[Any], db: str) -> models.Model:
         """The instance of this row (``row`` holds the values of ``self.fields``, in order)."""
@@ -59,8 +67,12 @@ class RowBuilder:
         state.db = db
         values = instance.__dict__
         values["_state"] = state
-        for index, attname in self._plain:
-            values[attname] = row[index]
+        if self._plain_all:
+            values.update(zip(self._plain_names, row, strict=True))
+        elif len(self._plain_names) == 1:
+            values[self._plain_names[0]] = self._plain_values(row)
+        elif self._plain_names:
+            values.update(zip(self._plain_names, self._plain_values(row), strict=True))
         for index, attname in self._through_descriptor:
             setattr(instance, attname, row[index])
         return instance

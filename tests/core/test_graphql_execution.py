@@ -54,9 +54,14 @@ class Item(graphene.ObjectType):
 class Query(graphene.ObjectType):
     items = graphene.List(Item, required=True, names=graphene.List(graphene.String))
     broken = graphene.Field(Item)
+    required_items = graphene.List(graphene.NonNull(Item), required=True)
 
     @staticmethod
     def resolve_items(root: Any, info: graphene.ResolveInfo, names: list[str] | None = None) -> list[Any]:
+        return info.context["items"]
+
+    @staticmethod
+    def resolve_required_items(root: Any, info: graphene.ResolveInfo) -> list[Any]:
         return info.context["items"]
 
     @staticmethod
@@ -100,6 +105,23 @@ def test_answers_and_errors_are_graphql_cores_own(case):
     assert ours == run(EVERYTHING, items, ExecutionContext)
     if case != "plain values":
         assert ours[1], "each of these cases is an error in graphql-core"
+
+
+OBJECT_LISTS = {
+    **CASES,
+    "a null item": [GOOD, None],
+    "an exception as an item": [GOOD, RuntimeError("no item")],
+    "an object whose field raises": [Broken()],
+}
+
+
+@pytest.mark.parametrize("case", OBJECT_LISTS)
+def test_lists_of_objects_complete_as_graphql_cores(case):
+    """A list of objects, nullable and non-null items: each item straight to its object's completion
+    when nothing in the list needs graphql-core's checks, its answers and errors otherwise."""
+    for query in (EVERYTHING, "{ requiredItems { name count tags colour } }"):
+        ours = run(query, OBJECT_LISTS[case], ArgusExecutionContext)
+        assert ours == run(query, OBJECT_LISTS[case], ExecutionContext)
 
 
 def test_an_exception_in_a_plain_field_is_located_as_before():

@@ -24,6 +24,7 @@ A list page resolves tens of fields per node, most of them a scalar read off the
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
 import functools
@@ -44,10 +45,15 @@ from graphql import (
     GraphQLSchema,
     MiddlewareManager,
     Undefined,
+    is_abstract_type,
     is_leaf_type,
+    is_list_type,
     is_non_null_type,
     is_object_type,
+    located_error,
 )
+from graphql.execution.execute import get_field_def
+from graphql.execution.values import get_argument_values
 from graphql.language import FieldNode
 from graphql.pyutils import Path
 from graphql.pyutils import is_awaitable as graphql_is_awaitable
@@ -102,6 +108,42 @@ def plain_leaf_of(field: GraphQLField) -> PlainLeaf | None:
     return PlainLeaf(resolve.args[0], resolve.args[1], leaf_type, non_null)
 
 
+class Completion(NamedTuple):
+    """How graphql-core's ``complete_value`` treats a return type, worked out once per type: whether it is
+    non-null, the type inside, and which completion that type takes."""
+
+    non_null: bool
+    inner: Any
+    complete: str | None  # the ExecutionContext method; None: graphql-core's complete_value decides
+
+
+def completion_of(return_type: Any) -> Completion:
+    non_null = is_non_null_type(return_type)
+    inner = return_type.of_type if non_null else return_type
+    if is_list_type(inner):
+        method = "complete_list_value"
+    elif is_leaf_type(inner):
+        method = "complete_leaf_value"
+    elif is_abstract_type(inner):
+        method = "complete_abstract_value"
+    elif is_object_type(inner):
+        method = "complete_object_value"
+    else:
+        method = None
+    return Completion(non_null, inner, method)
+
+
+class FieldPlan(NamedTuple):
+    """A field of a selection set as executed on one object type: what graphql-core's ``execute_field``
+    looks up for every value (its definition, its resolver with the middleware applied), once."""
+
+    response_name: str
+    field_nodes: list[FieldNode]
+    leaf: PlainLeaf | None
+    field_def: GraphQLField | None
+    resolve: Any
+
+
 _plain_leaves: weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, PlainLeaf | None]] = (
     weakref.WeakKeyDictionary()
 )
@@ -116,32 +158,191 @@ def plain_leaves(parent_type: GraphQLObjectType) -> dict[str, PlainLeaf | None]:
     )
 
 
+#: What :func:`read_plain_leaf` returns when graphql-core's own path must answer.
+_FULL_PATH = object()
+
+
+def read_plain_leaf(source: Any, leaf: PlainLeaf) -> Any:
+    """The plain leaf field's serialized value, or ``_FULL_PATH`` (anything unusual: graphql-core's own path
+    then reads it again and answers, errors included)."""
+    try:
+        if isinstance(source, dict):
+            value = source.get(leaf.key, leaf.default)
+        else:
+            value = getattr(source, leaf.key, leaf.default)
+        if value is None:
+            return _FULL_PATH if leaf.non_null else None
+        if is_awaitable(value):
+            return _FULL_PATH
+        serialized = leaf.leaf_type.serialize(value)
+    except Exception:  # noqa: BLE001 - graphql-core's own path reports it where it belongs
+        return _FULL_PATH
+    if serialized is None or serialized is Undefined:
+        return _FULL_PATH
+    return serialized
+
+
 class ArgusExecutionContext(ExecutionContext):
     """graphql-core's execution context with the quicker awaitable check and plain leaf reads."""
 
     is_awaitable = staticmethod(is_awaitable)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_reads = self.middleware_manager is None or isinstance(
+            self.middleware_manager, ArgumentsMiddlewareManager
+        )
+        #: Per selection set (the fields dict graphql-core collected, kept for the whole execution in its
+        #: subfields cache): each field's response name, nodes and PlainLeaf (None: the full path).
+        self._field_plans: dict[tuple[GraphQLObjectType, int], tuple[Any, tuple[FieldPlan, ...]]] = {}
+        self._completions: dict[Any, Completion] = {}
+
+    def complete_value(
+        self, return_type: Any, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
+    ) -> Any:
+        """graphql-core's ``complete_value`` (same steps, same errors), dispatching on the return type's
+        :class:`Completion` and checking a non-null type's result in the same call rather than in a
+        second one for the type inside."""
+        if isinstance(result, Exception):
+            raise result
+        completion = self._completions.get(return_type)
+        if completion is None:
+            completion = self._completions[return_type] = completion_of(return_type)
+        if completion.complete is None:
+            return super().complete_value(return_type, field_nodes, info, path, result)
+        if result is None or result is Undefined:
+            completed = None
+        elif completion.complete == "complete_leaf_value":
+            completed = self.complete_leaf_value(completion.inner, result)
+        else:
+            completed = getattr(self, completion.complete)(completion.inner, field_nodes, info, path, result)
+        if completed is None and completion.non_null:
+            raise TypeError(
+                f"Cannot return null for non-nullable field {info.parent_type.name}.{info.field_name}."
+            )
+        return completed
+
+    def field_plans(
+        self, parent_type: GraphQLObjectType, fields: dict[str, list[FieldNode]]
+    ) -> tuple[FieldPlan, ...]:
+        key = (parent_type, id(fields))
+        found = self._field_plans.get(key)
+        if found is not None and found[0] is fields:
+            return found[1]
+        leaves = plain_leaves(parent_type) if self._plain_reads else {}
+        plans = []
+        for response_name, field_nodes in fields.items():
+            field_def = get_field_def(self.schema, parent_type, field_nodes[0])
+            resolve = None
+            if field_def is not None:
+                resolve = field_def.resolve or self.field_resolver
+                if self.middleware_manager:
+                    resolve = self.middleware_manager.get_field_resolver(resolve)
+            leaf = leaves.get(field_nodes[0].name.value)
+            plans.append(FieldPlan(response_name, field_nodes, leaf, field_def, resolve))
+        self._field_plans[key] = (fields, tuple(plans))
+        return self._field_plans[key][1]
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        fields: dict[str, list[FieldNode]],
+    ) -> Any:
+        """graphql-core's ``execute_fields``, with the plain leaf fields read directly (no path, resolve info
+        or completion for them) and the rest executed as graphql-core's ``execute_field`` does
+        (:meth:`execute_planned_field`)."""
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        for plan in self.field_plans(parent_type, fields):
+            response_name = plan.response_name
+            if plan.leaf is not None:
+                value = read_plain_leaf(source_value, plan.leaf)
+                if value is not _FULL_PATH:
+                    results[response_name] = value
+                    continue
+            result = self.execute_planned_field(
+                parent_type, source_value, plan, Path(path, response_name, parent_type.name)
+            )
+            if result is not Undefined:
+                results[response_name] = result
+                if is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:  # as graphql-core's execute_fields
+            results.update(
+                zip(
+                    awaitable_fields,
+                    await asyncio.gather(*(results[field] for field in awaitable_fields)),
+                    strict=True,
+                )
+            )
+            return results
+
+        return get_results()
+
+    def execute_planned_field(
+        self, parent_type: GraphQLObjectType, source: Any, plan: FieldPlan, path: Path
+    ) -> Any:
+        """graphql-core's ``execute_field`` (same steps, same errors) with the field's definition and
+        resolver from its plan, and no argument parsing for a field that takes none."""
+        field_def = plan.field_def
+        if field_def is None:
+            return Undefined
+        field_nodes = plan.field_nodes
+        return_type = field_def.type
+        info = self.build_resolve_info(field_def, field_nodes, parent_type, path)
+        try:
+            args = (
+                get_argument_values(field_def, field_nodes[0], self.variable_values) if field_def.args else {}
+            )
+            result = plan.resolve(source, info, **args)
+            if self.is_awaitable(result):
+
+                async def await_result() -> Any:
+                    try:
+                        completed = self.complete_value(return_type, field_nodes, info, path, await result)
+                        if self.is_awaitable(completed):
+                            return await completed
+                        return completed
+                    except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+                        error = located_error(raw_error, field_nodes, path.as_list())
+                        self.handle_field_error(error, return_type, path)
+                        return None
+
+                return await_result()
+            completed = self.complete_value(return_type, field_nodes, info, path, result)
+            if self.is_awaitable(completed):
+
+                async def await_completed() -> Any:
+                    try:
+                        return await completed
+                    except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+                        error = located_error(raw_error, field_nodes, path.as_list())
+                        self.handle_field_error(error, return_type, path)
+                        return None
+
+                return await_completed()
+            return completed
+        except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+            error = located_error(raw_error, field_nodes, path.as_list())
+            self.handle_field_error(error, return_type, path)
+            return None
+
     def execute_field(
         self, parent_type: GraphQLObjectType, source: Any, field_nodes: list[FieldNode], path: Path
     ) -> Any:
-        leaf = plain_leaves(parent_type).get(field_nodes[0].name.value)
-        if leaf is not None and (
-            self.middleware_manager is None or isinstance(self.middleware_manager, ArgumentsMiddlewareManager)
-        ):
-            try:
-                if isinstance(source, dict):
-                    value = source.get(leaf.key, leaf.default)
-                else:
-                    value = getattr(source, leaf.key, leaf.default)
-                if value is None:
-                    if not leaf.non_null:
-                        return None
-                elif not is_awaitable(value):
-                    serialized = leaf.leaf_type.serialize(value)
-                    if serialized is not None and serialized is not Undefined:
-                        return serialized
-            except Exception:  # noqa: BLE001, S110 - graphql-core's own path below reports it where it belongs
-                pass
+        """A mutation's root fields come here (``execute_fields_serially``); every other field is read in
+        :meth:`execute_fields`."""
+        if self._plain_reads:
+            leaf = plain_leaves(parent_type).get(field_nodes[0].name.value)
+            if leaf is not None:
+                value = read_plain_leaf(source, leaf)
+                if value is not _FULL_PATH:
+                    return value
         return super().execute_field(parent_type, source, field_nodes, path)
 
     def complete_list_value(
@@ -172,7 +373,65 @@ class ArgusExecutionContext(ExecutionContext):
                     return completed
             except Exception:  # noqa: BLE001, S110 - graphql-core's own path below reports it where it belongs
                 pass
+        elif is_object_type(leaf_type) and type(result) in (list, tuple) and all(map(_plain_object, result)):
+            return self.complete_object_list(leaf_type, item_type, field_nodes, info, path, result)
         return super().complete_list_value(return_type, field_nodes, info, path, result)
+
+    def complete_object_list(
+        self,
+        object_type: GraphQLObjectType,
+        item_type: Any,
+        field_nodes: list[FieldNode],
+        info: Any,
+        path: Path,
+        result: list[Any] | tuple[Any, ...],
+    ) -> Any:
+        """graphql-core's ``complete_list_value`` for a list of objects none of which is null, an exception
+        or awaitable: each item straight to ``complete_object_value`` (what ``complete_value`` comes to for
+        such an item, errors located and handled per item alike)."""
+        completed_results: list[Any] = []
+        awaitable_indices: list[int] = []
+        for index, item in enumerate(result):
+            item_path = path.add_key(index, None)
+            try:
+                completed_item = self.complete_object_value(object_type, field_nodes, info, item_path, item)
+                if is_awaitable(completed_item):
+
+                    async def await_completed(item: Any, item_path: Path) -> Any:
+                        try:
+                            return await item
+                        except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+                            error = located_error(raw_error, field_nodes, item_path.as_list())
+                            self.handle_field_error(error, item_type, item_path)
+                            return None
+
+                    completed_item = await_completed(completed_item, item_path)
+                    awaitable_indices.append(index)
+            except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+                error = located_error(raw_error, field_nodes, item_path.as_list())
+                self.handle_field_error(error, item_type, item_path)
+                completed_item = None
+            completed_results.append(completed_item)
+        if not awaitable_indices:
+            return completed_results
+
+        async def get_completed_results() -> list[Any]:  # as graphql-core's complete_list_value
+            awaited = await asyncio.gather(*(completed_results[index] for index in awaitable_indices))
+            for index, value in zip(awaitable_indices, awaited, strict=True):
+                completed_results[index] = value
+            return completed_results
+
+        return get_completed_results()
+
+
+def _plain_object(item: Any) -> bool:
+    """An item ``complete_value`` would hand straight to ``complete_object_value``."""
+    return (
+        item is not None
+        and item is not Undefined
+        and not isinstance(item, Exception)
+        and not is_awaitable(item)
+    )
 
 
 _argument_resolvers: weakref.WeakKeyDictionary[GraphQLSchema, frozenset[Any]] = weakref.WeakKeyDictionary()
