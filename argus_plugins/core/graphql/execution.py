@@ -309,28 +309,31 @@ class ArgusExecutionContext(ExecutionContext):
                             return await completed
                         return completed
                     except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
-                        error = located_error(raw_error, field_nodes, path.as_list())
-                        self.handle_field_error(error, return_type, path)
-                        return None
+                        return self._field_error(raw_error, field_nodes, path, return_type)
 
                 return await_result()
             completed = self.complete_value(return_type, field_nodes, info, path, result)
             if self.is_awaitable(completed):
-
-                async def await_completed() -> Any:
-                    try:
-                        return await completed
-                    except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
-                        error = located_error(raw_error, field_nodes, path.as_list())
-                        self.handle_field_error(error, return_type, path)
-                        return None
-
-                return await_completed()
+                return self._awaited(completed, field_nodes, path, return_type)
             return completed
         except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
-            error = located_error(raw_error, field_nodes, path.as_list())
-            self.handle_field_error(error, return_type, path)
-            return None
+            return self._field_error(raw_error, field_nodes, path, return_type)
+
+    def _field_error(
+        self, raw_error: Exception, field_nodes: list[FieldNode], path: Path, return_type: Any
+    ) -> None:
+        """A field's (or a list item's) error, located and handled as graphql-core does; its value: None."""
+        error = located_error(raw_error, field_nodes, path.as_list())
+        self.handle_field_error(error, return_type, path)
+
+    async def _awaited(
+        self, completed: Any, field_nodes: list[FieldNode], path: Path, return_type: Any
+    ) -> Any:
+        """``await completed``, an error handled as the field's (or the list item's) at ``path``."""
+        try:
+            return await completed
+        except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+            return self._field_error(raw_error, field_nodes, path, return_type)
 
     def execute_field(
         self, parent_type: GraphQLObjectType, source: Any, field_nodes: list[FieldNode], path: Path
@@ -396,21 +399,10 @@ class ArgusExecutionContext(ExecutionContext):
             try:
                 completed_item = self.complete_object_value(object_type, field_nodes, info, item_path, item)
                 if is_awaitable(completed_item):
-
-                    async def await_completed(item: Any, item_path: Path) -> Any:
-                        try:
-                            return await item
-                        except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
-                            error = located_error(raw_error, field_nodes, item_path.as_list())
-                            self.handle_field_error(error, item_type, item_path)
-                            return None
-
-                    completed_item = await_completed(completed_item, item_path)
+                    completed_item = self._awaited(completed_item, field_nodes, item_path, item_type)
                     awaitable_indices.append(index)
             except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
-                error = located_error(raw_error, field_nodes, item_path.as_list())
-                self.handle_field_error(error, item_type, item_path)
-                completed_item = None
+                completed_item = self._field_error(raw_error, field_nodes, item_path, item_type)
             completed_results.append(completed_item)
         if not awaitable_indices:
             return completed_results
