@@ -8,7 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from jmespath.exceptions import JMESPathError
 
 from argus_plugins.core import clock, flags
 from argus_plugins.core.errors import DomainError, DomainErrors
@@ -60,10 +59,7 @@ def deliver(subscription: EventSubscription, event: Event) -> EventDelivery | No
         raise ValueError("an event never reaches another tenant's subscription")  # programming error
     if EventDelivery.objects.filter(subscription=subscription, event=event).exists():
         return None
-    try:
-        matched, problem = jmes.matches(subscription.filter_expression, event.payload), None
-    except JMESPathError as error:
-        matched, problem = True, f"The filter failed on this payload: {error}"
+    matched, problem = jmes.match_or_failure(subscription.filter_expression, event.payload)
     if not matched:
         return None
     with transaction.atomic():

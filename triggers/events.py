@@ -26,7 +26,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from jmespath.exceptions import JMESPathError
 
 from argus_plugins.core import clock, publishing
 from argus_plugins.core.errors import not_found
@@ -172,18 +171,11 @@ def has_listeners(tenant_id: Any, event_type: str, payload: Any) -> bool:
     )
     if len(filters) > MAX_FILTERS_CHECKED_AT_STORE:
         return True  # too many to evaluate in the run's transaction: dispatch decides, after the commit
-    if any(_may_match(expression, payload) for expression in filters):
+    # A filter that fails on the payload counts: dispatch records the failure as the delivery.
+    if any(jmes.match_or_failure(expression, payload)[0] for expression in filters):
         return True
     endpoints = WebhookEndpoint.objects.listening(tenant_id).only("id", "event_types")
     return any(endpoint.wants(event_type) for endpoint in endpoints)
-
-
-def _may_match(expression: str, payload: Any) -> bool:
-    """The filter matches, or fails on this payload: dispatch records that failure as the delivery."""
-    try:
-        return jmes.matches(expression, payload)
-    except JMESPathError:
-        return True
 
 
 _TENANT_WITH_LISTENERS = PreparedQuery(

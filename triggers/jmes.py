@@ -82,6 +82,15 @@ def matches(expression: str, payload: Any) -> bool:
     return result not in (None, False, "", [], {})
 
 
+def match_or_failure(expression: str, payload: Any) -> tuple[bool, str | None]:
+    """Whether the filter matches the payload, and why it could not be evaluated on it: a filter that
+    fails on a payload counts as a match, so that its delivery records the failure."""
+    try:
+        return matches(expression, payload), None
+    except jmespath_errors.JMESPathError as error:
+        return True, f"The filter failed on this payload: {error}"
+
+
 def clean_template(template: Any, *, field: str = "inputTemplate") -> Any:
     code = TriggersErrorCode.INVALID_INPUT_TEMPLATE
     if template is None:
