@@ -114,7 +114,6 @@ class Reaper:
         self._on_removed = on_removed
         self._deferral = deferral
         self._queue: collections.deque[_Waiting] = collections.deque()  # oldest first
-        self._waiting_bytes = 0
         self._cond = threading.Condition()
         self._busy = 0
         self._closed = False
@@ -162,7 +161,6 @@ class Reaper:
             self._closed = True
             leftovers = [waiting.container for waiting in self._queue]
             self._queue.clear()
-            self._waiting_bytes = 0
             self._cond.notify_all()
         for container in leftovers:
             self._remove(container)
@@ -176,7 +174,7 @@ class Reaper:
             or self._flushing
             or self._closed
             or len(self._queue) > deferral.max_waiting
-            or self._waiting_bytes > deferral.max_waiting_bytes
+            or sum(waiting.held or 0 for waiting in self._queue) > deferral.max_waiting_bytes
         ):
             return 0.0
         quiet_at = self._last_submit + deferral.quiet_seconds
@@ -191,8 +189,6 @@ class Reaper:
             held = container_memory_bytes(waiting.container.id) or 0
             with self._cond:
                 waiting.held = held
-                if waiting in self._queue:
-                    self._waiting_bytes += held
 
     def _loop(self) -> None:
         while True:
@@ -210,7 +206,6 @@ class Reaper:
                     self._cond.wait(wait)
                     continue
                 waiting = self._queue.popleft()
-                self._waiting_bytes -= waiting.held or 0
                 self._busy += 1
             try:
                 self._remove(waiting.container)
