@@ -133,24 +133,22 @@ def _release(*, locked: bool = False) -> list[str]:
     held = list(Execution.objects.filter(HELD).order_by().values_list("pk", "tenant_id")[:2])
     if not held:
         return []
-    if len(held) == 1:  # most often: the run just queued, alone in the queue
-        return _release_only_held(*held[0])
-    free = settings.ARGUS_DISPATCH_SLOTS - Execution.objects.filter(IN_FLIGHT).count()
-    if free <= 0:
-        return []
-    turns = _waiting_turns()
-    if not turns:
-        return []
     now = clock.now()
+    if len(held) == 1:  # most often: the run just queued, alone in the queue
+        chosen = _choose_only_held(*held[0], now)
+    else:
+        free = settings.ARGUS_DISPATCH_SLOTS - Execution.objects.filter(IN_FLIGHT).count()
+        turns = _waiting_turns() if free > 0 else []
+        chosen = _choose(turns, free, now) if turns else []
     released = []
-    for execution_id, released_at in _choose(turns, free, now):
+    for execution_id, released_at in chosen:
         # Conditional: a run cancelled meanwhile stays as it is.
         if Execution.objects.filter(HELD, pk=execution_id).update(released_at=released_at, enqueued_at=now):
             released.append(str(execution_id))
     return released
 
 
-def _release_only_held(execution_id: Any, tenant_id: Any) -> list[str]:
+def _choose_only_held(execution_id: Any, tenant_id: Any, now: dt.datetime) -> list[tuple[Any, dt.datetime]]:
     """What ``_choose`` decides when one run is held (its tenant's turn is the only one), in two reads: the
     runs in flight, all and the tenant's, and the tenant's policy."""
     in_flight = Execution.objects.filter(IN_FLIGHT).aggregate(
@@ -160,11 +158,7 @@ def _release_only_held(execution_id: Any, tenant_id: Any) -> list[str]:
         return []
     if in_flight["tenant"] >= tenant_concurrency_cap(tenant_policy(tenant_id)):
         return []
-    now = clock.now()
-    # Conditional, as in _release: a run cancelled meanwhile stays as it is.
-    if Execution.objects.filter(HELD, pk=execution_id).update(released_at=now, enqueued_at=now):
-        return [str(execution_id)]
-    return []
+    return [(execution_id, now)]
 
 
 def release_queued_runs() -> list[str]:
