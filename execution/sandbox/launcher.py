@@ -23,7 +23,8 @@ Life of a container:
    changed) we send an update frame: the stdout/stderr bytes kept since the last one, and the plugin's
    latest progress report, read as JSON lines from a pipe on its file descriptor 3 (PROGRESS_FD).
 4. We write one result frame on stdout (RESULT_MAGIC, u32 length, JSON header, raw blobs,
-   RESULT_END) and exit. The worker removes the container.
+   RESULT_END), then wait, alone in the container, until the worker detaches (our stdin ends) and
+   exit. The worker removes the container, at a pause in its runs (pool.RemovalDeferral).
 
 The plugin's process is started while the container waits in the pool (``prestart``), with everything
 that does not depend on the job: the fork, its pipes (stdout, stderr, progress on fd 3) and nothing else
