@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -25,14 +25,16 @@ from argus_plugins.core.objects import (
     storage_errors,
     storage_unavailable_error,
 )
+from argus_plugins.core.prepared import PreparedQuery
 from argus_plugins.core.validation import clean_text, parse_uuid, validate_json_schema
-from argus_plugins.tenancy.models import Role, Tenant, TenantPolicy, User
+from argus_plugins.tenancy.models import Membership, Role, Tenant, TenantPolicy, User
 from argus_plugins.tenancy.permissions import (
     require_caller_role,
     require_tenant_object_role,
     require_tenant_role,
     tenant_ids_of,
     with_caller_role,
+    with_role_of_user,
 )
 from installations.authorization import authorize
 from installations.models import Installation
@@ -245,8 +247,7 @@ def get_execution(
     user: Any, execution_id: Any, role: Role = Role.VIEWER, *, queryset: QuerySet[Execution] | None = None
 ) -> Execution:
     """Load an execution the user may see with ``role``; ``queryset`` chooses what is fetched with it."""
-    if queryset is None:
-        queryset = Execution.objects.select_related("plugin_version__plugin", "installation", "triggered_by")
+    queryset = _execution_queryset(queryset)
     # The caller's role comes with the row (one statement, polled often); get(): no ORDER BY on a pk lookup.
     try:
         execution = with_caller_role(queryset, user).get(pk=parse_uuid(execution_id))
@@ -254,6 +255,41 @@ def get_execution(
         raise not_found("Execution") from None
     require_caller_role(user, execution, role, "Execution")
     return execution
+
+
+def execution_reader(
+    user: Any, execution_id: Any, role: Role = Role.VIEWER, *, queryset: QuerySet[Execution] | None = None
+) -> Callable[[], Execution]:
+    """``get_execution`` as a function to call again and again (``waitForExecution`` reads the run on every
+    wake-up): same answers and errors, the statement compiled at the first call and only run after it.
+
+    Compiling is most of a read's cost (about 0.9 of 1 ms of CPU for the few fields a waiter asks; see
+    argus_plugins/core/prepared.py), and the read after the run's end is on the way to the client. A
+    ``queryset`` that prefetches (evidence, artifacts) is read as ``get_execution`` reads it."""
+    queryset = _execution_queryset(queryset)
+    pk = parse_uuid(execution_id)
+    if not getattr(user, "is_authenticated", False) or queryset._prefetch_related_lookups:
+        return lambda: get_execution(user, pk, role, queryset=queryset)
+    prepared = PreparedQuery(
+        lambda execution_pk, user_pk: with_role_of_user(queryset, user_pk).filter(pk=execution_pk),
+        Execution._meta.pk,
+        Membership._meta.get_field("user"),
+    )
+
+    def read() -> Execution:
+        execution = prepared.first(pk, user.pk)
+        if execution is None:
+            raise not_found("Execution")
+        require_caller_role(user, execution, role, "Execution")
+        return execution
+
+    return read
+
+
+def _execution_queryset(queryset: QuerySet[Execution] | None) -> QuerySet[Execution]:
+    if queryset is None:
+        return Execution.objects.select_related("plugin_version__plugin", "installation", "triggered_by")
+    return queryset
 
 
 @transaction.atomic

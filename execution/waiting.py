@@ -6,7 +6,8 @@ by ``execution.wakeups`` (a Redis pub/sub message published when the run's recor
 ``ARGUS_WEB_WAIT_SLOTS`` requests of one process wait at once, so the process's other threads always
 serve everything else; a server whose workers handle one request at a time (``wsgi.multithread`` false:
 gunicorn's sync workers, the test client) never holds one. Either way the answer is WAIT_UNAVAILABLE and
-the client polls. Visibility and errors are exactly ``execution(id)``'s (the same ``get_execution``).
+the client polls. Visibility and errors are exactly ``execution(id)``'s (``get_execution``'s, whose statement
+``execution_reader`` compiles once per wait).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from argus_plugins.core.validation import parse_uuid
 from . import wakeups
 from .error_codes import ExecutionErrorCode
 from .models import Execution
-from .services import get_execution
+from .services import execution_reader, get_execution
 
 #: The longest wait one request may ask for: well inside nginx's upstream timeout and gunicorn's graceful
 #: stop, and short enough that a client never waits long for an answer that was lost.
@@ -83,9 +84,10 @@ def wait_for_execution(
         return get_execution(user, execution_id, queryset=queryset)
     deadline = time.monotonic() + timeout_seconds
     pk = parse_uuid(execution_id)
+    read = execution_reader(user, pk, queryset=queryset)
     # Watch before the first read: a run that ends in between is either read as terminal or announced.
     with wakeups.listener().watch(str(pk)) as woken:
-        execution = get_execution(user, pk, queryset=queryset)
+        execution = read()
         if execution.is_terminal:
             return execution
         if not can_block:
@@ -99,7 +101,7 @@ def wait_for_execution(
                 if not woken.wait(remaining):
                     break
                 woken.clear()
-                execution = get_execution(user, pk, queryset=queryset)
+                execution = read()
                 if execution.is_terminal:
                     return execution
-        return get_execution(user, pk, queryset=queryset)  # the timeout: the run as it is now
+        return read()  # the timeout: the run as it is now

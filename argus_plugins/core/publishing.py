@@ -21,8 +21,13 @@ logger = logging.getLogger(__name__)
 
 
 def publish(task_name: str, *args: Any) -> None:
-    """Send the task message now. Raises when the broker is unreachable: the caller decides what to keep."""
-    current_app.send_task(task_name, args=args)
+    """Send the task message now. Raises when the broker is unreachable: the caller decides what to keep.
+
+    Without a result: every task started this way keeps its outcome in the database (each is declared
+    ``ignore_result``, which a publisher by name cannot see). Otherwise the Redis result backend subscribes
+    to the task's result channel before sending the message, and unsubscribes when the handle is dropped:
+    two more round trips to Redis, the first one ahead of the message, on every run's way to its worker."""
+    current_app.send_task(task_name, args=args, ignore_result=True)
 
 
 def publish_after_commit(task_name: str, *args: Any) -> None:
