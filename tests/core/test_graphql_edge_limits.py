@@ -3,14 +3,18 @@ per-caller rate limits, and GraphQL-over-HTTP media types and status codes."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 
 import pytest
+import redis
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from graphql import get_introspection_query
 
 from argus_plugins.core.graphql import view
+from argus_plugins.core.graphql.rate_limits import parse_rate, window_end
 from argus_plugins.tenancy.models import ApiToken
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -212,3 +216,44 @@ def test_media_type_negotiation_and_status_codes(db, accept, media_type, request
         assert "data" not in answer and answer["errors"][0]["extensions"]["code"]
     malformed, _ = post(client, {"not": "a string"}, accept)  # not a GraphQL request at all
     assert malformed.status_code == 400 and malformed["Content-Type"].startswith(media_type)
+
+
+def test_every_rate_of_a_list_applies_and_a_refusal_waits_for_the_longest_window(world, gql_for, rate_limits):
+    rate_limits.GRAPHQL_RATE_LIMIT_AUTHENTICATED = ["1000/s", "2/h"]  # the long window is the tight one
+    client = gql_for(world.admin_a)
+    assert [client.execute("{ me { username } }").status_code for _ in range(2)] == [200, 200]
+    refused = client.client.post(
+        "/graphql/", data=json.dumps({"query": "{ me { username } }"}), content_type="application/json",
+        **client.headers(),
+    )
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 3600
+
+
+def test_a_counter_expires_with_its_window(world, gql_for, rate_limits):
+    rate_limits.GRAPHQL_RATE_LIMIT_AUTHENTICATED = ["50/m"]
+    assert gql_for(world.admin_a).execute("{ me { username } }").status_code == 200
+    counters = redis.Redis.from_url(rate_limits.CACHES["ratelimit"]["LOCATION"])
+    [key] = counters.keys(f"*{rate_limits.CACHES['ratelimit']['KEY_PREFIX']}*")
+    assert counters.get(key) == b"1"
+    assert 0 < counters.ttl(key) <= 61  # the window and a second of margin: nothing piles up in Redis
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"), [("20/s", (20, 1)), ("600/m", (600, 60)), ("50/5m", (50, 300)), ("1 / h", (1, 3600))]
+)
+def test_rates_are_read_as_django_ratelimit_wrote_them(rate, expected):
+    assert parse_rate(rate) == expected
+
+
+@pytest.mark.parametrize("rate", ["", "10", "10/x", "ten/m", "10/0m", "-1/s"])
+def test_a_malformed_rate_is_a_configuration_error(rate):
+    with pytest.raises(ImproperlyConfigured):
+        parse_rate(rate)
+
+
+def test_a_callers_windows_are_contiguous_and_shifted_by_its_key():
+    ends = sorted({window_end("token:a", 60, now) for now in range(1_000_000, 1_000_600)})
+    assert len(ends) in (10, 11) and all(b - a == 60 for a, b in itertools.pairwise(ends))
+    assert all(now < window_end("token:a", 60, now) <= now + 60 for now in range(1_000_000, 1_000_120))
+    shifts = {window_end(f"token:{i}", 60, 1_000_000) % 60 for i in range(50)}
+    assert len(shifts) > 10  # callers' windows do not all end together

@@ -11,8 +11,8 @@ import redis
 from celery.signals import before_task_publish
 from django.conf import settings
 
+from argus_plugins.celery import app as celery_app
 from argus_plugins.core import publishing
-from tests.support.celery_worker import publishing_to
 
 
 def _commands_while(action, last: str, timeout: float = 10.0) -> list[str]:
@@ -49,10 +49,14 @@ def test_a_task_published_by_name_sends_its_message_without_subscribing_to_a_res
         task_ids.append(headers["id"])
 
     before_task_publish.connect(remember, weak=False)
+    default_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue  # on this process's broker (settings.REDIS_URL)
     try:
-        with publishing_to(settings.REDIS_URL, queue):
-            commands = _commands_while(lambda: publishing.publish("execution.run", str(uuid.uuid4())), f"LPUSH {queue}")
+        commands = _commands_while(
+            lambda: publishing.publish("execution.run", str(uuid.uuid4())), f"LPUSH {queue}"
+        )
     finally:
+        celery_app.conf.task_default_queue = default_queue
         before_task_publish.disconnect(remember)
         redis.Redis.from_url(settings.REDIS_URL).delete(queue)
     [task_id] = task_ids
