@@ -1,4 +1,5 @@
 import socket
+import time
 import uuid
 
 import pytest
@@ -16,3 +17,32 @@ def test_health_task_runs_on_a_real_worker_through_real_redis(tmp_path):
         reply = result.get(timeout=30)
     assert reply == {"pong": token, "worker": socket.gethostname()}
     assert f"Task core.ping[{result.id}] succeeded" in worker.log()
+
+
+@pytest.mark.redis
+@pytest.mark.worker
+def test_a_worker_sends_task_events_only_once_a_monitor_switches_them_on(tmp_path):
+    """What Flower and ``celery control enable_events`` rely on (README, "Operations")."""
+    import threading
+
+    from argus_plugins.celery import app
+
+    seen: list[tuple[str, str]] = []
+    with running_worker(tmp_path) as worker, app.connection_for_read() as connection:
+        receiver = app.events.Receiver(
+            connection, handlers={"*": lambda event: seen.append((event["type"], event.get("uuid", "")))}
+        )
+        listening = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None), daemon=True)
+        listening.start()
+        quiet = ping.apply_async(args=["before"], queue=worker.queue)
+        quiet.get(timeout=30)
+        app.control.enable_events(destination=[f"{worker.queue}@{socket.gethostname()}"], reply=True, timeout=10)
+        watched = ping.apply_async(args=["after"], queue=worker.queue)
+        watched.get(timeout=30)
+        deadline = time.monotonic() + 10
+        while ("task-succeeded", watched.id) not in seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        receiver.should_stop = True
+        listening.join(timeout=5)
+    assert ("task-received", watched.id) in seen and ("task-succeeded", watched.id) in seen
+    assert not [event for event in seen if event[1] == quiet.id]
