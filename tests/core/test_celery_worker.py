@@ -34,6 +34,13 @@ def test_a_worker_sends_task_events_only_once_a_monitor_switches_them_on(tmp_pat
         )
         listening = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None), daemon=True)
         listening.start()
+        with app.connection_for_write() as publishing:
+            probe = app.events.Dispatcher(publishing)
+            deadline = time.monotonic() + 10
+            while not any(kind == "monitor-ready" for kind, _ in seen) and time.monotonic() < deadline:
+                probe.send("monitor-ready")  # until the receiver's queue is bound and hears it
+                time.sleep(0.1)
+            probe.close()
         quiet = ping.apply_async(args=["before"], queue=worker.queue)
         quiet.get(timeout=30)
         app.control.enable_events(destination=[f"{worker.queue}@{socket.gethostname()}"], reply=True, timeout=10)
@@ -45,4 +52,5 @@ def test_a_worker_sends_task_events_only_once_a_monitor_switches_them_on(tmp_pat
         receiver.should_stop = True
         listening.join(timeout=5)
     assert ("task-received", watched.id) in seen and ("task-succeeded", watched.id) in seen
-    assert not [event for event in seen if event[1] == quiet.id]
+    assert ("task-sent", quiet.id) in seen  # the publisher's event, always on
+    assert [kind for kind, task_id in seen if task_id == quiet.id and kind != "task-sent"] == []
