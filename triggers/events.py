@@ -164,18 +164,14 @@ def has_listeners(tenant_id: Any, event_type: str, payload: Any) -> bool:
     # Most tenants never configure a listener: one primary-key lookup answers for them.
     if not _TENANT_WITH_LISTENERS.fetch(tenant_id):
         return False
-    filters = list(
-        EventSubscription.objects.listening(tenant_id, event_type).values_list(
-            "filter_expression", flat=True
-        )[: MAX_FILTERS_CHECKED_AT_STORE + 1]
-    )
+    subscriptions = _LISTENING_SUBSCRIPTIONS.fetch(tenant_id, event_type)
+    filters = [subscription.filter_expression for subscription in subscriptions]
     if len(filters) > MAX_FILTERS_CHECKED_AT_STORE:
         return True  # too many to evaluate in the run's transaction: dispatch decides, after the commit
     # A filter that fails on the payload counts: dispatch records the failure as the delivery.
     if any(jmes.match_or_failure(expression, payload)[0] for expression in filters):
         return True
-    endpoints = WebhookEndpoint.objects.listening(tenant_id).only("id", "event_types")
-    return any(endpoint.wants(event_type) for endpoint in endpoints)
+    return any(endpoint.wants(event_type) for endpoint in _LISTENING_ENDPOINTS.fetch(tenant_id))
 
 
 _TENANT_WITH_LISTENERS = PreparedQuery(
@@ -183,6 +179,21 @@ _TENANT_WITH_LISTENERS = PreparedQuery(
         Tenant.objects.filter(pk=tenant_id, event_listeners_configured=True).only("id").order_by()
     ),
     Tenant._meta.pk,
+)
+# The next two run in every finishing run's transaction of a tenant with listeners (a run's end is told to
+# its waiters after that commit): compiled once per connection.
+_LISTENING_SUBSCRIPTIONS = PreparedQuery(
+    lambda tenant_id, event_type: (
+        EventSubscription.objects.listening(tenant_id, event_type)
+        .only("id", "filter_expression")
+        .order_by()[: MAX_FILTERS_CHECKED_AT_STORE + 1]
+    ),
+    EventSubscription._meta.get_field("tenant"),
+    EventSubscription._meta.get_field("event_type"),
+)
+_LISTENING_ENDPOINTS = PreparedQuery(
+    lambda tenant_id: WebhookEndpoint.objects.listening(tenant_id).only("id", "event_types").order_by(),
+    WebhookEndpoint._meta.get_field("tenant"),
 )
 
 

@@ -153,7 +153,7 @@ def test_every_hot_path_query_equals_the_plain_orm(db):
     stands for: rows, select_related objects and annotations."""
     world = create_world()
     queries = hot_path_queries()
-    assert len(queries) == 9, [label for label, _ in queries]  # the table in argus_plugins/core/prepared.py
+    assert len(queries) == 11, [label for label, _ in queries]  # the table in argus_plugins/core/prepared.py
     differing = [label for label, prepared in queries if not compare(prepared, values_for(prepared, world))]
     assert differing == []
     found_nothing = {label for label, prepared in queries if not prepared.fetch(*values_for(prepared, world))}

@@ -41,7 +41,8 @@ def hot_path_queries() -> list[tuple[str, Any]]:
 
 def create_world() -> dict[str, Any]:
     """A tenant with a policy, event listeners and a published, installed plugin; an analyst with an API
-    token who queued one run (no evidence, no marketplace plans: those two queries find nothing). Returns the values the hot-path queries take. Commits nothing itself: where transactions
+    token who queued one run, an event subscription and a webhook endpoint (no evidence, no marketplace
+    plans: those two queries find nothing). Returns the values the hot-path queries take. Commits nothing itself: where transactions
     commit (a script, not a test), the caller keeps the run from being released to a worker."""
     from argus_plugins.staff.roles import StaffRole, grant_role
     from argus_plugins.tenancy import services as tenancy_services
@@ -51,6 +52,7 @@ def create_world() -> dict[str, Any]:
     from installations import services as installation_services
     from registry import services as registry_services
     from tests.support.publishing import make_publisher_kit
+    from triggers.models import EventSubscription, WebhookEndpoint
 
     suffix = uuid.uuid4().hex[:8]
     staff = User.objects.create(username=f"hot-staff-{suffix}", is_staff=True)
@@ -68,6 +70,20 @@ def create_world() -> dict[str, Any]:
     kit.publish(plugin, "1.0.0", reviewer=staff)
     installation = installation_services.install_plugin(actor=staff, tenant_id=tenant.pk, plugin_id=plugin.pk)
     execution = execution_services.run_plugin(actor=analyst, installation_id=installation.pk, input={"n": 1})
+    EventSubscription.objects.create(
+        tenant=tenant,
+        installation=installation,
+        event_type="execution.succeeded",
+        filter_expression="output.n > `0`",
+        created_by=staff,
+    )
+    WebhookEndpoint.objects.create(
+        tenant=tenant,
+        url="https://receiver.example/hooks",
+        event_types=["execution.*"],
+        secret_encrypted="not used here",
+        created_by=staff,
+    )
     return {
         ("ApiToken", "token_hash"): hash_token(token),
         ("TenantPolicy", "tenant"): tenant.pk,
@@ -78,6 +94,9 @@ def create_world() -> dict[str, Any]:
         ("Listing", "plugin"): plugin.pk,
         ("Installation", "id"): installation.pk,
         ("Membership", "user"): analyst.pk,
+        ("EventSubscription", "tenant"): tenant.pk,
+        ("EventSubscription", "event_type"): "execution.succeeded",
+        ("WebhookEndpoint", "tenant"): tenant.pk,
     }
 
 
