@@ -257,3 +257,14 @@ def test_a_callers_windows_are_contiguous_and_shifted_by_its_key():
     assert all(now < window_end("token:a", 60, now) <= now + 60 for now in range(1_000_000, 1_000_120))
     shifts = {window_end(f"token:{i}", 60, 1_000_000) % 60 for i in range(50)}
     assert len(shifts) > 10  # callers' windows do not all end together
+
+
+def test_an_unreachable_counter_store_skips_the_limits_and_says_so(world, gql_for, rate_limits, caplog):
+    rate_limits.GRAPHQL_RATE_LIMIT_AUTHENTICATED = ["1/h"]
+    rate_limits.CACHES = {
+        **rate_limits.CACHES,
+        "ratelimit": {**rate_limits.CACHES["ratelimit"], "LOCATION": "redis://127.0.0.1:1/0"},  # nothing there
+    }
+    client = gql_for(world.admin_a)
+    assert [client.execute("{ me { username } }").status_code for _ in range(3)] == [200, 200, 200]
+    assert "Rate limit not applied, the cache is unavailable" in caplog.text
