@@ -82,9 +82,9 @@ def _concrete_fields(model: type[models.Model], leave_out: Sequence[str] = ()) -
 @dataclasses.dataclass(frozen=True)
 class PageColumns:
     """The columns (model field names) a page loads of each listing's row, its plugin's, its publisher's and
-    its latest version's; None: every column. The keys that join and relate them (primary keys, the
-    listing's plugin, the plugin's publisher, the version's plugin and signing key) are always loaded; the
-    stats row's rating columns and the plans are always loaded whole (a few narrow columns).
+    its latest version's, and of the current plans; None: every column. The keys that join and relate
+    them (primary keys, the listing's plugin, the plugin's publisher, the version's plugin and signing key,
+    the plan's listing) and a plan's pricing model are always loaded; the stats row's rating columns too.
 
     What a page's nodes never read stays deferred: a list of listing cards does not carry each listing's
     description, its HTML and its latest version's changelog, signature and review notes through the
@@ -94,6 +94,7 @@ class PageColumns:
     plugin: frozenset[str] | None = None
     publisher: frozenset[str] | None = None
     version: frozenset[str] | None = None
+    plan: frozenset[str] | None = None
 
 
 #: Every column of every part: what a caller that does not know which fields it will read asks for.
@@ -104,6 +105,9 @@ _KEYS = {
     "plugin": frozenset({"id", "publisher"}),
     "publisher": frozenset({"id"}),
     "version": frozenset({"id", "plugin", "signing_key"}),
+    "plan": frozenset(
+        {"id", "listing", "pricing_model"}
+    ),  # pricing_model: pricingModels, requiresEntitlement
 }
 
 
@@ -135,7 +139,7 @@ class _PageRows:
         for _, builder in self.parts:
             self.slices.append(slice(start, start + len(builder.fields)))
             start += len(builder.fields)
-        self.plans = RowBuilder(Plan, _concrete_fields(Plan))
+        self.plans = _builder(Plan, columns.plan, "plan")
         self.relations = {
             "plugin": Listing._meta.get_field("plugin"),
             "listing_of_plugin": Plugin._meta.get_field("listing"),

@@ -10,8 +10,8 @@ graphene-django-optimizer and strawberry-django's optimizer do with ``only()``:
 - a field of a Django type that is a model column under the same name, read by graphene's default resolver
   (no ``resolve_<name>``), reads that column;
 - the fields with their own resolvers that a page serves from the loaded rows are listed below with the
-  columns they read (``()``: none of the parts' columns — the stats row and plans are always loaded whole,
-  and a field that runs its own query reads nothing of the page's rows);
+  columns they read (``()``: none of the parts' columns — the stats row is always loaded whole, and a
+  field that runs its own query reads nothing of the page's rows);
 - any other field makes its part load every column, as before: nothing a resolver reads is ever left
   deferred, so no node costs a query of its own (tests/marketplace/test_page_columns.py selects every
   field alone and checks the answer and the query count against loading every column).
@@ -33,7 +33,7 @@ from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, Selection
 from registry.graphql.types import PluginVersionType, PublisherType
 
 from ..browse import EVERY_COLUMN, PageColumns
-from .types import ListingType
+from .types import ListingType, PlanType
 
 #: A part's columns: a set of model field names, or None for every column.
 Columns = dict[str, set[str] | None]
@@ -44,7 +44,6 @@ LISTING_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "__typename": (),
     "slug": (("plugin", "slug"),),
     "name": (("plugin", "name"),),
-    "plans": (),
     "pricingModels": (),
     "requiresEntitlement": (),
     "ratingSummary": (),
@@ -53,6 +52,13 @@ LISTING_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "requiredCapabilities": (("version", "manifest"),),
     "delisted": (("listing", "delisted_at"),),
     "delistedReason": (("listing", "delisted_at"), ("listing", "delisted_reason")),
+}
+PLAN_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "id": (),
+    "__typename": (),
+    "price": (("plan", "price_currency"), ("plan", "price")),
+    "billingPeriod": (("plan", "billing_period"),),
+    "current": (("plan", "retired_at"),),
 }
 PUBLISHER_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "id": (),
@@ -77,11 +83,19 @@ def page_columns(info: graphene.ResolveInfo) -> PageColumns:
     connection = _fields(_selection_sets(info.field_nodes), fragments)
     edges = _fields(_selection_sets(connection.get("edges", ())), fragments)
     node = _fields(_selection_sets(edges.get("node", ())), fragments)
-    columns: Columns = {"listing": set(), "plugin": set(), "publisher": set(), "version": set()}
+    columns: Columns = {
+        "listing": set(),
+        "plugin": set(),
+        "publisher": set(),
+        "version": set(),
+        "plan": set(),
+    }
     for name, nodes in node.items():
         if name == "publisher":
             _read_publisher(_fields(_selection_sets(nodes), fragments), columns)
             columns["plugin"] = _with(columns["plugin"], "publisher")
+        elif name == "plans":
+            _read_plans(_fields(_selection_sets(nodes), fragments), columns)
         elif name == "latestVersion":
             _read_version(_fields(_selection_sets(nodes), fragments), columns)
         elif name == "plugin":  # PluginType's resolvers read the plugin and its publisher
@@ -101,6 +115,14 @@ def _read_version(fields: dict[str, list[FieldNode]], columns: Columns) -> None:
             _read(VERSION_FIELDS[name], columns)
         else:
             _read_column(PluginVersionType, "version", name, columns)
+
+
+def _read_plans(fields: dict[str, list[FieldNode]], columns: Columns) -> None:
+    for name in fields:
+        if name in PLAN_FIELDS:
+            _read(PLAN_FIELDS[name], columns)
+        else:
+            _read_column(PlanType, "plan", name, columns)
 
 
 def _read_publisher(fields: dict[str, list[FieldNode]], columns: Columns) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import graphene
 import pytest
 from graphene_django import DjangoObjectType
-from graphql import ExecutionContext, execute, parse
+from graphql import ExecutionContext, GraphQLError, execute, parse
 
 from argus_plugins.core.graphql.execution import (
     FRESH_STACK_SLOTS,
@@ -20,6 +20,7 @@ from argus_plugins.core.graphql.execution import (
     ArgusExecutionContext,
     is_awaitable,
     on_fresh_data_stack,
+    serializer_of,
 )
 from registry.models import Plugin, Publisher
 
@@ -297,3 +298,14 @@ def test_objects_read_by_the_default_resolver_need_no_resolve_info(monkeypatch):
     )
     assert not result.errors and result.data["parents"][0]["publishers"] == [{"slug": "acme"}]
     assert built == ["parents"]
+
+
+def test_enum_serializer_remembers_answers_only():
+    colour_type = schema.get_type("Colour")
+    serialize = serializer_of(colour_type)
+    assert serializer_of(colour_type) is serialize  # one per type
+    assert serialize("RED") == serialize(Colour.RED) == colour_type.serialize("RED") == "RED"
+    for _ in range(2):
+        with pytest.raises(GraphQLError):
+            serialize("GREEN")
+    assert serializer_of(schema.get_type("String")) == schema.get_type("String").serialize

@@ -113,6 +113,7 @@ def test_a_page_of_cards_loads_neither_descriptions_nor_the_version_s_wide_colum
             plugin=frozenset({"slug", "name", "publisher"}),
             publisher=frozenset({"slug", "verified"}),
             version=frozenset({"version", "published_at", "manifest"}),
+            plan=frozenset({"name", "pricing_model", "price_currency", "price", "trial_days"}),
         )
     ]
     page = original(
@@ -123,6 +124,8 @@ def test_a_page_of_cards_loads_neither_descriptions_nor_the_version_s_wide_colum
     version = page[0].stats.latest_version
     assert {"changelog", "signature", "review_notes"} <= version.get_deferred_fields()
     assert "manifest" not in version.get_deferred_fields()  # requiredCapabilities reads it
+    plan = page[0].current_plans[0]
+    assert {"family", "created_by_id", "created_at", "retired_at"} <= plan.get_deferred_fields()
 
 
 def test_a_field_without_a_known_column_loads_its_part_whole(

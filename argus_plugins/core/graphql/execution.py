@@ -39,10 +39,12 @@ from graphene.types.resolver import dict_or_attr_resolver
 from graphene_django import DjangoObjectType
 from graphql import (
     ExecutionContext,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLLeafType,
     GraphQLList,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
     MiddlewareManager,
     Undefined,
@@ -212,6 +214,41 @@ def plain_leaves(parent_type: GraphQLObjectType) -> dict[str, PlainLeaf | None]:
     )
 
 
+_enum_serializers: weakref.WeakKeyDictionary[GraphQLEnumType, Callable[[Any], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Distinct values an enum type's memoized serializer remembers (valid ones only: a few per enum).
+MAX_REMEMBERED_ENUM_VALUES = 256
+
+
+def serializer_of(leaf_type: GraphQLLeafType) -> Callable[[Any], Any]:
+    """The leaf type's ``serialize``; an enum type's memoized by value (graphene's enum serializer looks the
+    value up as a Python enum member, then graphql-core looks that up: a few µs a value, and a page shows
+    the same few values again and again). Only answers are remembered; a value the enum refuses is refused
+    again by the type itself."""
+    if type(leaf_type) is GraphQLScalarType or not isinstance(leaf_type, GraphQLEnumType):
+        return leaf_type.serialize
+    return _once(_enum_serializers, leaf_type, lambda: _memoized(leaf_type.serialize))
+
+
+def _memoized(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    known: dict[tuple[type, Any], Any] = {}
+
+    def memoized(value: Any) -> Any:
+        try:
+            key = (type(value), value)
+            return known[key]
+        except KeyError:
+            serialized = serialize(value)
+            if len(known) < MAX_REMEMBERED_ENUM_VALUES:
+                known[key] = serialized
+            return serialized
+        except TypeError:  # unhashable
+            return serialize(value)
+
+    return memoized
+
+
 #: What :func:`read_plain_leaf` returns when graphql-core's own path must answer.
 _FULL_PATH = object()
 
@@ -227,10 +264,10 @@ def read_plain_leaf(source: Any, leaf: PlainLeaf) -> Any:
         if value is None:
             return _FULL_PATH if leaf.non_null else None
         if leaf.item_non_null is not None:
-            return _serialized_list(value, leaf.leaf_type, leaf.item_non_null)
+            return _serialized_list(value, serializer_of(leaf.leaf_type), leaf.item_non_null)
         if is_awaitable(value):
             return _FULL_PATH
-        serialized = leaf.leaf_type.serialize(value)
+        serialized = serializer_of(leaf.leaf_type)(value)
     except Exception:  # noqa: BLE001 - graphql-core's own path reports it where it belongs
         return _FULL_PATH
     if serialized is None or serialized is Undefined:
@@ -238,13 +275,12 @@ def read_plain_leaf(source: Any, leaf: PlainLeaf) -> Any:
     return serialized
 
 
-def _serialized_list(value: Any, leaf_type: GraphQLLeafType, item_non_null: bool) -> Any:
+def _serialized_list(value: Any, serialize: Callable[[Any], Any], item_non_null: bool) -> Any:
     """A list or tuple of scalars or enums serialized in one loop, or ``_FULL_PATH`` for anything else
     (another iterable, a null in non-null items, an awaitable, a value the type refuses); exceptions are
     the caller's."""
     if type(value) not in (list, tuple):
         return _FULL_PATH
-    serialize = leaf_type.serialize
     completed: list[Any] = []
     for item in value:
         if item is None:
@@ -517,6 +553,13 @@ class ArgusExecutionContext(ExecutionContext):
                     return value
         return super().execute_field(parent_type, source, field_nodes, path)
 
+    def complete_leaf_value(self, return_type: GraphQLLeafType, result: Any) -> Any:
+        """graphql-core's ``complete_leaf_value`` (same error), enums serialized by :func:`serializer_of`."""
+        serialized = serializer_of(return_type)(result)
+        if serialized is Undefined or serialized is None:
+            return super().complete_leaf_value(return_type, result)  # raises graphql-core's error
+        return serialized
+
     def complete_list_value(
         self, return_type: GraphQLList, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
     ) -> Any:
@@ -527,7 +570,7 @@ class ArgusExecutionContext(ExecutionContext):
         leaf_type = item_type.of_type if non_null else item_type
         if is_leaf_type(leaf_type):
             try:
-                completed = _serialized_list(result, leaf_type, non_null)
+                completed = _serialized_list(result, serializer_of(leaf_type), non_null)
             except Exception:  # noqa: BLE001 - graphql-core's own path below reports it where it belongs
                 completed = _FULL_PATH
             if completed is not _FULL_PATH:
