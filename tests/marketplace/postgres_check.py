@@ -29,7 +29,9 @@ from argus_plugins.tenancy.models import Tenant, User  # noqa: E402
 from execution.models import Execution  # noqa: E402
 from installations.models import Installation  # noqa: E402
 from marketplace import analytics  # noqa: E402
-from marketplace.browse import browse_listings  # noqa: E402
+from marketplace.browse import EVERY_COLUMN, browse_listings  # noqa: E402
+from marketplace.graphql import queries as marketplace_queries  # noqa: E402
+from marketplace.graphql.page_columns import page_columns  # noqa: E402
 from marketplace.models import Listing, ListingStats  # noqa: E402
 from marketplace.stats import refresh_listing_stats  # noqa: E402
 from registry.models import Plugin  # noqa: E402
@@ -107,6 +109,18 @@ page_queries = {
     f"category {size}": browse(first=size, category="memory", sort="RATING")[2] for size in (5, 50)
 }
 page_queries.update({f"search {size}": browse(first=size, search="timeline")[2] for size in (5, 50)})
+
+
+def bench_page():
+    body = json.dumps({"query": marketplace_bench.QUERY, "variables": {"first": 50}})
+    return json.loads(client.post("/graphql/", body, content_type="application/json").content)
+
+
+# The page read with only the columns its fields need answers as with every column (PostgreSQL's loaders).
+narrowed_page = bench_page()
+marketplace_queries.page_columns = lambda info: EVERY_COLUMN
+whole_page = bench_page()
+marketplace_queries.page_columns = page_columns
 delisted = Listing.objects.select_related("plugin").get(plugin=plugin)
 Listing.objects.filter(pk=delisted.pk).update(delisted_at=delisted.created_at)
 refresh_listing_stats(listing_ids=[delisted.pk])
@@ -126,6 +140,7 @@ print(
             "rating_order_matches": rated == by_rating,
             "newest_order_matches": newest == by_newest,
             "page_queries": page_queries,
+            "narrowed_page_matches": narrowed_page == whole_page and "errors" not in whole_page,
             "delisted_slug": plugin.slug,
             "after_delisting": after_delisting,
             "total_after_delisting": total_after_delisting,
