@@ -176,7 +176,8 @@ def listing_page(listing_ids: Sequence[Any], columns: PageColumns = EVERY_COLUMN
     found: dict[Any, Listing] = {}
     versions: list[PluginVersion] = []
     # No ORDER BY: the page's order is listing_ids' (the model's default ordering would sort for nothing).
-    rows = Listing.objects.using(db).filter(pk__in=listing_ids).order_by().values_list(*page_rows.columns)
+    # any_of: the ids as one array parameter on PostgreSQL (argus_plugins.core.lookups).
+    rows = Listing.objects.using(db).filter(pk__any_of=listing_ids).order_by().values_list(*page_rows.columns)
     for row in rows:
         listing = listing_rows.build(row[listing_slice], db)
         plugin = plugin_rows.build(row[plugin_slice], db)
@@ -207,7 +208,7 @@ def listing_page(listing_ids: Sequence[Any], columns: PageColumns = EVERY_COLUMN
         listing.current_plans = []
     plan_rows = (
         Plan.objects.using(db)
-        .filter(listing_id__in=found, retired_at__isnull=True)
+        .filter(listing_id__any_of=found, retired_at__isnull=True)
         .order_by("pricing_model", "name", "id")
         .values_list(*(field.name for field in page_rows.plans.fields))
     )

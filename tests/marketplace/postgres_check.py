@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,6 +122,11 @@ narrowed_page = bench_page()
 marketplace_queries.page_columns = lambda info: EVERY_COLUMN
 whole_page = bench_page()
 marketplace_queries.page_columns = page_columns
+# field__any_of (argus_plugins.core.lookups): one array parameter, the rows __in finds.
+some_ids = [*Listing.objects.values_list("pk", flat=True)[:7], None, uuid.uuid4()]
+with CaptureQueriesContext(connection) as any_of_queries:
+    any_of_rows = sorted(Listing.objects.filter(pk__any_of=some_ids).values_list("pk", flat=True))
+in_rows = sorted(Listing.objects.filter(pk__in=some_ids).values_list("pk", flat=True))
 delisted = Listing.objects.select_related("plugin").get(plugin=plugin)
 Listing.objects.filter(pk=delisted.pk).update(delisted_at=delisted.created_at)
 refresh_listing_stats(listing_ids=[delisted.pk])
@@ -140,6 +146,8 @@ print(
             "rating_order_matches": rated == by_rating,
             "newest_order_matches": newest == by_newest,
             "page_queries": page_queries,
+            "any_of_matches": any_of_rows == in_rows and len(in_rows) == 7,
+            "any_of_array": "= ANY(" in any_of_queries.captured_queries[0]["sql"],
             "narrowed_page_matches": narrowed_page == whole_page and "errors" not in whole_page,
             "delisted_slug": plugin.slug,
             "after_delisting": after_delisting,
