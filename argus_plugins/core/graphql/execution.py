@@ -13,6 +13,11 @@ A list page resolves tens of fields per node, most of them a scalar read off the
   page's fields are such reads), and serializes a list of scalars or enums in one loop. Anything unusual
   (a null in a non-null field, a value the scalar refuses, an exception) goes through graphql-core's own
   path again, so answers and errors are its own.
+- It reads an *object field* without arguments resolved by graphene's default resolver (``edge.node``, a
+  list of tuples) and goes straight to its object's fields when nothing needs graphql-core's checks (not
+  null, no exception, nothing awaitable, an object of a known type); graphene-django's ``is_type_of``, whose
+  answer depends on the value's class alone, is asked once per class and execution. Enum values are
+  serialized once per value (:func:`serializer_of`).
 - :func:`on_fresh_data_stack` runs the execution at the start of a fresh, roomy chunk of CPython's frame
   stack. CPython before 3.13 keeps Python frames in 16 KiB chunks and frees a chunk (``munmap``) as soon as
   its first frame returns (CPython issue gh-142183, fixed in 3.13 by keeping one spare chunk): a list page's
