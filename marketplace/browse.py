@@ -17,6 +17,7 @@ text on SQLite (which has no JSON containment).
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import functools
 from collections.abc import Sequence
@@ -78,17 +79,59 @@ def _concrete_fields(model: type[models.Model], leave_out: Sequence[str] = ()) -
     return [field for field in model._meta.concrete_fields if field.name not in leave_out]
 
 
-class _PageRows:
-    """How a page's rows become model instances (worked out once): the columns of the listing, its plugin,
-    publisher, stats row (less its filter and sort columns) and latest version, read in one row each."""
+@dataclasses.dataclass(frozen=True)
+class PageColumns:
+    """The columns (model field names) a page loads of each listing's row, its plugin's, its publisher's and
+    its latest version's, and of the current plans; None: every column. The keys that join and relate
+    them (primary keys, the listing's plugin, the plugin's publisher, the version's plugin and signing key,
+    the plan's listing) and a plan's pricing model are always loaded; the stats row's rating columns too.
 
-    def __init__(self) -> None:
+    What a page's nodes never read stays deferred: a list of listing cards does not carry each listing's
+    description, its HTML and its latest version's changelog, signature and review notes through the
+    database, psycopg and Django's converters (README, "Marketplace")."""
+
+    listing: frozenset[str] | None = None
+    plugin: frozenset[str] | None = None
+    publisher: frozenset[str] | None = None
+    version: frozenset[str] | None = None
+    plan: frozenset[str] | None = None
+
+
+#: Every column of every part: what a caller that does not know which fields it will read asks for.
+EVERY_COLUMN = PageColumns()
+
+_KEYS = {
+    "listing": frozenset({"id", "plugin"}),
+    "plugin": frozenset({"id", "publisher"}),
+    "publisher": frozenset({"id"}),
+    "version": frozenset({"id", "plugin", "signing_key"}),
+    "plan": frozenset(
+        {"id", "listing", "pricing_model"}
+    ),  # pricing_model: pricingModels, requiresEntitlement
+}
+
+
+def _builder(model: type[models.Model], names: frozenset[str] | None, part: str) -> RowBuilder:
+    """The row builder of ``part``: the model's fields among ``names`` and the part's keys (None: all)."""
+    if names is not None:
+        names = names | _KEYS[part]
+    return RowBuilder(
+        model, [field for field in model._meta.concrete_fields if names is None or field.name in names]
+    )
+
+
+class _PageRows:
+    """How a page's rows become model instances for one :class:`PageColumns` (worked out once): the
+    columns of the listing, its plugin, publisher, stats row (less its filter and sort columns) and latest
+    version, read in one row each."""
+
+    def __init__(self, columns: PageColumns) -> None:
         self.parts = (
-            ("", RowBuilder(Listing, _concrete_fields(Listing))),
-            ("plugin__", RowBuilder(Plugin, _concrete_fields(Plugin))),
-            ("plugin__publisher__", RowBuilder(Publisher, _concrete_fields(Publisher))),
+            ("", _builder(Listing, columns.listing, "listing")),
+            ("plugin__", _builder(Plugin, columns.plugin, "plugin")),
+            ("plugin__publisher__", _builder(Publisher, columns.publisher, "publisher")),
             ("stats__", RowBuilder(ListingStats, _concrete_fields(ListingStats, FILTER_AND_SORT_COLUMNS))),
-            ("stats__latest_version__", RowBuilder(PluginVersion, _concrete_fields(PluginVersion))),
+            ("stats__latest_version__", _builder(PluginVersion, columns.version, "version")),
         )
         self.columns = [prefix + field.name for prefix, builder in self.parts for field in builder.fields]
         self.slices = []
@@ -96,7 +139,7 @@ class _PageRows:
         for _, builder in self.parts:
             self.slices.append(slice(start, start + len(builder.fields)))
             start += len(builder.fields)
-        self.plans = RowBuilder(Plan, _concrete_fields(Plan))
+        self.plans = _builder(Plan, columns.plan, "plan")
         self.relations = {
             "plugin": Listing._meta.get_field("plugin"),
             "listing_of_plugin": Plugin._meta.get_field("listing"),
@@ -110,19 +153,20 @@ class _PageRows:
         }
 
 
-@functools.cache
-def _page_rows() -> _PageRows:
-    return _PageRows()
+@functools.lru_cache(maxsize=256)  # one per distinct selection of a page's fields: a client sends a few
+def _page_rows(columns: PageColumns) -> _PageRows:
+    return _PageRows(columns)
 
 
-def listing_page(listing_ids: Sequence[Any]) -> list[Listing]:
+def listing_page(listing_ids: Sequence[Any], columns: PageColumns = EVERY_COLUMN) -> list[Listing]:
     """The listings of a page, in the order of ``listing_ids`` (three queries, whatever the page size):
-    the same instances, relations and deferred columns as :func:`with_page_relations`, built from value
-    rows (argus_plugins.core.row_instances) rather than by ``select_related``/``prefetch_related`` and
-    ``Model.__init__``, which cost more per listing (README, "Marketplace")."""
+    the same instances, relations and deferred columns as :func:`with_page_relations` (less the columns
+    ``columns`` leaves out, deferred), built from value rows (argus_plugins.core.row_instances) rather than
+    by ``select_related``/``prefetch_related`` and ``Model.__init__``, which cost more per listing (README,
+    "Marketplace")."""
     if not listing_ids:
         return []
-    page_rows = _page_rows()
+    page_rows = _page_rows(columns)
     relations = page_rows.relations
     db = router.db_for_read(Listing)
     (_, listing_rows), (_, plugin_rows), (_, publisher_rows), (_, stats_rows), (_, version_rows) = (
@@ -131,7 +175,10 @@ def listing_page(listing_ids: Sequence[Any]) -> list[Listing]:
     listing_slice, plugin_slice, publisher_slice, stats_slice, version_slice = page_rows.slices
     found: dict[Any, Listing] = {}
     versions: list[PluginVersion] = []
-    for row in Listing.objects.using(db).filter(pk__in=listing_ids).values_list(*page_rows.columns):
+    # No ORDER BY: the page's order is listing_ids' (the model's default ordering would sort for nothing).
+    # any_of: the ids as one array parameter on PostgreSQL (argus_plugins.core.lookups).
+    rows = Listing.objects.using(db).filter(pk__any_of=listing_ids).order_by().values_list(*page_rows.columns)
+    for row in rows:
         listing = listing_rows.build(row[listing_slice], db)
         plugin = plugin_rows.build(row[plugin_slice], db)
         cache_relation(listing, relations["plugin"], plugin)
@@ -161,7 +208,7 @@ def listing_page(listing_ids: Sequence[Any]) -> list[Listing]:
         listing.current_plans = []
     plan_rows = (
         Plan.objects.using(db)
-        .filter(listing_id__in=found, retired_at__isnull=True)
+        .filter(listing_id__any_of=found, retired_at__isnull=True)
         .order_by("pricing_model", "name", "id")
         .values_list(*(field.name for field in page_rows.plans.fields))
     )

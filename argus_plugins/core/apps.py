@@ -18,3 +18,11 @@ class CoreConfig(AppConfig):
         # Configures each new database connection (Django's documented hook for it): timestamps through
         # psycopg's C loader on PostgreSQL.
         connection_created.connect(use_c_timestamptz_loader, dispatch_uid="argus-c-timestamptz-loader")
+
+        from django.db.models import Field, ForeignObject
+
+        from .lookups import AnyOf, RelatedAnyOf
+
+        # field__any_of=[...]: __in with one array parameter on PostgreSQL.
+        Field.register_lookup(AnyOf)
+        ForeignObject.register_lookup(RelatedAnyOf)

@@ -15,6 +15,7 @@ from .. import analytics
 from ..browse import ListingSort, browse_listings, listing_page, with_page_relations
 from ..listings import get_listing, listings_visible_to
 from ..models import Entitlement, Invoice, Listing
+from .page_columns import page_columns
 from .types import (
     EntitlementConnection,
     EntitlementStatusEnum,
@@ -80,7 +81,8 @@ class MarketplaceQueries(graphene.ObjectType):
         page = {"first": args.pop("first", None), "after": args.pop("after", None)}
         ordered_ids = browse_listings(info.context.user, **args).values_list("listing_id", flat=True)
         connection = resolve_connection(ListingConnection, ordered_ids, **page)
-        listings = {listing.pk: listing for listing in listing_page([edge.node for edge in connection.edges])}
+        ids = [edge.node for edge in connection.edges]
+        listings = {listing.pk: listing for listing in listing_page(ids, page_columns(info))}
         # A listing deleted between the two queries is left out of the page.
         connection.edges = [edge for edge in connection.edges if edge.node in listings]
         for edge in connection.edges:

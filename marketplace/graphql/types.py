@@ -60,21 +60,32 @@ def _caller_tenants(info: graphene.ResolveInfo) -> set[Any]:
     return cache
 
 
-class MoneyType(graphene.ObjectType):
+class ShownMoney(NamedTuple):
+    """A djmoney ``Money`` as the Money type shows it (read by graphene's default resolver: a page's plans
+    cost no resolver call per field)."""
+
+    amount: str
+    currency: str
+
+
+#: The quantum of each number of minor-unit digits (0 to 3).
+_QUANTA = {digits: decimal.Decimal(1).scaleb(-digits) for digits in range(4)}
+
+
+def shown_money(money: Any) -> ShownMoney:
+    """The exact amount with the currency's minor-unit digits (e.g. "19.99", "1500"), and the ISO code."""
+    code = money.currency.code
+    digits = SUPPORTED_CURRENCIES.get(code, 2)
+    quantum = _QUANTA.get(digits) or decimal.Decimal(1).scaleb(-digits)
+    return ShownMoney(str(money.amount.quantize(quantum)), code)
+
+
+class MoneyType(graphene.ObjectType):  # resolved from a ShownMoney (see shown_money)
     amount = graphene.String(required=True, description='Exact decimal amount, e.g. "19.99".')
     currency = graphene.String(required=True, description="ISO 4217 code.")
 
     class Meta:
         name = "Money"
-
-    @staticmethod
-    def resolve_amount(money: Any, info: graphene.ResolveInfo) -> str:
-        digits = SUPPORTED_CURRENCIES.get(money.currency.code, 2)
-        return str(money.amount.quantize(decimal.Decimal(1).scaleb(-digits)))
-
-    @staticmethod
-    def resolve_currency(money: Any, info: graphene.ResolveInfo) -> str:
-        return money.currency.code
 
 
 class PlanType(DjangoObjectType):
@@ -88,6 +99,10 @@ class PlanType(DjangoObjectType):
         model = Plan
         name = "Plan"
         fields = ("id", "name", "version", "trial_days", "created_at", "retired_at")
+
+    @staticmethod
+    def resolve_price(plan: Plan, info: graphene.ResolveInfo) -> ShownMoney:
+        return shown_money(plan.price)
 
     @staticmethod
     def resolve_billing_period(plan: Plan, info: graphene.ResolveInfo) -> str | None:
@@ -108,15 +123,24 @@ class StarCountType(graphene.ObjectType):
     count = graphene.Int(required=True)
 
 
-class RatingSummaryType(graphene.ObjectType):
+class ShownRatingSummary(NamedTuple):
+    """A listing's rating summary as the RatingSummary type shows it: every field read by graphene's default
+    resolver, the distribution as plain tuples (a page shows five per listing)."""
+
+    average: float | None
+    count: int
+    distribution: list[StarCount]
+
+
+def shown_rating_summary(summary: RatingSummary) -> ShownRatingSummary:
+    distribution = [StarCount(stars, count) for stars, count in sorted(summary.distribution.items())]
+    return ShownRatingSummary(summary.average, summary.count, distribution)
+
+
+class RatingSummaryType(graphene.ObjectType):  # resolved from a ShownRatingSummary
     average = graphene.Float(description="Mean rating of the visible reviews; null without reviews.")
     count = graphene.Int(required=True)
     distribution = graphene.List(graphene.NonNull(StarCountType), required=True, description="1 to 5 stars.")
-
-    @staticmethod
-    def resolve_distribution(summary: RatingSummary, info: graphene.ResolveInfo) -> list[StarCount]:
-        # Plain tuples, read by the default resolver: a page builds five per listing.
-        return [StarCount(stars, count) for stars, count in sorted(summary.distribution.items())]
 
 
 class ReviewReplyType(DjangoObjectType):
@@ -308,12 +332,19 @@ class ListingType(DjangoObjectType):
         return bool(plans) and all(plan.pricing_model != PricingModel.FREE for plan in plans)
 
     @staticmethod
-    def resolve_rating_summary(listing: Listing, info: graphene.ResolveInfo) -> RatingSummary:
+    def resolve_rating_summary(listing: Listing, info: graphene.ResolveInfo) -> ShownRatingSummary:
         stats = _page_stats(listing)
         if stats is None:
-            return rating_summary(listing)
+            return shown_rating_summary(rating_summary(listing))
         # Kept in the review writes' transactions (marketplace.stats): no query per listing of a page.
-        return RatingSummary(stats.rating_average, stats.rating_count, stats.star_counts)
+        distribution = [
+            StarCount(1, stats.stars_1),
+            StarCount(2, stats.stars_2),
+            StarCount(3, stats.stars_3),
+            StarCount(4, stats.stars_4),
+            StarCount(5, stats.stars_5),
+        ]
+        return ShownRatingSummary(stats.rating_average, stats.rating_count, distribution)
 
     @staticmethod
     def resolve_latest_version(listing: Listing, info: graphene.ResolveInfo) -> PluginVersion | None:
@@ -372,6 +403,10 @@ class InvoiceType(DjangoObjectType):
         model = Invoice
         name = "Invoice"
         fields = ("id", "number", "period_start", "period_end", "issued_at", "due_at", "paid_at", "voided_at")
+
+    @staticmethod
+    def resolve_amount(invoice: Invoice, info: graphene.ResolveInfo) -> ShownMoney:
+        return shown_money(invoice.amount)
 
     @staticmethod
     def resolve_listing(invoice: Invoice, info: graphene.ResolveInfo) -> Listing:

@@ -11,7 +11,8 @@ from typing import Any
 
 import graphene
 import pytest
-from graphql import ExecutionContext, execute, parse
+from graphene_django import DjangoObjectType
+from graphql import ExecutionContext, GraphQLError, execute, parse
 
 from argus_plugins.core.graphql.execution import (
     FRESH_STACK_SLOTS,
@@ -19,7 +20,9 @@ from argus_plugins.core.graphql.execution import (
     ArgusExecutionContext,
     is_awaitable,
     on_fresh_data_stack,
+    serializer_of,
 )
+from registry.models import Plugin, Publisher
 
 
 class Colour(enum.Enum):
@@ -169,7 +172,7 @@ def test_plain_leaf_fields_are_read_without_graphql_cores_resolver_path(monkeypa
     monkeypatch.setattr(ExecutionContext, "build_resolve_info", recording)
     data, errors = run(EVERYTHING, [GOOD], ArgusExecutionContext)
     assert not errors and data["items"][0]["count"] == 1
-    assert built == ["items", "tags", "loose", "shout"]
+    assert built == ["items", "shout"]  # lists of scalars are plain reads too
 
 
 def test_on_fresh_data_stack_calls_through():
@@ -186,3 +189,123 @@ def test_on_fresh_data_stack_calls_through():
         on_fresh_data_stack(target, fail=True)
     if sys.version_info < (3, 13):
         assert on_fresh_data_stack.__code__.co_stacksize >= FRESH_STACK_SLOTS
+
+
+# ----------------------------------------------------------------- objects read by the default resolver
+
+
+class PublisherNode(DjangoObjectType):
+    class Meta:
+        model = Publisher
+        fields = ("name", "slug")
+        skip_registry = True
+
+
+class Child(graphene.ObjectType):
+    name = graphene.String(required=True)
+    tags = graphene.List(graphene.NonNull(graphene.String))
+
+
+class Parent(graphene.ObjectType):
+    child = graphene.Field(Child)
+    required_child = graphene.Field(Child, required=True)
+    children = graphene.List(graphene.NonNull(Child))
+    loose_children = graphene.List(Child)
+    publisher = graphene.Field(PublisherNode)
+    publishers = graphene.List(graphene.NonNull(PublisherNode), required=True)
+
+
+class ParentQuery(graphene.ObjectType):
+    parents = graphene.List(Parent, required=True)
+
+    @staticmethod
+    def resolve_parents(root: Any, info: graphene.ResolveInfo) -> list[Any]:
+        return info.context["items"]
+
+
+object_schema = graphene.Schema(query=ParentQuery).graphql_schema
+
+OBJECTS_QUERY = """{ parents {
+  child { name tags } requiredChild { name } children { name } looseChildren { name tags }
+  publisher { name slug } publishers { slug }
+} }"""
+
+CHILD = {"name": "c", "tags": ["t"]}
+PUBLISHER = Publisher(name="Acme", slug="acme")
+PARENT = {
+    "child": CHILD,
+    "required_child": SimpleNamespace(**CHILD),
+    "children": [CHILD, CHILD],
+    "loose_children": (CHILD,),
+    "publisher": PUBLISHER,
+    "publishers": [PUBLISHER],
+}
+
+OBJECT_CASES = {
+    "plain values": [PARENT, {**PARENT, "child": None, "loose_children": None, "publisher": None}],
+    "a missing required object": [{**PARENT, "required_child": None}],
+    "a child's non-null field null": [{**PARENT, "child": {"name": None}}],
+    "a required child's non-null field null": [{**PARENT, "required_child": {"name": None}}],
+    "a null item among non-null items": [{**PARENT, "children": [CHILD, None]}],
+    "a null item among nullable items": [{**PARENT, "loose_children": [CHILD, None]}],
+    "an exception as the object": [{**PARENT, "child": RuntimeError("no child")}],
+    "an exception as an item": [{**PARENT, "children": [CHILD, RuntimeError("no item")]}],
+    "an object whose field raises": [{**PARENT, "child": Broken()}],
+    "not a list": [{**PARENT, "children": CHILD}],
+    "a generator": lambda: [{**PARENT, "children": (item for item in [CHILD])}],  # one per run
+    "a model of another type": [{**PARENT, "publisher": Plugin(name="x")}],
+    "not a model": [{**PARENT, "publisher": CHILD}],
+    "a wrong item among models": [{**PARENT, "publishers": [PUBLISHER, CHILD]}],
+    "a list where an object belongs": [{**PARENT, "child": [CHILD]}],
+}
+
+
+@pytest.mark.parametrize("case", OBJECT_CASES)
+def test_objects_read_by_the_default_resolver_complete_as_graphql_cores(case):
+    """Object fields (and lists of objects) without arguments resolved by graphene's default resolver go
+    straight to their objects' fields when nothing needs graphql-core's checks; the answers and errors are
+    graphql-core's own either way (graphene-django's is_type_of included)."""
+
+    def run_objects(context_class: type[ExecutionContext]) -> Any:
+        items = OBJECT_CASES[case]
+        result = execute(
+            object_schema,
+            parse(OBJECTS_QUERY),
+            context_value={"items": items() if callable(items) else items},
+            execution_context_class=context_class,
+        )
+        return result.data, [(error.message, error.path) for error in result.errors or []]
+
+    ours = run_objects(ArgusExecutionContext)
+    assert ours == run_objects(ExecutionContext)
+    assert bool(ours[1]) == (case not in {"plain values", "a null item among nullable items", "a generator"})
+
+
+def test_objects_read_by_the_default_resolver_need_no_resolve_info(monkeypatch):
+    built = []
+    original = ExecutionContext.build_resolve_info
+
+    def recording(self, field_def, field_nodes, parent_type, path):
+        built.append(field_nodes[0].name.value)
+        return original(self, field_def, field_nodes, parent_type, path)
+
+    monkeypatch.setattr(ExecutionContext, "build_resolve_info", recording)
+    result = execute(
+        object_schema,
+        parse(OBJECTS_QUERY),
+        context_value={"items": [PARENT]},
+        execution_context_class=ArgusExecutionContext,
+    )
+    assert not result.errors and result.data["parents"][0]["publishers"] == [{"slug": "acme"}]
+    assert built == ["parents"]
+
+
+def test_enum_serializer_remembers_answers_only():
+    colour_type = schema.get_type("Colour")
+    serialize = serializer_of(colour_type)
+    assert serializer_of(colour_type) is serialize  # one per type
+    assert serialize("RED") == serialize(Colour.RED) == colour_type.serialize("RED") == "RED"
+    for _ in range(2):
+        with pytest.raises(GraphQLError):
+            serialize("GREEN")
+    assert serializer_of(schema.get_type("String")) == schema.get_type("String").serialize

@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,9 @@ from argus_plugins.tenancy.models import Tenant, User  # noqa: E402
 from execution.models import Execution  # noqa: E402
 from installations.models import Installation  # noqa: E402
 from marketplace import analytics  # noqa: E402
-from marketplace.browse import browse_listings  # noqa: E402
+from marketplace.browse import EVERY_COLUMN, browse_listings  # noqa: E402
+from marketplace.graphql import queries as marketplace_queries  # noqa: E402
+from marketplace.graphql.page_columns import page_columns  # noqa: E402
 from marketplace.models import Listing, ListingStats  # noqa: E402
 from marketplace.stats import refresh_listing_stats  # noqa: E402
 from registry.models import Plugin  # noqa: E402
@@ -107,6 +110,23 @@ page_queries = {
     f"category {size}": browse(first=size, category="memory", sort="RATING")[2] for size in (5, 50)
 }
 page_queries.update({f"search {size}": browse(first=size, search="timeline")[2] for size in (5, 50)})
+
+
+def bench_page():
+    body = json.dumps({"query": marketplace_bench.QUERY, "variables": {"first": 50}})
+    return json.loads(client.post("/graphql/", body, content_type="application/json").content)
+
+
+# The page read with only the columns its fields need answers as with every column (PostgreSQL's loaders).
+narrowed_page = bench_page()
+marketplace_queries.page_columns = lambda info: EVERY_COLUMN
+whole_page = bench_page()
+marketplace_queries.page_columns = page_columns
+# field__any_of (argus_plugins.core.lookups): one array parameter, the rows __in finds.
+some_ids = [*Listing.objects.values_list("pk", flat=True)[:7], None, uuid.uuid4()]
+with CaptureQueriesContext(connection) as any_of_queries:
+    any_of_rows = sorted(Listing.objects.filter(pk__any_of=some_ids).values_list("pk", flat=True))
+in_rows = sorted(Listing.objects.filter(pk__in=some_ids).values_list("pk", flat=True))
 delisted = Listing.objects.select_related("plugin").get(plugin=plugin)
 Listing.objects.filter(pk=delisted.pk).update(delisted_at=delisted.created_at)
 refresh_listing_stats(listing_ids=[delisted.pk])
@@ -126,6 +146,9 @@ print(
             "rating_order_matches": rated == by_rating,
             "newest_order_matches": newest == by_newest,
             "page_queries": page_queries,
+            "any_of_matches": any_of_rows == in_rows and len(in_rows) == 7,
+            "any_of_array": "= ANY(" in any_of_queries.captured_queries[0]["sql"],
+            "narrowed_page_matches": narrowed_page == whole_page and "errors" not in whole_page,
             "delisted_slug": plugin.slug,
             "after_delisting": after_delisting,
             "total_after_delisting": total_after_delisting,

@@ -27,8 +27,9 @@ from .conftest import add_plan, install_directly, make_tenant
 from .test_browse import _clone_listings, _review
 
 
-def model_listing_page(listing_ids: list[Any]) -> list[Listing]:
-    """The loading browse.listing_page replaced: model instances through select_related/prefetch_related."""
+def model_listing_page(listing_ids: list[Any], columns: Any = None) -> list[Listing]:
+    """The loading browse.listing_page replaced: model instances through select_related/prefetch_related
+    (every column, whatever ``columns`` asks)."""
     found = {
         listing.pk: listing
         for listing in browse.with_page_relations(Listing.objects.filter(pk__in=listing_ids))

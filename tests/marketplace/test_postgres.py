@@ -24,5 +24,7 @@ def test_full_text_search_and_percentile_cont_on_postgresql(postgres_database, t
     assert result["delisted_slug"] not in result["after_delisting"]
     assert result["total_after_delisting"] == len(result["after_delisting"]) == 59
     # The query count does not depend on the page size (filters and search included).
+    assert result["narrowed_page_matches"] is True
+    assert result["any_of_matches"] is True and result["any_of_array"] is True
     queries = result["page_queries"]
     assert queries["category 5"] == queries["category 50"] and queries["search 5"] == queries["search 50"]

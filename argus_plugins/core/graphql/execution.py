@@ -13,6 +13,11 @@ A list page resolves tens of fields per node, most of them a scalar read off the
   page's fields are such reads), and serializes a list of scalars or enums in one loop. Anything unusual
   (a null in a non-null field, a value the scalar refuses, an exception) goes through graphql-core's own
   path again, so answers and errors are its own.
+- It reads an *object field* without arguments resolved by graphene's default resolver (``edge.node``, a
+  list of tuples) and goes straight to its object's fields when nothing needs graphql-core's checks (not
+  null, no exception, nothing awaitable, an object of a known type); graphene-django's ``is_type_of``, whose
+  answer depends on the value's class alone, is asked once per class and execution. Enum values are
+  serialized once per value (:func:`serializer_of`).
 - :func:`on_fresh_data_stack` runs the execution at the start of a fresh, roomy chunk of CPython's frame
   stack. CPython before 3.13 keeps Python frames in 16 KiB chunks and frees a chunk (``munmap``) as soon as
   its first frame returns (CPython issue gh-142183, fixed in 3.13 by keeping one spare chunk): a list page's
@@ -36,12 +41,15 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from graphene.types.resolver import dict_or_attr_resolver
+from graphene_django import DjangoObjectType
 from graphql import (
     ExecutionContext,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLLeafType,
     GraphQLList,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
     MiddlewareManager,
     Undefined,
@@ -66,6 +74,10 @@ _PLAIN_TYPES = frozenset(
 )
 
 
+#: graphene-django's ``DjangoObjectType.is_type_of``: its answer depends on the value's class alone.
+_DJANGO_IS_TYPE_OF = DjangoObjectType.is_type_of.__func__
+
+
 def is_awaitable(value: Any) -> bool:
     return type(value) not in _PLAIN_TYPES and graphql_is_awaitable(value)
 
@@ -86,26 +98,74 @@ if sys.version_info < (3, 13):  # later versions keep a spare chunk (gh-142183)
 
 
 class PlainLeaf(NamedTuple):
-    """How to read a plain leaf field: graphene's default resolver's key and default, the leaf type."""
+    """How to read a plain leaf field: graphene's default resolver's key and default, the leaf type, and for
+    a list of leaves whether its items are non-null (None: not a list)."""
 
     key: str
     default: Any
     leaf_type: GraphQLLeafType
     non_null: bool
+    item_non_null: bool | None = None
 
 
-def plain_leaf_of(field: GraphQLField) -> PlainLeaf | None:
-    """The field's :class:`PlainLeaf`, or None when graphql-core's full path is needed for it."""
+class ObjectRead(NamedTuple):
+    """How to read an object field (or a list of objects) without arguments resolved by graphene's default
+    resolver: the key and default, the object type, whether the field and (for a list) its items are
+    non-null (None: not a list)."""
+
+    key: str
+    default: Any
+    object_type: GraphQLObjectType
+    non_null: bool
+    item_non_null: bool | None
+    return_type: Any
+    item_type: Any
+
+
+def _default_resolver_key(field: GraphQLField) -> tuple[str, Any] | None:
+    """The key and default graphene's default resolver reads for this field (None: another resolver, or
+    arguments)."""
     resolve = field.resolve
     if field.args or not isinstance(resolve, functools.partial) or resolve.func is not dict_or_attr_resolver:
         return None
     if len(resolve.args) != 2 or resolve.keywords:
         return None
-    non_null = is_non_null_type(field.type)
-    leaf_type = field.type.of_type if non_null else field.type  # type: ignore[union-attr]
-    if not is_leaf_type(leaf_type):
+    return resolve.args[0], resolve.args[1]
+
+
+def _unwrapped(type_: Any) -> tuple[bool, Any]:
+    non_null = is_non_null_type(type_)
+    return non_null, (type_.of_type if non_null else type_)
+
+
+def plain_leaf_of(field: GraphQLField) -> PlainLeaf | None:
+    """The field's :class:`PlainLeaf`, or None when graphql-core's full path is needed for it."""
+    read = _default_resolver_key(field)
+    if read is None:
         return None
-    return PlainLeaf(resolve.args[0], resolve.args[1], leaf_type, non_null)
+    non_null, inner = _unwrapped(field.type)
+    if is_leaf_type(inner):
+        return PlainLeaf(read[0], read[1], inner, non_null)
+    if is_list_type(inner):
+        item_non_null, item = _unwrapped(inner.of_type)
+        if is_leaf_type(item):
+            return PlainLeaf(read[0], read[1], item, non_null, item_non_null)
+    return None
+
+
+def object_read_of(field: GraphQLField) -> ObjectRead | None:
+    """The field's :class:`ObjectRead`, or None when graphql-core's full path is needed for it."""
+    read = _default_resolver_key(field)
+    if read is None:
+        return None
+    non_null, inner = _unwrapped(field.type)
+    if is_object_type(inner):
+        return ObjectRead(read[0], read[1], inner, non_null, None, field.type, None)
+    if is_list_type(inner):
+        item_non_null, item = _unwrapped(inner.of_type)
+        if is_object_type(item):
+            return ObjectRead(read[0], read[1], item, non_null, item_non_null, field.type, inner.of_type)
+    return None
 
 
 class Completion(NamedTuple):
@@ -142,6 +202,7 @@ class FieldPlan(NamedTuple):
     leaf: PlainLeaf | None
     field_def: GraphQLField | None
     resolve: Any
+    object_read: ObjectRead | None = None
 
 
 _plain_leaves: weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, PlainLeaf | None]] = (
@@ -158,6 +219,41 @@ def plain_leaves(parent_type: GraphQLObjectType) -> dict[str, PlainLeaf | None]:
     )
 
 
+_enum_serializers: weakref.WeakKeyDictionary[GraphQLEnumType, Callable[[Any], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Distinct values an enum type's memoized serializer remembers (valid ones only: a few per enum).
+MAX_REMEMBERED_ENUM_VALUES = 256
+
+
+def serializer_of(leaf_type: GraphQLLeafType) -> Callable[[Any], Any]:
+    """The leaf type's ``serialize``; an enum type's memoized by value (graphene's enum serializer looks the
+    value up as a Python enum member, then graphql-core looks that up: a few µs a value, and a page shows
+    the same few values again and again). Only answers are remembered; a value the enum refuses is refused
+    again by the type itself."""
+    if type(leaf_type) is GraphQLScalarType or not isinstance(leaf_type, GraphQLEnumType):
+        return leaf_type.serialize
+    return _once(_enum_serializers, leaf_type, lambda: _memoized(leaf_type.serialize))
+
+
+def _memoized(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    known: dict[tuple[type, Any], Any] = {}
+
+    def memoized(value: Any) -> Any:
+        try:
+            key = (type(value), value)
+            return known[key]
+        except KeyError:
+            serialized = serialize(value)
+            if len(known) < MAX_REMEMBERED_ENUM_VALUES:
+                known[key] = serialized
+            return serialized
+        except TypeError:  # unhashable
+            return serialize(value)
+
+    return memoized
+
+
 #: What :func:`read_plain_leaf` returns when graphql-core's own path must answer.
 _FULL_PATH = object()
 
@@ -172,14 +268,38 @@ def read_plain_leaf(source: Any, leaf: PlainLeaf) -> Any:
             value = getattr(source, leaf.key, leaf.default)
         if value is None:
             return _FULL_PATH if leaf.non_null else None
+        if leaf.item_non_null is not None:
+            return _serialized_list(value, serializer_of(leaf.leaf_type), leaf.item_non_null)
         if is_awaitable(value):
             return _FULL_PATH
-        serialized = leaf.leaf_type.serialize(value)
+        serialized = serializer_of(leaf.leaf_type)(value)
     except Exception:  # noqa: BLE001 - graphql-core's own path reports it where it belongs
         return _FULL_PATH
     if serialized is None or serialized is Undefined:
         return _FULL_PATH
     return serialized
+
+
+def _serialized_list(value: Any, serialize: Callable[[Any], Any], item_non_null: bool) -> Any:
+    """A list or tuple of scalars or enums serialized in one loop, or ``_FULL_PATH`` for anything else
+    (another iterable, a null in non-null items, an awaitable, a value the type refuses); exceptions are
+    the caller's."""
+    if type(value) not in (list, tuple):
+        return _FULL_PATH
+    completed: list[Any] = []
+    for item in value:
+        if item is None:
+            if item_non_null:
+                return _FULL_PATH
+            completed.append(None)
+            continue
+        if is_awaitable(item):
+            return _FULL_PATH
+        serialized = serialize(item)
+        if serialized is None or serialized is Undefined:
+            return _FULL_PATH
+        completed.append(serialized)
+    return completed
 
 
 class ArgusExecutionContext(ExecutionContext):
@@ -196,6 +316,8 @@ class ArgusExecutionContext(ExecutionContext):
         #: subfields cache): each field's response name, nodes and PlainLeaf (None: the full path).
         self._field_plans: dict[tuple[GraphQLObjectType, int], tuple[Any, tuple[FieldPlan, ...]]] = {}
         self._completions: dict[Any, Completion] = {}
+        #: graphene-django's ``is_type_of`` answers by (object type, class of the value), see _type_checked.
+        self._type_of_answers: dict[tuple[GraphQLObjectType, type], bool] = {}
 
     def complete_value(
         self, return_type: Any, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
@@ -239,7 +361,12 @@ class ArgusExecutionContext(ExecutionContext):
                 if self.middleware_manager:
                     resolve = self.middleware_manager.get_field_resolver(resolve)
             leaf = leaves.get(field_nodes[0].name.value)
-            plans.append(FieldPlan(response_name, field_nodes, leaf, field_def, resolve))
+            object_read = (
+                object_read_of(field_def)
+                if self._plain_reads and field_def is not None and leaf is None
+                else None
+            )
+            plans.append(FieldPlan(response_name, field_nodes, leaf, field_def, resolve, object_read))
         self._field_plans[key] = (fields, tuple(plans))
         return self._field_plans[key][1]
 
@@ -262,6 +389,16 @@ class ArgusExecutionContext(ExecutionContext):
                 if value is not _FULL_PATH:
                     results[response_name] = value
                     continue
+            elif plan.object_read is not None:
+                value = self._read_object(source_value, plan.object_read)
+                if value is not _FULL_PATH:
+                    result = self._complete_read_object(
+                        plan, value, Path(path, response_name, parent_type.name)
+                    )
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+                    continue
             result = self.execute_planned_field(
                 parent_type, source_value, plan, Path(path, response_name, parent_type.name)
             )
@@ -283,6 +420,79 @@ class ArgusExecutionContext(ExecutionContext):
             return results
 
         return get_results()
+
+    def _type_checked(self, object_type: GraphQLObjectType, value: Any) -> bool:
+        """Whether ``value`` is known to be of ``object_type`` without its resolve info: the type has no
+        ``is_type_of``, or it is graphene-django's, whose answer depends on the value's class alone (and
+        needs no info), and it said yes for this class in this execution. False: graphql-core's own
+        ``complete_object_value`` must check (and answer)."""
+        is_type_of = object_type.is_type_of
+        if is_type_of is None:
+            return True
+        if getattr(is_type_of, "__func__", None) is not _DJANGO_IS_TYPE_OF:
+            return False
+        key = (object_type, type(value))
+        known = self._type_of_answers.get(key)
+        if known is None:
+            try:
+                known = is_type_of(value, None) is True
+            except Exception:  # noqa: BLE001 - graphql-core's path raises it where it belongs
+                known = False
+            self._type_of_answers[key] = known
+        return known
+
+    def complete_object_value(
+        self, return_type: GraphQLObjectType, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
+    ) -> Any:
+        """graphql-core's ``complete_object_value``; a value of a known type (:meth:`_type_checked`) goes
+        straight to its fields."""
+        if self._type_checked(return_type, result):
+            return self.execute_fields(
+                return_type, result, path, self.collect_subfields(return_type, field_nodes)
+            )
+        return super().complete_object_value(return_type, field_nodes, info, path, result)
+
+    def _read_object(self, source: Any, read: ObjectRead) -> Any:
+        """The value of an object field (or list of objects) read by graphene's default resolver, when
+        nothing in it needs graphql-core's checks — not null, no exception, nothing awaitable, every object
+        of a known type — or ``_FULL_PATH`` (graphql-core's own path then reads it again and answers)."""
+        try:
+            if isinstance(source, dict):
+                value = source.get(read.key, read.default)
+            else:
+                value = getattr(source, read.key, read.default)
+        except Exception:  # noqa: BLE001 - graphql-core's own path reports it where it belongs
+            return _FULL_PATH
+        object_type = read.object_type
+        if read.item_non_null is None:
+            if _plain_object(value) and self._type_checked(object_type, value):
+                return value
+            return _FULL_PATH
+        if type(value) not in (list, tuple):
+            return _FULL_PATH
+        for item in value:
+            if not (_plain_object(item) and self._type_checked(object_type, item)):
+                return _FULL_PATH
+        return value
+
+    def _complete_read_object(self, plan: FieldPlan, value: Any, path: Path) -> Any:
+        """What graphql-core's ``execute_field`` completes a value from :meth:`_read_object` to: its
+        object's fields (or each item's), an error located and handled as the field's."""
+        read = plan.object_read
+        field_nodes = plan.field_nodes
+        try:
+            if read.item_non_null is None:
+                sub_fields = self.collect_subfields(read.object_type, field_nodes)
+                completed = self.execute_fields(read.object_type, value, path, sub_fields)
+            else:
+                completed = self.complete_object_list(
+                    read.object_type, read.item_type, field_nodes, None, path, value
+                )
+            if is_awaitable(completed):
+                return self._awaited(completed, field_nodes, path, read.return_type)
+            return completed
+        except Exception as raw_error:  # noqa: BLE001 - a field error, as graphql-core handles it
+            return self._field_error(raw_error, field_nodes, path, read.return_type)
 
     def execute_planned_field(
         self, parent_type: GraphQLObjectType, source: Any, plan: FieldPlan, path: Path
@@ -348,6 +558,13 @@ class ArgusExecutionContext(ExecutionContext):
                     return value
         return super().execute_field(parent_type, source, field_nodes, path)
 
+    def complete_leaf_value(self, return_type: GraphQLLeafType, result: Any) -> Any:
+        """graphql-core's ``complete_leaf_value`` (same error), enums serialized by :func:`serializer_of`."""
+        serialized = serializer_of(return_type)(result)
+        if serialized is Undefined or serialized is None:
+            return super().complete_leaf_value(return_type, result)  # raises graphql-core's error
+        return serialized
+
     def complete_list_value(
         self, return_type: GraphQLList, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
     ) -> Any:
@@ -356,26 +573,13 @@ class ArgusExecutionContext(ExecutionContext):
         item_type = return_type.of_type
         non_null = is_non_null_type(item_type)
         leaf_type = item_type.of_type if non_null else item_type
-        if is_leaf_type(leaf_type) and type(result) in (list, tuple):
-            serialize = leaf_type.serialize
-            completed: list[Any] = []
+        if is_leaf_type(leaf_type):
             try:
-                for item in result:
-                    if item is None:
-                        if non_null:
-                            break
-                        completed.append(None)
-                        continue
-                    if is_awaitable(item):
-                        break
-                    serialized = serialize(item)
-                    if serialized is None or serialized is Undefined:
-                        break
-                    completed.append(serialized)
-                else:
-                    return completed
-            except Exception:  # noqa: BLE001, S110 - graphql-core's own path below reports it where it belongs
-                pass
+                completed = _serialized_list(result, serializer_of(leaf_type), non_null)
+            except Exception:  # noqa: BLE001 - graphql-core's own path below reports it where it belongs
+                completed = _FULL_PATH
+            if completed is not _FULL_PATH:
+                return completed
         elif is_object_type(leaf_type) and type(result) in (list, tuple) and all(map(_plain_object, result)):
             return self.complete_object_list(leaf_type, item_type, field_nodes, info, path, result)
         return super().complete_list_value(return_type, field_nodes, info, path, result)
@@ -394,10 +598,16 @@ class ArgusExecutionContext(ExecutionContext):
         such an item, errors located and handled per item alike)."""
         completed_results: list[Any] = []
         awaitable_indices: list[int] = []
+        sub_fields = self.collect_subfields(object_type, field_nodes)
         for index, item in enumerate(result):
             item_path = path.add_key(index, None)
             try:
-                completed_item = self.complete_object_value(object_type, field_nodes, info, item_path, item)
+                if self._type_checked(object_type, item):
+                    completed_item = self.execute_fields(object_type, item, item_path, sub_fields)
+                else:
+                    completed_item = self.complete_object_value(
+                        object_type, field_nodes, info, item_path, item
+                    )
                 if is_awaitable(completed_item):
                     completed_item = self._awaited(completed_item, field_nodes, item_path, item_type)
                     awaitable_indices.append(index)
