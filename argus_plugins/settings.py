@@ -166,6 +166,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / '
 # last connection closes) costs more than a whole plugin run's bookkeeping. Checked before reuse.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("ARGUS_DB_CONN_MAX_AGE", default=300)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # PostgreSQL's default random_page_cost (4) models a spinning disk, where reading a table in order beats
+    # jumping through an index; on the SSD or network storage a deployment runs on, its own documentation
+    # suggests about 1.1. At 4 the marketplace's page of 100 listings scans all the plugins (2.6 ms at 10 000)
+    # instead of their index (1.45 ms). A session setting, so it needs no superuser; 0 keeps the server's.
+    _random_page_cost = env.float("ARGUS_DB_RANDOM_PAGE_COST", default=1.1)
+    if _random_page_cost > 0:
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _options["options"] = f"{_options.get('options', '')} -c random_page_cost={_random_page_cost}".strip()
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, workers and beat share one SQLite file: WAL lets readers proceed during a write, IMMEDIATE
     # transactions take the write lock up front (no upgrade deadlocks), and the timeout queues writers.
