@@ -11,6 +11,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import connection, transaction
@@ -206,6 +207,11 @@ def _json_variables_as_text(operation: OperationDefinitionNode, variables: dict[
         ):
             variables = {**variables, name: json.dumps(variables[name])}
     return variables
+
+
+#: json.dumps's behaviour where orjson's differs: keys that are not strings are written as strings, and
+#: datetimes and dataclasses go to ``default`` (str) rather than orjson's own RFC 3339 and field maps.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -508,4 +514,7 @@ class ArgusGraphQLView(FileUploadGraphQLView):
         return result
 
     def json_encode(self, request: HttpRequest, d: Any, pretty: bool = False) -> str:
-        return json.dumps(d, separators=(",", ":"), default=str)
+        """The answer's JSON: what ``json.dumps(d, separators=(",", ":"), default=str)`` wrote, by orjson (the
+        only difference: non-ASCII characters are written as UTF-8, not ``\\u`` escapes). A page of 100
+        marketplace listings took 777 µs of CPU to encode, 115 µs now (README, "Marketplace")."""
+        return orjson.dumps(d, default=str, option=_ORJSON_OPTIONS).decode()
