@@ -33,8 +33,13 @@ run's finish (``execution.recording.finish``):
 written pending and linked on commit, by group commit: the writer that gets the lock links every pending
 entry and looks again after its commit; one that finds it taken leaves its entry to the holder), whose
 commit also runs the ``ledger.entries_linked`` hook;
-versus the same number of processes inserting the same rows (same canonicalisation and SHA-256, same
-columns and indexes, in a copy of the ledger's table) with a plain INSERT + COMMIT each and no lock.
+versus the same number of processes inserting the same rows (same canonicalisation and SHA-256) with a
+plain INSERT + COMMIT each and no lock, into a table with the ledger table's definition: its columns,
+defaults, CHECK constraints, indexes *and foreign keys* (``create_plain_table``; PostgreSQL's ``LIKE …
+INCLUDING ALL`` leaves the foreign keys out, so they are copied from ``pg_constraint`` and the copy is
+checked against the original before the run). A plain insert thus pays the same tenant key check as an
+append (on PostgreSQL a row lock on the tenant's row at commit, shared by every concurrent writer); a
+baseline without it compared the ledger with a cheaper table than its own.
 Each writer count runs ``P`` (``--pairs``, 3) pairs of the two sides back to back, alternating which goes
 first; the medians of appends/s and of the pairs' ratios are printed with every pair's ratio; afterwards
 the whole chain is verified (``verify_chain``: no fork, gap or repeat) and its length checked. Without
@@ -351,6 +356,63 @@ def measure_appends(pool: list[dict], appends: int, repeat: int) -> dict[str, fl
 PLAIN_TABLE = "bench_plain_ledger_entry"
 
 
+def create_plain_table(connection: Any, table: str) -> None:
+    """``PLAIN_TABLE``: the same table definition as ``table`` under another name, foreign keys included.
+
+    The same columns, defaults, CHECK constraints, indexes and foreign keys: a plain insert pays every check
+    an append's INSERT pays, the tenant foreign key's included (on PostgreSQL a row lock, FOR KEY SHARE, on
+    the tenant's row at commit, as Django's keys are deferred; under concurrency those locks on one tenant
+    row share a MultiXact). PostgreSQL's ``LIKE … INCLUDING ALL`` copies everything but the foreign keys, so
+    they are added from ``pg_constraint``; SQLite's copy is the table's own DDL under the new name.
+    """
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"CREATE TABLE {quote(PLAIN_TABLE)} (LIKE {quote(table)} INCLUDING ALL)")
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                "AND contype = 'f' ORDER BY conname",
+                [quote(table)],
+            )
+            for number, (definition,) in enumerate(cursor.fetchall()):
+                name = quote(f"{PLAIN_TABLE}_fk{number}")
+                cursor.execute(f"ALTER TABLE {quote(PLAIN_TABLE)} ADD CONSTRAINT {name} {definition}")
+            return
+        cursor.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL", [table]
+        )
+        ddl = cursor.fetchall()
+        for kind, name, sql in sorted(ddl, key=lambda row: row[0] != "table"):  # the table before its indexes
+            if kind == "table":
+                sql = sql.replace(quote(table), quote(PLAIN_TABLE), 1)
+            else:
+                sql = sql.replace(quote(name), quote(f"{PLAIN_TABLE}_{name}"), 1)
+                sql = sql.replace(f" ON {quote(table)} ", f" ON {quote(PLAIN_TABLE)} ", 1)
+            cursor.execute(sql)
+
+
+def foreign_keys_of(connection: Any, table: str) -> set[tuple[tuple[str, ...], tuple[str, str]]]:
+    """``table``'s foreign keys as (columns, (referenced table, referenced column)), from Django's
+    introspection of the database (not from the model)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    return {
+        (tuple(constraint["columns"]), tuple(constraint["foreign_key"]))
+        for constraint in constraints.values()
+        if constraint["foreign_key"]
+    }
+
+
+def same_foreign_keys(connection: Any, table: str) -> str:
+    """Check that ``PLAIN_TABLE`` has ``table``'s foreign keys (and some); describe them for the report."""
+    expected = foreign_keys_of(connection, table)
+    copied = foreign_keys_of(connection, PLAIN_TABLE)
+    assert expected and copied == expected, (expected, copied)
+    return ", ".join(
+        f"{'/'.join(columns)} -> {target}.{column}" for columns, (target, column) in sorted(expected)
+    )
+
+
 def concurrent_appends(
     database_url: str | None, writer_counts: list[int], per_writer: int, pair_count: int = 1
 ) -> None:
@@ -377,15 +439,8 @@ def concurrent_appends(
         sys.exit("the database already holds ledger entries; give an empty one")
     tenant = Tenant.objects.create(name="Bench agency", slug=f"bench-{uuid.uuid4().hex[:8]}")
     table = LedgerEntry._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # the same columns, constraints and indexes
-            cursor.execute(f"CREATE TABLE {PLAIN_TABLE} (LIKE {table} INCLUDING ALL)")
-        else:
-            cursor.execute(f"CREATE TABLE {PLAIN_TABLE} AS SELECT * FROM {table} WHERE 0")  # noqa: S608
-            for column in ("sequence", "id"):
-                cursor.execute(f"CREATE UNIQUE INDEX {PLAIN_TABLE}_{column} ON {PLAIN_TABLE} ({column})")
-            for column in ("prev_hash", "entry_hash"):
-                cursor.execute(f"CREATE INDEX {PLAIN_TABLE}_{column} ON {PLAIN_TABLE} ({column})")
+    create_plain_table(connection, table)
+    foreign_keys = same_foreign_keys(connection, table)
     url = settings.DATABASES["default"]
     connection.close()
     context = multiprocessing.get_context("spawn")  # each writer sets Django up and connects on its own
@@ -413,6 +468,10 @@ def concurrent_appends(
     print(
         f"appends:       {per_writer} x writers, taken from one queue, each its own committed transaction "
         "(linked after it)"
+    )
+    print(
+        f"plain side:    INSERT + COMMIT into {PLAIN_TABLE}, the same table definition as {table}: columns, "
+        f"indexes, CHECKs and foreign keys ({foreign_keys})"
     )
     print(
         f"each writer count: {pair_count} pair(s) of runs (ledger and plain back to back, alternating which "
