@@ -41,7 +41,12 @@ checked against the original before the run). A plain insert thus pays the same 
 append (on PostgreSQL a row lock on the tenant's row at commit, shared by every concurrent writer); a
 baseline without it compared the ledger with a cheaper table than its own.
 Each writer count runs ``P`` (``--pairs``, 3) pairs of the two sides back to back, alternating which goes
-first; the medians of appends/s and of the pairs' ratios are printed with every pair's ratio; afterwards
+first (``K``, ``--per-writer``, 300: at 100 a side lasted about a second, at the mercy of any burst of load);
+the medians of appends/s and of the pairs' ratios are printed with every pair's ratio, and then (with a
+server on this machine, read from /proc) the CPU seconds per append of the writers plus their PostgreSQL
+backends, and its ratio: what an append costs, which other processes on a shared machine move far less
+than they move the rates (in one loaded session the rates' ratio of single pairs ranged from 0.3 to 1.0,
+the CPU ratio from 0.48 to 0.56); afterwards
 the whole chain is verified (``verify_chain``: no fork, gap or repeat) and its length checked. Without
 ``--database-url`` it runs in a new database on ``ARGUS_TEST_POSTGRES_URL``'s server (dropped afterwards),
 else in a temporary SQLite file.
@@ -449,12 +454,14 @@ def concurrent_appends(
     for writers in writer_counts:
         pairs = []
         for _ in range(pair_count):
-            rates = {}
+            rates, cpu = {}, {}
             # Alternate which side goes first, so that load bursts on the shared machine hit both alike.
             sides = ("ledger", "plain") if round_number % 2 == 0 else ("plain", "ledger")
             for side in sides:
-                rates[side] = _run_writers(context, side, writers, per_writer, str(tenant.pk), round_number)
-            pairs.append(rates)
+                rates[side], cpu[side] = _run_writers(
+                    context, side, writers, per_writer, str(tenant.pk), round_number
+                )
+            pairs.append((rates, cpu))
             round_number += 1
         results.append((writers, pairs))
         print(f"{writers} writers done", file=sys.stderr)
@@ -479,23 +486,36 @@ def concurrent_appends(
     )
     print("writers   append_entry/s   plain INSERT+COMMIT/s   ratio   (pairs' ratios)")
     for writers, pairs in results:
-        ratios = [rates["ledger"] / rates["plain"] for rates in pairs]
-        ledger = statistics.median(rates["ledger"] for rates in pairs)
-        plain = statistics.median(rates["plain"] for rates in pairs)
+        ratios = [rates["ledger"] / rates["plain"] for rates, _ in pairs]
+        ledger = statistics.median(rates["ledger"] for rates, _ in pairs)
+        plain = statistics.median(rates["plain"] for rates, _ in pairs)
         spread = ", ".join(f"{ratio:.2f}" for ratio in ratios)
         goal = "  (goal >= 0.5)" if writers == 8 else ""
         print(
             f"{writers:7d}   {ledger:14,.0f}   {plain:21,.0f}   {statistics.median(ratios):5.2f}   "
             f"({spread}){goal}"
         )
+    if all(cpu["ledger"] is not None for _, pairs in results for _, cpu in pairs):
+        # Less at the mercy of other processes on the machine than the rates: what an append costs.
+        print("CPU per append: the writers' and their PostgreSQL backends' (medians; ratio: plain / ledger)")
+        print("writers   ledger CPU/append   plain CPU/append   ratio   (pairs' ratios)")
+        for writers, pairs in results:
+            ledger = statistics.median(cpu["ledger"] for _, cpu in pairs)
+            plain = statistics.median(cpu["plain"] for _, cpu in pairs)
+            spread = ", ".join(f"{cpu['plain'] / cpu['ledger']:.2f}" for _, cpu in pairs)
+            print(
+                f"{writers:7d}   {1e6 * ledger:14,.0f} us   {1e6 * plain:13,.0f} us   "
+                f"{plain / ledger:5.2f}   ({spread})"
+            )
     print(f"chain after the run: {expected} entries, all linked, verified (no fork, gap or repeat)")
     connection.close()
 
 
 def _run_writers(
     context: Any, side: str, writers: int, per_writer: int, tenant_id: str, round_number: int
-) -> float:
-    """Start ``writers`` processes, let them all begin at once, return the appends per second."""
+) -> tuple[float, float | None]:
+    """Start ``writers`` processes, let them all begin at once; return the appends per second and the CPU
+    seconds per append of the writers and their server processes (None if the server's are not readable)."""
     start = context.Barrier(writers + 1)
     finished = context.Queue()
     # The appends are one queue the writers take from, like Celery workers taking runs: a writer that spends
@@ -519,7 +539,25 @@ def _run_writers(
         assert process.exitcode == 0, f"a {side} writer exited with {process.exitcode}"
     errors = [end for end in ends if isinstance(end, str)]
     assert not errors, errors[0]
-    return writers * per_writer / (max(ends) - started)
+    total = writers * per_writer
+    backend_cpu = [backend for _, _, backend in ends]
+    cpu = None if None in backend_cpu else sum(client + backend for _, client, backend in ends) / total
+    return total / (max(end for end, _, _ in ends) - started), cpu
+
+
+def _server_cpu_seconds(connection: Any) -> float | None:
+    """CPU seconds (user + system) of this connection's PostgreSQL backend so far, from /proc (a server on
+    this machine); None where it cannot be read."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _writer(
@@ -557,6 +595,7 @@ def _writer(
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         )
         start.wait(timeout=300)
+        server_cpu, client_cpu = _server_cpu_seconds(connection), time.process_time()
         while True:
             with taken.get_lock():
                 number = taken.value
@@ -589,7 +628,11 @@ def _writer(
             ]
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(insert, row)
-        finished.put(time.time())
+        ended = time.time()
+        client_cpu = time.process_time() - client_cpu
+        server_end = _server_cpu_seconds(connection)
+        server_cpu = None if server_cpu is None or server_end is None else server_end - server_cpu
+        finished.put((ended, client_cpu, server_cpu))
         connection.close()
     except BaseException as exc:  # reported to the parent, which fails the bench with it
         import traceback
@@ -608,7 +651,7 @@ def main() -> None:
     )
     parser.add_argument("--appends", action="store_true", help="append throughput with concurrent writers")
     parser.add_argument("--writers", default="1,4,8,16", help="writer counts for --appends (1,4,8,16)")
-    parser.add_argument("--per-writer", type=int, default=100, help="appends per writer for --appends (100)")
+    parser.add_argument("--per-writer", type=int, default=300, help="appends per writer for --appends (300)")
     parser.add_argument("--pairs", type=int, default=3, help="ledger/plain pairs per writer count (3)")
     parser.add_argument("--proofs", type=int, default=500, help="inclusion proofs timed (500)")
     parser.add_argument("--tiny", action="store_true", help="2 000 entries, 1 round: proves the bench runs")
