@@ -33,10 +33,20 @@ run's finish (``execution.recording.finish``):
 written pending and linked on commit, by group commit: the writer that gets the lock links every pending
 entry and looks again after its commit; one that finds it taken leaves its entry to the holder), whose
 commit also runs the ``ledger.entries_linked`` hook;
-versus the same number of processes inserting the same rows (same canonicalisation and SHA-256, same
-columns and indexes, in a copy of the ledger's table) with a plain INSERT + COMMIT each and no lock.
+versus the same number of processes inserting the same rows (same canonicalisation and SHA-256) with a
+plain INSERT + COMMIT each and no lock, into a table with the ledger table's definition: its columns,
+defaults, CHECK constraints, indexes *and foreign keys* (``create_plain_table``; PostgreSQL's ``LIKE …
+INCLUDING ALL`` leaves the foreign keys out, so they are copied from ``pg_constraint`` and the copy is
+checked against the original before the run). A plain insert thus pays the same tenant key check as an
+append (on PostgreSQL a row lock on the tenant's row at commit, shared by every concurrent writer); a
+baseline without it compared the ledger with a cheaper table than its own.
 Each writer count runs ``P`` (``--pairs``, 3) pairs of the two sides back to back, alternating which goes
-first; the medians of appends/s and of the pairs' ratios are printed with every pair's ratio; afterwards
+first (``K``, ``--per-writer``, 300: at 100 a side lasted about a second, at the mercy of any burst of load);
+the medians of appends/s and of the pairs' ratios are printed with every pair's ratio, and then (with a
+server on this machine, read from /proc) the CPU seconds per append of the writers plus their PostgreSQL
+backends, and its ratio: what an append costs, which other processes on a shared machine move far less
+than they move the rates (in one loaded session the rates' ratio of single pairs ranged from 0.3 to 1.0,
+the CPU ratio from 0.48 to 0.56); afterwards
 the whole chain is verified (``verify_chain``: no fork, gap or repeat) and its length checked. Without
 ``--database-url`` it runs in a new database on ``ARGUS_TEST_POSTGRES_URL``'s server (dropped afterwards),
 else in a temporary SQLite file.
@@ -351,6 +361,63 @@ def measure_appends(pool: list[dict], appends: int, repeat: int) -> dict[str, fl
 PLAIN_TABLE = "bench_plain_ledger_entry"
 
 
+def create_plain_table(connection: Any, table: str) -> None:
+    """``PLAIN_TABLE``: the same table definition as ``table`` under another name, foreign keys included.
+
+    The same columns, defaults, CHECK constraints, indexes and foreign keys: a plain insert pays every check
+    an append's INSERT pays, the tenant foreign key's included (on PostgreSQL a row lock, FOR KEY SHARE, on
+    the tenant's row at commit, as Django's keys are deferred; under concurrency those locks on one tenant
+    row share a MultiXact). PostgreSQL's ``LIKE … INCLUDING ALL`` copies everything but the foreign keys, so
+    they are added from ``pg_constraint``; SQLite's copy is the table's own DDL under the new name.
+    """
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"CREATE TABLE {quote(PLAIN_TABLE)} (LIKE {quote(table)} INCLUDING ALL)")
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                "AND contype = 'f' ORDER BY conname",
+                [quote(table)],
+            )
+            for number, (definition,) in enumerate(cursor.fetchall()):
+                name = quote(f"{PLAIN_TABLE}_fk{number}")
+                cursor.execute(f"ALTER TABLE {quote(PLAIN_TABLE)} ADD CONSTRAINT {name} {definition}")
+            return
+        cursor.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = %s AND sql IS NOT NULL", [table]
+        )
+        ddl = cursor.fetchall()
+        for kind, name, sql in sorted(ddl, key=lambda row: row[0] != "table"):  # the table before its indexes
+            if kind == "table":
+                sql = sql.replace(quote(table), quote(PLAIN_TABLE), 1)
+            else:
+                sql = sql.replace(quote(name), quote(f"{PLAIN_TABLE}_{name}"), 1)
+                sql = sql.replace(f" ON {quote(table)} ", f" ON {quote(PLAIN_TABLE)} ", 1)
+            cursor.execute(sql)
+
+
+def foreign_keys_of(connection: Any, table: str) -> set[tuple[tuple[str, ...], tuple[str, str]]]:
+    """``table``'s foreign keys as (columns, (referenced table, referenced column)), from Django's
+    introspection of the database (not from the model)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, table)
+    return {
+        (tuple(constraint["columns"]), tuple(constraint["foreign_key"]))
+        for constraint in constraints.values()
+        if constraint["foreign_key"]
+    }
+
+
+def same_foreign_keys(connection: Any, table: str) -> str:
+    """Check that ``PLAIN_TABLE`` has ``table``'s foreign keys (and some); describe them for the report."""
+    expected = foreign_keys_of(connection, table)
+    copied = foreign_keys_of(connection, PLAIN_TABLE)
+    assert expected and copied == expected, (expected, copied)
+    return ", ".join(
+        f"{'/'.join(columns)} -> {target}.{column}" for columns, (target, column) in sorted(expected)
+    )
+
+
 def concurrent_appends(
     database_url: str | None, writer_counts: list[int], per_writer: int, pair_count: int = 1
 ) -> None:
@@ -377,15 +444,8 @@ def concurrent_appends(
         sys.exit("the database already holds ledger entries; give an empty one")
     tenant = Tenant.objects.create(name="Bench agency", slug=f"bench-{uuid.uuid4().hex[:8]}")
     table = LedgerEntry._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # the same columns, constraints and indexes
-            cursor.execute(f"CREATE TABLE {PLAIN_TABLE} (LIKE {table} INCLUDING ALL)")
-        else:
-            cursor.execute(f"CREATE TABLE {PLAIN_TABLE} AS SELECT * FROM {table} WHERE 0")  # noqa: S608
-            for column in ("sequence", "id"):
-                cursor.execute(f"CREATE UNIQUE INDEX {PLAIN_TABLE}_{column} ON {PLAIN_TABLE} ({column})")
-            for column in ("prev_hash", "entry_hash"):
-                cursor.execute(f"CREATE INDEX {PLAIN_TABLE}_{column} ON {PLAIN_TABLE} ({column})")
+    create_plain_table(connection, table)
+    foreign_keys = same_foreign_keys(connection, table)
     url = settings.DATABASES["default"]
     connection.close()
     context = multiprocessing.get_context("spawn")  # each writer sets Django up and connects on its own
@@ -394,12 +454,14 @@ def concurrent_appends(
     for writers in writer_counts:
         pairs = []
         for _ in range(pair_count):
-            rates = {}
+            rates, cpu = {}, {}
             # Alternate which side goes first, so that load bursts on the shared machine hit both alike.
             sides = ("ledger", "plain") if round_number % 2 == 0 else ("plain", "ledger")
             for side in sides:
-                rates[side] = _run_writers(context, side, writers, per_writer, str(tenant.pk), round_number)
-            pairs.append(rates)
+                rates[side], cpu[side] = _run_writers(
+                    context, side, writers, per_writer, str(tenant.pk), round_number
+                )
+            pairs.append((rates, cpu))
             round_number += 1
         results.append((writers, pairs))
         print(f"{writers} writers done", file=sys.stderr)
@@ -415,28 +477,45 @@ def concurrent_appends(
         "(linked after it)"
     )
     print(
+        f"plain side:    INSERT + COMMIT into {PLAIN_TABLE}, the same table definition as {table}: columns, "
+        f"indexes, CHECKs and foreign keys ({foreign_keys})"
+    )
+    print(
         f"each writer count: {pair_count} pair(s) of runs (ledger and plain back to back, alternating which "
         "goes first); medians, and the spread of the pairs' ratios"
     )
     print("writers   append_entry/s   plain INSERT+COMMIT/s   ratio   (pairs' ratios)")
     for writers, pairs in results:
-        ratios = [rates["ledger"] / rates["plain"] for rates in pairs]
-        ledger = statistics.median(rates["ledger"] for rates in pairs)
-        plain = statistics.median(rates["plain"] for rates in pairs)
+        ratios = [rates["ledger"] / rates["plain"] for rates, _ in pairs]
+        ledger = statistics.median(rates["ledger"] for rates, _ in pairs)
+        plain = statistics.median(rates["plain"] for rates, _ in pairs)
         spread = ", ".join(f"{ratio:.2f}" for ratio in ratios)
         goal = "  (goal >= 0.5)" if writers == 8 else ""
         print(
             f"{writers:7d}   {ledger:14,.0f}   {plain:21,.0f}   {statistics.median(ratios):5.2f}   "
             f"({spread}){goal}"
         )
+    if all(cpu["ledger"] is not None for _, pairs in results for _, cpu in pairs):
+        # Less at the mercy of other processes on the machine than the rates: what an append costs.
+        print("CPU per append: the writers' and their PostgreSQL backends' (medians; ratio: plain / ledger)")
+        print("writers   ledger CPU/append   plain CPU/append   ratio   (pairs' ratios)")
+        for writers, pairs in results:
+            ledger = statistics.median(cpu["ledger"] for _, cpu in pairs)
+            plain = statistics.median(cpu["plain"] for _, cpu in pairs)
+            spread = ", ".join(f"{cpu['plain'] / cpu['ledger']:.2f}" for _, cpu in pairs)
+            print(
+                f"{writers:7d}   {1e6 * ledger:14,.0f} us   {1e6 * plain:13,.0f} us   "
+                f"{plain / ledger:5.2f}   ({spread})"
+            )
     print(f"chain after the run: {expected} entries, all linked, verified (no fork, gap or repeat)")
     connection.close()
 
 
 def _run_writers(
     context: Any, side: str, writers: int, per_writer: int, tenant_id: str, round_number: int
-) -> float:
-    """Start ``writers`` processes, let them all begin at once, return the appends per second."""
+) -> tuple[float, float | None]:
+    """Start ``writers`` processes, let them all begin at once; return the appends per second and the CPU
+    seconds per append of the writers and their server processes (None if the server's are not readable)."""
     start = context.Barrier(writers + 1)
     finished = context.Queue()
     # The appends are one queue the writers take from, like Celery workers taking runs: a writer that spends
@@ -460,7 +539,25 @@ def _run_writers(
         assert process.exitcode == 0, f"a {side} writer exited with {process.exitcode}"
     errors = [end for end in ends if isinstance(end, str)]
     assert not errors, errors[0]
-    return writers * per_writer / (max(ends) - started)
+    total = writers * per_writer
+    backend_cpu = [backend for _, _, backend in ends]
+    cpu = None if None in backend_cpu else sum(client + backend for _, client, backend in ends) / total
+    return total / (max(end for end, _, _ in ends) - started), cpu
+
+
+def _server_cpu_seconds(connection: Any) -> float | None:
+    """CPU seconds (user + system) of this connection's PostgreSQL backend so far, from /proc (a server on
+    this machine); None where it cannot be read."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _writer(
@@ -498,6 +595,7 @@ def _writer(
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         )
         start.wait(timeout=300)
+        server_cpu, client_cpu = _server_cpu_seconds(connection), time.process_time()
         while True:
             with taken.get_lock():
                 number = taken.value
@@ -530,7 +628,11 @@ def _writer(
             ]
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(insert, row)
-        finished.put(time.time())
+        ended = time.time()
+        client_cpu = time.process_time() - client_cpu
+        server_end = _server_cpu_seconds(connection)
+        server_cpu = None if server_cpu is None or server_end is None else server_end - server_cpu
+        finished.put((ended, client_cpu, server_cpu))
         connection.close()
     except BaseException as exc:  # reported to the parent, which fails the bench with it
         import traceback
@@ -549,7 +651,7 @@ def main() -> None:
     )
     parser.add_argument("--appends", action="store_true", help="append throughput with concurrent writers")
     parser.add_argument("--writers", default="1,4,8,16", help="writer counts for --appends (1,4,8,16)")
-    parser.add_argument("--per-writer", type=int, default=100, help="appends per writer for --appends (100)")
+    parser.add_argument("--per-writer", type=int, default=300, help="appends per writer for --appends (300)")
     parser.add_argument("--pairs", type=int, default=3, help="ledger/plain pairs per writer count (3)")
     parser.add_argument("--proofs", type=int, default=500, help="inclusion proofs timed (500)")
     parser.add_argument("--tiny", action="store_true", help="2 000 entries, 1 round: proves the bench runs")
