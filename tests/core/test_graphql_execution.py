@@ -162,14 +162,7 @@ def test_middleware_wraps_the_fields_with_arguments_only():
 
 def test_plain_leaf_fields_are_read_without_graphql_cores_resolver_path(monkeypatch):
     """Plain reads skip the resolve info; fields with their own resolver or arguments still get it."""
-    built = []
-    original = ExecutionContext.build_resolve_info
-
-    def recording(self, field_def, field_nodes, parent_type, path):
-        built.append(field_nodes[0].name.value)
-        return original(self, field_def, field_nodes, parent_type, path)
-
-    monkeypatch.setattr(ExecutionContext, "build_resolve_info", recording)
+    built = _record_resolve_infos(monkeypatch)
     data, errors = run(EVERYTHING, [GOOD], ArgusExecutionContext)
     assert not errors and data["items"][0]["count"] == 1
     assert built == ["items", "shout"]  # lists of scalars are plain reads too
@@ -282,14 +275,7 @@ def test_objects_read_by_the_default_resolver_complete_as_graphql_cores(case):
 
 
 def test_objects_read_by_the_default_resolver_need_no_resolve_info(monkeypatch):
-    built = []
-    original = ExecutionContext.build_resolve_info
-
-    def recording(self, field_def, field_nodes, parent_type, path):
-        built.append(field_nodes[0].name.value)
-        return original(self, field_def, field_nodes, parent_type, path)
-
-    monkeypatch.setattr(ExecutionContext, "build_resolve_info", recording)
+    built = _record_resolve_infos(monkeypatch)
     result = execute(
         object_schema,
         parse(OBJECTS_QUERY),
@@ -309,3 +295,16 @@ def test_enum_serializer_remembers_answers_only():
         with pytest.raises(GraphQLError):
             serialize("GREEN")
     assert serializer_of(schema.get_type("String")) == schema.get_type("String").serialize
+
+
+def _record_resolve_infos(monkeypatch) -> list[str]:
+    """The fields graphql-core builds a resolve info for, in order."""
+    built: list[str] = []
+    original = ExecutionContext.build_resolve_info
+
+    def recording(self, field_def, field_nodes, parent_type, path):
+        built.append(field_nodes[0].name.value)
+        return original(self, field_def, field_nodes, parent_type, path)
+
+    monkeypatch.setattr(ExecutionContext, "build_resolve_info", recording)
+    return built

@@ -84,14 +84,7 @@ def test_a_page_of_cards_loads_neither_descriptions_nor_the_version_s_wide_colum
     gql_for,
     monkeypatch,
 ):
-    seen: list[browse.PageColumns] = []
-    original = browse.listing_page
-
-    def recording(listing_ids: Any, columns: browse.PageColumns = browse.EVERY_COLUMN) -> list[Listing]:
-        seen.append(columns)
-        return original(listing_ids, columns)
-
-    monkeypatch.setattr(queries, "listing_page", recording)
+    seen = _record_page_columns(monkeypatch)
     card = """
       id slug name tagline ...on Listing { categories tags pricingModels }
       publisher { slug verified }
@@ -116,7 +109,7 @@ def test_a_page_of_cards_loads_neither_descriptions_nor_the_version_s_wide_colum
             plan=frozenset({"name", "pricing_model", "price_currency", "price", "trial_days"}),
         )
     ]
-    page = original(
+    page = browse.listing_page(
         [uuid.UUID(edge["node"]["id"]) for edge in answer.data["marketplaceListings"]["edges"]], seen[0]
     )
     deferred = page[0].get_deferred_fields()
@@ -134,11 +127,7 @@ def test_a_field_without_a_known_column_loads_its_part_whole(
     gql_for,
     monkeypatch,
 ):
-    seen: list[browse.PageColumns] = []
-    original = browse.listing_page
-    monkeypatch.setattr(
-        queries, "listing_page", lambda ids, columns: seen.append(columns) or original(ids, columns)
-    )
+    seen = _record_page_columns(monkeypatch)
     query = (
         "{ marketplaceListings(first: 2) { edges { node { id latestVersion { reviewer } plugin { id } } } } }"
     )
@@ -146,3 +135,16 @@ def test_a_field_without_a_known_column_loads_its_part_whole(
     assert not answer.errors, answer.errors
     assert seen[0].version is None and seen[0].plugin is None and seen[0].publisher is None
     assert seen[0].listing == frozenset()
+
+
+def _record_page_columns(monkeypatch: Any) -> list[browse.PageColumns]:
+    """The columns each page load of the listings resolver asks for, in order."""
+    seen: list[browse.PageColumns] = []
+    original = browse.listing_page
+
+    def recording(listing_ids: Any, columns: browse.PageColumns = browse.EVERY_COLUMN) -> list[Listing]:
+        seen.append(columns)
+        return original(listing_ids, columns)
+
+    monkeypatch.setattr(queries, "listing_page", recording)
+    return seen
