@@ -28,6 +28,8 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from argus_plugins.core.redis_clients import process_client
+
 from .models import Execution
 
 logger = logging.getLogger(__name__)
@@ -44,26 +46,10 @@ _HEALTH_CHECK_SECONDS = 10
 
 # ---------------------------------------------------------------------------------------------- publish
 
-_publishers: dict[tuple[int, str], redis.Redis] = {}
-_publisher_lock = threading.Lock()
-
-
-def _publisher_client() -> redis.Redis:
-    """This process's publishing client (a new one after a fork: sockets must not be shared)."""
-    key = (os.getpid(), settings.REDIS_URL)
-    with _publisher_lock:
-        client = _publishers.get(key)
-        if client is None:
-            client = _publishers[key] = redis.Redis.from_url(
-                settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
-            )
-        return client
-
-
 def announce_finished(execution_id: object) -> None:
     """Publish ``execution_id`` on :data:`CHANNEL` now; a failure is logged, never raised."""
     try:
-        _publisher_client().publish(CHANNEL, str(execution_id))
+        process_client(settings.REDIS_URL).publish(CHANNEL, str(execution_id))
     except redis.RedisError:
         logger.warning(
             "Could not announce the end of run %s; its waiters read it at their timeout", execution_id

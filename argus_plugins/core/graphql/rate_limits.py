@@ -19,21 +19,19 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import re
-import threading
 import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from redis.exceptions import RedisError
 
+from ..redis_clients import process_client
 from ..request_auth import token_id
 from ..request_context import client_address
 
@@ -89,23 +87,6 @@ def window_end(caller: str, period: int, now: float) -> int:
     return seconds - (seconds - offset) % period + period
 
 
-_clients: dict[tuple[int, str], redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
-def _counters() -> redis.Redis:
-    """This process's client of the ``ratelimit`` cache's Redis (a new one after a fork)."""
-    location = settings.CACHES[settings.RATELIMIT_USE_CACHE]["LOCATION"]
-    key = (os.getpid(), location)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = _clients[key] = redis.Redis.from_url(
-                location, socket_connect_timeout=1, socket_timeout=1
-            )
-        return client
-
-
 def _spend(request: HttpRequest, group: str, rates: Sequence[str], amount: int) -> None:
     if not settings.RATELIMIT_ENABLE or not rates:
         return
@@ -117,7 +98,8 @@ def _spend(request: HttpRequest, group: str, rates: Sequence[str], amount: int) 
         limit, period = parse_rate(rate)
         end = window_end(caller, period, now)
         windows.append((cache.make_key(f"rl:{group}:{limit}/{period}s:{caller}:{end}"), limit, period, end))
-    pipeline = _counters().pipeline(transaction=False)
+    counters = process_client(settings.CACHES[settings.RATELIMIT_USE_CACHE]["LOCATION"])
+    pipeline = counters.pipeline(transaction=False)
     for key, _, period, _ in windows:
         pipeline.set(key, 0, ex=period + _EXPIRY_MARGIN_SECONDS, nx=True)
         pipeline.incrby(key, amount)
