@@ -37,9 +37,11 @@ from .types import ListingType, PlanType
 
 #: A part's columns: a set of model field names, or None for every column.
 Columns = dict[str, set[str] | None]
+#: A part's GraphQL field names and the (part, column) pairs each one reads.
+FieldColumns = dict[str, tuple[tuple[str, str], ...]]
 
 #: Fields with their own resolvers served from the page's rows: the (part, column) pairs each reads.
-LISTING_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+LISTING_FIELDS: FieldColumns = {
     "id": (),  # the primary key
     "__typename": (),
     "slug": (("plugin", "slug"),),
@@ -53,18 +55,18 @@ LISTING_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "delisted": (("listing", "delisted_at"),),
     "delistedReason": (("listing", "delisted_at"), ("listing", "delisted_reason")),
 }
-PLAN_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+PLAN_FIELDS: FieldColumns = {
     "id": (),
     "__typename": (),
     "price": (("plan", "price_currency"), ("plan", "price")),
     "billingPeriod": (("plan", "billing_period"),),
     "current": (("plan", "retired_at"),),
 }
-PUBLISHER_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+PUBLISHER_FIELDS: FieldColumns = {
     "id": (),
     "__typename": (),
 }  # signingKeys: each key's publisher is this row's instance, so its fields read every column
-VERSION_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+VERSION_FIELDS: FieldColumns = {
     "id": (),
     "__typename": (),
     "signingKey": (),  # loaded whole by the page's signing-key query
@@ -92,18 +94,17 @@ def page_columns(info: graphene.ResolveInfo) -> PageColumns:
     }
     for name, nodes in node.items():
         if name == "publisher":
-            _read_publisher(_fields(_selection_sets(nodes), fragments), columns)
+            fields = _fields(_selection_sets(nodes), fragments)
+            _read_fields(fields, PUBLISHER_FIELDS, PublisherType, "publisher", columns)
             columns["plugin"] = _with(columns["plugin"], "publisher")
         elif name == "plans":
-            _read_plans(_fields(_selection_sets(nodes), fragments), columns)
+            _read_fields(_fields(_selection_sets(nodes), fragments), PLAN_FIELDS, PlanType, "plan", columns)
         elif name == "latestVersion":
             _read_version(_fields(_selection_sets(nodes), fragments), columns)
         elif name == "plugin":  # PluginType's resolvers read the plugin and its publisher
             columns["plugin"] = columns["publisher"] = None
-        elif name in LISTING_FIELDS:
-            _read(LISTING_FIELDS[name], columns)
         else:
-            _read_column(ListingType, "listing", name, columns)
+            _read_field(name, LISTING_FIELDS, ListingType, "listing", columns)
     return _as_page_columns(columns)
 
 
@@ -111,26 +112,24 @@ def _read_version(fields: dict[str, list[FieldNode]], columns: Columns) -> None:
     for name in fields:
         if name == "plugin":  # the page's plugin row, shown through PluginType
             columns["plugin"] = columns["publisher"] = None
-        elif name in VERSION_FIELDS:
-            _read(VERSION_FIELDS[name], columns)
         else:
-            _read_column(PluginVersionType, "version", name, columns)
+            _read_field(name, VERSION_FIELDS, PluginVersionType, "version", columns)
 
 
-def _read_plans(fields: dict[str, list[FieldNode]], columns: Columns) -> None:
+def _read_fields(
+    fields: dict[str, list[FieldNode]], known: FieldColumns, graphene_type: Any, part: str, columns: Columns
+) -> None:
     for name in fields:
-        if name in PLAN_FIELDS:
-            _read(PLAN_FIELDS[name], columns)
-        else:
-            _read_column(PlanType, "plan", name, columns)
+        _read_field(name, known, graphene_type, part, columns)
 
 
-def _read_publisher(fields: dict[str, list[FieldNode]], columns: Columns) -> None:
-    for name in fields:
-        if name in PUBLISHER_FIELDS:
-            _read(PUBLISHER_FIELDS[name], columns)
-        else:
-            _read_column(PublisherType, "publisher", name, columns)
+def _read_field(name: str, known: FieldColumns, graphene_type: Any, part: str, columns: Columns) -> None:
+    """The columns the field ``name`` of ``part`` (shown as ``graphene_type``) reads: listed in ``known``,
+    or else the model column of the same name (``_read_column``)."""
+    if name in known:
+        _read(known[name], columns)
+    else:
+        _read_column(graphene_type, part, name, columns)
 
 
 def _read(pairs: Iterable[tuple[str, str]], columns: Columns) -> None:
