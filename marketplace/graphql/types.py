@@ -8,6 +8,7 @@ from graphene_django import DjangoObjectType
 
 from argus_plugins.core import clock
 from argus_plugins.core.graphql.connections import CountableConnection, connection_args, resolve_connection
+from argus_plugins.core.graphql.execution import source_only
 from argus_plugins.tenancy.permissions import tenant_ids_of
 from execution.graphql.types import ExecutionStatusEnum
 from registry.graphql.types import PluginType, PluginVersionType, PublisherType
@@ -101,14 +102,17 @@ class PlanType(DjangoObjectType):
         fields = ("id", "name", "version", "trial_days", "created_at", "retired_at")
 
     @staticmethod
+    @source_only
     def resolve_price(plan: Plan, info: graphene.ResolveInfo) -> ShownMoney:
         return shown_money(plan.price)
 
     @staticmethod
+    @source_only
     def resolve_billing_period(plan: Plan, info: graphene.ResolveInfo) -> str | None:
         return plan.billing_period or None
 
     @staticmethod
+    @source_only
     def resolve_current(plan: Plan, info: graphene.ResolveInfo) -> bool:
         return plan.is_current
 
@@ -302,18 +306,22 @@ class ListingType(DjangoObjectType):
         )
 
     @staticmethod
+    @source_only
     def resolve_slug(listing: Listing, info: graphene.ResolveInfo) -> str:
         return listing.plugin.slug
 
     @staticmethod
+    @source_only
     def resolve_name(listing: Listing, info: graphene.ResolveInfo) -> str:
         return listing.plugin.name
 
     @staticmethod
+    @source_only
     def resolve_publisher(listing: Listing, info: graphene.ResolveInfo) -> Any:
         return listing.plugin.publisher
 
     @staticmethod
+    @source_only
     def resolve_plans(listing: Listing, info: graphene.ResolveInfo) -> list[Plan]:
         prefetched = getattr(listing, "current_plans", None)
         if prefetched is not None:
@@ -322,16 +330,19 @@ class ListingType(DjangoObjectType):
         return list(current_plans(listing))
 
     @staticmethod
+    @source_only
     def resolve_pricing_models(listing: Listing, info: graphene.ResolveInfo) -> list[str]:
         plans = ListingType.resolve_plans(listing, info)
         return sorted({plan.pricing_model for plan in plans})
 
     @staticmethod
+    @source_only
     def resolve_requires_entitlement(listing: Listing, info: graphene.ResolveInfo) -> bool:
         plans = ListingType.resolve_plans(listing, info)
         return bool(plans) and all(plan.pricing_model != PricingModel.FREE for plan in plans)
 
     @staticmethod
+    @source_only
     def resolve_rating_summary(listing: Listing, info: graphene.ResolveInfo) -> ShownRatingSummary:
         stats = _page_stats(listing)
         if stats is None:
@@ -347,10 +358,12 @@ class ListingType(DjangoObjectType):
         return ShownRatingSummary(stats.rating_average, stats.rating_count, distribution)
 
     @staticmethod
+    @source_only
     def resolve_latest_version(listing: Listing, info: graphene.ResolveInfo) -> PluginVersion | None:
         return _latest_version(listing)
 
     @staticmethod
+    @source_only
     def resolve_required_capabilities(listing: Listing, info: graphene.ResolveInfo) -> list[str]:
         version = _latest_version(listing)
         return sorted(version.capabilities) if version is not None else []
@@ -366,6 +379,7 @@ class ListingType(DjangoObjectType):
         return resolve_connection(ReviewConnection, reviews, **page)
 
     @staticmethod
+    @source_only
     def resolve_delisted(listing: Listing, info: graphene.ResolveInfo) -> bool:
         return listing.is_delisted
 

@@ -21,6 +21,7 @@ from argus_plugins.core.graphql.execution import (
     is_awaitable,
     on_fresh_data_stack,
     serializer_of,
+    source_only,
 )
 from registry.models import Plugin, Publisher
 
@@ -190,7 +191,7 @@ def test_on_fresh_data_stack_calls_through():
 class PublisherNode(DjangoObjectType):
     class Meta:
         model = Publisher
-        fields = ("name", "slug")
+        fields = ("id", "name", "slug")
         skip_registry = True
 
 
@@ -308,3 +309,140 @@ def _record_resolve_infos(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(ExecutionContext, "build_resolve_info", recording)
     return built
+
+
+# ------------------------------------------------ compiled selections and source-only resolvers
+
+
+class Card(graphene.ObjectType):
+    """Every field a plain read: graphene's default resolver or a source-only resolver."""
+
+    title = graphene.String(required=True)
+    shouted = graphene.String(required=True)
+    maybe_count = graphene.Int()
+    labels = graphene.List(graphene.NonNull(graphene.String), required=True)
+    colour = graphene.Field(ColourEnum)
+    child = graphene.Field(Child)
+    first_child = graphene.Field(Child, required=True)
+    kids = graphene.List(graphene.NonNull(Child), required=True)
+    publisher = graphene.Field(PublisherNode)
+
+    @staticmethod
+    @source_only
+    def resolve_shouted(card: Any, info: Any) -> Any:
+        return card["title"].upper() if card.get("title") is not None else card.get("shout")
+
+    @staticmethod
+    @source_only
+    def resolve_labels(card: Any, info: Any) -> Any:
+        return card.get("labels", ["x"])
+
+    @staticmethod
+    @source_only
+    def resolve_first_child(card: Any, info: Any) -> Any:
+        kids = card.get("kids") or [None]
+        if isinstance(kids, Exception):
+            raise kids
+        return kids[0]
+
+
+class CardQuery(graphene.ObjectType):
+    cards = graphene.List(Card, required=True)
+
+    @staticmethod
+    def resolve_cards(root: Any, info: graphene.ResolveInfo) -> list[Any]:
+        return info.context["items"]
+
+
+card_schema = graphene.Schema(query=CardQuery).graphql_schema
+
+CARDS_QUERY = """{ cards {
+  __typename title shouted maybeCount labels colour
+  child { name tags __typename } firstChild { name } kids { name } publisher { id name }
+} }"""
+
+CARD = {
+    "title": "t",
+    "maybe_count": 3,
+    "colour": Colour.RED,
+    "child": CHILD,
+    "kids": [CHILD, SimpleNamespace(**CHILD)],
+    "publisher": PUBLISHER,
+}
+
+CARD_CASES = {
+    "plain values": [CARD, {**CARD, "maybe_count": None, "child": None, "publisher": None}],
+    "a null title": [CARD, {**CARD, "title": None}],
+    "a source-only resolver raises": [CARD, {**CARD, "title": 7}],  # 7.upper()
+    "a source-only resolver returns null for a non-null field": [{**CARD, "title": None, "shout": None}],
+    "a source-only resolver's list holds a null": [{**CARD, "labels": ["a", None]}],
+    "a source-only resolver's object raises": [{**CARD, "kids": RuntimeError("no kids")}],
+    "a source-only resolver returns no object": [{**CARD, "kids": []}],
+    "a value the scalar refuses": [CARD, {**CARD, "maybe_count": "many"}],
+    "an unknown enum value": [{**CARD, "colour": "GREEN"}],
+    "a nested non-null field null": [CARD, {**CARD, "child": {"name": None}}],
+    "a null among non-null objects": [{**CARD, "kids": [CHILD, None]}],
+    "a model of another type": [{**CARD, "publisher": Plugin(name="x")}],
+    "an exception as an object": [{**CARD, "child": RuntimeError("no child")}],
+    "not a list": [{**CARD, "kids": CHILD}],
+}
+
+
+def run_cards(items: list[Any], context_class: type[ExecutionContext], query: str = CARDS_QUERY) -> Any:
+    result = execute(
+        card_schema, parse(query), context_value={"items": items}, execution_context_class=context_class
+    )
+    return result.data, [(error.message, error.path) for error in result.errors or []]
+
+
+@pytest.mark.parametrize("case", CARD_CASES)
+def test_compiled_selections_answer_as_graphql_cores(case):
+    """A selection of plain reads (default resolver, source-only resolvers, Django ``id``, ``__typename``)
+    completed by its compiled function, or through the general path for an object with anything unusual:
+    the answers and errors are graphql-core's own either way."""
+    ours = run_cards(CARD_CASES[case], ArgusExecutionContext)
+    assert ours == run_cards(CARD_CASES[case], ExecutionContext)
+    assert bool(ours[1]) == (case != "plain values")
+
+
+def test_a_compiled_selection_needs_no_resolve_info_and_no_general_path(monkeypatch):
+    """Only the root field gets a resolve info; no field of a plain card goes through the general path
+    (read_plain_leaf is its plain-leaf read), and a source-only resolver is called with no info."""
+    from argus_plugins.core.graphql import execution
+
+    built = _record_resolve_infos(monkeypatch)
+    general_reads: list[str] = []
+    original_read = execution.read_plain_leaf
+
+    def recording_read(source: Any, leaf: Any) -> Any:
+        general_reads.append(leaf.key)
+        return original_read(source, leaf)
+
+    monkeypatch.setattr(execution, "read_plain_leaf", recording_read)
+    data, errors = run_cards([CARD, CARD], ArgusExecutionContext)
+    assert not errors and data["cards"][1]["shouted"] == "T" and data["cards"][0]["__typename"] == "Card"
+    assert data["cards"][0]["publisher"] == {"id": str(PUBLISHER.pk), "name": "Acme"}
+    assert built == ["cards"]
+    assert general_reads == []
+
+    # One unusual card: that card (and only it) is completed again by the general path.
+    data, errors = run_cards([CARD, {**CARD, "maybe_count": "many"}], ArgusExecutionContext)
+    assert errors == [("Int cannot represent non-integer value: 'many'", ["cards", 1, "maybeCount"])]
+    assert data["cards"][0]["maybeCount"] == 3 and data["cards"][1]["maybeCount"] is None
+    assert general_reads and built.count("cards") == 2
+
+
+def test_a_selection_with_another_resolver_is_not_compiled(monkeypatch):
+    """A field whose resolver needs its info (or takes arguments) keeps the whole selection on the
+    general path."""
+    built = _record_resolve_infos(monkeypatch)
+    data, errors = run(EVERYTHING, [GOOD, GOOD], ArgusExecutionContext)
+    assert not errors and [item["shout"] for item in data["items"]] == ["A", "A"]
+    assert built == ["items", "shout", "shout"]
+
+
+def test_source_only_marks_the_resolver():
+    def resolver(source: Any, info: Any) -> Any:
+        return source
+
+    assert source_only(resolver) is resolver and resolver.reads_source_only is True
