@@ -143,3 +143,25 @@ def test_every_node_field_answers_as_with_model_instances(
     assert echo["ratingSummary"]["count"] == 2 and len(echo["plans"]) == 2
     assert echo["latestVersion"]["version"] == "1.0.0"
     assert echo["plugin"]["latestVersion"]["version"] in {"1.0.0", "1.1.0"}
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [("19.9", "EUR", "19.90"), ("1500", "JPY", "1500"), ("1.5", "BHD", "1.500"), ("0", "USD", "0.00")],
+)
+def test_a_plans_price_shows_alike_before_and_after_django_money_reads_it(amount, currency, shown):
+    """A page's plan holds its amount as loaded until ``plan.price`` is read (then a djmoney ``Money``):
+    its shown price is the same either way, with the currency's minor-unit digits."""
+    from decimal import Decimal
+
+    from djmoney.money import Money
+
+    from marketplace.graphql.types import ShownMoney, shown_money, shown_price
+    from marketplace.models import Plan
+
+    plan = Plan(price=Decimal(amount), price_currency=currency)
+    assert type(plan.__dict__["price"]) is Decimal  # as a page's rows leave it
+    before = shown_price(plan)
+    assert before == shown_money(plan.price) == ShownMoney(shown, currency)
+    assert type(plan.__dict__["price"]) is Money
+    assert shown_price(plan) == before
