@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import decimal
+import functools
 from typing import Any, NamedTuple
 
 import graphene
@@ -78,7 +79,9 @@ def shown_money(money: Any) -> ShownMoney:
     return _shown_amount(money.amount, money.currency.code)
 
 
+@functools.lru_cache(maxsize=4096)  # a catalogue shows the same few prices again and again
 def _shown_amount(amount: decimal.Decimal, code: str) -> ShownMoney:
+    # Equal amounts (19.9, 19.90) share an entry: quantizing makes them the same string.
     digits = SUPPORTED_CURRENCIES.get(code, 2)
     quantum = _QUANTA.get(digits) or decimal.Decimal(1).scaleb(-digits)
     return ShownMoney(str(amount.quantize(quantum)), code)
