@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 import sys
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import graphene
 import pytest
@@ -320,6 +320,7 @@ class Card(graphene.ObjectType):
     title = graphene.String(required=True)
     shouted = graphene.String(required=True)
     maybe_count = graphene.Int()
+    score = graphene.Float()
     labels = graphene.List(graphene.NonNull(graphene.String), required=True)
     colour = graphene.Field(ColourEnum)
     child = graphene.Field(Child)
@@ -357,13 +358,14 @@ class CardQuery(graphene.ObjectType):
 card_schema = graphene.Schema(query=CardQuery).graphql_schema
 
 CARDS_QUERY = """{ cards {
-  __typename title shouted maybeCount labels colour
+  __typename title shouted maybeCount score labels colour
   child { name tags __typename } firstChild { name } kids { name } publisher { id name }
 } }"""
 
 CARD = {
     "title": "t",
     "maybe_count": 3,
+    "score": 0.5,
     "colour": Colour.RED,
     "child": CHILD,
     "kids": [CHILD, SimpleNamespace(**CHILD)],
@@ -385,7 +387,13 @@ CARD_CASES = {
     "a model of another type": [{**CARD, "publisher": Plugin(name="x")}],
     "an exception as an object": [{**CARD, "child": RuntimeError("no child")}],
     "not a list": [{**CARD, "kids": CHILD}],
+    "values the scalars convert": [{**CARD, "maybe_count": True, "score": 3, "labels": ("a", 1)}],
+    "an int beyond 32 bits": [{**CARD, "maybe_count": 2**40}],
+    "an infinite float": [{**CARD, "score": float("inf")}],
+    "not a number": [{**CARD, "score": float("nan")}],
 }
+#: Cases whose values graphql-core converts without an error.
+CARD_CASES_WITHOUT_ERRORS = {"plain values", "values the scalars convert"}
 
 
 def run_cards(items: list[Any], context_class: type[ExecutionContext], query: str = CARDS_QUERY) -> Any:
@@ -402,7 +410,7 @@ def test_compiled_selections_answer_as_graphql_cores(case):
     the answers and errors are graphql-core's own either way."""
     ours = run_cards(CARD_CASES[case], ArgusExecutionContext)
     assert ours == run_cards(CARD_CASES[case], ExecutionContext)
-    assert bool(ours[1]) == (case != "plain values")
+    assert bool(ours[1]) == (case not in CARD_CASES_WITHOUT_ERRORS)
 
 
 def test_a_compiled_selection_needs_no_resolve_info_and_no_general_path(monkeypatch):
@@ -446,3 +454,46 @@ def test_source_only_marks_the_resolver():
         return source
 
     assert source_only(resolver) is resolver and resolver.reads_source_only is True
+
+
+def test_known_objects_are_those_graphql_core_completes_as_objects():
+    """_known_object remembers its answer per class, yet answers for each value as graphql-core's checks do:
+    an instance's own ``__await__``, a class that answers attributes itself, a generator-based coroutine."""
+    import types
+
+    from graphql import Undefined as UndefinedValue
+    from graphql.pyutils import is_awaitable as graphql_is_awaitable
+
+    class Answering:
+        def __getattr__(self, name: str) -> Any:
+            if name == "__await__":
+                return lambda: iter(())
+            raise AttributeError(name)
+
+    @types.coroutine
+    def old_style() -> Any:
+        yield
+
+    def generator() -> Any:
+        yield
+
+    plain, awaiting = SimpleNamespace(name="c"), SimpleNamespace(name="c")
+    awaiting.__await__ = lambda: iter(())
+    values = [plain, awaiting, plain, CHILD, StarLike(1), Answering(), None, RuntimeError("x"), UndefinedValue]
+    values += [old_style(), generator(), Publisher(name="p")]
+    context = ArgusExecutionContext.build(card_schema, parse(CARDS_QUERY))
+    child_type = card_schema.get_type("Child")
+    for ordered in (values, list(reversed(values))):
+        for value in ordered:
+            expected = (
+                value is not None
+                and value is not UndefinedValue
+                and not isinstance(value, Exception)
+                and not graphql_is_awaitable(value)
+            )
+            assert context._known_object(child_type, value) is expected, value
+        context = ArgusExecutionContext.build(card_schema, parse(CARDS_QUERY))
+
+
+class StarLike(NamedTuple):
+    name: int

@@ -21,10 +21,11 @@ A list page resolves tens of fields per node, most of them a scalar read off the
 - A resolver marked :func:`source_only` (it reads its source alone) and graphene-django's ``id`` resolver
   are read as plainly as graphene's default resolver.
 - A selection set whose every field is such a read — a leaf, a list of leaves, an object or list of objects
-  whose own selection is one, ``__typename`` — is completed by one compiled function per object type
+  whose own selection is one, ``__typename`` — is completed by one generated function per object type
   (argus_plugins.core.graphql.compiled); an object with anything unusual in it is completed again by the
-  general path. A page of 100 marketplace listings went from about 70 to about 40 µs of CPU per listing
-  for its GraphQL completion.
+  general path. Whether a value goes straight to an object type's fields is worked out once per class
+  where its class decides it (:meth:`ArgusExecutionContext._known_object`). The GraphQL completion of a
+  marketplace listing (a page of 100, the bench's selection) went from about 70 to about 16 µs of CPU.
 - :func:`on_fresh_data_stack` runs the execution at the start of a fresh, roomy chunk of CPython's frame
   stack. CPython before 3.13 keeps Python frames in 16 KiB chunks and frees a chunk (``munmap``) as soon as
   its first frame returns (CPython issue gh-142183, fixed in 3.13 by keeping one spare chunk): a list page's
@@ -42,6 +43,7 @@ import decimal
 import functools
 import sys
 import threading
+import types
 import uuid
 import weakref
 from collections.abc import Callable
@@ -357,6 +359,8 @@ class ArgusExecutionContext(ExecutionContext):
         #: Per selection set, as _field_plans: its compiled completion, or None (argus_plugins.core.graphql
         #: .compiled).
         self._compiled: dict[tuple[GraphQLObjectType, int], tuple[Any, Callable[[Any], Any] | None]] = {}
+        #: _known_object's answers by (object type, class of the value).
+        self._class_verdicts: dict[tuple[GraphQLObjectType, type], object] = {}
 
     def complete_value(
         self, return_type: Any, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
@@ -476,60 +480,72 @@ class ArgusExecutionContext(ExecutionContext):
         found = self._compiled.get(key)
         if found is not None and found[0] is fields:
             return found[1]
-        plans = self.field_plans(parent_type, fields)
-        readers = [self._field_reader(parent_type, plan) for plan in plans]
+        reads = [self._field_read(parent_type, plan) for plan in self.field_plans(parent_type, fields)]
         compiled = None
-        if all(reader is not None for reader in readers):
-            compiled = compiled_selection.fields_completer([plan.response_name for plan in plans], readers)
+        if all(read is not None for read in reads):
+            compiled = compiled_selection.compile_selection(
+                reads, is_known_object=self._known_object, plain_types=_PLAIN_TYPES, full_path=_FULL_PATH
+            )
         self._compiled[key] = (fields, compiled)
         return compiled
 
-    def _field_reader(self, parent_type: GraphQLObjectType, plan: FieldPlan) -> Any:
-        """The field's reader in a compiled selection, or None (the field needs the general path)."""
+    def _field_read(self, parent_type: GraphQLObjectType, plan: FieldPlan) -> Any:
+        """The field as a compiled selection reads it, or None (the field needs the general path)."""
+        FieldRead = compiled_selection.FieldRead
+        name = plan.response_name
         if plan.field_def is TypeNameMetaFieldDef:
-            return compiled_selection.constant_reader(parent_type.name)
+            return FieldRead("typename", name, value=parent_type.name)
         leaf = plan.leaf
         if leaf is not None:
             serialize = serializer_of(leaf.leaf_type)
+            read = {
+                "key": leaf.key,
+                "default": leaf.default,
+                "resolver": leaf.resolver,
+                "non_null": leaf.non_null,
+            }
             if leaf.item_non_null is None:
-                return compiled_selection.leaf_reader(
-                    leaf.key,
-                    leaf.default,
-                    leaf.resolver,
-                    leaf.leaf_type,
-                    serialize,
-                    leaf.non_null,
-                    _PLAIN_TYPES,
-                )
-            return compiled_selection.leaf_list_reader(
-                leaf.key,
-                leaf.default,
-                leaf.resolver,
-                functools.partial(_serialized_list, serialize=serialize, item_non_null=leaf.item_non_null),
-                leaf.non_null,
-                _FULL_PATH,
+                return FieldRead("leaf", name, leaf_type=leaf.leaf_type, serialize=serialize, **read)
+            serialize_list = functools.partial(
+                _serialized_list, serialize=serialize, item_non_null=leaf.item_non_null
             )
-        read = plan.object_read
-        if read is None:
+            return FieldRead("leaves", name, leaf_type=leaf.leaf_type, serialize=serialize_list, **read)
+        object_read = plan.object_read
+        if object_read is None:
             return None
-        object_type = read.object_type
+        object_type = object_read.object_type
         complete = self.compiled_fields(object_type, self.collect_subfields(object_type, plan.field_nodes))
         if complete is None:
             return None
-        return compiled_selection.object_reader(
-            read.key,
-            read.default,
-            read.resolver,
-            object_type,
-            read.non_null,
-            read.item_non_null,
-            complete,
-            self._known_object,
+        return FieldRead(
+            "object" if object_read.item_non_null is None else "objects",
+            name,
+            key=object_read.key,
+            default=object_read.default,
+            resolver=object_read.resolver,
+            non_null=object_read.non_null,
+            object_type=object_type,
+            complete=complete,
+            item_non_null=bool(object_read.item_non_null),
         )
 
     def _known_object(self, object_type: GraphQLObjectType, value: Any) -> bool:
         """What ``complete_value`` hands straight to ``complete_object_value`` for ``object_type``, without
-        graphql-core's type check (:meth:`_type_checked`)."""
+        graphql-core's type check (:meth:`_type_checked`). Asked for every object of a compiled selection,
+        so the answer is worked out once per class (:func:`_class_verdict`) where the class decides it."""
+        key = (object_type, type(value))
+        verdict = self._class_verdicts.get(key)
+        if verdict is None:
+            verdict = self._class_verdicts[key] = _class_verdict(type(value))
+            if verdict is not _ASK_EACH_VALUE and not (
+                _plain_object(value) and self._type_checked(object_type, value)
+            ):
+                verdict = self._class_verdicts[key] = _ASK_EACH_VALUE
+        if verdict is _KNOWN:
+            return True
+        if verdict is _KNOWN_UNLESS_INSTANCE_AWAITS:
+            # graphql-core's hasattr(value, "__await__") finds an instance attribute too.
+            return "__await__" not in value.__dict__
         return _plain_object(value) and self._type_checked(object_type, value)
 
     def _type_checked(self, object_type: GraphQLObjectType, value: Any) -> bool:
@@ -737,6 +753,26 @@ class ArgusExecutionContext(ExecutionContext):
             return completed_results
 
         return get_completed_results()
+
+
+#: _class_verdict's answers: an object of the class is known (unless it has an ``__await__`` attribute of its
+#: own, where it can have attributes of its own), or each value is asked in full.
+_KNOWN = object()  # its instances have no attributes of their own (a named tuple)
+_KNOWN_UNLESS_INSTANCE_AWAITS = object()
+_ASK_EACH_VALUE = object()
+
+
+def _class_verdict(cls: type) -> object:
+    """Whether graphql-core's awaitable and exception checks give the same answer for every value of
+    ``cls`` but for an instance's own ``__await__`` attribute: not a generator (a generator-based coroutine
+    is told by its code flags), no ``__getattr__`` or Python ``__getattribute__`` (either could answer
+    ``__await__`` per value) and no class attribute ``__await__``. The caller checks the first value in
+    full: a class whose values are not plain objects, or not of the type, is asked each time."""
+    if issubclass(cls, types.GeneratorType) or "__getattr__" in dir(cls) or hasattr(cls, "__await__"):
+        return _ASK_EACH_VALUE
+    if not isinstance(cls.__getattribute__, types.WrapperDescriptorType):  # a Python __getattribute__
+        return _ASK_EACH_VALUE
+    return _KNOWN_UNLESS_INSTANCE_AWAITS if cls.__dictoffset__ else _KNOWN
 
 
 def _plain_object(item: Any) -> bool:
