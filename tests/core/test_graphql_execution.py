@@ -456,13 +456,15 @@ def test_source_only_marks_the_resolver():
     assert source_only(resolver) is resolver and resolver.reads_source_only is True
 
 
-def test_known_objects_are_those_graphql_core_completes_as_objects():
-    """_known_object remembers its answer per class, yet answers for each value as graphql-core's checks do:
+def test_known_objects_are_those_graphql_core_completes_as_objects(monkeypatch):
+    """known_object remembers its answer per class, yet answers for each value as graphql-core's checks do:
     an instance's own ``__await__``, a class that answers attributes itself, a generator-based coroutine."""
     import types
 
     from graphql import Undefined as UndefinedValue
     from graphql.pyutils import is_awaitable as graphql_is_awaitable
+
+    from argus_plugins.core.graphql import execution
 
     class Answering:
         def __getattr__(self, name: str) -> Any:
@@ -481,9 +483,9 @@ def test_known_objects_are_those_graphql_core_completes_as_objects():
     awaiting.__await__ = lambda: iter(())
     values = [plain, awaiting, plain, CHILD, StarLike(1), Answering(), None, RuntimeError("x"), UndefinedValue]
     values += [old_style(), generator(), Publisher(name="p")]
-    context = ArgusExecutionContext.build(card_schema, parse(CARDS_QUERY))
     child_type = card_schema.get_type("Child")
     for ordered in (values, list(reversed(values))):
+        monkeypatch.setattr(execution, "_CLASS_VERDICTS", {})  # each order from nothing remembered
         for value in ordered:
             expected = (
                 value is not None
@@ -491,9 +493,58 @@ def test_known_objects_are_those_graphql_core_completes_as_objects():
                 and not isinstance(value, Exception)
                 and not graphql_is_awaitable(value)
             )
-            assert context._known_object(child_type, value) is expected, value
-        context = ArgusExecutionContext.build(card_schema, parse(CARDS_QUERY))
+            assert execution.known_object(child_type, value) is expected, value
 
 
 class StarLike(NamedTuple):
     name: int
+
+
+def test_lazy_objects_are_type_checked_each_time():
+    """graphene-django's is_type_of answers for a lazy object's wrapped object: never remembered by class."""
+    from django.utils.functional import SimpleLazyObject
+
+    from argus_plugins.core.graphql.execution import type_checked
+
+    publisher_type = object_schema.get_type("PublisherNode")
+    for _ in range(2):
+        assert type_checked(publisher_type, SimpleLazyObject(lambda: Publisher(name="p")))
+        assert not type_checked(publisher_type, SimpleLazyObject(lambda: Plugin(name="x")))
+
+
+def test_compiled_selections_are_shared_by_executions(monkeypatch):
+    """A selection is generated once for every execution that selects the same fields; a directive that
+    changes what is selected inside an object gives another function."""
+    import collections
+
+    from argus_plugins.core.graphql import compiled, execution
+
+    monkeypatch.setattr(execution, "_COMPILED_SELECTIONS", collections.OrderedDict())
+    generated: list[int] = []
+    original = compiled.compile_selection
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        generated.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(compiled, "compile_selection", counting)
+    document = parse("query($x: Boolean!) { cards { title child { name tags @include(if: $x) } } }")
+
+    def cards(include: bool) -> Any:
+        result = execute(
+            card_schema,
+            document,
+            variable_values={"x": include},
+            context_value={"items": [CARD]},
+            execution_context_class=ArgusExecutionContext,
+        )
+        assert not result.errors
+        return result.data["cards"][0]["child"]
+
+    assert cards(True) == {"name": "c", "tags": ["t"]}
+    first = len(generated)
+    assert first == 2  # the card's selection and the child's
+    assert cards(True) == {"name": "c", "tags": ["t"]}
+    assert len(generated) == first
+    assert cards(False) == {"name": "c"}
+    assert len(generated) == first + 2

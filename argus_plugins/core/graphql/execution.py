@@ -24,7 +24,7 @@ A list page resolves tens of fields per node, most of them a scalar read off the
   whose own selection is one, ``__typename`` — is completed by one generated function per object type
   (argus_plugins.core.graphql.compiled); an object with anything unusual in it is completed again by the
   general path. Whether a value goes straight to an object type's fields is worked out once per class
-  where its class decides it (:meth:`ArgusExecutionContext._known_object`). The GraphQL completion of a
+  where its class decides it (:func:`known_object`). The GraphQL completion of a
   marketplace listing (a page of 100, the bench's selection) went from about 70 to about 16 µs of CPU.
 - :func:`on_fresh_data_stack` runs the execution at the start of a fresh, roomy chunk of CPython's frame
   stack. CPython before 3.13 keeps Python frames in 16 KiB chunks and frees a chunk (``munmap``) as soon as
@@ -38,6 +38,7 @@ A list page resolves tens of fields per node, most of them a scalar read off the
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import decimal
 import functools
@@ -49,6 +50,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from django.utils.functional import LazyObject
 from graphene.types.resolver import dict_or_attr_resolver
 from graphene_django import DjangoObjectType
 from graphql import (
@@ -354,13 +356,9 @@ class ArgusExecutionContext(ExecutionContext):
         #: subfields cache): each field's response name, nodes and PlainLeaf (None: the full path).
         self._field_plans: dict[tuple[GraphQLObjectType, int], tuple[Any, tuple[FieldPlan, ...]]] = {}
         self._completions: dict[Any, Completion] = {}
-        #: graphene-django's ``is_type_of`` answers by (object type, class of the value), see _type_checked.
-        self._type_of_answers: dict[tuple[GraphQLObjectType, type], bool] = {}
         #: Per selection set, as _field_plans: its compiled completion, or None (argus_plugins.core.graphql
-        #: .compiled).
+        #: .compiled; the functions themselves are shared by every execution, see _compiled_selection).
         self._compiled: dict[tuple[GraphQLObjectType, int], tuple[Any, Callable[[Any], Any] | None]] = {}
-        #: _known_object's answers by (object type, class of the value).
-        self._class_verdicts: dict[tuple[GraphQLObjectType, type], object] = {}
 
     def complete_value(
         self, return_type: Any, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
@@ -480,12 +478,21 @@ class ArgusExecutionContext(ExecutionContext):
         found = self._compiled.get(key)
         if found is not None and found[0] is fields:
             return found[1]
-        reads = [self._field_read(parent_type, plan) for plan in self.field_plans(parent_type, fields)]
+        plans = self.field_plans(parent_type, fields)
+        reads = [self._field_read(parent_type, plan) for plan in plans]
         compiled = None
         if all(read is not None for read in reads):
-            compiled = compiled_selection.compile_selection(
-                reads, is_known_object=self._known_object, plain_types=_PLAIN_TYPES, full_path=_FULL_PATH
+            # What the function depends on: the type, and per field its response name, the field it reads
+            # (no arguments: a plain read takes none) and its objects' own function (which stands for the
+            # fields selected in them, directives applied).
+            signature = (
+                parent_type,
+                tuple(
+                    (read.response_name, plan.field_nodes[0].name.value, read.complete)
+                    for read, plan in zip(reads, plans, strict=True)
+                ),
             )
+            compiled = _compiled_selection(signature, reads)
         self._compiled[key] = (fields, compiled)
         return compiled
 
@@ -529,51 +536,12 @@ class ArgusExecutionContext(ExecutionContext):
             item_non_null=bool(object_read.item_non_null),
         )
 
-    def _known_object(self, object_type: GraphQLObjectType, value: Any) -> bool:
-        """What ``complete_value`` hands straight to ``complete_object_value`` for ``object_type``, without
-        graphql-core's type check (:meth:`_type_checked`). Asked for every object of a compiled selection,
-        so the answer is worked out once per class (:func:`_class_verdict`) where the class decides it."""
-        key = (object_type, type(value))
-        verdict = self._class_verdicts.get(key)
-        if verdict is None:
-            verdict = self._class_verdicts[key] = _class_verdict(type(value))
-            if verdict is not _ASK_EACH_VALUE and not (
-                _plain_object(value) and self._type_checked(object_type, value)
-            ):
-                verdict = self._class_verdicts[key] = _ASK_EACH_VALUE
-        if verdict is _KNOWN:
-            return True
-        if verdict is _KNOWN_UNLESS_INSTANCE_AWAITS:
-            # graphql-core's hasattr(value, "__await__") finds an instance attribute too.
-            return "__await__" not in value.__dict__
-        return _plain_object(value) and self._type_checked(object_type, value)
-
-    def _type_checked(self, object_type: GraphQLObjectType, value: Any) -> bool:
-        """Whether ``value`` is known to be of ``object_type`` without its resolve info: the type has no
-        ``is_type_of``, or it is graphene-django's, whose answer depends on the value's class alone (and
-        needs no info), and it said yes for this class in this execution. False: graphql-core's own
-        ``complete_object_value`` must check (and answer)."""
-        is_type_of = object_type.is_type_of
-        if is_type_of is None:
-            return True
-        if getattr(is_type_of, "__func__", None) is not _DJANGO_IS_TYPE_OF:
-            return False
-        key = (object_type, type(value))
-        known = self._type_of_answers.get(key)
-        if known is None:
-            try:
-                known = is_type_of(value, None) is True
-            except Exception:  # noqa: BLE001 - graphql-core's path raises it where it belongs
-                known = False
-            self._type_of_answers[key] = known
-        return known
-
     def complete_object_value(
         self, return_type: GraphQLObjectType, field_nodes: list[FieldNode], info: Any, path: Path, result: Any
     ) -> Any:
-        """graphql-core's ``complete_object_value``; a value of a known type (:meth:`_type_checked`) goes
+        """graphql-core's ``complete_object_value``; a value of a known type (:func:`type_checked`) goes
         straight to its fields."""
-        if self._type_checked(return_type, result):
+        if type_checked(return_type, result):
             return self.execute_fields(
                 return_type, result, path, self.collect_subfields(return_type, field_nodes)
             )
@@ -594,13 +562,13 @@ class ArgusExecutionContext(ExecutionContext):
             return _FULL_PATH
         object_type = read.object_type
         if read.item_non_null is None:
-            if _plain_object(value) and self._type_checked(object_type, value):
+            if _plain_object(value) and type_checked(object_type, value):
                 return value
             return _FULL_PATH
         if type(value) not in (list, tuple):
             return _FULL_PATH
         for item in value:
-            if not (_plain_object(item) and self._type_checked(object_type, item)):
+            if not (_plain_object(item) and type_checked(object_type, item)):
                 return _FULL_PATH
         return value
 
@@ -731,7 +699,7 @@ class ArgusExecutionContext(ExecutionContext):
         for index, item in enumerate(result):
             item_path = path.add_key(index, None)
             try:
-                if self._type_checked(object_type, item):
+                if type_checked(object_type, item):
                     completed_item = self.execute_fields(object_type, item, item_path, sub_fields)
                 else:
                     completed_item = self.complete_object_value(
@@ -773,6 +741,76 @@ def _class_verdict(cls: type) -> object:
     if not isinstance(cls.__getattribute__, types.WrapperDescriptorType):  # a Python __getattribute__
         return _ASK_EACH_VALUE
     return _KNOWN_UNLESS_INSTANCE_AWAITS if cls.__dictoffset__ else _KNOWN
+
+
+#: type_checked's and known_object's answers by (object type, class of the value), for every execution:
+#: they depend on the class alone (a few entries per object type).
+_TYPE_OF_ANSWERS: dict[tuple[GraphQLObjectType, type], bool] = {}
+_CLASS_VERDICTS: dict[tuple[GraphQLObjectType, type], object] = {}
+
+
+def type_checked(object_type: GraphQLObjectType, value: Any) -> bool:
+    """Whether ``value`` is known to be of ``object_type`` without its resolve info: the type has no
+    ``is_type_of``, or it is graphene-django's, whose answer depends on the value's class alone (and needs no
+    info; a lazy object is asked each time, its answer is its wrapped object's), and it said yes for this
+    class. False: graphql-core's own ``complete_object_value`` must check (and answer)."""
+    is_type_of = object_type.is_type_of
+    if is_type_of is None:
+        return True
+    if getattr(is_type_of, "__func__", None) is not _DJANGO_IS_TYPE_OF:
+        return False
+    key = (object_type, type(value))
+    known = _TYPE_OF_ANSWERS.get(key)
+    if known is None:
+        try:
+            known = is_type_of(value, None) is True
+        except Exception:  # noqa: BLE001 - graphql-core's path raises it where it belongs
+            known = False
+        if isinstance(value, LazyObject):
+            return known
+        _TYPE_OF_ANSWERS[key] = known
+    return known
+
+
+def known_object(object_type: GraphQLObjectType, value: Any) -> bool:
+    """What ``complete_value`` hands straight to ``complete_object_value`` for ``object_type``, without
+    graphql-core's type check (:func:`type_checked`). Asked for every object of a compiled selection, so the
+    answer is worked out once per class (:func:`_class_verdict`) where the class decides it."""
+    key = (object_type, type(value))
+    verdict = _CLASS_VERDICTS.get(key)
+    if verdict is None:
+        verdict = _class_verdict(type(value))
+        if verdict is not _ASK_EACH_VALUE and not (_plain_object(value) and type_checked(object_type, value)):
+            verdict = _ASK_EACH_VALUE
+        _CLASS_VERDICTS[key] = verdict
+    if verdict is _KNOWN:
+        return True
+    if verdict is _KNOWN_UNLESS_INSTANCE_AWAITS:
+        # graphql-core's hasattr(value, "__await__") finds an instance attribute too.
+        return "__await__" not in value.__dict__
+    return _plain_object(value) and type_checked(object_type, value)
+
+
+#: Compiled selections by signature (see ArgusExecutionContext.compiled_fields), shared by every execution:
+#: generating one costs about 0.2 ms, a page's query has about ten. The least recently used go first.
+MAX_COMPILED_SELECTIONS = 1024
+_COMPILED_SELECTIONS: collections.OrderedDict[Any, Callable[[Any], Any]] = collections.OrderedDict()
+
+
+def _compiled_selection(signature: Any, reads: list[Any]) -> Callable[[Any], Any]:
+    with _lock:
+        found = _COMPILED_SELECTIONS.get(signature)
+        if found is not None:
+            _COMPILED_SELECTIONS.move_to_end(signature)
+            return found
+    compiled = compiled_selection.compile_selection(
+        reads, is_known_object=known_object, plain_types=_PLAIN_TYPES, full_path=_FULL_PATH
+    )
+    with _lock:
+        compiled = _COMPILED_SELECTIONS.setdefault(signature, compiled)
+        while len(_COMPILED_SELECTIONS) > MAX_COMPILED_SELECTIONS:
+            _COMPILED_SELECTIONS.popitem(last=False)
+    return compiled
 
 
 def _plain_object(item: Any) -> bool:
