@@ -209,15 +209,18 @@ class Parent(graphene.ObjectType):
     publishers = graphene.List(graphene.NonNull(PublisherNode), required=True)
 
 
-class ParentQuery(graphene.ObjectType):
-    parents = graphene.List(Parent, required=True)
+def context_items_schema(field_name: str, item_type: type) -> Any:
+    """A schema whose one query field lists the execution's context items as ``item_type``."""
 
-    @staticmethod
-    def resolve_parents(root: Any, info: graphene.ResolveInfo) -> list[Any]:
+    def resolve_items(root: Any, info: graphene.ResolveInfo) -> list[Any]:
         return info.context["items"]
 
+    field = graphene.List(item_type, required=True, resolver=resolve_items)
+    query = type(f"{item_type.__name__}Query", (graphene.ObjectType,), {field_name: field})
+    return graphene.Schema(query=query).graphql_schema
 
-object_schema = graphene.Schema(query=ParentQuery).graphql_schema
+
+object_schema = context_items_schema("parents", Parent)
 
 OBJECTS_QUERY = """{ parents {
   child { name tags } requiredChild { name } children { name } looseChildren { name tags }
@@ -347,15 +350,7 @@ class Card(graphene.ObjectType):
         return kids[0]
 
 
-class CardQuery(graphene.ObjectType):
-    cards = graphene.List(Card, required=True)
-
-    @staticmethod
-    def resolve_cards(root: Any, info: graphene.ResolveInfo) -> list[Any]:
-        return info.context["items"]
-
-
-card_schema = graphene.Schema(query=CardQuery).graphql_schema
+card_schema = context_items_schema("cards", Card)
 
 CARDS_QUERY = """{ cards {
   __typename title shouted maybeCount score labels colour
