@@ -21,8 +21,8 @@ case.
 
 The generated source holds no name from the schema or the query: every key, response name, resolver,
 serializer and nested function is a constant of the function's namespace, referred to by its position
-(``K3``, ``N3``, ``S3``...). A field costs about a fifth of its closure-per-field predecessor's time (a
-listing of the catalogue page: 28 → 11 µs).
+(``K3``, ``N3``, ``S3``...). A listing of the catalogue page, its rows loaded, completes in about 16 µs of
+CPU this way, 28 µs with a closure per field, 70 µs through graphql-core's general path.
 """
 
 from __future__ import annotations
