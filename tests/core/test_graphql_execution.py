@@ -543,3 +543,25 @@ def test_compiled_selections_are_shared_by_executions(monkeypatch):
     assert len(generated) == first
     assert cards(False) == {"name": "c"}
     assert len(generated) == first + 2
+
+
+def test_an_unusual_object_raises_a_new_exception_each_time():
+    """A compiled selection's "take the general path" exception is new each time: an exception instance
+    raised again would keep every earlier raise's frames (and their objects) in its traceback."""
+    import traceback
+
+    from argus_plugins.core.graphql import compiled, execution
+
+    run_cards([CARD], ArgusExecutionContext, "{ cards { title maybeCount } }")
+    (complete,) = [
+        function
+        for (object_type, fields), function in execution._COMPILED_SELECTIONS.items()
+        if object_type.name == "Card" and [field[0] for field in fields] == ["title", "maybeCount"]
+    ]
+    raised = []
+    for _ in range(3):
+        with pytest.raises(compiled.Unusual) as caught:
+            complete({**CARD, "title": None})
+        raised.append(caught.value)
+    assert len({id(error) for error in raised}) == 3
+    assert len({len(traceback.extract_tb(error.__traceback__)) for error in raised}) == 1

@@ -11,7 +11,7 @@ marketplace listings completes about 4 500 fields).
 type whose every field is such a read (a leaf, a list of leaves, an object or a list of objects whose own
 selection compiles, or ``__typename``) into one Python function, generated for exactly those fields: where
 each is read, which scalar it is, whether it may be null, and the response names in the selection's order.
-The function returns the object's completed fields, or raises :data:`UNUSUAL` as soon as anything needs
+The function returns the object's completed fields, or raises :class:`Unusual` as soon as anything needs
 graphql-core's own checks: a null in a non-null field, a value the type refuses, an exception, an
 awaitable, an object of another type. The execution context then completes that object through its
 general path, which reads it again and answers, errors included (the reads have no side effect, so
@@ -43,11 +43,8 @@ from graphql.pyutils import is_awaitable as graphql_is_awaitable
 
 
 class Unusual(Exception):  # not an error: "take the general path"
-    """Raised by a compiled selection when an object needs graphql-core's own completion."""
-
-
-#: One instance, raised without a traceback being built for each object.
-UNUSUAL = Unusual()
+    """Raised by a compiled selection when an object needs graphql-core's own completion. A new instance
+    each time (it is rare): an instance raised again keeps every earlier raise's frames in its traceback."""
 
 #: Scalars whose serializer returns a value of exactly this type unchanged (graphql-core's serialize_string,
 #: serialize_id and serialize_boolean): the function skips the call for it.
@@ -106,7 +103,7 @@ def compile_selection(
     says whether ``value`` goes straight to ``type``'s fields; values of ``plain_types`` are never
     awaitable; a ``"leaves"`` serializer returns ``full_path`` for anything unusual."""
     namespace: dict[str, Any] = {
-        "UNUSUAL": UNUSUAL,
+        "Unusual": Unusual,
         "UNDEFINED": Undefined,
         "FULL_PATH": full_path,
         "PLAIN_TYPES": plain_types,
@@ -141,7 +138,7 @@ def _field_lines(index: int, field: FieldRead, namespace: dict[str, Any]) -> lis
         lines = [f"    v = {read}"]
     lines += [
         "    if v is None:",
-        "        raise UNUSUAL" if field.non_null else f"        {result} = None",
+        "        raise Unusual" if field.non_null else f"        {result} = None",
     ]
     if field.kind == "leaf":
         namespace[f"T{index}"] = _UNCHANGED.get(field.leaf_type, _NeverAValue)
@@ -152,10 +149,10 @@ def _field_lines(index: int, field: FieldRead, namespace: dict[str, Any]) -> lis
             f"        {result} = v",
             "    else:",
             "        if type(v) not in PLAIN_TYPES and is_awaitable(v):",
-            "            raise UNUSUAL",
+            "            raise Unusual",
             f"        {result} = S{index}(v)",
             f"        if {result} is None or {result} is UNDEFINED:",
-            "            raise UNUSUAL",
+            "            raise Unusual",
         ]
     elif field.kind == "leaves":
         namespace[f"S{index}"] = field.serialize
@@ -166,7 +163,7 @@ def _field_lines(index: int, field: FieldRead, namespace: dict[str, Any]) -> lis
             "    else:",
             f"        {result} = S{index}(v)",
             f"        if {result} is FULL_PATH:",
-            "            raise UNUSUAL",
+            "            raise Unusual",
         ]
     elif field.kind == "object":
         namespace[f"O{index}"], namespace[f"C{index}"] = field.object_type, field.complete
@@ -174,7 +171,7 @@ def _field_lines(index: int, field: FieldRead, namespace: dict[str, Any]) -> lis
             f"    elif is_known(O{index}, v):",
             f"        {result} = C{index}(v)",
             "    else:",
-            "        raise UNUSUAL",
+            "        raise Unusual",
         ]
     elif field.kind == "objects":
         namespace[f"L{index}"] = _object_list_completer(field, is_known_object=namespace["is_known"])
@@ -198,22 +195,22 @@ def _object_list_completer(
     field: FieldRead, *, is_known_object: Callable[[GraphQLObjectType, Any], bool]
 ) -> Callable[[Any], list[Any]]:
     """A list of objects, each completed by the items' compiled selection (a null item only where items
-    may be null), or UNUSUAL."""
+    may be null), or raises Unusual."""
     object_type, complete, item_non_null = field.object_type, field.complete, field.item_non_null
 
     def complete_list(value: Any) -> list[Any]:
         if type(value) not in (list, tuple):
-            raise UNUSUAL
+            raise Unusual
         completed = []
         for item in value:
             if item is None:
                 if item_non_null:
-                    raise UNUSUAL
+                    raise Unusual
                 completed.append(None)
             elif is_known_object(object_type, item):
                 completed.append(complete(item))
             else:
-                raise UNUSUAL
+                raise Unusual
         return completed
 
     return complete_list
