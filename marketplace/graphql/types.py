@@ -79,9 +79,14 @@ def shown_money(money: Any) -> ShownMoney:
     return _shown_amount(money.amount, money.currency.code)
 
 
-@functools.lru_cache(maxsize=4096)  # a catalogue shows the same few prices again and again
 def _shown_amount(amount: decimal.Decimal, code: str) -> ShownMoney:
-    # Equal amounts (19.9, 19.90) share an entry: quantizing makes them the same string.
+    return _shown_amount_of_sign(amount, code, amount.is_signed())
+
+
+@functools.lru_cache(maxsize=4096)  # a catalogue shows the same few prices again and again
+def _shown_amount_of_sign(amount: decimal.Decimal, code: str, signed: bool) -> ShownMoney:
+    # Equal amounts (19.9, 19.90) share an entry, as quantizing makes them the same string; 0 and -0 are
+    # equal too but are not written alike, hence the sign in the key.
     digits = SUPPORTED_CURRENCIES.get(code, 2)
     quantum = _QUANTA.get(digits) or decimal.Decimal(1).scaleb(-digits)
     return ShownMoney(str(amount.quantize(quantum)), code)

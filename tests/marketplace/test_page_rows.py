@@ -147,7 +147,14 @@ def test_every_node_field_answers_as_with_model_instances(
 
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
-    [("19.9", "EUR", "19.90"), ("1500", "JPY", "1500"), ("1.5", "BHD", "1.500"), ("0", "USD", "0.00")],
+    [
+        ("19.9", "EUR", "19.90"),
+        ("19.90", "EUR", "19.90"),
+        ("1500", "JPY", "1500"),
+        ("1.5", "BHD", "1.500"),
+        ("0", "USD", "0.00"),
+        ("-0", "USD", "-0.00"),  # equal to 0, written as quantize writes it
+    ],
 )
 def test_a_plans_price_shows_alike_before_and_after_django_money_reads_it(amount, currency, shown):
     """A page's plan holds its amount as loaded until ``plan.price`` is read (then a djmoney ``Money``):
