@@ -34,6 +34,11 @@ class Colour(enum.Enum):
 ColourEnum = graphene.Enum.from_enum(Colour)
 
 
+class Refused(Exception):
+    """An exception returned as a field's value: graphql-core raises it as the field's error. (Its String
+    serializer would write it as text, being of this module: it refuses builtin types only.)"""
+
+
 class Broken:
     @property
     def name(self) -> str:
@@ -86,6 +91,8 @@ CASES = {
     "null item in a non-null list": [{**GOOD, "tags": ["x", None]}],
     "not a list": [{**GOOD, "tags": "xy"}],
     "an unknown enum value": [{**GOOD, "colour": "GREEN"}],
+    "an exception as a value": [{**GOOD, "name": Refused("no name")}],
+    "an exception in a list": [{**GOOD, "tags": ["x", Refused("no tag")]}],
     "attributes of objects": [SimpleNamespace(**GOOD), SimpleNamespace(**{**GOOD, "count": None})],
     "missing attributes": [SimpleNamespace(name="a", tags=[])],
 }
@@ -384,6 +391,8 @@ CARD_CASES = {
     "not a list": [{**CARD, "kids": CHILD}],
     "values the scalars convert": [{**CARD, "maybe_count": True, "score": 3, "labels": ("a", 1)}],
     "an int beyond 32 bits": [{**CARD, "maybe_count": 2**40}],
+    "an exception as a value": [CARD, {**CARD, "maybe_count": Refused("no count")}],
+    "an exception in a list": [{**CARD, "labels": ["a", Refused("no label")]}],
     "an infinite float": [{**CARD, "score": float("inf")}],
     "not a number": [{**CARD, "score": float("nan")}],
 }

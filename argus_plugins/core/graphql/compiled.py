@@ -101,7 +101,7 @@ def compile_selection(
 ) -> Callable[[Any], dict[str, Any]]:
     """The selection's completion function (see the module's docstring). ``is_known_object(type, value)``
     says whether ``value`` goes straight to ``type``'s fields; values of ``plain_types`` are never
-    awaitable; a ``"leaves"`` serializer returns ``full_path`` for anything unusual."""
+    exceptions or awaitable; a ``"leaves"`` serializer returns ``full_path`` for anything unusual."""
     namespace: dict[str, Any] = {
         "Unusual": Unusual,
         "UNDEFINED": Undefined,
@@ -110,6 +110,7 @@ def compile_selection(
         "is_awaitable": graphql_is_awaitable,
         "is_known": is_known_object,
         "is_dict": isinstance,
+        "is_exception": isinstance,
         "dict_type": dict,
     }
     lines = ["def complete(source):"]
@@ -148,7 +149,7 @@ def _field_lines(index: int, field: FieldRead, namespace: dict[str, Any]) -> lis
             f"    elif {unchanged}:",
             f"        {result} = v",
             "    else:",
-            "        if type(v) not in PLAIN_TYPES and is_awaitable(v):",
+            "        if type(v) not in PLAIN_TYPES and (is_exception(v, Exception) or is_awaitable(v)):",
             "            raise Unusual",
             f"        {result} = S{index}(v)",
             f"        if {result} is None or {result} is UNDEFINED:",

@@ -98,6 +98,12 @@ def is_awaitable(value: Any) -> bool:
     return type(value) not in _PLAIN_TYPES and graphql_is_awaitable(value)
 
 
+def _unusual_leaf(value: Any) -> bool:
+    """A leaf's value graphql-core does not just serialize: an exception (raised as the field's error)
+    or an awaitable (awaited first)."""
+    return type(value) not in _PLAIN_TYPES and (isinstance(value, Exception) or graphql_is_awaitable(value))
+
+
 #: Stack slots reserved by :func:`on_fresh_data_stack`'s frame: more than a default 16 KiB chunk holds, so
 #: CPython gives the frame a chunk of its own, 64 KiB, about half of it free for the frames it calls (a
 #: GraphQL execution at the maximum query depth needs fewer than 3 000 slots).
@@ -310,7 +316,7 @@ def read_plain_leaf(source: Any, leaf: PlainLeaf) -> Any:
             return _FULL_PATH if leaf.non_null else None
         if leaf.item_non_null is not None:
             return _serialized_list(value, serializer_of(leaf.leaf_type), leaf.item_non_null)
-        if is_awaitable(value):
+        if _unusual_leaf(value):
             return _FULL_PATH
         serialized = serializer_of(leaf.leaf_type)(value)
     except Exception:  # noqa: BLE001 - graphql-core's own path reports it where it belongs
@@ -322,8 +328,8 @@ def read_plain_leaf(source: Any, leaf: PlainLeaf) -> Any:
 
 def _serialized_list(value: Any, serialize: Callable[[Any], Any], item_non_null: bool) -> Any:
     """A list or tuple of scalars or enums serialized in one loop, or ``_FULL_PATH`` for anything else
-    (another iterable, a null in non-null items, an awaitable, a value the type refuses); exceptions are
-    the caller's."""
+    (another iterable, a null in non-null items, an exception or an awaitable as an item, a value the type
+    refuses); exceptions raised are the caller's."""
     if type(value) not in (list, tuple):
         return _FULL_PATH
     completed: list[Any] = []
@@ -333,7 +339,7 @@ def _serialized_list(value: Any, serialize: Callable[[Any], Any], item_non_null:
                 return _FULL_PATH
             completed.append(None)
             continue
-        if is_awaitable(item):
+        if _unusual_leaf(item):
             return _FULL_PATH
         serialized = serialize(item)
         if serialized is None or serialized is Undefined:
