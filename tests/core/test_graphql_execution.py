@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import graphene
 import pytest
 from graphene_django import DjangoObjectType
-from graphql import ExecutionContext, GraphQLError, execute, parse
+from graphql import ExecutionContext, GraphQLError, Undefined, execute, parse
 
 from argus_plugins.core.graphql.execution import (
     FRESH_STACK_SLOTS,
@@ -92,6 +92,9 @@ CASES = {
     "not a list": [{**GOOD, "tags": "xy"}],
     "an unknown enum value": [{**GOOD, "colour": "GREEN"}],
     "an exception as a value": [{**GOOD, "name": Refused("no name")}],
+    # graphql-core's Undefined is a ValueError: a field that returns it fails with it, as any exception.
+    "undefined values": [{**GOOD, "maybe": Undefined, "loose": ["p", Undefined], "tags": ["x", Undefined]}],
+    "an undefined non-null value": [{**GOOD, "count": Undefined}],
     "an exception in a list": [{**GOOD, "tags": ["x", Refused("no tag")]}],
     "attributes of objects": [SimpleNamespace(**GOOD), SimpleNamespace(**{**GOOD, "count": None})],
     "missing attributes": [SimpleNamespace(name="a", tags=[])],
@@ -393,6 +396,9 @@ CARD_CASES = {
     "an int beyond 32 bits": [{**CARD, "maybe_count": 2**40}],
     "an exception as a value": [CARD, {**CARD, "maybe_count": Refused("no count")}],
     "an exception in a list": [{**CARD, "labels": ["a", Refused("no label")]}],
+    "undefined values": [{**CARD, "maybe_count": Undefined, "child": Undefined}],  # errors, see CASES
+    "an undefined non-null value": [CARD, {**CARD, "title": Undefined}],
+    "an undefined item": [{**CARD, "kids": [CHILD, Undefined]}],
     "an infinite float": [{**CARD, "score": float("inf")}],
     "not a number": [{**CARD, "score": float("nan")}],
 }
