@@ -39,12 +39,12 @@ from graphql import (
     GraphQLString,
     Undefined,
 )
-from graphql.pyutils import is_awaitable as graphql_is_awaitable
 
 
 class Unusual(Exception):  # not an error: "take the general path"
     """Raised by a compiled selection when an object needs graphql-core's own completion. A new instance
     each time (it is rare): an instance raised again keeps every earlier raise's frames in its traceback."""
+
 
 #: Scalars whose serializer returns a value of exactly this type unchanged (graphql-core's serialize_string,
 #: serialize_id and serialize_boolean): the function skips the call for it.
@@ -96,21 +96,20 @@ def compile_selection(
     fields: Sequence[FieldRead],
     *,
     is_known_object: Callable[[GraphQLObjectType, Any], bool],
-    plain_types: frozenset[type],
+    is_unusual: Callable[[Any], bool],
     full_path: Any,
 ) -> Callable[[Any], dict[str, Any]]:
     """The selection's completion function (see the module's docstring). ``is_known_object(type, value)``
-    says whether ``value`` goes straight to ``type``'s fields; values of ``plain_types`` are never
-    exceptions or awaitable; a ``"leaves"`` serializer returns ``full_path`` for anything unusual."""
+    says whether ``value`` goes straight to ``type``'s fields; ``is_unusual(value)`` whether a leaf's value is
+    one graphql-core does not serialize as it is (an exception, an awaitable); a ``"leaves"`` serializer
+    returns ``full_path`` for anything unusual."""
     namespace: dict[str, Any] = {
         "Unusual": Unusual,
         "UNDEFINED": Undefined,
         "FULL_PATH": full_path,
-        "PLAIN_TYPES": plain_types,
-        "is_awaitable": graphql_is_awaitable,
+        "is_unusual": is_unusual,
         "is_known": is_known_object,
         "is_dict": isinstance,
-        "is_exception": isinstance,
         "dict_type": dict,
     }
     lines = ["def complete(source):"]
@@ -149,7 +148,7 @@ def _field_lines(index: int, field: FieldRead, namespace: dict[str, Any]) -> lis
             f"    elif {unchanged}:",
             f"        {result} = v",
             "    else:",
-            "        if type(v) not in PLAIN_TYPES and (is_exception(v, Exception) or is_awaitable(v)):",
+            "        if is_unusual(v):",
             "            raise Unusual",
             f"        {result} = S{index}(v)",
             f"        if {result} is None or {result} is UNDEFINED:",

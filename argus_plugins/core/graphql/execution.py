@@ -16,7 +16,7 @@ A list page resolves tens of fields per node, most of them a scalar read off the
 - It reads an *object field* without arguments resolved by graphene's default resolver (``edge.node``, a
   list of tuples) and goes straight to its object's fields when nothing needs graphql-core's checks (not
   null, no exception, nothing awaitable, an object of a known type); graphene-django's ``is_type_of``, whose
-  answer depends on the value's class alone, is asked once per class and execution. Enum values are
+  answer depends on the value's class alone, is asked once per class. Enum values are
   serialized once per value (:func:`serializer_of`).
 - A resolver marked :func:`source_only` (it reads its source alone) and graphene-django's ``id`` resolver
   are read as plainly as graphene's default resolver.
@@ -98,9 +98,9 @@ def is_awaitable(value: Any) -> bool:
     return type(value) not in _PLAIN_TYPES and graphql_is_awaitable(value)
 
 
-def _unusual_leaf(value: Any) -> bool:
-    """A leaf's value graphql-core does not just serialize: an exception (raised as the field's error)
-    or an awaitable (awaited first)."""
+def unusual_value(value: Any) -> bool:
+    """A value graphql-core does not complete as it is: an exception (raised as the field's error; its
+    ``Undefined`` is one) or an awaitable (awaited first)."""
     return type(value) not in _PLAIN_TYPES and (isinstance(value, Exception) or graphql_is_awaitable(value))
 
 
@@ -298,6 +298,17 @@ def _memoized(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return memoized
 
 
+def _plain_value(
+    source: Any, key: str | None, default: Any, resolver: Callable[[Any, Any], Any] | None
+) -> Any:
+    """A plain field's value: its source-only resolver's, or what graphene's default resolver reads."""
+    if resolver is not None:
+        return resolver(source, None)
+    if isinstance(source, dict):
+        return source.get(key, default)
+    return getattr(source, key, default)
+
+
 #: What :func:`read_plain_leaf` returns when graphql-core's own path must answer.
 _FULL_PATH = object()
 
@@ -306,17 +317,12 @@ def read_plain_leaf(source: Any, leaf: PlainLeaf) -> Any:
     """The plain leaf field's serialized value, or ``_FULL_PATH`` (anything unusual: graphql-core's own path
     then reads it again and answers, errors included)."""
     try:
-        if leaf.resolver is not None:
-            value = leaf.resolver(source, None)
-        elif isinstance(source, dict):
-            value = source.get(leaf.key, leaf.default)
-        else:
-            value = getattr(source, leaf.key, leaf.default)
+        value = _plain_value(source, leaf.key, leaf.default, leaf.resolver)
         if value is None:
             return _FULL_PATH if leaf.non_null else None
         if leaf.item_non_null is not None:
             return _serialized_list(value, serializer_of(leaf.leaf_type), leaf.item_non_null)
-        if _unusual_leaf(value):
+        if unusual_value(value):
             return _FULL_PATH
         serialized = serializer_of(leaf.leaf_type)(value)
     except Exception:  # noqa: BLE001 - graphql-core's own path reports it where it belongs
@@ -339,7 +345,7 @@ def _serialized_list(value: Any, serialize: Callable[[Any], Any], item_non_null:
                 return _FULL_PATH
             completed.append(None)
             continue
-        if _unusual_leaf(item):
+        if unusual_value(item):
             return _FULL_PATH
         serialized = serialize(item)
         if serialized is None or serialized is Undefined:
@@ -363,7 +369,7 @@ class ArgusExecutionContext(ExecutionContext):
         self._field_plans: dict[tuple[GraphQLObjectType, int], tuple[Any, tuple[FieldPlan, ...]]] = {}
         self._completions: dict[Any, Completion] = {}
         #: Per selection set, as _field_plans: its compiled completion, or None (argus_plugins.core.graphql
-        #: .compiled; the functions themselves are shared by every execution, see _compiled_selection).
+        #: .compiled; the functions themselves are shared by every execution, see _shared_compiled_selection).
         self._compiled: dict[tuple[GraphQLObjectType, int], tuple[Any, Callable[[Any], Any] | None]] = {}
 
     def complete_value(
@@ -498,7 +504,7 @@ class ArgusExecutionContext(ExecutionContext):
                     for read, plan in zip(reads, plans, strict=True)
                 ),
             )
-            compiled = _compiled_selection(signature, reads)
+            compiled = _shared_compiled_selection(signature, reads)
         self._compiled[key] = (fields, compiled)
         return compiled
 
@@ -558,23 +564,16 @@ class ArgusExecutionContext(ExecutionContext):
         nothing in it needs graphql-core's checks — not null, no exception, nothing awaitable, every object
         of a known type — or ``_FULL_PATH`` (graphql-core's own path then reads it again and answers)."""
         try:
-            if read.resolver is not None:
-                value = read.resolver(source, None)
-            elif isinstance(source, dict):
-                value = source.get(read.key, read.default)
-            else:
-                value = getattr(source, read.key, read.default)
+            value = _plain_value(source, read.key, read.default, read.resolver)
         except Exception:  # noqa: BLE001 - graphql-core's own path reports it where it belongs
             return _FULL_PATH
         object_type = read.object_type
         if read.item_non_null is None:
-            if _plain_object(value) and type_checked(object_type, value):
-                return value
-            return _FULL_PATH
+            return value if known_object(object_type, value) else _FULL_PATH
         if type(value) not in (list, tuple):
             return _FULL_PATH
         for item in value:
-            if not (_plain_object(item) and type_checked(object_type, item)):
+            if not known_object(object_type, item):
                 return _FULL_PATH
         return value
 
@@ -803,14 +802,14 @@ MAX_COMPILED_SELECTIONS = 1024
 _COMPILED_SELECTIONS: collections.OrderedDict[Any, Callable[[Any], Any]] = collections.OrderedDict()
 
 
-def _compiled_selection(signature: Any, reads: list[Any]) -> Callable[[Any], Any]:
+def _shared_compiled_selection(signature: Any, reads: list[Any]) -> Callable[[Any], Any]:
     with _lock:
         found = _COMPILED_SELECTIONS.get(signature)
         if found is not None:
             _COMPILED_SELECTIONS.move_to_end(signature)
             return found
     compiled = compiled_selection.compile_selection(
-        reads, is_known_object=known_object, plain_types=_PLAIN_TYPES, full_path=_FULL_PATH
+        reads, is_known_object=known_object, is_unusual=unusual_value, full_path=_FULL_PATH
     )
     with _lock:
         compiled = _COMPILED_SELECTIONS.setdefault(signature, compiled)
@@ -821,12 +820,7 @@ def _compiled_selection(signature: Any, reads: list[Any]) -> Callable[[Any], Any
 
 def _plain_object(item: Any) -> bool:
     """An item ``complete_value`` would hand straight to ``complete_object_value``."""
-    return (
-        item is not None
-        and item is not Undefined
-        and not isinstance(item, Exception)
-        and not is_awaitable(item)
-    )
+    return item is not None and not unusual_value(item)
 
 
 _argument_resolvers: weakref.WeakKeyDictionary[GraphQLSchema, frozenset[Any]] = weakref.WeakKeyDictionary()
