@@ -111,11 +111,6 @@ class ListingStats(models.Model):
     def __str__(self) -> str:
         return f"Stats of listing {self.listing_id}"
 
-    @property
-    def star_counts(self) -> dict[int, int]:
-        """Visible reviews per star, 1 to 5."""
-        return {1: self.stars_1, 2: self.stars_2, 3: self.stars_3, 4: self.stars_4, 5: self.stars_5}
-
 
 class ModerationAction(models.TextChoices):
     DELISTED = "DELISTED", "Delisted"
