@@ -4,21 +4,16 @@ ledger's table and of the copy (from the database's own catalogue) and whether t
 tenant does not exist."""
 
 import json
-import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ["DJANGO_SETTINGS_MODULE"] = "argus_plugins.settings"
-subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], check=True)
 
-import django  # noqa: E402
+from tests.support.check_scripts import start_django  # noqa: E402
 
-django.setup()
+start_django(bench=True)
 
 import ledger_bench  # noqa: E402
 from django.db import IntegrityError, connection, transaction  # noqa: E402

@@ -4,18 +4,15 @@ prepared hot-path queries return with the plain ORM querysets they stand for. Pr
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "argus_plugins.settings"
-subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], check=True)
 
-import django  # noqa: E402
+from tests.support.check_scripts import start_django  # noqa: E402
 
-django.setup()
+start_django()
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402

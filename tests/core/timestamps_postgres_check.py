@@ -3,17 +3,15 @@ loads the same timestamptz values through the platform's connection (psycopg's C
 Django's own loader, in a UTC session and in another time zone, and prints both as JSON."""
 
 import json
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "argus_plugins.settings"
 
-import django  # noqa: E402
+from tests.support.check_scripts import start_django  # noqa: E402
 
-django.setup()
+start_django(migrate=False)
 
 from django.db import connection  # noqa: E402
 from django.db.backends.postgresql.psycopg_any import register_tzloader  # noqa: E402

@@ -5,21 +5,18 @@ JSON. Task messages go to an in-memory broker: nothing reaches the shared Redis.
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-os.environ["DJANGO_SETTINGS_MODULE"] = "argus_plugins.settings"
 os.environ["CELERY_BROKER_URL"] = "memory://"
 os.environ["ARGUS_DISPATCH_SLOTS"] = "5"
-subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], check=True)
 
-import django  # noqa: E402
+from tests.support.check_scripts import start_django  # noqa: E402
 
-django.setup()
+start_django()
 
 from django.db import connection, connections, transaction  # noqa: E402
 

@@ -4,22 +4,17 @@ visibility, the page's query counts and percentile_cont return, as JSON."""
 
 import datetime as dt
 import json
-import os
 import random
-import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-os.environ["DJANGO_SETTINGS_MODULE"] = "argus_plugins.settings"
-subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], check=True)
 
-import django  # noqa: E402
+from tests.support.check_scripts import start_django  # noqa: E402
 
-django.setup()
+start_django(bench=True)
 
 import marketplace_bench  # noqa: E402
 from django.db import connection  # noqa: E402
