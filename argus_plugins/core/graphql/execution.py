@@ -178,38 +178,60 @@ def _unwrapped(type_: Any) -> tuple[bool, Any]:
     return non_null, (type_.of_type if non_null else type_)
 
 
-def plain_leaf_of(field: GraphQLField) -> PlainLeaf | None:
-    """The field's :class:`PlainLeaf`, or None when graphql-core's full path is needed for it."""
+class _PlainShape(NamedTuple):
+    """A plain field's read (:func:`_plain_read`) and the shape of its type around the named type: whether
+    it is non-null and, for a list, whether its items are (None: not a list) and the list's item type."""
+
+    key: str | None
+    default: Any
+    resolver: Callable[[Any, Any], Any] | None
+    named: Any
+    non_null: bool
+    item_non_null: bool | None
+    item_type: Any
+
+
+def _plain_shape(field: GraphQLField, is_kind: Callable[[Any], bool]) -> _PlainShape | None:
+    """The field's :class:`_PlainShape` when it is read plainly and its type is of the kind ``is_kind``
+    tells, or a list of that kind; else None."""
     read = _plain_read(field)
     if read is None:
         return None
-    key, default, resolver = read
     non_null, inner = _unwrapped(field.type)
-    if is_leaf_type(inner):
-        return PlainLeaf(key, default, inner, non_null, None, resolver)
+    if is_kind(inner):
+        return _PlainShape(*read, inner, non_null, None, None)
     if is_list_type(inner):
         item_non_null, item = _unwrapped(inner.of_type)
-        if is_leaf_type(item):
-            return PlainLeaf(key, default, item, non_null, item_non_null, resolver)
+        if is_kind(item):
+            return _PlainShape(*read, item, non_null, item_non_null, inner.of_type)
     return None
+
+
+def plain_leaf_of(field: GraphQLField) -> PlainLeaf | None:
+    """The field's :class:`PlainLeaf`, or None when graphql-core's full path is needed for it."""
+    shape = _plain_shape(field, is_leaf_type)
+    if shape is None:
+        return None
+    return PlainLeaf(
+        shape.key, shape.default, shape.named, shape.non_null, shape.item_non_null, shape.resolver
+    )
 
 
 def object_read_of(field: GraphQLField) -> ObjectRead | None:
     """The field's :class:`ObjectRead`, or None when graphql-core's full path is needed for it."""
-    read = _plain_read(field)
-    if read is None:
+    shape = _plain_shape(field, is_object_type)
+    if shape is None:
         return None
-    key, default, resolver = read
-    non_null, inner = _unwrapped(field.type)
-    if is_object_type(inner):
-        return ObjectRead(key, default, inner, non_null, None, field.type, None, resolver)
-    if is_list_type(inner):
-        item_non_null, item = _unwrapped(inner.of_type)
-        if is_object_type(item):
-            return ObjectRead(
-                key, default, item, non_null, item_non_null, field.type, inner.of_type, resolver
-            )
-    return None
+    return ObjectRead(
+        shape.key,
+        shape.default,
+        shape.named,
+        shape.non_null,
+        shape.item_non_null,
+        field.type,
+        shape.item_type,
+        shape.resolver,
+    )
 
 
 class Completion(NamedTuple):
